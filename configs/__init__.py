@@ -1,0 +1,1 @@
+"""Shipped bench configs, device presets and calibrations (package data)."""

@@ -1,0 +1,1 @@
+"""Instrument drivers behind the interfaces in labrig.interfaces."""

@@ -1,0 +1,7 @@
+"""labrig: instrument control and acquisition for optoelectronic device labs.
+
+Kept import-light on purpose: ``labrig --help`` must start fast, so heavy libraries
+(pymeasure, h5py, scipy, pyvisa) are imported only by the modules that need them.
+"""
+
+__version__ = "0.1.0"

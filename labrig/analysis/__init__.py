@@ -1,0 +1,1 @@
+"""Derived figures users report in papers; each function tested against hand values."""

@@ -1,0 +1,298 @@
+"""The bench config: YAML, validated strictly, with one readable line per problem.
+
+A config names the instruments by role, the device on the bench, the photodiode
+calibration and the safety limits.  ``device.preset`` pulls a preset from
+``configs/devices/NAME.yaml`` (keys given in the config override it); a bare name for
+the config itself (``sim``) resolves to the shipped ``configs/NAME.yaml``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, PositiveFloat, ValidationError, model_validator
+
+from labrig.devices import DeviceConfig, StrictModel
+from labrig.errors import ConfigError
+
+ROLES = ("smu", "photometer", "spectrometer", "lifetime")
+DRIVERS = {
+    "smu": ("keithley2400",),
+    "photometer": ("keithley6485",),
+    "spectrometer": ("usb2000plus",),
+    "lifetime": ("lifetime_rig", "smu_photometer"),
+}
+
+
+class InstrumentConfig(StrictModel):
+    """One instrument: which driver, where it is, and whether it is simulated."""
+
+    driver: str
+    resource: str | None = None
+    timeout_s: Annotated[float, Field(gt=0, le=600)] = 5.0
+    simulated: bool = False
+    backend: Literal["cseabreeze", "pyseabreeze"] | None = None
+    channels: Annotated[int, Field(ge=1, le=64)] | None = None
+    baud_rate: Annotated[int, Field(ge=300, le=921600)] | None = None
+
+
+class ResponsivityTable(StrictModel):
+    """Photodiode responsivity R(λ) in A/W at the listed wavelengths."""
+
+    wavelength_nm: list[float]
+    a_per_w: list[float]
+
+    @model_validator(mode="after")
+    def _check(self) -> ResponsivityTable:
+        if len(self.wavelength_nm) != len(self.a_per_w) or len(self.wavelength_nm) < 2:
+            raise ValueError("wavelength_nm and a_per_w need the same length, at least 2")
+        if any(b <= a for a, b in zip(self.wavelength_nm, self.wavelength_nm[1:], strict=False)):
+            raise ValueError("wavelength_nm must increase strictly")
+        if any(r <= 0 or r > 1.5 for r in self.a_per_w):
+            raise ValueError("a_per_w values must lie in (0, 1.5] A/W")
+        return self
+
+
+class PhotodiodeCalibration(StrictModel):
+    """How photodiode current becomes optical power: R(λ) and the collection geometry."""
+
+    responsivity: ResponsivityTable | None = None
+    responsivity_file: str | None = None
+    radius_mm: PositiveFloat | None = None
+    distance_mm: PositiveFloat | None = None
+    collection_factor: Annotated[float, Field(gt=0, le=1)] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> PhotodiodeCalibration:
+        if (self.responsivity is None) == (self.responsivity_file is None):
+            raise ValueError("give exactly one of responsivity (a table) or responsivity_file")
+        geometric = self.radius_mm is not None and self.distance_mm is not None
+        if self.collection_factor is None and not geometric:
+            raise ValueError("give collection_factor, or both radius_mm and distance_mm")
+        return self
+
+
+class Calibration(StrictModel):
+    photodiode: PhotodiodeCalibration
+    luminance_correction: PositiveFloat = 1.0
+    luminance_correction_date: _dt.date | None = None
+    spectral_response_file: str | None = None
+    reference_peak_nm: Annotated[float, Field(ge=300, le=1100)] | None = None
+    reference_fwhm_nm: Annotated[float, Field(gt=0, le=300)] | None = None
+    date: _dt.date | None = None
+
+
+class Limits(StrictModel):
+    """Safety limits checked before any output is enabled."""
+
+    max_voltage_v: Annotated[float, Field(gt=0, le=210)]
+    max_current_a: Annotated[float, Field(gt=0, le=1.05)]
+    default_compliance_a: PositiveFloat
+
+    @model_validator(mode="after")
+    def _check(self) -> Limits:
+        if self.default_compliance_a > self.max_current_a:
+            raise ValueError(
+                f"default_compliance_a ({self.default_compliance_a}) must not exceed "
+                f"max_current_a ({self.max_current_a})"
+            )
+        return self
+
+
+FaultKind = Literal["timeout", "garbled", "disconnect", "short", "open", "overrange"]
+
+
+class FaultSpec(StrictModel):
+    """A fault a simulated instrument injects after ``after`` commands (or readings)."""
+
+    kind: FaultKind
+    after: Annotated[int, Field(ge=0)] = 0
+    channel: Annotated[int, Field(ge=1)] | None = None
+
+
+class SimulationConfig(StrictModel):
+    """How the simulated bench behaves (ignored by real instruments)."""
+
+    seed: int = 0
+    clock: Literal["wall", "simulated"] = "simulated"
+    clock_speed: Annotated[float, Field(gt=0)] = math.inf
+    noise: bool = True
+    photodiode_dark_current_a: Annotated[float, Field(ge=0)] = 2e-12
+    line_frequency_hz: Literal[50, 60] = 50
+    faults: dict[str, list[FaultSpec]] = Field(default_factory=dict)
+
+
+class BenchConfig(StrictModel):
+    """A whole bench: instruments by role, device, calibration, limits, simulation."""
+
+    name: str = "bench"
+    instruments: dict[str, InstrumentConfig]
+    device: DeviceConfig
+    calibration: Calibration
+    limits: Limits
+    simulation: SimulationConfig = SimulationConfig()
+    #: the YAML text exactly as loaded (stored in every run file), and where it came from
+    source_text: str = Field(default="", exclude=True)
+    source_path: str = Field(default="", exclude=True)
+
+    @model_validator(mode="after")
+    def _check_roles(self) -> BenchConfig:
+        for role, inst in self.instruments.items():
+            if role not in ROLES:
+                raise ValueError(f"unknown role {role!r}; allowed: {', '.join(ROLES)}")
+            if inst.driver not in DRIVERS[role]:
+                raise ValueError(
+                    f"instruments.{role}.driver {inst.driver!r} is not allowed; "
+                    f"allowed: {', '.join(DRIVERS[role])}"
+                )
+            if not inst.simulated and not inst.resource and inst.driver != "usb2000plus":
+                raise ValueError(f"instruments.{role}.resource is required for a real instrument")
+        for role in self.simulation.faults:
+            if role not in self.instruments:
+                raise ValueError(f"simulation.faults.{role}: no such instrument in this config")
+        return self
+
+    @property
+    def simulated(self) -> bool:
+        """True when every configured instrument is simulated."""
+        return all(i.simulated for i in self.instruments.values())
+
+
+# --------------------------------------------------------------------------- loading
+def shipped_config_dir() -> Path:
+    return Path(str(resources.files("labrig.configs")))
+
+
+def resolve_config_path(name_or_path: str | Path) -> Path:
+    """A path as given, or a shipped config by bare name (``sim`` -> configs/sim.yaml)."""
+    path = Path(name_or_path)
+    if path.exists() or path.suffix or len(path.parts) > 1:
+        return path
+    return shipped_config_dir() / f"{name_or_path}.yaml"
+
+
+def _read_yaml(path: Path, what: str) -> Any:
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{what} {path}: cannot read it ({exc})") from None
+    try:
+        return text, yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
+        raise ConfigError(f"{what} {path}: YAML syntax error at {where}: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{what} {path}: YAML error: {exc}") from None
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    """The ``device`` mapping of a shipped preset (``configs/devices/NAME.yaml``)."""
+    path = shipped_config_dir() / "devices" / f"{name}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in (shipped_config_dir() / "devices").glob("*.yaml"))
+        raise ConfigError(f"device.preset: unknown preset {name!r}; allowed: {', '.join(known)}")
+    _, data = _read_yaml(path, "device preset")
+    if not isinstance(data, dict) or not isinstance(data.get("device"), dict):
+        raise ConfigError(f"device preset {path}: must be a mapping with a 'device' key")
+    return data["device"]
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line per problem: dotted key, what is wrong, the value given."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-after"))
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see the config reference in README.md)"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        given = err.get("input")
+        shown = (
+            ""
+            if err["type"] in ("missing", "model_type") or isinstance(given, dict)
+            else f" (got {given!r})"
+        )
+        lines.append(f"{loc or 'config'}: {msg}{shown}")
+    return "\n".join(lines)
+
+
+def parse_config(data: Any, *, source_text: str = "", source_path: str = "") -> BenchConfig:
+    """Validate an already-parsed mapping (presets merged in) into a ``BenchConfig``."""
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"config {source_path or ''}: top level must be a mapping of keys".strip()
+        )
+    device = data.get("device")
+    if isinstance(device, dict) and device.get("preset"):
+        data = dict(data)
+        data["device"] = _deep_merge(load_preset(str(device["preset"])), device)
+    try:
+        return BenchConfig.model_validate(
+            {**data, "source_text": source_text, "source_path": source_path}
+        )
+    except ValidationError as exc:
+        prefix = f"config {source_path}: " if source_path else ""
+        raise ConfigError(
+            "\n".join(prefix + line for line in format_validation_error(exc).splitlines())
+        ) from None
+
+
+def load_config(name_or_path: str | Path) -> BenchConfig:
+    """Read, merge presets into and validate a bench config; raise ``ConfigError``."""
+    path = resolve_config_path(name_or_path)
+    text, data = _read_yaml(path, "config")
+    return parse_config(data, source_text=text, source_path=str(path))
+
+
+def load_responsivity(calibration: PhotodiodeCalibration, base_dir: Path | None = None):
+    """The photodiode R(λ) table as two numpy arrays (nm, A/W), from the config or a CSV
+    file (two columns, header allowed; relative paths resolve next to the config)."""
+    import numpy as np
+
+    if calibration.responsivity is not None:
+        return (
+            np.asarray(calibration.responsivity.wavelength_nm, float),
+            np.asarray(calibration.responsivity.a_per_w, float),
+        )
+    path = Path(calibration.responsivity_file or "")
+    if not path.is_absolute():
+        path = (base_dir or Path.cwd()) / path
+    try:
+        table = np.genfromtxt(path, delimiter=",", comments="#", skip_header=0, dtype=float)
+    except OSError:
+        raise ConfigError(
+            f"calibration.photodiode.responsivity_file {path}: file not found"
+        ) from None
+    table = table[~np.isnan(table).any(axis=1)] if table.ndim == 2 else table
+    if table.ndim != 2 or table.shape[1] != 2 or len(table) < 2:
+        raise ConfigError(
+            f"calibration.photodiode.responsivity_file {path}: need two numeric columns "
+            "(wavelength_nm, A/W) and at least two rows"
+        )
+    wl, r = table[:, 0], table[:, 1]
+    if np.any(np.diff(wl) <= 0) or np.any(r <= 0):
+        raise ConfigError(
+            f"calibration.photodiode.responsivity_file {path}: wavelengths must increase and "
+            "responsivities be positive"
+        )
+    return wl, r

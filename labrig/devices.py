@@ -1,0 +1,97 @@
+"""What a device under test is: its geometry and, for the simulated bench, the model
+parameters that are its ground truth.
+
+Presets for published devices live in ``configs/devices/*.yaml``.  The model classes are
+validated like the rest of the config (unknown keys are errors).  The equations these
+parameters feed are in ``labrig.simulators.physics``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
+
+
+class StrictModel(BaseModel):
+    """Config models reject unknown keys: a typo must never pass silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DegradationModel(StrictModel):
+    """Two-component exponential loss of efficiency under drive.
+
+    L(t)/L(0) = f1·exp(-t/τ1) + (1-f1)·exp(-t/τ2), with τi = τi_ref·(J_ref/J)^n.
+    """
+
+    tau1_h: PositiveFloat = 2.0
+    tau2_h: PositiveFloat = 30.0
+    fraction1: Annotated[float, Field(ge=0, le=1)] = 0.3
+    reference_current_density_a_cm2: PositiveFloat = 0.0125
+    acceleration_exponent: PositiveFloat = 1.7
+
+
+class LEDModel(StrictModel):
+    """Thin-film LED: V(J) = n·V_T·ln(1+J/J0) + (J/K)^(1/m) + J·Rs, EQE(J) with turn-on
+    and roll-off, Gaussian EL spectrum, Joule heating and degradation."""
+
+    kind: Literal["led"] = "led"
+    j0_a_cm2: PositiveFloat = 1e-23
+    ideality: PositiveFloat = 2.0
+    k_a_cm2_vm: PositiveFloat = 2.4e-3
+    m: PositiveFloat = 2.6
+    rs_ohm_cm2: Annotated[float, Field(ge=0)] = 5.0
+    eqe_max: Annotated[float, Field(gt=0, le=1)] = 0.268
+    j_on_a_cm2: PositiveFloat = 3e-5
+    a: PositiveFloat = 1.2
+    j_roll_a_cm2: PositiveFloat = 2.1e-2
+    b: PositiveFloat = 1.4
+    peak_nm: Annotated[float, Field(ge=300, le=1100)] = 628.0
+    fwhm_nm: Annotated[float, Field(gt=0, le=300)] = 33.0
+    peak_shift_nm_per_decade: float = 0.0
+    ambient_temperature_k: PositiveFloat = 298.15
+    thermal_time_constant_s: PositiveFloat = 3.0
+    thermal_resistance_k_cm2_w: Annotated[float, Field(ge=0)] = 60.0
+    eqe_temperature_coefficient_per_k: Annotated[float, Field(ge=0)] = 0.004
+    degradation: DegradationModel = DegradationModel()
+
+
+class SolarModel(StrictModel):
+    """Single-diode solar cell with photocurrent, series and shunt resistance."""
+
+    kind: Literal["solar"] = "solar"
+    jsc_a_cm2: PositiveFloat = 30.2e-3
+    j0_a_cm2: PositiveFloat = 1e-12
+    ideality: PositiveFloat = 1.5
+    rs_ohm_cm2: Annotated[float, Field(ge=0)] = 2.0
+    rsh_ohm_cm2: PositiveFloat = 1000.0
+    temperature_k: PositiveFloat = 298.15
+
+
+class SingleCarrierModel(StrictModel):
+    """Hole- or electron-only film: Ohmic, trap-filled-limit and Mott–Gurney regions."""
+
+    kind: Literal["single_carrier"] = "single_carrier"
+    mobility_cm2_vs: PositiveFloat = 0.01
+    trap_density_cm3: PositiveFloat = 1e15
+    free_carrier_density_cm3: PositiveFloat = 1e11
+    built_in_voltage_v: float = 0.0
+    rs_ohm_cm2: Annotated[float, Field(ge=0)] = 0.0
+
+
+DeviceModel = Annotated[LEDModel | SolarModel | SingleCarrierModel, Field(discriminator="kind")]
+
+
+class DeviceConfig(StrictModel):
+    """The sample on the bench."""
+
+    preset: str | None = None
+    sample: str = "sample"
+    kind: Literal["led", "solar", "single_carrier"] = "led"
+    active_area_cm2: PositiveFloat = 0.04
+    thickness_nm: PositiveFloat | None = None
+    relative_permittivity: PositiveFloat | None = None
+    carrier: Literal["hole", "electron"] | None = None
+    description: str = ""
+    model: DeviceModel | None = None

@@ -1,0 +1,70 @@
+"""The exceptions labrig raises, grouped by who has to act on them.
+
+``UserInputError`` subclasses are mistakes the person at the bench can fix (bad config,
+bad parameter, a limit exceeded): the CLI prints their one-line message and exits 2,
+without a traceback and before any instrument is touched.  ``InstrumentError``
+subclasses are things the hardware (or its simulator) did: the run is ended safely,
+recorded as failed, and the CLI exits 1.
+"""
+
+from __future__ import annotations
+
+
+class LabrigError(Exception):
+    """Base class of every error labrig raises on purpose."""
+
+
+class UserInputError(LabrigError):
+    """A mistake in what the user asked for; exit status 2, no traceback."""
+
+
+class ConfigError(UserInputError):
+    """The bench config (or a calibration file it names) is missing, unreadable or invalid."""
+
+
+class ParameterError(UserInputError):
+    """A procedure parameter has the wrong type or lies outside its allowed range."""
+
+
+class SafetyLimitError(UserInputError):
+    """A requested drive would exceed the bench's configured safety limits."""
+
+
+class InstrumentError(LabrigError):
+    """An instrument (real or simulated) misbehaved; the run ends and is marked failed."""
+
+
+class InstrumentSettingError(InstrumentError, ValueError):
+    """A driver refused a setting outside the instrument's capability, before sending SCPI."""
+
+
+class InstrumentTimeoutError(InstrumentError):
+    """The instrument did not answer within its time-out."""
+
+
+class GarbledReplyError(InstrumentError):
+    """The instrument answered with something that cannot be parsed."""
+
+
+class InstrumentDisconnectedError(InstrumentError):
+    """The connection to the instrument was lost."""
+
+
+class WrongInstrumentError(InstrumentError):
+    """The instrument at the resource identifies as a different model than configured."""
+
+
+class InstrumentNotFoundError(InstrumentError):
+    """No instrument answers at the configured resource (or serial number)."""
+
+
+class OverRangeError(InstrumentError):
+    """A reading was over range (the 6485 reports +9.9E37); never use it as a number."""
+
+
+class SaturationError(InstrumentError):
+    """A spectrum stays saturated even at the shortest integration time."""
+
+
+class RunAborted(LabrigError):
+    """The user stopped the run (Ctrl-C, SIGTERM or the GUI's abort)."""

@@ -1,0 +1,109 @@
+"""The base every labrig procedure derives from.
+
+A procedure is a pymeasure ``Procedure`` (parameters, startup/execute/shutdown,
+``should_stop``, ``emit``) with a few class attributes that tell the runner what it
+needs and what it produces.  Procedures never talk SCPI and never open files: they use
+``self.bench`` (instruments behind the interfaces in ``labrig.interfaces`` plus the clock,
+calibration and limits) and hand their data to the runner through ``emit``:
+
+=================  =========================================================
+topic              record
+=================  =========================================================
+``results``        one row: ``{column: value}``; optional key ``"__group__"``
+                   names a data group other than the default (lifetime channels)
+``batch results``  many rows: ``{column: sequence}`` (same optional group key)
+``progress``       float, percent done
+``spectrum``       ``{"step": int, "spectrum": Spectrum, "dark": ndarray|None}``
+``analysis``       ``{name: (value, units)}`` derived figures
+``log``            ``{"kind": str, "message": str, "level": int}``
+=================  =========================================================
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pymeasure.experiment import Procedure
+
+if TYPE_CHECKING:
+    from labrig.bench import Bench
+    from labrig.config import BenchConfig
+    from labrig.interfaces import Spectrum
+
+
+@dataclass(frozen=True)
+class Column:
+    """One data column: the key procedures emit, the units stored, and a readable name."""
+
+    name: str
+    units: str
+    long_name: str
+    dtype: str = "f8"
+
+
+GROUP_KEY = "__group__"
+
+
+class LabrigProcedure(Procedure):
+    """Base class of labrig procedures (see the module docstring for the emit topics)."""
+
+    #: name used on the command line (``labrig run NAME``)
+    NAME: ClassVar[str] = ""
+    #: one-line description shown by ``labrig procedures``
+    SUMMARY: ClassVar[str] = ""
+    #: the data columns, in order
+    COLUMNS: ClassVar[Sequence[Column]] = ()
+    #: NXdata signal and axis column names (what a viewer plots by default)
+    SIGNAL: ClassVar[str] = ""
+    AXIS: ClassVar[str] = ""
+    #: instrument roles the procedure cannot run without, and ones it uses when present
+    REQUIRED_ROLES: ClassVar[tuple[str, ...]] = ()
+    OPTIONAL_ROLES: ClassVar[tuple[str, ...]] = ()
+
+    #: set by the runner before ``startup``
+    bench: Bench
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.COLUMNS:
+            cls.DATA_COLUMNS = [c.name for c in cls.COLUMNS]
+
+    # ------------------------------------------------------------------ validation
+    def validate(self, config: BenchConfig) -> None:
+        """Check the parameters against each other and the config's limits.
+
+        Called before any instrument is opened; raise ``ParameterError`` or
+        ``SafetyLimitError`` with one line naming the parameter and what is allowed.
+        """
+
+    def estimated_points(self) -> int | None:
+        """How many rows the run will produce, if known (for the progress bar)."""
+        return None
+
+    # ------------------------------------------------------------------ emit helpers
+    def emit_row(self, values: Mapping[str, Any], group: str | None = None) -> None:
+        record = dict(values)
+        if group is not None:
+            record[GROUP_KEY] = group
+        self.emit("results", record)
+
+    def emit_rows(self, columns: Mapping[str, Sequence[Any]], group: str | None = None) -> None:
+        record: dict[str, Any] = dict(columns)
+        if group is not None:
+            record[GROUP_KEY] = group
+        self.emit("batch results", record)
+
+    def emit_progress(self, percent: float) -> None:
+        self.emit("progress", float(percent))
+
+    def emit_spectrum(self, step: int, spectrum: Spectrum, dark: Any = None) -> None:
+        self.emit("spectrum", {"step": int(step), "spectrum": spectrum, "dark": dark})
+
+    def emit_analysis(self, figures: Mapping[str, tuple[Any, str]]) -> None:
+        self.emit("analysis", dict(figures))
+
+    def log_event(self, kind: str, message: str, level: int = logging.INFO) -> None:
+        self.emit("log", {"kind": kind, "message": message, "level": level})

@@ -1,0 +1,35 @@
+"""Registry of the procedures ``labrig run`` knows, by command-line name.
+
+Entries are import paths so that listing procedures does not import pymeasure, scipy or
+any driver.  A procedure module that is not present yet is simply not offered.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+PROCEDURES: dict[str, str] = {
+    "jvl": "labrig.procedures.jvl:JVLProcedure",
+    "spectrum": "labrig.procedures.spectrum:SpectrumProcedure",
+    "pulsed-el": "labrig.procedures.pulsed_el:PulsedELProcedure",
+    "lifetime": "labrig.procedures.lifetime:LifetimeProcedure",
+    "solar-jv": "labrig.procedures.solar_jv:SolarJVProcedure",
+    "sclc": "labrig.procedures.sclc:SCLCProcedure",
+}
+
+
+def available() -> list[str]:
+    """Names whose module is installed (without importing them)."""
+    names = []
+    for name, target in PROCEDURES.items():
+        module = target.split(":")[0]
+        if importlib.util.find_spec(module) is not None:
+            names.append(name)
+    return names
+
+
+def load(name: str) -> type:
+    """Import and return the procedure class registered as ``name``."""
+    module_name, class_name = PROCEDURES[name].split(":")
+    return getattr(importlib.import_module(module_name), class_name)
