@@ -1,0 +1,117 @@
+"""Start the simulated instruments a config asks for, behind their real transports.
+
+The Keithley simulators are served as SCPI over loopback TCP (reached by the drivers as
+``TCPIP::127.0.0.1::PORT::SOCKET`` through pyvisa-py), the lifetime rig over a pyserial
+``socket://`` URL; only the spectrometer, whose USB protocol lives inside seabreeze, is
+handed over as an object with seabreeze's API.  ``labrig sim serve`` and the ``Bench``
+both start a lab here, so a run in another process sees exactly what a run in this one
+would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from labrig.clock import Clock
+from labrig.config import BenchConfig
+from labrig.errors import ConfigError
+
+
+@dataclass
+class SimulatedLab:
+    """The running simulated instruments of one bench, and the physics they share."""
+
+    bench: Any  # labrig.simulators.bench.SimulatedBench
+    clock: Clock
+    resources: dict[str, str] = field(default_factory=dict)
+    instruments: dict[str, Any] = field(default_factory=dict)
+    servers: list[Any] = field(default_factory=list)
+
+    @property
+    def spectrometer_device(self) -> Any:
+        return self.instruments.get("spectrometer")
+
+    def stop(self) -> None:
+        """Stop every server; idempotent."""
+        while self.servers:
+            server = self.servers.pop()
+            try:
+                server.stop()
+            except Exception:  # noqa: BLE001 - stopping must go on for the others
+                pass
+
+    def __enter__(self) -> SimulatedLab:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _start_role(lab: SimulatedLab, role: str, config: BenchConfig) -> None:
+    inst = config.instruments[role]
+    faults = config.simulation.faults.get(role, [])
+    if inst.driver == "keithley2400":
+        from labrig.simulators.keithley2400 import SimulatedKeithley2400
+        from labrig.simulators.server import SCPIServer
+
+        instrument: Any = SimulatedKeithley2400(lab.bench, faults=faults)
+        server: Any = SCPIServer(instrument)
+    elif inst.driver == "keithley6485":
+        from labrig.simulators.keithley6485 import SimulatedKeithley6485
+        from labrig.simulators.server import SCPIServer
+
+        instrument = SimulatedKeithley6485(lab.bench, faults=faults)
+        server = SCPIServer(instrument)
+    elif inst.driver == "usb2000plus":
+        from labrig.simulators.spectrometer import SimulatedSpectrometer
+
+        serial = inst.resource or "SIM2K0001"
+        lab.instruments[role] = SimulatedSpectrometer(lab.bench, serial_number=serial, faults=faults)
+        lab.resources[role] = serial
+        return
+    elif inst.driver == "lifetime_rig":
+        from labrig.devices import LEDModel
+        from labrig.simulators.lifetime_rig import RigServer, SimulatedLifetimeRig
+
+        model = config.device.model
+        if not isinstance(model, LEDModel):
+            raise ConfigError("device.model: the simulated lifetime rig needs an LED model")
+        instrument = SimulatedLifetimeRig(
+            model=model,
+            area_cm2=config.device.active_area_cm2,
+            channels=inst.channels or 8,
+            clock=lab.clock,
+            seed=config.simulation.seed,
+            faults=faults,
+        )
+        server = RigServer(instrument)
+    else:
+        raise ConfigError(f"instruments.{role}.driver {inst.driver!r} has no simulator")
+    server.start()
+    lab.servers.append(server)
+    lab.instruments[role] = instrument
+    lab.resources[role] = server.url if hasattr(server, "url") else server.resource
+
+
+def start_lab(config: BenchConfig, roles: Iterable[str] | None = None) -> SimulatedLab:
+    """Start the simulated instruments for ``roles`` (default: every simulated role)."""
+    from labrig.simulators.bench import SimulatedBench
+
+    wanted = [
+        r
+        for r in (roles if roles is not None else config.instruments)
+        if r in config.instruments and config.instruments[r].simulated
+    ]
+    bench = SimulatedBench(config)
+    lab = SimulatedLab(bench=bench, clock=bench.clock)
+    try:
+        for role in wanted:
+            if config.instruments[role].driver == "smu_photometer":
+                continue  # built from the smu and photometer roles by the bench
+            _start_role(lab, role, config)
+    except BaseException:
+        lab.stop()
+        raise
+    return lab
