@@ -33,3 +33,15 @@ def load(name: str) -> type:
     """Import and return the procedure class registered as ``name``."""
     module_name, class_name = PROCEDURES[name].split(":")
     return getattr(importlib.import_module(module_name), class_name)
+
+
+#: the shipped simulated bench each procedure runs on with ``--simulate``
+SIMULATED_CONFIGS: dict[str, str] = {
+    "solar-jv": "solar_sim",
+    "sclc": "sclc_sim",
+}
+
+
+def simulated_config(name: str | None) -> str:
+    """Name of the shipped simulated config for procedure ``name`` (default ``sim``)."""
+    return SIMULATED_CONFIGS.get(name or "", "sim")

@@ -1,0 +1,5 @@
+"""``python -m labrig`` is ``labrig``."""
+
+from labrig.cli import main
+
+main()

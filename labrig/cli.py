@@ -1,0 +1,266 @@
+"""The ``labrig`` command line.
+
+Kept fast on purpose: only click and labrig's own light modules are imported at start-up;
+pymeasure, h5py, scipy and pyvisa are imported inside the commands that need them.
+Exit codes: 0 success, 1 run failed, 2 usage or config error, 130 aborted by the user.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from labrig import __version__
+from labrig.errors import InstrumentError, UserInputError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ABORTED = 0, 1, 2, 130
+STATUS_EXIT = {"finished": EXIT_OK, "failed": EXIT_FAILED, "aborted": EXIT_ABORTED}
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> None:
+    for line in str(message).splitlines() or [""]:
+        click.echo(f"labrig: error: {line}", err=True)
+    sys.exit(code)
+
+
+class LabrigGroup(click.Group):
+    """Turns labrig's user errors into one readable message and exit status 2."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except UserInputError as exc:
+            _fail(str(exc), EXIT_USAGE)
+        except InstrumentError as exc:
+            _fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED)
+        except KeyboardInterrupt:
+            click.echo("labrig: interrupted", err=True)
+            sys.exit(EXIT_ABORTED)
+
+
+def _load_config(config: str | None, procedure: str | None = None, simulate: bool = False):
+    from labrig.config import load_config
+
+    if config is None:
+        if not simulate:
+            raise UserInputError(
+                "no bench config: give --config FILE, or --simulate for the built-in simulated bench"
+            )
+        from labrig.procedures import simulated_config
+
+        config = simulated_config(procedure)
+    cfg = load_config(config)
+    if simulate and not cfg.simulated:
+        raise UserInputError(
+            f"--simulate: config {cfg.source_path} has real instruments "
+            f"({', '.join(r for r, i in cfg.instruments.items() if not i.simulated)}); "
+            "drop --config to use the built-in simulated bench"
+        )
+    return cfg
+
+
+@click.group(cls=LabrigGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="labrig")
+def main() -> None:
+    """labrig: drive an optoelectronics bench and write one self-describing HDF5 file per run.
+
+    \b
+    Start here:
+      labrig run jvl --simulate          J–V–L sweep on the built-in simulated bench
+      labrig procedures                  what can be run
+      labrig procedures jvl              its parameters, units, defaults and ranges
+      labrig check --config bench.yaml   connect each instrument and show who it is
+      labrig inspect RUN.h5              what a run file holds
+      labrig sim serve                   serve the simulated instruments to other programs
+    """
+
+
+# --------------------------------------------------------------------------- run
+@main.command()
+@click.argument("procedure")
+@click.option("-c", "--config", metavar="FILE", help="Bench config (YAML), or a shipped name.")
+@click.option("--simulate", is_flag=True, help="Use the built-in simulated bench (no hardware).")
+@click.option(
+    "-s",
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Set a procedure parameter (repeatable). See `labrig procedures NAME`.",
+)
+@click.option("--sample", help="Sample name for the file (default: the config's device.sample).")
+@click.option("--operator", default="", help="Who ran it (stored in the file).")
+@click.option(
+    "-o",
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs"),
+    show_default=True,
+    help="Where the run file is written.",
+)
+@click.option(
+    "--resume",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Continue an interrupted run in the same file (procedures that support it).",
+)
+@click.option("--progress/--no-progress", default=None, help="Force the progress bar on/off.")
+def run(procedure, config, simulate, settings, sample, operator, output_dir, resume, progress):
+    """Run PROCEDURE on the bench and write one HDF5 run file.
+
+    \b
+    Examples:
+      labrig run jvl --simulate
+      labrig run jvl --config bench.yaml --set stop_voltage=7 --set spectra=every_step
+      labrig run lifetime --config rig.yaml --resume runs/dev1_lifetime_20261121-101500.h5
+
+    Exit status: 0 finished, 1 failed, 2 bad input, 130 aborted (Ctrl-C / SIGTERM).
+    """
+    from labrig import procedures as registry
+
+    if procedure not in registry.PROCEDURES:
+        raise UserInputError(
+            f"unknown procedure {procedure!r}; allowed: {', '.join(registry.available())}"
+        )
+    cfg = _load_config(config, procedure, simulate)
+    proc_class = registry.load(procedure)
+
+    from labrig.parameters import parse_settings
+    from labrig.runner import run_procedure
+
+    values = parse_settings(proc_class, settings)
+    proc = proc_class()
+    proc.set_parameters(values)
+    result = run_procedure(
+        proc,
+        cfg,
+        output_dir=output_dir,
+        sample=sample,
+        operator=operator,
+        progress=progress,
+        resume=resume,
+    )
+    click.echo(f"{result.status}: {result.path}")
+    if result.reason:
+        click.echo(f"reason: {result.reason}")
+    for name, (value, units) in result.analysis.items():
+        click.echo(f"  {name}: {_fmt(value)} {units}".rstrip())
+    sys.exit(STATUS_EXIT.get(result.status, EXIT_FAILED))
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+# --------------------------------------------------------------------------- procedures
+@main.command("procedures")
+@click.argument("name", required=False)
+def procedures_cmd(name):
+    """List the procedures, or show NAME's parameters with units, defaults and ranges."""
+    from labrig import procedures as registry
+
+    if name is None:
+        for proc_name in registry.available():
+            cls = registry.load(proc_name)
+            click.echo(f"{proc_name:12s} {getattr(cls, 'SUMMARY', '')}")
+        return
+    if name not in registry.PROCEDURES:
+        raise UserInputError(
+            f"unknown procedure {name!r}; allowed: {', '.join(registry.available())}"
+        )
+    from labrig.parameters import describe
+
+    cls = registry.load(name)
+    click.echo(f"{name}: {getattr(cls, 'SUMMARY', '')}")
+    click.echo(
+        f"instruments: {', '.join(cls.REQUIRED_ROLES)}"
+        + (f" (optional: {', '.join(cls.OPTIONAL_ROLES)})" if cls.OPTIONAL_ROLES else "")
+    )
+    click.echo("parameters (set with --set NAME=VALUE):")
+    for info in describe(cls):
+        default = "" if info.default is None else f"default {info.default}"
+        units = f" [{info.units}]" if info.units else ""
+        click.echo(f"  {info.name:24s} {info.label}{units}; {default}; allowed {info.allowed}")
+
+
+# --------------------------------------------------------------------------- check
+@main.command()
+@click.option("-c", "--config", metavar="FILE", help="Bench config (YAML), or a shipped name.")
+@click.option("--simulate", is_flag=True, help="Check the built-in simulated bench.")
+def check(config, simulate):
+    """Connect each configured instrument and print its identity; enables no output."""
+    from labrig.bench import Bench
+
+    cfg = _load_config(config, None, simulate or config is None)
+    with Bench(cfg, list(cfg.instruments)) as bench:
+        for role, (ident, resource, driver) in bench.identities().items():
+            click.echo(
+                f"{role:12s} {ident.manufacturer} {ident.model} s/n {ident.serial} "
+                f"fw {ident.firmware}  [{driver} @ {resource}]"
+            )
+    click.echo("all instruments answered; no output was enabled")
+
+
+# --------------------------------------------------------------------------- inspect
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+def inspect(file):
+    """Print a run file's procedure, status, parameters, columns and analysis figures."""
+    from labrig.inspect import describe_run
+
+    click.echo(describe_run(file))
+
+
+# --------------------------------------------------------------------------- sim
+@main.group()
+def sim() -> None:
+    """The simulated bench, for use without hardware."""
+
+
+@sim.command("serve")
+@click.option(
+    "-c",
+    "--config",
+    metavar="FILE",
+    default="sim",
+    show_default=True,
+    help="Simulated bench config (YAML), or a shipped name.",
+)
+def sim_serve(config):
+    """Serve the simulated instruments on loopback until Ctrl-C.
+
+    Prints the resource strings: open them with pyvisa-py
+    (`pyvisa.ResourceManager("@py").open_resource(...)`), pymeasure, or a real-bench config
+    (`resource: TCPIP::127.0.0.1::PORT::SOCKET`, `simulated: false`).  The spectrometer is
+    USB (inside seabreeze) and cannot be served to another process.
+    """
+    import signal
+    import threading
+
+    from labrig.config import load_config
+    from labrig.simulators.lab import start_lab
+
+    cfg = load_config(config)
+    roles = [r for r, i in cfg.instruments.items() if i.simulated and r != "spectrometer"]
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with start_lab(cfg, roles) as lab:
+        click.echo(f"simulated bench '{cfg.name}' ({cfg.device.sample}) serving:")
+        for role in roles:
+            click.echo(f"  {role:12s} {lab.resources[role]}")
+        click.echo("Ctrl-C to stop", err=True)
+        sys.stdout.flush()
+        try:
+            while not stop.wait(0.2):
+                pass
+        except KeyboardInterrupt:
+            pass
+    click.echo("stopped", err=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,145 @@
+"""Procedure parameters at the command line: describe them, and set them from text.
+
+``--set name=value`` goes through the pymeasure Parameter's own conversion and range
+check, so the CLI, the GUI and scripts accept exactly the same values; failures become
+one ``ParameterError`` line naming the parameter, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from pymeasure.experiment.parameters import (
+    BooleanParameter,
+    FloatParameter,
+    IntegerParameter,
+    ListParameter,
+    Parameter,
+    VectorParameter,
+)
+
+from labrig.errors import ParameterError
+
+
+@dataclass(frozen=True)
+class ParameterInfo:
+    """What a user needs to know to set one parameter."""
+
+    name: str
+    label: str
+    kind: str
+    units: str
+    default: Any
+    allowed: str
+
+
+def _allowed(param: Parameter) -> str:
+    units = f" {param.units}" if getattr(param, "units", None) else ""
+    if isinstance(param, (FloatParameter, IntegerParameter)):
+        return f"{param.minimum:g} to {param.maximum:g}{units}"
+    if isinstance(param, BooleanParameter):
+        return "true or false"
+    if isinstance(param, ListParameter):
+        return "one of " + ", ".join(str(c) for c in param.choices)
+    if isinstance(param, VectorParameter):
+        return f"{param._length} comma-separated numbers{units}"
+    return "text"
+
+
+def _kind(param: Parameter) -> str:
+    return {
+        FloatParameter: "float",
+        IntegerParameter: "integer",
+        BooleanParameter: "boolean",
+        ListParameter: "choice",
+        VectorParameter: "vector",
+    }.get(type(param), "text")
+
+
+def parameter_objects(procedure_class: type) -> dict[str, Parameter]:
+    """The class's Parameters by attribute name, in declaration order."""
+    found = {}
+    for klass in reversed(procedure_class.__mro__):
+        for name, value in vars(klass).items():
+            if isinstance(value, Parameter):
+                found[name] = value
+    return found
+
+
+def describe(procedure_class: type) -> list[ParameterInfo]:
+    return [
+        ParameterInfo(
+            name=name,
+            label=param.name,
+            kind=_kind(param),
+            units=getattr(param, "units", None) or "",
+            default=param.default,
+            allowed=_allowed(param),
+        )
+        for name, param in parameter_objects(procedure_class).items()
+    ]
+
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def _convert_text(param: Parameter, text: str) -> Any:
+    if isinstance(param, BooleanParameter):
+        lowered = text.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ValueError("not a boolean")
+    if isinstance(param, IntegerParameter):
+        try:
+            return int(text.strip())
+        except ValueError:
+            raise ValueError("not an integer") from None
+    if isinstance(param, FloatParameter):
+        try:
+            return float(text.strip())
+        except ValueError:
+            raise ValueError("not a number") from None
+    if isinstance(param, ListParameter):
+        for choice in param.choices:
+            if str(choice) == text.strip():
+                return choice
+        raise ValueError("not one of the choices")
+    return text
+
+
+def parse_settings(procedure_class: type, settings: Iterable[str]) -> dict[str, Any]:
+    """Turn ``name=value`` strings into validated values; raise ParameterError."""
+    params = parameter_objects(procedure_class)
+    values: dict[str, Any] = {}
+    for item in settings:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise ParameterError(f"--set {item!r}: expected name=value")
+        if name not in params:
+            raise ParameterError(
+                f"--set {name}: no such parameter; allowed: {', '.join(params) or 'none'}"
+            )
+        param = params[name]
+        try:
+            value = _convert_text(param, text)
+            value = copy.copy(param).convert(value)
+        except (ValueError, TypeError) as exc:
+            reason = str(exc).split(" of type")[0]
+            reason = {
+                "FloatParameter value is below the minimum": "below the minimum",
+                "FloatParameter value is above the maximum": "above the maximum",
+                "IntegerParameter value is below the minimum": "below the minimum",
+                "IntegerParameter value is above the maximum": "above the maximum",
+            }.get(reason, reason)
+            raise ParameterError(
+                f"--set {name}={text}: {reason}; allowed: {_allowed(param)}"
+            ) from None
+        values[name] = value
+    return values
