@@ -193,9 +193,9 @@ def procedures_cmd(name):
 @click.option("--simulate", is_flag=True, help="Check the built-in simulated bench.")
 def check(config, simulate):
     """Connect each configured instrument and print its identity; enables no output."""
+    cfg = _load_config(config, None, simulate or config is None)
     from labrig.bench import Bench
 
-    cfg = _load_config(config, None, simulate or config is None)
     with Bench(cfg, list(cfg.instruments)) as bench:
         for role, (ident, resource, driver) in bench.identities().items():
             click.echo(
