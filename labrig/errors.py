@@ -68,3 +68,7 @@ class SaturationError(InstrumentError):
 
 class RunAborted(LabrigError):
     """The user stopped the run (Ctrl-C, SIGTERM or the GUI's abort)."""
+
+
+class NotARunFileError(UserInputError):
+    """A file given as a run file is missing, not HDF5, or not written by labrig."""

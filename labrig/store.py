@@ -1,0 +1,883 @@
+"""The HDF5 run file: one self-describing, NeXus-flavoured file per run.
+
+Layout (DESIGN.md "HDF5 run file")::
+
+    /                 NXroot: default=entry, file_format, labrig_version
+    /entry            NXentry: procedure, status, start_time, end_time, sample, operator,
+                      simulated, abort_reason (when there is one)
+    /entry/parameters every procedure parameter, attr units
+    /entry/config     the bench config text exactly as used
+    /entry/instruments/<role>   idn, manufacturer, model, serial_number, firmware, resource, driver
+    /entry/data       NXdata: one resizable 1-D dataset per column (attrs units, long_name)
+    /entry/<group>    extra NXdata groups with the same columns (lifetime channels)
+    /entry/spectra    wavelength_nm, counts (steps x pixels), step, integration_time_s, ...
+    /entry/analysis   derived figures, attr units (sub-group per data group)
+    /entry/log        time, level, kind, message: one row per event
+
+Why it is written the way it is:
+
+* **Crash safety.**  Rows are buffered in memory and written in batches (appending row by
+  row straight to HDF5 would cap a run at a few thousand rows/s), but a flush happens at
+  least every ``flush_interval_s`` (0.5 s): inline when rows arrive, and from a small
+  background thread when they stop arriving.  So a ``kill -9`` loses at most about a
+  second of data and leaves a file that opens.
+* **Live reading.**  The file is written in HDF5 SWMR mode, so another process can open
+  it with ``h5py.File(path, "r", libver="latest", swmr=True)`` (``read_run`` does) while
+  the run goes on.  SWMR forbids creating objects once it is on, so the whole layout is
+  created first; anything structural that arrives late (an instrument recorded after the
+  first row, spectra nobody announced, the analysis and the final status) is written by
+  briefly leaving SWMR mode (close, reopen, write, reopen in SWMR).
+* **Crashed files.**  A file left by a crashed SWMR writer keeps its "open for writing"
+  flag: HDF5 then opens it only in SWMR-read mode, which ``read_run`` uses.  ``resume``
+  copies such a file into a clean one (same name) before appending to it again.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import h5py
+import numpy as np
+
+import labrig
+from labrig.errors import NotARunFileError, UserInputError
+from labrig.procedure import Column
+
+if TYPE_CHECKING:
+    from labrig.interfaces import InstrumentIdentity, Spectrum
+
+log = logging.getLogger(__name__)
+
+FILE_FORMAT = "labrig-run/1"
+DEFAULT_GROUP = "data"
+RESERVED_NAMES = frozenset(
+    {"parameters", "config", "instruments", "spectra", "analysis", "log", DEFAULT_GROUP}
+)
+STATUSES = ("running", "finished", "aborted", "failed")
+ROW_CHUNK = 1024
+SPECTRUM_CHUNK = 32
+LOG_CHUNK = 64
+LOG_KIND_BYTES = 64
+LOG_MESSAGE_BYTES = 1024
+STRING_COLUMN_BYTES = 64
+_STR = h5py.string_dtype()
+
+
+# ------------------------------------------------------------------------ helpers
+def now_iso(timestamp: float | None = None) -> str:
+    """ISO 8601 local time with its zone offset (e.g. ``2026-11-21T05:40:02+00:00``)."""
+    moment = _dt.datetime.now().astimezone() if timestamp is None else None
+    if moment is None:
+        moment = _dt.datetime.fromtimestamp(timestamp).astimezone()
+    return moment.isoformat(timespec="milliseconds")
+
+
+def sanitize(text: str, fallback: str = "run") -> str:
+    """A file-name-safe fragment: letters, digits, ``.``, ``-``, ``_`` only, at most 64."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", text.strip()).strip("._-")
+    return cleaned[:64] or fallback
+
+
+def check_output_dir(output_dir: Path) -> Path:
+    """Create ``output_dir`` if needed and prove it writable; raise ``UserInputError``
+    naming it otherwise (before any instrument is touched)."""
+    output_dir = Path(output_dir)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserInputError(
+            f"output directory {output_dir}: cannot create it ({exc.strerror or exc})"
+        ) from None
+    if not output_dir.is_dir():
+        raise UserInputError(f"output directory {output_dir}: not a directory")
+    if not os.access(output_dir, os.W_OK | os.X_OK):
+        raise UserInputError(f"output directory {output_dir}: not writable")
+    return output_dir
+
+
+def _reserve_path(output_dir: Path, stem: str) -> Path:
+    """Atomically claim ``stem.h5`` (or ``stem-2.h5``, ``-3``...) so nothing is overwritten."""
+    for n in range(1, 10_000):
+        path = output_dir / (f"{stem}.h5" if n == 1 else f"{stem}-{n}.h5")
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise UserInputError(
+                f"output directory {output_dir}: cannot create {path.name} ({exc.strerror})"
+            ) from None
+        os.close(fd)
+        return path
+    raise UserInputError(f"output directory {output_dir}: too many runs named {stem}")
+
+
+def _h5_dtype(column: Column) -> Any:
+    if column.dtype in ("str", "S", "U"):
+        return np.dtype(f"S{STRING_COLUMN_BYTES}")
+    return np.dtype(column.dtype)
+
+
+def _fill_value(dtype: np.dtype) -> Any:
+    if dtype.kind == "f":
+        return np.nan
+    if dtype.kind == "S":
+        return b""
+    if dtype.kind == "b":
+        return False
+    return 0
+
+
+def _encode(text: str, limit: int) -> bytes:
+    data = str(text).encode("utf-8")
+    if len(data) <= limit:
+        return data
+    return data[: limit - 3].decode("utf-8", "ignore").encode("utf-8") + b"..."
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, np.ndarray) and value.dtype.kind in ("S", "O"):
+        return np.array([_decode(v) for v in value.ravel()], dtype=object).reshape(value.shape)
+    return value
+
+
+def _write_value(group: h5py.Group, name: str, value: Any, units: str = "") -> None:
+    """A scalar, string, bool, sequence or None as a dataset with a units attr."""
+    if name in group:
+        del group[name]
+    if value is None:
+        ds = group.create_dataset(name, data=h5py.Empty("f8"))
+    elif isinstance(value, str):
+        ds = group.create_dataset(name, data=value, dtype=_STR)
+    elif isinstance(value, (list, tuple)) and any(isinstance(v, str) for v in value):
+        ds = group.create_dataset(name, data=[str(v) for v in value], dtype=_STR)
+    else:
+        ds = group.create_dataset(name, data=np.asarray(value))
+    if units:
+        ds.attrs["units"] = units
+
+
+def _read_value(ds: h5py.Dataset) -> Any:
+    if ds.shape is None:  # h5py.Empty
+        return None
+    if ds.dtype.kind in ("O", "S") and ds.shape == ():
+        return _decode(ds[()])
+    value = ds[()]
+    if isinstance(value, np.ndarray):
+        return _decode(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _resizable(group: h5py.Group, name: str, dtype: Any, chunk: int, width: int | None = None):
+    shape, maxshape, chunks = (0,), (None,), (chunk,)
+    if width is not None:
+        shape, maxshape, chunks = (0, width), (None, width), (chunk, width)
+    return group.create_dataset(name, shape=shape, maxshape=maxshape, chunks=chunks, dtype=dtype)
+
+
+def _append(ds: h5py.Dataset, values: np.ndarray) -> None:
+    n = ds.shape[0]
+    ds.resize(n + len(values), axis=0)
+    ds[n:] = values
+
+
+# --------------------------------------------------------------------------- read side
+@dataclass(frozen=True)
+class LogEntry:
+    time: float  # s since the Unix epoch
+    level: int
+    kind: str
+    message: str
+
+    @property
+    def iso_time(self) -> str:
+        return now_iso(self.time)
+
+
+@dataclass(frozen=True)
+class SpectraData:
+    wavelength_nm: np.ndarray
+    counts: np.ndarray  # steps x pixels
+    step: np.ndarray
+    integration_time_s: np.ndarray
+    scans_averaged: np.ndarray
+    saturated: np.ndarray
+    dark_subtracted: np.ndarray
+    dark: np.ndarray  # n_dark x pixels
+    dark_step: np.ndarray
+
+
+@dataclass(frozen=True)
+class InstrumentRecord:
+    role: str
+    manufacturer: str
+    model: str
+    serial_number: str
+    firmware: str
+    idn: str
+    resource: str
+    driver: str
+
+
+@dataclass
+class RunData:
+    """Everything a run file holds, as plain Python and numpy."""
+
+    path: Path
+    procedure: str
+    status: str
+    start_time: str
+    end_time: str | None
+    sample: str
+    operator: str
+    simulated: bool
+    labrig_version: str
+    parameters: dict[str, tuple[Any, str]]
+    columns: dict[str, dict[str, tuple[np.ndarray, str, str]]]
+    analysis: dict[str | None, dict[str, tuple[Any, str]]]
+    spectra: SpectraData | None
+    log: list[LogEntry]
+    instruments: dict[str, InstrumentRecord]
+    config_text: str
+    abort_reason: str | None = None
+    signal: str = ""
+    axis: str = ""
+    groups: list[str] = field(default_factory=list)
+
+
+def _open_for_reading(path: Path) -> h5py.File:
+    """SWMR-read first (works while a run writes, and on a crashed writer's file), then
+    plain read (files written without the latest format)."""
+    if not path.exists():
+        raise NotARunFileError(f"{path}: no such file")
+    try:
+        return h5py.File(path, "r", libver="latest", swmr=True)
+    except OSError:
+        pass
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise NotARunFileError(f"{path}: not an HDF5 file labrig can open ({exc})") from None
+
+
+def read_run(path: Path | str) -> RunData:
+    """Read a run file (finished, still running, or left by a crash)."""
+    path = Path(path)
+    with _open_for_reading(path) as f:
+        fmt = _decode(f.attrs.get("file_format", b""))
+        if fmt != FILE_FORMAT or "entry" not in f:
+            raise NotARunFileError(
+                f"{path}: not a labrig run file (file_format {fmt or 'missing'!r}, "
+                f"expected {FILE_FORMAT!r})"
+            )
+        entry = f["entry"]
+
+        def text(name: str, default: str | None = "") -> Any:
+            return _read_value(entry[name]) if name in entry else default
+
+        groups = [_decode(g) for g in entry.attrs.get("data_groups", [DEFAULT_GROUP])]
+        columns: dict[str, dict[str, tuple[np.ndarray, str, str]]] = {}
+        for gname in groups:
+            grp = entry[gname]
+            order = [_decode(c) for c in grp.attrs.get("columns", list(grp))]
+            cols = {}
+            for cname in order:
+                ds = grp[cname]
+                data = ds[()]
+                if data.dtype.kind == "S":
+                    data = _decode(data)
+                cols[cname] = (
+                    data,
+                    _decode(ds.attrs.get("units", "")),
+                    _decode(ds.attrs.get("long_name", cname)),
+                )
+            columns[gname] = cols
+
+        parameters = {
+            name: (_read_value(ds), _decode(ds.attrs.get("units", "")))
+            for name, ds in entry["parameters"].items()
+        }
+
+        analysis: dict[str | None, dict[str, tuple[Any, str]]] = {}
+        if "analysis" in entry:
+            for name, obj in entry["analysis"].items():
+                if isinstance(obj, h5py.Group):
+                    analysis[name] = {
+                        k: (_read_value(v), _decode(v.attrs.get("units", "")))
+                        for k, v in obj.items()
+                    }
+                else:
+                    analysis.setdefault(None, {})[name] = (
+                        _read_value(obj),
+                        _decode(obj.attrs.get("units", "")),
+                    )
+
+        spectra = None
+        if "spectra" in entry:
+            sp = entry["spectra"]
+            spectra = SpectraData(
+                wavelength_nm=sp["wavelength_nm"][()],
+                counts=sp["counts"][()],
+                step=sp["step"][()],
+                integration_time_s=sp["integration_time_s"][()],
+                scans_averaged=sp["scans_averaged"][()],
+                saturated=sp["saturated"][()].astype(bool),
+                dark_subtracted=sp["dark_subtracted"][()].astype(bool),
+                dark=sp["dark"][()],
+                dark_step=sp["dark_step"][()],
+            )
+
+        lg = entry["log"]
+        log_entries = [
+            LogEntry(float(t), int(lv), _decode(k), _decode(m))
+            for t, lv, k, m in zip(
+                lg["time"][()], lg["level"][()], lg["kind"][()], lg["message"][()], strict=False
+            )
+        ]
+
+        instruments = {}
+        for role, grp in entry.get("instruments", {}).items():
+            get = {k: _read_value(v) for k, v in grp.items()}
+            instruments[role] = InstrumentRecord(
+                role=role,
+                manufacturer=get.get("manufacturer", ""),
+                model=get.get("model", ""),
+                serial_number=get.get("serial_number", ""),
+                firmware=get.get("firmware", ""),
+                idn=get.get("idn", ""),
+                resource=get.get("resource", ""),
+                driver=get.get("driver", ""),
+            )
+
+        data_attrs = entry[DEFAULT_GROUP].attrs
+        return RunData(
+            path=path,
+            procedure=text("procedure"),
+            status=text("status"),
+            start_time=text("start_time"),
+            end_time=text("end_time", None),
+            sample=text("sample"),
+            operator=text("operator"),
+            simulated=bool(text("simulated", False)),
+            labrig_version=_decode(f.attrs.get("labrig_version", "")),
+            parameters=parameters,
+            columns=columns,
+            analysis=analysis,
+            spectra=spectra,
+            log=log_entries,
+            instruments=instruments,
+            config_text=text("config"),
+            abort_reason=text("abort_reason", None),
+            signal=_decode(data_attrs.get("signal", "")),
+            axis=_decode(data_attrs.get("axes", "")),
+            groups=groups,
+        )
+
+
+# -------------------------------------------------------------------------- write side
+class _Buffers:
+    """Rows, spectra and log events waiting for the next flush."""
+
+    def __init__(self, groups: Mapping[str, Sequence[Column]]) -> None:
+        self.columns = {g: list(cols) for g, cols in groups.items()}
+        self.names = {g: frozenset(c.name for c in cols) for g, cols in groups.items()}
+        self.fill = {
+            g: {c.name: _fill_value(_h5_dtype(c)) for c in cols} for g, cols in groups.items()
+        }
+        self.rows: dict[str, dict[str, list]] = {
+            g: {c.name: [] for c in cols} for g, cols in groups.items()
+        }
+        self.spectra: list[tuple] = []
+        self.darks: list[tuple[int, np.ndarray]] = []
+        self.log: list[tuple[float, int, bytes, bytes]] = []
+        self.pending = 0
+
+    def clear(self) -> None:
+        for cols in self.rows.values():
+            for values in cols.values():
+                values.clear()
+        self.spectra.clear()
+        self.darks.clear()
+        self.log.clear()
+        self.pending = 0
+
+
+class RunStore:
+    """Writes one run file; see the module docstring for the layout and the guarantees."""
+
+    def __init__(
+        self,
+        path: Path,
+        groups: Mapping[str, Sequence[Column]],
+        spectrum_pixels: int | None,
+        flush_interval_s: float,
+    ) -> None:
+        """Use ``create`` or ``resume``; this takes over a file whose layout exists."""
+        self.path = Path(path)
+        self.flush_interval_s = float(flush_interval_s)
+        self._groups = {g: list(c) for g, c in groups.items()}
+        self._pixels = spectrum_pixels
+        self._buf = _Buffers(self._groups)
+        self._lock = threading.RLock()
+        self._file: h5py.File | None = None
+        self._closed = False
+        self._analysis: dict[str | None, dict[str, tuple[Any, str]]] = {}
+        self._last_flush = time.monotonic()
+        self._have_wavelengths = False
+        self._open_swmr()
+        self._stop = threading.Event()
+        self._flusher = threading.Thread(
+            target=self._flush_loop, name=f"labrig-store-flush:{self.path.name}", daemon=True
+        )
+        self._flusher.start()
+
+    # ------------------------------------------------------------------ creation
+    @classmethod
+    def create(
+        cls,
+        output_dir: Path,
+        *,
+        procedure: str,
+        sample: str,
+        columns: Sequence[Column],
+        signal: str,
+        axis: str,
+        parameters: Mapping[str, tuple[Any, str]],
+        config_text: str,
+        simulated: bool,
+        operator: str = "",
+        groups: Sequence[str] = (),
+        spectrum_pixels: int | None = None,
+        flush_interval_s: float = 0.5,
+    ) -> RunStore:
+        """Create ``<sample>_<procedure>_<YYYYmmdd-HHMMSS>.h5`` (never overwriting) with the
+        whole layout, status ``running``, and start writing it in SWMR mode."""
+        if not columns:
+            raise ValueError("a run needs at least one column")
+        names = [c.name for c in columns]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate column names in {names}")
+        for special, label in ((signal, "signal"), (axis, "axis")):
+            if special and special not in names:
+                raise ValueError(f"{label} column {special!r} is not one of {names}")
+        for g in groups:
+            if g in RESERVED_NAMES or not re.fullmatch(r"[A-Za-z0-9_]+", g):
+                raise ValueError(f"data group name {g!r} is reserved or not [A-Za-z0-9_]+")
+        output_dir = check_output_dir(Path(output_dir))
+        start = time.time()
+        stamp = _dt.datetime.fromtimestamp(start).strftime("%Y%m%d-%H%M%S")
+        path = _reserve_path(
+            output_dir, f"{sanitize(sample, 'sample')}_{sanitize(procedure)}_{stamp}"
+        )
+        all_groups = {DEFAULT_GROUP: list(columns), **{g: list(columns) for g in groups}}
+        with h5py.File(path, "w", libver="latest") as f:
+            f.attrs.update(
+                NX_class="NXroot",
+                default="entry",
+                file_format=FILE_FORMAT,
+                labrig_version=labrig.__version__,
+                creator="labrig",
+                HDF5_Version=h5py.version.hdf5_version,
+                h5py_version=h5py.version.version,
+                file_name=path.name,
+                file_time=now_iso(start),
+            )
+            entry = f.create_group("entry")
+            entry.attrs.update(NX_class="NXentry", default=DEFAULT_GROUP)
+            entry.attrs["data_groups"] = list(all_groups)
+            for name, value in (
+                ("procedure", procedure),
+                ("status", "running"),
+                ("start_time", now_iso(start)),
+                ("sample", sample),
+                ("operator", operator),
+                ("config", config_text),
+            ):
+                _write_value(entry, name, value)
+            entry["simulated"] = bool(simulated)
+            params = entry.create_group("parameters")
+            params.attrs["NX_class"] = "NXcollection"
+            for name, (value, units) in parameters.items():
+                _write_value(params, name, value, units)
+            entry.create_group("instruments").attrs["NX_class"] = "NXcollection"
+            for gname, cols in all_groups.items():
+                grp = entry.create_group(gname)
+                grp.attrs.update(NX_class="NXdata", columns=[c.name for c in cols])
+                if signal:
+                    grp.attrs["signal"] = signal
+                if axis:
+                    grp.attrs["axes"] = axis
+                    grp.attrs[f"{axis}_indices"] = 0
+                for col in cols:
+                    ds = _resizable(grp, col.name, _h5_dtype(col), ROW_CHUNK)
+                    ds.attrs.update(units=col.units, long_name=col.long_name)
+            lg = entry.create_group("log")
+            lg.attrs["NX_class"] = "NXcollection"
+            _resizable(lg, "time", "f8", LOG_CHUNK).attrs.update(
+                units="s", long_name="time of the event, seconds since the Unix epoch"
+            )
+            _resizable(lg, "level", "i4", LOG_CHUNK).attrs["long_name"] = "python logging level"
+            _resizable(lg, "kind", f"S{LOG_KIND_BYTES}", LOG_CHUNK)
+            _resizable(lg, "message", f"S{LOG_MESSAGE_BYTES}", LOG_CHUNK)
+            if spectrum_pixels:
+                _create_spectra(entry, spectrum_pixels)
+        store = cls(path, all_groups, spectrum_pixels, flush_interval_s)
+        store.log("start", f"run started: {procedure} on {sample}")
+        return store
+
+    @classmethod
+    def resume(cls, path: Path, flush_interval_s: float = 0.5) -> RunStore:
+        """Reopen an aborted, failed or crashed run to keep appending to it.
+
+        A crashed SWMR writer leaves the file flagged as open for writing, which HDF5
+        refuses to reopen for writing; such a file is copied object by object into a clean
+        file that then replaces it (same name, same data).
+        """
+        path = Path(path)
+        read_run(path)  # proves it is a labrig run, with a readable message if not
+        try:
+            f = h5py.File(path, "r+", libver="latest")
+        except OSError:
+            _rewrite_clean(path)
+            f = h5py.File(path, "r+", libver="latest")
+        with f:
+            entry = f["entry"]
+            groups: dict[str, list[Column]] = {}
+            for gname in [_decode(g) for g in entry.attrs["data_groups"]]:
+                grp = entry[gname]
+                groups[gname] = [
+                    Column(
+                        name=c,
+                        units=_decode(grp[c].attrs.get("units", "")),
+                        long_name=_decode(grp[c].attrs.get("long_name", c)),
+                        dtype="str" if grp[c].dtype.kind == "S" else grp[c].dtype.str,
+                    )
+                    for c in (_decode(n) for n in grp.attrs["columns"])
+                ]
+            previous = _read_value(entry["status"])
+            _write_value(entry, "status", "running")
+            for name in ("end_time", "abort_reason"):
+                if name in entry:
+                    del entry[name]
+            pixels = entry["spectra"]["counts"].shape[1] if "spectra" in entry else None
+        store = cls(path, groups, pixels, flush_interval_s)
+        store._have_wavelengths = pixels is not None
+        store.log("resumed", f"run resumed (was {previous})")
+        return store
+
+    # ------------------------------------------------------------------ SWMR file handling
+    def _open_swmr(self) -> None:
+        f = h5py.File(self.path, "r+", libver="latest")
+        f.swmr_mode = True
+        self._file = f
+
+    def _structural(self, change) -> None:
+        """Leave SWMR mode to create objects, then come back to it."""
+        with self._lock:
+            self._flush_locked()
+            assert self._file is not None
+            self._file.close()
+            with h5py.File(self.path, "r+", libver="latest") as f:
+                change(f["entry"])
+            self._open_swmr()
+
+    # ------------------------------------------------------------------ recording
+    def record_instrument(
+        self, role: str, identity: InstrumentIdentity, resource: str, driver: str
+    ) -> None:
+        """What the instrument in ``role`` said it is, and how it was reached."""
+
+        def change(entry: h5py.Group) -> None:
+            insts = entry["instruments"]
+            if role in insts:
+                del insts[role]
+            grp = insts.create_group(role)
+            grp.attrs["NX_class"] = "NXinstrument"
+            for name, value in (
+                ("name", f"{identity.manufacturer} {identity.model}".strip()),
+                ("manufacturer", identity.manufacturer),
+                ("model", identity.model),
+                ("serial_number", identity.serial),
+                ("firmware", identity.firmware),
+                ("idn", identity.raw),
+                ("resource", resource),
+                ("driver", driver),
+            ):
+                _write_value(grp, name, value)
+
+        self._check_open()
+        self._structural(change)
+
+    def append_row(self, row: Mapping[str, Any], group: str | None = None) -> None:
+        """One row ``{column: value}``; missing columns are stored as NaN (0, "" for
+        integer and text columns)."""
+        with self._lock:
+            self._check_open()
+            gname = group or DEFAULT_GROUP
+            bufs = self._group_rows(gname)
+            extra = row.keys() - self._buf.names[gname]
+            if extra:
+                raise ValueError(f"unknown column(s) {sorted(extra)} for group {gname!r}")
+            fill = self._buf.fill[gname]
+            for name, values in bufs.items():
+                values.append(row.get(name, fill[name]))
+            self._buf.pending += 1
+            self._maybe_flush()
+
+    def append_rows(
+        self,
+        rows: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]],
+        group: str | None = None,
+    ) -> None:
+        """Rows as columns ``{column: sequence}`` (equal lengths), as a sequence of row
+        mappings, or a single row ``{column: scalar}``."""
+        if isinstance(rows, Mapping):
+            if all(np.ndim(v) == 0 for v in rows.values()):
+                self.append_row(rows, group)
+                return
+            with self._lock:
+                self._check_open()
+                gname = group or DEFAULT_GROUP
+                bufs = self._group_rows(gname)
+                extra = rows.keys() - self._buf.names[gname]
+                if extra:
+                    raise ValueError(f"unknown column(s) {sorted(extra)} for group {gname!r}")
+                lengths = {len(v) for v in rows.values()}
+                if len(lengths) != 1:
+                    raise ValueError(f"columns of unequal length: {lengths}")
+                n = lengths.pop()
+                fill = self._buf.fill[gname]
+                for name, values in bufs.items():
+                    given = rows.get(name)
+                    values.extend(given if given is not None else [fill[name]] * n)
+                self._buf.pending += n
+                self._maybe_flush()
+            return
+        for row in rows:
+            self.append_row(row, group)
+
+    def append_spectrum(
+        self, step: int, spectrum: Spectrum, dark: np.ndarray | None = None
+    ) -> None:
+        """One spectrum (and the dark taken for it, if any) belonging to data row ``step``."""
+        counts = np.asarray(spectrum.counts, dtype="f8")
+        with self._lock:
+            self._check_open()
+            if self._pixels is None:
+                pixels = len(counts)
+                self._structural(lambda entry: _create_spectra(entry, pixels))
+                self._pixels = pixels
+            if counts.shape != (self._pixels,):
+                raise ValueError(f"spectrum has {counts.shape} pixels, the run has {self._pixels}")
+            if not self._have_wavelengths:
+                assert self._file is not None
+                self._file["entry/spectra/wavelength_nm"][:] = np.asarray(
+                    spectrum.wavelength_nm, "f8"
+                )
+                self._have_wavelengths = True
+            self._buf.spectra.append(
+                (
+                    int(step),
+                    counts,
+                    float(spectrum.integration_time_s),
+                    int(spectrum.scans_averaged),
+                    bool(spectrum.saturated),
+                    bool(spectrum.dark_subtracted),
+                )
+            )
+            if dark is not None:
+                self._buf.darks.append((int(step), np.asarray(dark, dtype="f8")))
+            self._buf.pending += 1
+            self._maybe_flush()
+
+    def set_analysis(
+        self, figures: Mapping[str, tuple[Any, str]], group: str | None = None
+    ) -> None:
+        """Derived figures ``{name: (value, units)}``; written when the run is closed."""
+        with self._lock:
+            self._check_open()
+            self._analysis.setdefault(group, {}).update(figures)
+
+    def log(self, kind: str, message: str, level: int = logging.INFO) -> None:
+        """A timestamped event in /entry/log (compliance hits, warnings, the abort...)."""
+        with self._lock:
+            if self._closed:
+                log.debug("log event after close ignored: %s: %s", kind, message)
+                return
+            self._buf.log.append(
+                (
+                    time.time(),
+                    int(level),
+                    _encode(kind, LOG_KIND_BYTES),
+                    _encode(message, LOG_MESSAGE_BYTES),
+                )
+            )
+            self._buf.pending += 1
+            self._maybe_flush()
+
+    # ------------------------------------------------------------------ flushing
+    def flush(self) -> None:
+        """Write everything buffered and make it visible to readers and safe from a crash."""
+        with self._lock:
+            if not self._closed:
+                self._flush_locked()
+
+    def _maybe_flush(self) -> None:
+        if (
+            time.monotonic() - self._last_flush >= self.flush_interval_s
+            or self._buf.pending >= 200_000
+        ):
+            self._flush_locked()
+
+    def _flush_loop(self) -> None:
+        """Flush from the background while nothing arrives, so buffered rows never wait
+        longer than the flush interval (a procedure may block in an instrument call)."""
+        while not self._stop.wait(self.flush_interval_s / 2):
+            with self._lock:
+                if self._closed:
+                    return
+                if time.monotonic() - self._last_flush >= self.flush_interval_s:
+                    try:
+                        self._flush_locked()
+                    except Exception:  # noqa: BLE001 - report, keep the thread alive
+                        log.exception("flushing %s failed", self.path)
+
+    def _flush_locked(self) -> None:
+        self._last_flush = time.monotonic()
+        buf = self._buf
+        if not buf.pending:
+            return
+        f = self._file
+        assert f is not None
+        entry = f["entry"]
+        for gname, cols in buf.rows.items():
+            first = next(iter(cols.values()))
+            if not first:
+                continue
+            grp = entry[gname]
+            for col in self._groups[gname]:
+                _append(grp[col.name], np.asarray(cols[col.name], dtype=_h5_dtype(col)))
+        if buf.spectra:
+            sp = entry["spectra"]
+            step, counts, itime, scans, sat, dsub = zip(*buf.spectra, strict=True)
+            _append(sp["counts"], np.stack(counts))
+            _append(sp["step"], np.asarray(step, "i8"))
+            _append(sp["integration_time_s"], np.asarray(itime, "f8"))
+            _append(sp["scans_averaged"], np.asarray(scans, "i4"))
+            _append(sp["saturated"], np.asarray(sat, "i1"))
+            _append(sp["dark_subtracted"], np.asarray(dsub, "i1"))
+        if buf.darks:
+            sp = entry["spectra"]
+            _append(sp["dark"], np.stack([d for _, d in buf.darks]))
+            _append(sp["dark_step"], np.asarray([s for s, _ in buf.darks], "i8"))
+        if buf.log:
+            lg = entry["log"]
+            t, lv, kind, msg = zip(*buf.log, strict=True)
+            _append(lg["time"], np.asarray(t, "f8"))
+            _append(lg["level"], np.asarray(lv, "i4"))
+            _append(lg["kind"], np.asarray(kind, f"S{LOG_KIND_BYTES}"))
+            _append(lg["message"], np.asarray(msg, f"S{LOG_MESSAGE_BYTES}"))
+        buf.clear()
+        f.flush()
+
+    # ------------------------------------------------------------------ ending
+    def close(
+        self, status: Literal["finished", "aborted", "failed"], reason: str | None = None
+    ) -> None:
+        """Write everything, set status, end time, reason and analysis; close.  Idempotent."""
+        if status not in STATUSES[1:]:
+            raise ValueError(f"status must be one of {STATUSES[1:]}, got {status!r}")
+        with self._lock:
+            if self._closed:
+                return
+            level = logging.INFO if status == "finished" else logging.WARNING
+            self.log(status, f"run {status}" + (f": {reason}" if reason else ""), level)
+            self._stop.set()
+            try:
+                self._flush_locked()
+            finally:
+                self._closed = True
+                assert self._file is not None
+                self._file.close()
+                self._file = None
+            with h5py.File(self.path, "r+", libver="latest") as f:
+                entry = f["entry"]
+                _write_value(entry, "status", status)
+                _write_value(entry, "end_time", now_iso())
+                if reason:
+                    _write_value(entry, "abort_reason", reason)
+                if self._analysis:
+                    an = entry.require_group("analysis")
+                    an.attrs["NX_class"] = "NXcollection"
+                    for group, figures in self._analysis.items():
+                        target = an if group is None else an.require_group(group)
+                        for name, (value, units) in figures.items():
+                            _write_value(target, name, value, units)
+        if self._flusher is not threading.current_thread():
+            self._flusher.join(timeout=5)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError(f"run file {self.path} is already closed")
+
+    def _group_rows(self, gname: str) -> dict[str, list]:
+        try:
+            return self._buf.rows[gname]
+        except KeyError:
+            raise ValueError(
+                f"unknown data group {gname!r}; this run has {sorted(self._buf.rows)}"
+            ) from None
+
+    def __repr__(self) -> str:
+        return f"RunStore({str(self.path)!r}, closed={self._closed})"
+
+
+def _create_spectra(entry: h5py.Group, pixels: int) -> None:
+    sp = entry.create_group("spectra")
+    sp.attrs.update(NX_class="NXdata", signal="counts", axes=[".", "wavelength_nm"])
+    sp.attrs["wavelength_nm_indices"] = 1
+    wl = sp.create_dataset("wavelength_nm", shape=(pixels,), dtype="f8", fillvalue=np.nan)
+    wl.attrs.update(units="nm", long_name="wavelength")
+    counts = _resizable(sp, "counts", "f8", SPECTRUM_CHUNK, pixels)
+    counts.attrs.update(units="counts", long_name="spectrometer counts")
+    _resizable(sp, "step", "i8", ROW_CHUNK).attrs["long_name"] = "data row the spectrum belongs to"
+    _resizable(sp, "integration_time_s", "f8", ROW_CHUNK).attrs.update(
+        units="s", long_name="integration time"
+    )
+    _resizable(sp, "scans_averaged", "i4", ROW_CHUNK).attrs["long_name"] = "scans averaged"
+    _resizable(sp, "saturated", "i1", ROW_CHUNK).attrs["long_name"] = "saturated (1) or not (0)"
+    _resizable(sp, "dark_subtracted", "i1", ROW_CHUNK).attrs["long_name"] = "dark subtracted (1)"
+    _resizable(sp, "dark", "f8", SPECTRUM_CHUNK, pixels).attrs.update(
+        units="counts", long_name="dark spectrum"
+    )
+    _resizable(sp, "dark_step", "i8", ROW_CHUNK).attrs["long_name"] = "step each dark belongs to"
+
+
+def _rewrite_clean(path: Path) -> None:
+    """Copy a crashed writer's file (SWMR-readable only) into a clean file that replaces it."""
+    tmp = path.with_name(path.name + ".resume-tmp")
+    with (
+        h5py.File(path, "r", libver="latest", swmr=True) as src,
+        h5py.File(tmp, "w", libver="latest") as dst,
+    ):
+        dst.attrs.update(dict(src.attrs))
+        for name in src:
+            src.copy(src[name], dst, name=name)
+    os.replace(tmp, path)
