@@ -79,10 +79,11 @@ def responsivity_at(
     inside = (wl >= table_nm[0]) & (wl <= table_nm[-1])
     if spectrum is not None:
         s = np.clip(np.asarray(spectrum, float), 0.0, None)
-        total = spectral_integral(wl, s)
-        outside = total - spectral_integral(wl, np.where(inside, s, 0.0))
-        if total > 0 and np.any(outside > SIGNIFICANT_FRACTION * total):
-            frac = float(np.max(outside / total))
+        total = np.atleast_1d(spectral_integral(wl, s))
+        outside = total - np.atleast_1d(spectral_integral(wl, np.where(inside, s, 0.0)))
+        share = np.divide(outside, total, out=np.zeros_like(total), where=total > 0)
+        if np.any(share > SIGNIFICANT_FRACTION):
+            frac = float(np.max(share))
             raise ConfigError(
                 f"responsivity table covers {table_nm[0]:g}-{table_nm[-1]:g} nm but "
                 f"{frac:.1%} of the spectrum lies outside it (allowed "

@@ -1,0 +1,178 @@
+"""Optical power, photon flux, EQE, luminance and efficiencies from a photodiode reading.
+
+The method of Forrest, Bradley & Thompson, "Measuring the efficiency of organic
+light-emitting devices", Adv. Mater. 15, 1043 (2003): a large-area Si photodiode on axis
+in front of a Lambertian emitter collects the fraction F of the forward-hemisphere flux,
+and the normalised EL spectrum s(λ) turns the photodiode current into power, photons and
+lumens.  With R(λ) the photodiode responsivity (A/W), V(λ) the CIE 1924 photopic curve,
+E(λ) = hc/λ, A the emitting area, I the device current and V the drive voltage:
+
+    R̄  = ∫R(λ)s(λ)dλ / ∫s(λ)dλ                 spectrum-weighted responsivity (A/W)
+    P  = I_pd / (F·R̄)                          forward radiant flux (W)
+    Ē  = ∫s(λ)dλ / ∫s(λ)/E(λ)dλ                photon-weighted mean energy (J)
+    N  = P / Ē                                 photon flux (1/s)
+    EQE = N / (I/e)                            external quantum efficiency
+    K  = 683 lm/W · ∫V(λ)s(λ)dλ / ∫s(λ)dλ      luminous efficacy of the radiation
+    L  = c_L · K·P / (π·A)                     luminance (cd/m²), Lambertian Φv = π·L·A
+    Le = P / (π·A)                             radiance (W sr⁻¹ m⁻²)
+    η_A = L·A / I                              current efficiency (cd/A)
+    η_P = π·η_A / V                            power efficiency (lm/W)
+
+s(λ) is a spectral *power* density shape (any scale: only ratios enter).  c_L is the
+luminance-meter correction from ``labrig calibrate luminance``; it corrects the photometric
+quantities (L, η_A, η_P), not P, N or EQE, which the meter does not measure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy.constants import elementary_charge
+
+from labrig.analysis.optics import (
+    KM_LM_PER_W,
+    gaussian_spectrum,
+    photon_energy_j,
+    photopic_v,
+    responsivity_at,
+    spectral_integral,
+)
+from labrig.errors import ConfigError
+
+if TYPE_CHECKING:
+    from labrig.config import BenchConfig
+
+#: wavelength grid for the configured reference spectrum (nm)
+REFERENCE_GRID_NM = np.arange(300.0, 1100.0 + 0.25, 0.25)
+
+
+@dataclass(frozen=True)
+class SpectralFactors:
+    """What the EL spectrum contributes: R̄ (A/W), Ē (J) and K (lm/W), one per spectrum."""
+
+    responsivity_a_per_w: np.ndarray
+    mean_photon_energy_j: np.ndarray
+    luminous_efficacy_lm_per_w: np.ndarray
+
+    def take(self, index: np.ndarray) -> SpectralFactors:
+        """The factors of the spectra ``index`` picks (one per step)."""
+        return SpectralFactors(
+            np.atleast_1d(self.responsivity_a_per_w)[index],
+            np.atleast_1d(self.mean_photon_energy_j)[index],
+            np.atleast_1d(self.luminous_efficacy_lm_per_w)[index],
+        )
+
+
+def spectral_factors(
+    wavelength_nm: np.ndarray,
+    spectrum: np.ndarray,
+    responsivity_nm: np.ndarray,
+    responsivity_a_per_w: np.ndarray,
+) -> SpectralFactors:
+    """R̄, Ē and K (module docstring) for one spectrum (1-D) or many (rows of a 2-D array).
+
+    Negative counts (noise after dark subtraction) are clipped to zero.  Raises
+    ``ConfigError`` if the responsivity table does not cover the spectrum or a spectrum
+    holds no signal.
+    """
+    wl = np.asarray(wavelength_nm, float)
+    s = np.clip(np.asarray(spectrum, float), 0.0, None)
+    total = spectral_integral(wl, s)
+    if np.any(total <= 0):
+        raise ConfigError("EL spectrum: no positive signal to weight the photodiode with")
+    r = responsivity_at(responsivity_nm, responsivity_a_per_w, wl, spectrum=s)
+    return SpectralFactors(
+        responsivity_a_per_w=spectral_integral(wl, r * s) / total,
+        mean_photon_energy_j=total / spectral_integral(wl, s / photon_energy_j(wl)),
+        luminous_efficacy_lm_per_w=KM_LM_PER_W * spectral_integral(wl, photopic_v(wl) * s) / total,
+    )
+
+
+@dataclass(frozen=True)
+class Photometry:
+    """Per-step results, SI (EQE as a fraction)."""
+
+    optical_power_w: np.ndarray
+    photon_flux_per_s: np.ndarray
+    eqe: np.ndarray
+    luminance_cd_m2: np.ndarray
+    radiance_w_sr_m2: np.ndarray
+    current_efficiency_cd_a: np.ndarray
+    power_efficiency_lm_w: np.ndarray
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num/den, NaN where the denominator is not positive (no forward drive: undefined)."""
+    num, den = np.broadcast_arrays(np.asarray(num, float), np.asarray(den, float))
+    out = np.full(num.shape, np.nan)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+def photometry(
+    photodiode_current_a: np.ndarray,
+    device_current_a: np.ndarray,
+    voltage_v: np.ndarray,
+    factors: SpectralFactors,
+    collection_factor: float,
+    area_m2: float,
+    luminance_correction: float = 1.0,
+) -> Photometry:
+    """Everything in the module docstring, vectorised over steps.
+
+    ``photodiode_current_a`` must already be dark-subtracted; ``factors`` holds one entry
+    per step (``SpectralFactors.take``) or a single one for all steps.
+    """
+    if not 0 < collection_factor <= 1:
+        raise ValueError(f"collection factor must lie in (0, 1], got {collection_factor}")
+    if not area_m2 > 0:
+        raise ValueError(f"area must be > 0, got {area_m2}")
+    i_pd = np.asarray(photodiode_current_a, float)
+    current = np.asarray(device_current_a, float)
+    volts = np.asarray(voltage_v, float)
+    power = i_pd / (collection_factor * factors.responsivity_a_per_w)
+    photons = power / factors.mean_photon_energy_j
+    radiance = power / (np.pi * area_m2)
+    luminance = luminance_correction * factors.luminous_efficacy_lm_per_w * radiance
+    current_eff = _ratio(luminance * area_m2, current)
+    return Photometry(
+        optical_power_w=power,
+        photon_flux_per_s=photons,
+        eqe=_ratio(photons * elementary_charge, current),
+        luminance_cd_m2=luminance,
+        radiance_w_sr_m2=radiance,
+        current_efficiency_cd_a=current_eff,
+        power_efficiency_lm_w=_ratio(np.pi * current_eff, volts),
+    )
+
+
+def reference_spectrum(config: BenchConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The spectrum assumed when none is recorded: a Gaussian at
+    ``calibration.reference_peak_nm``/``reference_fwhm_nm``, else at the configured
+    device model's nominal peak and FWHM (what the sample is declared to be)."""
+    cal = config.calibration
+    peak, fwhm = cal.reference_peak_nm, cal.reference_fwhm_nm
+    model = config.device.model
+    if peak is None and model is not None and hasattr(model, "peak_nm"):
+        peak = model.peak_nm
+    if fwhm is None and model is not None and hasattr(model, "fwhm_nm"):
+        fwhm = model.fwhm_nm
+    if peak is None or fwhm is None:
+        raise ConfigError(
+            "calibration.reference_peak_nm/reference_fwhm_nm: needed when no EL spectra are "
+            "recorded and the device config gives no emission peak"
+        )
+    return REFERENCE_GRID_NM, gaussian_spectrum(REFERENCE_GRID_NM, peak, fwhm)
+
+
+def nearest_spectrum(step_current_density: np.ndarray, spectrum_current_density: np.ndarray):
+    """For each step, the index of the spectrum taken at the nearest current density
+    (distance in log|J|: spectra a decade apart matter equally at any drive)."""
+    floor = 1e-12
+    steps = np.log10(np.maximum(np.abs(np.asarray(step_current_density, float)), floor))
+    spectra = np.log10(np.maximum(np.abs(np.asarray(spectrum_current_density, float)), floor))
+    if spectra.size == 0:
+        raise ValueError("no spectra to choose from")
+    return np.argmin(np.abs(steps[:, None] - spectra[None, :]), axis=1)
