@@ -3,7 +3,8 @@ parameters that are its ground truth.
 
 Presets for published devices live in ``configs/devices/*.yaml``.  The model classes are
 validated like the rest of the config (unknown keys are errors).  The equations these
-parameters feed are in ``labrig.simulators.physics``.
+parameters feed are in the simulator modules' docstrings (``labrig.simulators.led``,
+``labrig.simulators.solar_cell``, ``labrig.simulators.single_carrier``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ class DegradationModel(StrictModel):
 
 class LEDModel(StrictModel):
     """Thin-film LED: V(J) = n·V_T·ln(1+J/J0) + (J/K)^(1/m) + J·Rs, EQE(J) with turn-on
-    and roll-off, Gaussian EL spectrum, Joule heating and degradation."""
+    and roll-off, Gaussian EL spectrum, Joule heating and degradation.
+
+    Heating: dT/dt = (T_amb + R_th·V·J - T)/τ_th; EQE falls as exp(-α·(T - T_amb))."""
 
     kind: Literal["led"] = "led"
     j0_a_cm2: PositiveFloat = 1e-23
@@ -49,8 +52,10 @@ class LEDModel(StrictModel):
     b: PositiveFloat = 1.4
     peak_nm: Annotated[float, Field(ge=300, le=1100)] = 628.0
     fwhm_nm: Annotated[float, Field(gt=0, le=300)] = 33.0
-    peak_shift_nm_per_decade: float = 0.0
-    ambient_temperature_k: PositiveFloat = 298.15
+    peak_shift_nm_per_decade: Annotated[float, Field(ge=-50, le=50)] = 0.0
+    #: J at which the EL peak sits exactly at ``peak_nm`` (the shift is per decade from here)
+    spectrum_reference_current_density_a_cm2: PositiveFloat = 1e-3
+    ambient_temperature_k: Annotated[float, Field(ge=150, le=450)] = 298.15
     thermal_time_constant_s: PositiveFloat = 3.0
     thermal_resistance_k_cm2_w: Annotated[float, Field(ge=0)] = 60.0
     eqe_temperature_coefficient_per_k: Annotated[float, Field(ge=0)] = 0.004
@@ -58,7 +63,10 @@ class LEDModel(StrictModel):
 
 
 class SolarModel(StrictModel):
-    """Single-diode solar cell with photocurrent, series and shunt resistance."""
+    """Single-diode solar cell with photocurrent, series and shunt resistance.
+
+    ``jsc_a_cm2`` is the photocurrent density J_ph at 100 mW/cm²; the short-circuit
+    current is slightly lower (J_ph·Rsh/(Rs+Rsh) near enough)."""
 
     kind: Literal["solar"] = "solar"
     jsc_a_cm2: PositiveFloat = 30.2e-3
@@ -78,6 +86,8 @@ class SingleCarrierModel(StrictModel):
     free_carrier_density_cm3: PositiveFloat = 1e11
     built_in_voltage_v: float = 0.0
     rs_ohm_cm2: Annotated[float, Field(ge=0)] = 0.0
+    #: log–log slope of the trap-filling rise (the Lampert triangle's steep side)
+    tfl_slope: Annotated[float, Field(gt=3, le=40)] = 8.0
 
 
 DeviceModel = Annotated[LEDModel | SolarModel | SingleCarrierModel, Field(discriminator="kind")]
