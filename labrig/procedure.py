@@ -62,6 +62,8 @@ class LabrigProcedure(Procedure):
     #: instrument roles the procedure cannot run without, and ones it uses when present
     REQUIRED_ROLES: ClassVar[tuple[str, ...]] = ()
     OPTIONAL_ROLES: ClassVar[tuple[str, ...]] = ()
+    #: extra data groups besides /entry/data, each with the same COLUMNS (lifetime channels)
+    GROUPS: ClassVar[Sequence[str]] = ()
 
     #: set by the runner before ``startup``
     bench: Bench
@@ -78,6 +80,11 @@ class LabrigProcedure(Procedure):
         Called before any instrument is opened; raise ``ParameterError`` or
         ``SafetyLimitError`` with one line naming the parameter and what is allowed.
         """
+
+    def data_groups(self) -> Sequence[str]:
+        """The extra data groups of this run (override when they depend on parameters,
+        e.g. one per lifetime channel); the store creates them before the run starts."""
+        return tuple(self.GROUPS)
 
     def estimated_points(self) -> int | None:
         """How many rows the run will produce, if known (for the progress bar)."""

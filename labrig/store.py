@@ -599,27 +599,44 @@ class RunStore:
         self, role: str, identity: InstrumentIdentity, resource: str, driver: str
     ) -> None:
         """What the instrument in ``role`` said it is, and how it was reached."""
+        self.record_instruments({role: (identity, resource, driver)})
+
+    def record_instruments(
+        self, identities: Mapping[str, tuple[InstrumentIdentity, str, str]]
+    ) -> None:
+        """``{role: (identity, resource, driver)}`` in one go (one brief exit from SWMR)."""
 
         def change(entry: h5py.Group) -> None:
             insts = entry["instruments"]
-            if role in insts:
-                del insts[role]
-            grp = insts.create_group(role)
-            grp.attrs["NX_class"] = "NXinstrument"
-            for name, value in (
-                ("name", f"{identity.manufacturer} {identity.model}".strip()),
-                ("manufacturer", identity.manufacturer),
-                ("model", identity.model),
-                ("serial_number", identity.serial),
-                ("firmware", identity.firmware),
-                ("idn", identity.raw),
-                ("resource", resource),
-                ("driver", driver),
-            ):
-                _write_value(grp, name, value)
+            for role, (identity, resource, driver) in identities.items():
+                if role in insts:
+                    del insts[role]
+                grp = insts.create_group(role)
+                grp.attrs["NX_class"] = "NXinstrument"
+                for name, value in (
+                    ("name", f"{identity.manufacturer} {identity.model}".strip()),
+                    ("manufacturer", identity.manufacturer),
+                    ("model", identity.model),
+                    ("serial_number", identity.serial),
+                    ("firmware", identity.firmware),
+                    ("idn", identity.raw),
+                    ("resource", resource),
+                    ("driver", driver),
+                ):
+                    _write_value(grp, name, value)
 
         self._check_open()
-        self._structural(change)
+        if identities:
+            self._structural(change)
+
+    def prepare_spectra(self, pixels: int) -> None:
+        """Create /entry/spectra for ``pixels``-long spectra now, before rows stream in
+        (so live readers never see the layout change).  No-op when it exists."""
+        with self._lock:
+            self._check_open()
+            if self._pixels is None:
+                self._structural(lambda entry: _create_spectra(entry, pixels))
+                self._pixels = pixels
 
     def append_row(self, row: Mapping[str, Any], group: str | None = None) -> None:
         """One row ``{column: value}``; missing columns are stored as NaN (0, "" for
@@ -677,9 +694,7 @@ class RunStore:
         with self._lock:
             self._check_open()
             if self._pixels is None:
-                pixels = len(counts)
-                self._structural(lambda entry: _create_spectra(entry, pixels))
-                self._pixels = pixels
+                self.prepare_spectra(len(counts))
             if counts.shape != (self._pixels,):
                 raise ValueError(f"spectrum has {counts.shape} pixels, the run has {self._pixels}")
             if not self._have_wavelengths:

@@ -1,0 +1,339 @@
+"""Run one ``LabrigProcedure`` against the bench and the run store.
+
+The order matters and is the point of this module:
+
+1. ``procedure.validate(config)``, the roles and the output directory are checked before
+   anything is opened or written (a user mistake touches no instrument);
+2. the run file is created (status ``running``), then the bench is opened and the
+   instrument identities recorded;
+3. ``startup``/``execute`` run with ``emit`` wired to the store, the progress display and
+   python logging, and ``should_stop`` wired to the signal handlers;
+4. whatever happens, ``procedure.shutdown`` and then the bench's safe shutdown run, and
+   the file is closed with status ``finished``, ``aborted`` (SIGINT/SIGTERM) or ``failed``
+   (an exception, recorded with its type and message).
+
+Signals: the first SIGINT/SIGTERM raises ``RunAborted`` in the main thread, so even an
+instrument call blocked on I/O is interrupted, and ``should_stop()`` turns True.  A second
+one while outputs are being ramped down skips the ramp (outputs go off at once); further
+ones are ignored until the outputs are off.  Store writes are never torn by a signal: the
+handler defers its exception until the write is done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labrig.bench import Bench
+from labrig.config import BenchConfig
+from labrig.errors import ConfigError, LabrigError, RunAborted
+from labrig.procedure import GROUP_KEY, LabrigProcedure
+from labrig.store import RunStore, check_output_dir, read_run
+
+log = logging.getLogger(__name__)
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@dataclass
+class RunResult:
+    """Where the run went and how it ended."""
+
+    path: Path
+    status: str
+    reason: str | None
+    #: figures of the main data group ``{name: (value, units)}``; other groups as "group/name"
+    analysis: dict[str, tuple[Any, str]] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- signals
+class StopControl:
+    """SIGINT/SIGTERM handling for one run: abort, then hurry, then ignore."""
+
+    RUN, RAMP, FAST = "run", "ramp", "fast"
+
+    def __init__(self) -> None:
+        self.phase = self.RUN
+        self.reason: str | None = None
+        self.hurry = False
+        self._depth = 0
+        self._pending = False
+        self._previous: dict[int, Any] = {}
+
+    def should_stop(self) -> bool:
+        return self.reason is not None
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[StopControl]:
+        """Own SIGINT and SIGTERM for the duration (main thread only), then restore."""
+        if threading.current_thread() is threading.main_thread():
+            for sig in SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        try:
+            yield self
+        finally:
+            while self._previous:
+                sig, handler = self._previous.popitem()
+                signal.signal(sig, handler)
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """No RunAborted inside this block (a half-written row would misalign columns);
+        a stop that arrived meanwhile is raised when the block ends normally."""
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+        if self._depth == 0 and self._pending:
+            self._pending = False
+            raise RunAborted(self.reason or "stopped")
+
+    def enter_shutdown(self) -> None:
+        self._pending = False
+        self.phase = self.FAST if self.hurry else self.RAMP
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if self.phase == self.RUN:
+            if self.reason is None:
+                self.reason = f"interrupted by {name}"
+                print(
+                    f"labrig: {name}: stopping, ramping outputs down (again to skip the ramp)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                if self._depth:
+                    self._pending = True
+                    return
+                raise RunAborted(self.reason)
+            # a second signal before the run reached its shutdown: hurry the shutdown
+            self.hurry = True
+            return
+        if self.phase == self.RAMP:
+            if self.reason is None:
+                self.reason = f"interrupted by {name} during shutdown"
+            self.hurry = True
+            self.phase = self.FAST
+            print(
+                f"labrig: {name}: skipping the ramp, outputs off now", file=sys.stderr, flush=True
+            )
+            if not self._depth:
+                raise RunAborted(self.reason)
+            return
+        print(f"labrig: {name}: outputs are being turned off, please wait", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- progress
+class ProgressDisplay:
+    """A tqdm bar with ETA on a terminal; plain lines (every 10 % or 10 s) otherwise."""
+
+    def __init__(self, name: str, enabled_bar: bool) -> None:
+        self.name = name
+        self._bar = None
+        self._start = time.monotonic()
+        self._last_line = (-100.0, 0.0)
+        if enabled_bar:
+            from tqdm import tqdm
+
+            self._bar = tqdm(
+                total=100.0,
+                desc=name,
+                unit="%",
+                file=sys.stderr,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]",
+            )
+
+    def update(self, percent: float) -> None:
+        percent = min(max(float(percent), 0.0), 100.0)
+        if self._bar is not None:
+            self._bar.update(percent - self._bar.n)
+            return
+        now = time.monotonic()
+        last_pct, last_t = self._last_line
+        if (
+            percent - last_pct >= 10
+            or (now - last_t >= 10 and percent > last_pct)
+            or percent >= 100 > last_pct
+        ):
+            elapsed = now - self._start
+            eta = elapsed * (100 - percent) / percent if percent > 0 else float("nan")
+            print(
+                f"labrig: {self.name}: {percent:.0f}% done, {elapsed:.0f} s elapsed, ETA {eta:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+            self._last_line = (percent, now)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+# --------------------------------------------------------------------------- the run
+def _parameters(procedure: LabrigProcedure) -> dict[str, tuple[Any, str]]:
+    return {
+        name: (param.value, getattr(param, "units", None) or "")
+        for name, param in procedure.parameter_objects().items()
+    }
+
+
+def _roles(procedure: LabrigProcedure, config: BenchConfig) -> list[str]:
+    missing = [r for r in procedure.REQUIRED_ROLES if r not in config.instruments]
+    if missing:
+        configured = ", ".join(config.instruments) or "none"
+        raise ConfigError(
+            f"instruments: procedure {procedure.NAME or type(procedure).__name__} needs the "
+            f"role(s) {', '.join(missing)}, which the config does not define "
+            f"(configured: {configured})"
+        )
+    optional = [r for r in procedure.OPTIONAL_ROLES if r in config.instruments]
+    return list(dict.fromkeys([*procedure.REQUIRED_ROLES, *optional]))
+
+
+def run_procedure(
+    procedure: LabrigProcedure,
+    config: BenchConfig,
+    *,
+    output_dir: Path,
+    sample: str | None = None,
+    operator: str = "",
+    progress: bool | None = None,
+    bench_factory: Callable[[BenchConfig, list[str]], Bench] = Bench,
+    resume: Path | None = None,
+) -> RunResult:
+    """Run ``procedure`` on the bench described by ``config``; see the module docstring.
+
+    User mistakes (``UserInputError``) found before the run starts propagate and nothing
+    is written; once the file exists every ending is recorded in it and returned.
+    """
+    procedure.validate(config)
+    roles = _roles(procedure, config)
+    if resume is not None:
+        read_run(resume)  # a readable message if it is not a run file
+    else:
+        output_dir = check_output_dir(Path(output_dir))
+    name = procedure.NAME or type(procedure).__name__
+    if resume is not None:
+        store = RunStore.resume(Path(resume))
+    else:
+        store = RunStore.create(
+            output_dir,
+            procedure=name,
+            sample=sample or config.device.sample,
+            columns=procedure.COLUMNS,
+            signal=procedure.SIGNAL,
+            axis=procedure.AXIS,
+            parameters=_parameters(procedure),
+            config_text=config.source_text,
+            simulated=any(config.instruments[r].simulated for r in roles),
+            operator=operator,
+            groups=procedure.data_groups(),
+        )
+    control = StopControl()
+    display = ProgressDisplay(name, progress if progress is not None else sys.stderr.isatty())
+    analysis: dict[str, tuple[Any, str]] = {}
+    proc_log = logging.getLogger(f"labrig.procedures.{name}")
+
+    def emit(topic: str, record: Any) -> None:
+        with control.deferred():
+            if topic in ("results", "batch results"):
+                record = dict(record)
+                group = record.pop(GROUP_KEY, None)
+                if topic == "results":
+                    store.append_row(record, group)
+                else:
+                    store.append_rows(record, group)
+            elif topic == "progress":
+                display.update(record)
+            elif topic == "spectrum":
+                store.append_spectrum(record["step"], record["spectrum"], record.get("dark"))
+            elif topic == "analysis":
+                record = dict(record)
+                group = record.pop(GROUP_KEY, None)
+                store.set_analysis(record, group)
+                prefix = "" if group is None else f"{group}/"
+                analysis.update({prefix + k: tuple(v) for k, v in record.items()})
+            elif topic == "log":
+                level = int(record.get("level", logging.INFO))
+                store.log(record.get("kind", "log"), record["message"], level)
+                proc_log.log(level, "%s: %s", record.get("kind", "log"), record["message"])
+            else:
+                raise ValueError(f"unknown emit topic {topic!r}")
+
+    procedure.emit = emit  # type: ignore[method-assign]
+    procedure.should_stop = control.should_stop  # type: ignore[method-assign]
+
+    status, reason = "finished", None
+    bench = bench_factory(config, roles)
+    with control.installed():
+        try:
+            try:
+                bench.open()
+                with control.deferred():
+                    store.record_instruments(bench.identities())
+                    if bench.has("spectrometer"):
+                        store.prepare_spectra(len(bench.spectrometer.wavelengths_nm))
+                procedure.bench = bench
+                procedure.startup()
+                procedure.execute()
+            finally:
+                control.enter_shutdown()
+                try:
+                    _procedure_shutdown(procedure, store, control)
+                finally:
+                    _bench_shutdown(bench, control)
+            if control.reason is not None:
+                status, reason = "aborted", control.reason
+            elif bench.shutdown_errors:
+                status = "failed"
+                reason = "safe shutdown incomplete: " + "; ".join(bench.shutdown_errors)
+        except RunAborted as exc:
+            status, reason = "aborted", control.reason or str(exc) or "stopped"
+        except KeyboardInterrupt:
+            status, reason = "aborted", control.reason or "interrupted by SIGINT"
+        except Exception as exc:  # noqa: BLE001 - recorded in the file, then reported
+            status = "failed"
+            reason = f"{type(exc).__name__}: {exc}"
+            log.error("run failed: %s", reason, exc_info=not isinstance(exc, LabrigError))
+        finally:
+            display.close()
+            for problem in bench.shutdown_errors:
+                store.log("shutdown", problem, logging.ERROR)
+            if status == "failed" and control.reason is None:
+                store.log("error", reason or "", logging.ERROR)
+            store.close(status, reason)  # type: ignore[arg-type]
+    return RunResult(path=store.path, status=status, reason=reason, analysis=analysis)
+
+
+def _procedure_shutdown(procedure: LabrigProcedure, store: RunStore, control: StopControl) -> None:
+    """The procedure's own shutdown; a failure there must not keep the bench on."""
+    try:
+        procedure.shutdown()
+    except RunAborted:
+        log.warning("procedure shutdown interrupted; the bench turns the outputs off")
+    except Exception as exc:  # noqa: BLE001
+        message = f"procedure shutdown failed: {type(exc).__name__}: {exc}"
+        log.error(message)
+        with control.deferred():
+            store.log("error", message, logging.ERROR)
+
+
+def _bench_shutdown(bench: Bench, control: StopControl) -> None:
+    """Every source off and every connection closed, whatever arrives meanwhile."""
+    for _ in range(10):
+        try:
+            bench.close(ramp=not control.hurry)
+            return
+        except RunAborted:
+            control.hurry = True  # a stop request landed between two instruments
+    log.error("bench shutdown was interrupted repeatedly; outputs may still be on")
