@@ -1,0 +1,593 @@
+"""Keithley 2400 SourceMeter: pymeasure's driver plus what LED and solar work needs.
+
+pymeasure's ``Keithley2400`` (subclassed, not forked) already speaks the basic source,
+sense and output commands.  This module adds the instrument's own buffered sweeps (list
+and staircase, every point back from one ``:READ?``), abort on compliance, the
+auto-output-off cycles that are the 2400's only way to pulse a device, per-reading
+compliance from the status word, a shutdown that survives an interrupted transaction,
+and the ``labrig.interfaces.SourceMeter`` methods procedures use.
+
+Limits are checked before any SCPI is sent (2400 User's Manual, 2400S-900-01 §18):
+±210 V source range at up to 105 mA, ±21 V at up to ±1.05 A; NPLC 0.01–10; sweeps and
+lists of at most 2500 points, lists sent 100 values per command (``:SOURce:LIST`` and
+``:APPend`` take at most 100 each).  With ``:FORMat:ELEMents VOLT,CURR,RES,TIME,STAT``
+each reading is five numbers; status bit 3 is "real compliance" and bit 16 "range
+compliance", both meaning the source was limited.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+from pymeasure.instruments import Instrument as PymeasureInstrument
+from pymeasure.instruments.keithley import Keithley2400 as PymeasureKeithley2400
+from pymeasure.instruments.validators import (
+    strict_discrete_range,
+    strict_discrete_set,
+    strict_range,
+)
+
+from labrig.drivers.visa import VisaTransport, connect_instrument, parse_floats, parse_identity
+from labrig.errors import GarbledReplyError, InstrumentError, InstrumentSettingError, OverRangeError
+from labrig.interfaces import InstrumentIdentity, SourceFunction, SourceMeter, SourceReading
+
+log = logging.getLogger(__name__)
+
+MODELS = ("2400",)
+MAX_VOLTAGE_V = 210.0
+LOW_RANGE_MAX_V = 21.0  # above this the 2400 is on its 210 V range...
+HIGH_VOLTAGE_MAX_A = 0.105  # ...which sources or limits at most 105 mA
+MAX_CURRENT_A = 1.05
+NPLC_LIMITS = (0.01, 10.0)
+DELAY_LIMITS_S = (0.0, 999.9999)
+MAX_POINTS = 2500
+LIST_CHUNK = 100
+COMPLIANCE_BITS = (1 << 3) | (1 << 16)  # real compliance | range compliance
+OVERFLOW = 9.9e37
+ELEMENTS_PER_READING = 5  # VOLT, CURR, RES, TIME, STAT (pymeasure's :FORM:ELEM order)
+SHUTDOWN_RAMP_STEPS = 5
+SHUTDOWN_RAMP_PAUSE_S = 0.02
+AUTO_DELAY_ESTIMATE_S = 0.005
+LINE_FREQUENCY_WORST_HZ = 50.0
+
+_SCPI_FUNCTION = {"voltage": "VOLT", "current": "CURR"}
+_OPPOSITE = {"voltage": "current", "current": "voltage"}
+_UNIT = {"voltage": "V", "current": "A"}
+_MODES = {"fixed": "FIX", "sweep": "SWE", "list": "LIST"}
+
+
+def _reject(message: str) -> InstrumentSettingError:
+    return InstrumentSettingError(f"Keithley 2400: {message}")
+
+
+def _check_nplc(nplc: float) -> None:
+    lo, hi = NPLC_LIMITS
+    if not lo <= nplc <= hi:
+        raise _reject(f"nplc {nplc:g} is outside the allowed {lo:g}–{hi:g} power-line cycles")
+
+
+def _check_delay(name: str, seconds: float) -> None:
+    lo, hi = DELAY_LIMITS_S
+    if not lo <= seconds <= hi:
+        raise _reject(f"{name} {seconds:g} s is outside the allowed {lo:g}–{hi:g} s")
+
+
+def _check_points(points: int, minimum: int = 1) -> None:
+    if not minimum <= points <= MAX_POINTS:
+        raise _reject(
+            f"a sweep of {points} points is not possible; allowed {minimum}–{MAX_POINTS} points"
+        )
+
+
+class Keithley2400(VisaTransport, PymeasureKeithley2400, SourceMeter):
+    """The bench's SMU: pymeasure's 2400 with buffered sweeps, pulsing and safe shutdown."""
+
+    # ---------------------------------------------------------------- extra SCPI
+    source_voltage_mode = PymeasureInstrument.control(
+        ":SOUR:VOLT:MODE?",
+        ":SOUR:VOLT:MODE %s",
+        """Control the voltage sourcing mode ('fixed', 'sweep' or 'list').""",
+        validator=strict_discrete_set,
+        values=_MODES,
+        map_values=True,
+    )
+    source_current_mode = PymeasureInstrument.control(
+        ":SOUR:CURR:MODE?",
+        ":SOUR:CURR:MODE %s",
+        """Control the current sourcing mode ('fixed', 'sweep' or 'list').""",
+        validator=strict_discrete_set,
+        values=_MODES,
+        map_values=True,
+    )
+    sweep_points = PymeasureInstrument.control(
+        ":SOUR:SWE:POIN?",
+        ":SOUR:SWE:POIN %d",
+        """Control the number of staircase-sweep points (int, 2 to 2500).""",
+        validator=lambda v, vs: strict_discrete_range(v, vs, 1),
+        values=(2, MAX_POINTS),
+        cast=int,
+    )
+    sweep_spacing = PymeasureInstrument.control(
+        ":SOUR:SWE:SPAC?",
+        ":SOUR:SWE:SPAC %s",
+        """Control the staircase spacing ('linear' or 'log').""",
+        validator=strict_discrete_set,
+        values={"linear": "LIN", "log": "LOG"},
+        map_values=True,
+    )
+    sweep_ranging = PymeasureInstrument.control(
+        ":SOUR:SWE:RANG?",
+        ":SOUR:SWE:RANG %s",
+        """Control the source ranging during a sweep ('best', 'auto' or 'fixed').""",
+        validator=strict_discrete_set,
+        values={"best": "BEST", "auto": "AUTO", "fixed": "FIX"},
+        map_values=True,
+    )
+    sweep_compliance_abort = PymeasureInstrument.control(
+        ":SOUR:SWE:CAB?",
+        ":SOUR:SWE:CAB %s",
+        """Control abort-on-compliance of sweeps ('never', 'early' or 'late').""",
+        validator=strict_discrete_set,
+        values={"never": "NEV", "early": "EARL", "late": "LATE"},
+        map_values=True,
+    )
+    source_voltage_start = PymeasureInstrument.control(
+        ":SOUR:VOLT:STAR?",
+        ":SOUR:VOLT:STAR %g",
+        """Control the staircase start voltage (V, -210 to 210).""",
+        validator=strict_range,
+        values=(-MAX_VOLTAGE_V, MAX_VOLTAGE_V),
+    )
+    source_voltage_stop = PymeasureInstrument.control(
+        ":SOUR:VOLT:STOP?",
+        ":SOUR:VOLT:STOP %g",
+        """Control the staircase stop voltage (V, -210 to 210).""",
+        validator=strict_range,
+        values=(-MAX_VOLTAGE_V, MAX_VOLTAGE_V),
+    )
+    source_current_start = PymeasureInstrument.control(
+        ":SOUR:CURR:STAR?",
+        ":SOUR:CURR:STAR %g",
+        """Control the staircase start current (A, -1.05 to 1.05).""",
+        validator=strict_range,
+        values=(-MAX_CURRENT_A, MAX_CURRENT_A),
+    )
+    source_current_stop = PymeasureInstrument.control(
+        ":SOUR:CURR:STOP?",
+        ":SOUR:CURR:STOP %g",
+        """Control the staircase stop current (A, -1.05 to 1.05).""",
+        validator=strict_range,
+        values=(-MAX_CURRENT_A, MAX_CURRENT_A),
+    )
+    # pymeasure's trigger_count/arm_count setters query the other count first; a plain
+    # setting keeps each transaction one write (the product is checked by the methods).
+    trigger_count = PymeasureInstrument.control(
+        ":TRIG:COUN?",
+        ":TRIG:COUN %d",
+        """Control the trigger-layer count (int, 1 to 2500).""",
+        validator=lambda v, vs: strict_discrete_range(v, vs, 1),
+        values=(1, MAX_POINTS),
+        cast=int,
+    )
+    arm_count = PymeasureInstrument.control(
+        ":ARM:COUN?",
+        ":ARM:COUN %d",
+        """Control the arm-layer count (int, 1 to 2500).""",
+        validator=lambda v, vs: strict_discrete_range(v, vs, 1),
+        values=(1, MAX_POINTS),
+        cast=int,
+    )
+
+    def __init__(self, adapter, name: str = "Keithley 2400 SourceMeter", **kwargs) -> None:
+        # what this driver last told the instrument (None: unknown, so it is re-sent)
+        self._function: SourceFunction | None = None
+        self._compliance: float | None = None
+        self._nplc: float = 1.0
+        self._source_delay: float | None = None
+        self._autozero: bool = True
+        self._level: float | None = None
+        self._output_on: bool | None = None
+        self._auto_clear: bool = False
+        self._trigger_count: int | None = None
+        self._fixed_mode: bool = False
+        self._identity: InstrumentIdentity | None = None
+        super().__init__(adapter, name, **kwargs)
+
+    # ------------------------------------------------------------------ identity
+    def identity(self) -> InstrumentIdentity:
+        if self._identity is None:
+            self._identity = parse_identity(self.query("*IDN?"), self.resource)
+        return self._identity
+
+    # -------------------------------------------------------------- validation
+    def _require_function(self) -> SourceFunction:
+        if self._function is None:
+            raise _reject("no source function configured; call configure_source() first")
+        return self._function
+
+    def _check_level(self, level: float, function: SourceFunction | None = None) -> None:
+        """The 2400's source envelope: ±210 V at ≤105 mA, ±21 V at ≤1.05 A."""
+        function = function or self._require_function()
+        compliance = self._compliance or 0.0
+        if not np.isfinite(level):
+            raise _reject(f"source {function} level {level!r} is not a number")
+        if function == "voltage":
+            if abs(level) > MAX_VOLTAGE_V:
+                raise _reject(
+                    f"source voltage {level:g} V is beyond the ±{MAX_VOLTAGE_V:g} V range"
+                )
+            if abs(level) > LOW_RANGE_MAX_V and compliance > HIGH_VOLTAGE_MAX_A:
+                raise _reject(
+                    f"source voltage {level:g} V needs the ±{MAX_VOLTAGE_V:g} V range, which "
+                    f"limits current to {HIGH_VOLTAGE_MAX_A * 1e3:g} mA, but compliance is "
+                    f"{compliance:g} A (±1.05 A only up to ±{LOW_RANGE_MAX_V:g} V)"
+                )
+        else:
+            if abs(level) > MAX_CURRENT_A:
+                raise _reject(
+                    f"source current {level:g} A is beyond the ±{MAX_CURRENT_A:g} A range"
+                )
+            if abs(level) > HIGH_VOLTAGE_MAX_A and compliance > LOW_RANGE_MAX_V:
+                raise _reject(
+                    f"source current {level:g} A is above {HIGH_VOLTAGE_MAX_A * 1e3:g} mA, "
+                    f"allowed only up to ±{LOW_RANGE_MAX_V:g} V, but compliance is {compliance:g} V"
+                )
+
+    @staticmethod
+    def _check_compliance(function: SourceFunction, compliance: float) -> None:
+        limit = MAX_CURRENT_A if function == "voltage" else MAX_VOLTAGE_V
+        unit = "A" if function == "voltage" else "V"
+        if not 0 < compliance <= limit:
+            raise _reject(
+                f"compliance {compliance:g} {unit} is outside the allowed (0, {limit:g}] {unit} "
+                f"when sourcing {function}"
+            )
+
+    @staticmethod
+    def _check_range(name: str, quantity: SourceFunction, value: float | None) -> None:
+        if value is None:
+            return
+        limit = MAX_VOLTAGE_V if quantity == "voltage" else MAX_CURRENT_A
+        unit = _UNIT[quantity]
+        if not 0 < abs(value) <= limit:
+            raise _reject(f"{name} {value:g} {unit} is outside the allowed (0, {limit:g}] {unit}")
+
+    # --------------------------------------------------------------- SourceMeter
+    def configure_source(
+        self,
+        function: SourceFunction,
+        compliance: float,
+        *,
+        nplc: float = 1.0,
+        source_delay: float | None = None,
+        autozero: bool = True,
+        source_range: float | None = None,
+        measure_range: float | None = None,
+    ) -> None:
+        """Source ``function``, measure both V and I concurrently, fixed (non-sweep) mode."""
+        if function not in _SCPI_FUNCTION:
+            raise _reject(f"source function {function!r} is not one of 'voltage', 'current'")
+        sensed: SourceFunction = _OPPOSITE[function]  # type: ignore[assignment]
+        self._check_compliance(function, compliance)
+        _check_nplc(nplc)
+        if source_delay is not None:
+            _check_delay("source_delay", source_delay)
+        self._check_range("source_range", function, source_range)
+        self._check_range("measure_range", sensed, measure_range)
+
+        self.source_mode = function
+        self._set_mode_fixed(function)
+        self.write(":SENS:FUNC:CONC 1")
+        self.write(':SENS:FUNC "VOLT","CURR"')
+        if function == "voltage":
+            self.compliance_current = compliance
+            if source_range is None:
+                self.source_voltage_range_auto_enabled = True
+            else:
+                self.source_voltage_range = abs(source_range)
+            if measure_range is None:
+                self.current_range_auto_enabled = True
+            else:
+                self.current_range = abs(measure_range)
+            self.current_nplc = nplc
+        else:
+            self.compliance_voltage = compliance
+            if source_range is None:
+                self.source_current_range_auto_enabled = True
+            else:
+                self.source_current_range = abs(source_range)
+            if measure_range is None:
+                self.voltage_range_auto_enabled = True
+            else:
+                self.voltage_range = abs(measure_range)
+            self.voltage_nplc = nplc
+        if source_delay is None:
+            self.source_delay_auto_enabled = True
+        else:
+            self.source_delay = source_delay
+        self.auto_zero_enabled = autozero
+        self._set_trigger_count(1)
+        self._function = function
+        self._compliance = compliance
+        self._nplc = nplc
+        self._source_delay = source_delay
+        self._autozero = autozero
+
+    def set_level(self, level: float) -> None:
+        function = self._require_function()
+        self._check_level(level, function)
+        self._set_mode_fixed(function)
+        self._write_level(function, level)
+
+    def enable_output(self) -> None:
+        self.source_enabled = True
+        self._output_on = True
+
+    def disable_output(self) -> None:
+        self.source_enabled = False
+        self._output_on = False
+
+    @property
+    def output_enabled(self) -> bool:
+        on = bool(self.source_enabled)
+        self._output_on = on
+        return on
+
+    def measure(self) -> SourceReading:
+        function = self._require_function()
+        if self._output_on is False and not self._auto_clear:
+            raise _reject("measure() needs the output on; call enable_output() first")
+        self._set_mode_fixed(function)
+        self._set_trigger_count(1)
+        readings = self._read_readings(1, expected=1)
+        return readings[0]
+
+    def sweep(
+        self, levels: Sequence[float], *, abort_on_compliance: bool = False
+    ) -> list[SourceReading]:
+        """List sweep over ``levels``: every point back from one ``:READ?``.  With
+        ``abort_on_compliance`` the instrument stops at the first compliance point
+        (``:SOUR:SWE:CAB EARL``) and only the points taken are returned."""
+        function = self._require_function()
+        values = [float(v) for v in levels]
+        _check_points(len(values))
+        for value in values:
+            self._check_level(value, function)
+        scpi = _SCPI_FUNCTION[function]
+        for start in range(0, len(values), LIST_CHUNK):
+            chunk = ",".join(f"{v:g}" for v in values[start : start + LIST_CHUNK])
+            suffix = "" if start == 0 else ":APP"
+            self.write(f":SOUR:LIST:{scpi}{suffix} {chunk}")
+        self._set_mode(function, "list")
+        return self._run_buffered(len(values), abort_on_compliance)
+
+    def staircase_sweep(
+        self,
+        start: float,
+        stop: float,
+        points: int,
+        *,
+        spacing: Literal["linear", "log"] = "linear",
+        ranging: Literal["best", "auto", "fixed"] = "best",
+        abort_on_compliance: bool = False,
+    ) -> list[SourceReading]:
+        """The instrument's own staircase sweep (``:SOUR:<f>:MODE SWE``) from ``start`` to
+        ``stop`` in ``points`` steps; every point back from one ``:READ?``."""
+        function = self._require_function()
+        _check_points(points, minimum=2)
+        self._check_level(start, function)
+        self._check_level(stop, function)
+        if spacing not in ("linear", "log"):
+            raise _reject(f"sweep spacing {spacing!r} is not one of 'linear', 'log'")
+        if ranging not in ("best", "auto", "fixed"):
+            raise _reject(f"sweep ranging {ranging!r} is not one of 'best', 'auto', 'fixed'")
+        if spacing == "log" and (start * stop <= 0):
+            raise _reject(f"a log sweep from {start:g} to {stop:g} must not cross or touch zero")
+        if function == "voltage":
+            self.source_voltage_start = start
+            self.source_voltage_stop = stop
+        else:
+            self.source_current_start = start
+            self.source_current_stop = stop
+        self.sweep_points = points
+        self.sweep_spacing = spacing
+        self.sweep_ranging = ranging
+        self._set_mode(function, "sweep")
+        return self._run_buffered(points, abort_on_compliance)
+
+    def pulsed_cycles(
+        self,
+        level: float,
+        count: int,
+        *,
+        source_delay: float,
+        nplc: float,
+        off_time: float = 0.0,
+        output_off_mode: Literal["normal", "zero", "guard"] = "normal",
+    ) -> list[SourceReading]:
+        """``count`` auto-output-off cycles at ``level``: the output is on only for each
+        source-delay-measure cycle (``:SOUR:CLE:AUTO ON``), off for ``off_time`` between
+        them (trigger delay).  On time ≈ ``source_delay`` + the ``nplc`` conversion.
+
+        The output-off state switches at every pulse, so it must be a solid-state one
+        (NORM, ZERO or GUAR); HIMP opens the output relay and is refused.  Afterwards
+        auto-off is cleared and the programmed level is back at 0, so a later
+        ``enable_output()`` cannot drive the device DC at the pulse level."""
+        function = self._require_function()
+        self._check_level(level, function)
+        _check_points(count)
+        _check_delay("source_delay", source_delay)
+        _check_delay("off_time", off_time)
+        _check_nplc(nplc)
+        if output_off_mode not in ("normal", "zero", "guard"):
+            raise _reject(
+                f"output-off mode {output_off_mode!r} cannot be used for pulsing; allowed "
+                "'normal', 'zero', 'guard' (HIMP switches the output relay every pulse)"
+            )
+        if self._output_on is not False:
+            self.disable_output()
+        self.output_off_state = output_off_mode
+        self._set_mode_fixed(function)
+        self._write_level(function, level)
+        self.source_delay = source_delay
+        self._source_delay = source_delay
+        self.current_nplc = nplc  # NPLC is global to all sense functions
+        self._nplc = nplc
+        if off_time:
+            self.trigger_delay = off_time
+        self._set_trigger_count(count)
+        self.auto_output_off_enabled = True
+        self._auto_clear = True
+        readings = self._read_readings(count, expected=count, extra_s=count * off_time)
+        self.auto_output_off_enabled = False
+        self._auto_clear = False
+        if off_time:
+            self.trigger_delay = 0
+        self._write_level(function, 0.0)
+        return readings
+
+    # ---------------------------------------------------------------- shutdown
+    def shutdown(self, ramp: bool = True) -> None:
+        """Leave the output off, whatever state the link and the instrument are in.
+
+        Clears any half-read reply (a Ctrl-C may have landed inside a ``:READ?``),
+        aborts a running sweep, ramps the programmed level to 0 in a few steps (unless
+        ``ramp`` is False) and turns the output off.  A dropped connection is reopened
+        once to reach the output switch; nothing here raises, failures are logged."""
+        log.info("%s: shutting down (ramp=%s)", self.resource, ramp)
+        self.clear_transport()
+        if self.connection_state() == "closed":
+            self.reopen()
+        # (command, programmed level once it has gone through)
+        steps: list[tuple[str, float | None]] = [(":ABOR", None)]
+        function = self._function
+        if function is not None:
+            scpi = _SCPI_FUNCTION[function]
+            long_name = "VOLTAGE" if function == "voltage" else "CURRENT"
+            steps.append((f":SOUR:{scpi}:MODE FIX", None))
+            if ramp and self._level:
+                for value in np.linspace(self._level, 0.0, SHUTDOWN_RAMP_STEPS + 1)[1:]:
+                    steps.append((f":SOURCE:{long_name} {value:g}", float(value)))
+        steps.append((":SOURCE:CLEAR:AUTO 0", None))
+        steps.append(("OUTPUT 0", None))
+        reconnected = False
+        for command, level in steps:
+            try:
+                self.write(command)
+            except InstrumentError as exc:
+                log.warning("%s: shutdown step %r failed: %s", self.resource, command, exc)
+                if reconnected or self.connection_state() != "closed":
+                    continue
+                reconnected = True
+                if not self.reopen():
+                    continue
+                try:
+                    self.write(command)
+                except InstrumentError as again:
+                    log.warning("%s: %r failed again: %s", self.resource, command, again)
+                    continue
+            if level is not None:
+                self._level = level
+                time.sleep(SHUTDOWN_RAMP_PAUSE_S)
+        self._output_on = False
+        self._auto_clear = False
+        self._fixed_mode = function is not None
+        self._trigger_count = None
+        self.isShutdown = True
+
+    # ----------------------------------------------------------------- helpers
+    def _set_mode(self, function: SourceFunction, mode: str) -> None:
+        if function == "voltage":
+            self.source_voltage_mode = mode
+        else:
+            self.source_current_mode = mode
+        self._fixed_mode = mode == "fixed"
+
+    def _set_mode_fixed(self, function: SourceFunction) -> None:
+        if not self._fixed_mode:
+            self._set_mode(function, "fixed")
+
+    def _set_trigger_count(self, count: int) -> None:
+        if self._trigger_count != count:
+            self._trigger_count = None
+            self.trigger_count = count
+            self._trigger_count = count
+
+    def _write_level(self, function: SourceFunction, level: float) -> None:
+        if function == "voltage":
+            self.source_voltage = level
+        else:
+            self.source_current = level
+        self._level = level
+
+    def _cycle_time_s(self) -> float:
+        """A generous estimate of one source-delay-measure cycle, for time-outs."""
+        delay = AUTO_DELAY_ESTIMATE_S if self._source_delay is None else self._source_delay
+        conversions = 3 if self._autozero else 1  # signal, reference and zero phases
+        return delay + conversions * self._nplc / LINE_FREQUENCY_WORST_HZ + 0.002
+
+    def _run_buffered(self, points: int, abort_on_compliance: bool) -> list[SourceReading]:
+        self.sweep_compliance_abort = "early" if abort_on_compliance else "never"
+        self._set_trigger_count(points)
+        if not self._output_on and not self._auto_clear:
+            self.enable_output()
+        return self._read_readings(points, expected=None if abort_on_compliance else points)
+
+    def _read_readings(
+        self, points: int, *, expected: int | None, extra_s: float = 0.0
+    ) -> list[SourceReading]:
+        """``:READ?`` with a time-out stretched to the expected duration, parsed."""
+        budget = self._timeout_s + 2.0 * (points * self._cycle_time_s() + extra_s)
+        with self.extended_timeout(budget):
+            reply = self.query(":READ?")
+        readings = self._parse_readings(reply)
+        if expected is not None and len(readings) != expected:
+            raise GarbledReplyError(
+                f"{self.resource}: :READ? returned {len(readings)} readings, expected {expected}"
+            )
+        if expected is None and not 1 <= len(readings) <= points:
+            raise GarbledReplyError(
+                f"{self.resource}: :READ? returned {len(readings)} readings for a "
+                f"{points}-point sweep"
+            )
+        return readings
+
+    def _parse_readings(self, reply: str) -> list[SourceReading]:
+        values = parse_floats(reply, self.resource, ":READ?")
+        if len(values) % ELEMENTS_PER_READING:
+            raise GarbledReplyError(
+                f"{self.resource}: :READ? returned {len(values)} numbers, not a multiple of "
+                f"{ELEMENTS_PER_READING} (VOLT,CURR,RES,TIME,STAT)"
+            )
+        readings = []
+        for i in range(0, len(values), ELEMENTS_PER_READING):
+            volts, amps, _ohms, stamp, status = values[i : i + ELEMENTS_PER_READING]
+            if abs(volts) >= OVERFLOW or abs(amps) >= OVERFLOW:
+                raise OverRangeError(
+                    f"{self.resource}: source-meter reading {i // ELEMENTS_PER_READING + 1} "
+                    "is over range; use auto range or a larger measure range"
+                )
+            word = int(status)
+            readings.append(
+                SourceReading(
+                    voltage=volts,
+                    current=amps,
+                    time=stamp,
+                    in_compliance=bool(word & COMPLIANCE_BITS),
+                )
+            )
+        return readings
+
+
+def connect(resource: str, *, timeout_s: float = 5.0) -> Keithley2400:
+    """Open the 2400 at ``resource`` (pyvisa-py, '\\n' terminations); a wrong ``*IDN?``
+    model is refused before any other command is sent."""
+    instrument, identity = connect_instrument(
+        Keithley2400, resource, timeout_s=timeout_s, models=MODELS
+    )
+    instrument._identity = identity
+    return instrument

@@ -1,0 +1,309 @@
+"""The VISA layer the Keithley drivers share: open, identify, translate failures.
+
+Everything that can go wrong between a driver and an instrument (nobody listening, no
+reply, a dropped connection, bytes that are not a reply, the wrong model at the
+address) leaves this module as one specific ``labrig.errors.InstrumentError`` with a
+line a person can act on; pyvisa's and the socket layer's own exceptions never reach a
+procedure.
+
+pyvisa-py's ``TCPIP::...::SOCKET`` sessions hide a peer that closed the connection
+behind a read time-out (``recv`` returns nothing until the time-out expires), and they
+spin forever in ``clear()`` on a closed socket.  ``connection_state`` therefore peeks at
+the socket itself, so a time-out on a dead link is reported as a disconnect and a
+device clear is never attempted on one.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Literal, TypeVar
+
+import pyvisa
+from pymeasure.adapters import VISAAdapter
+from pyvisa.constants import StatusCode
+
+from labrig.errors import (
+    GarbledReplyError,
+    InstrumentDisconnectedError,
+    InstrumentError,
+    InstrumentNotFoundError,
+    InstrumentTimeoutError,
+    WrongInstrumentError,
+)
+from labrig.interfaces import InstrumentIdentity
+
+log = logging.getLogger(__name__)
+
+TERMINATION = "\n"
+VISA_LIBRARY = "@py"
+
+ConnectionState = Literal["open", "closed", "unknown"]
+
+#: VISA status codes that mean the link itself is gone, not that the instrument is slow
+_LOST_LINK_CODES = {
+    StatusCode.error_connection_lost,
+    StatusCode.error_io,
+    StatusCode.error_invalid_object,
+    StatusCode.error_resource_not_found,
+}
+
+
+def open_adapter(resource: str, *, timeout_s: float) -> VISAAdapter:
+    """Open ``resource`` through pyvisa-py with '\\n' terminations and a time-out.
+
+    Raises InstrumentNotFoundError if the resource cannot be opened at all.
+    """
+    try:
+        return VISAAdapter(
+            resource,
+            visa_library=VISA_LIBRARY,
+            read_termination=TERMINATION,
+            write_termination=TERMINATION,
+            timeout=max(1, round(timeout_s * 1000)),
+        )
+    except Exception as exc:  # pyvisa and pyvisa-py raise several unrelated types here
+        raise InstrumentNotFoundError(f"no instrument at {resource!r}: {exc}") from exc
+
+
+def parse_identity(reply: str, resource: str = "") -> InstrumentIdentity:
+    """Split an IEEE-488.2 ``*IDN?`` reply; Keithley's ``MODEL 2400`` becomes ``2400``."""
+    fields = [f.strip() for f in reply.strip().split(",")]
+    if len(fields) < 4 or not fields[0] or not fields[1]:
+        raise GarbledReplyError(
+            f"{resource or 'instrument'}: *IDN? reply {reply.strip()!r} is not "
+            "'manufacturer,model,serial,firmware'"
+        )
+    model = fields[1]
+    if model.upper().startswith("MODEL "):
+        model = model[6:].strip()
+    return InstrumentIdentity(
+        manufacturer=fields[0],
+        model=model,
+        serial=fields[2],
+        firmware=",".join(fields[3:]),
+        raw=reply.strip(),
+    )
+
+
+def require_model(identity: InstrumentIdentity, models: tuple[str, ...], resource: str) -> None:
+    """Refuse an instrument whose ``*IDN?`` model is not one the driver speaks to."""
+    if identity.model.upper() not in {m.upper() for m in models}:
+        raise WrongInstrumentError(
+            f"{resource}: expected a Keithley model {' or '.join(models)}, but the instrument "
+            f"identifies as {identity.manufacturer} model {identity.model}"
+        )
+
+
+def _socket_of(adapter: Any) -> socket.socket | None:
+    """The live socket under a pyvisa-py TCPIP SOCKET session, if that is what it is."""
+    conn = getattr(adapter, "connection", None)
+    if not isinstance(conn, pyvisa.resources.Resource):
+        return None
+    try:
+        session = conn.visalib.sessions[conn.session]
+    except Exception:  # noqa: BLE001 - closed or foreign session: state unknown
+        return None
+    sock = getattr(session, "interface", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
+def connection_state(adapter: Any) -> ConnectionState:
+    """Whether the peer is still there: 'closed' when a socket has hit EOF or a reset,
+    'open' when it is alive, 'unknown' for links that cannot be probed (GPIB, serial)."""
+    sock = _socket_of(adapter)
+    if sock is None:
+        conn = getattr(adapter, "connection", None)
+        if isinstance(conn, pyvisa.resources.Resource):
+            try:
+                _ = conn.session
+            except pyvisa.errors.InvalidSession:
+                return "closed"
+        return "unknown"
+    try:
+        data = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return "open"
+    except OSError:
+        return "closed"
+    return "open" if data else "closed"
+
+
+def translate(exc: BaseException, resource: str, adapter: Any, action: str) -> InstrumentError:
+    """Map a pyvisa / socket / decoding failure to the labrig exception that names it."""
+    where = f"{resource}: {action}"
+    if isinstance(exc, InstrumentError):
+        return exc
+    if isinstance(exc, pyvisa.errors.VisaIOError):
+        if exc.error_code == StatusCode.error_timeout:
+            if connection_state(adapter) == "closed":
+                return InstrumentDisconnectedError(f"{where}: the connection was closed")
+            timeout = getattr(getattr(adapter, "connection", None), "timeout", None)
+            limit = f" within {timeout / 1000:g} s" if isinstance(timeout, (int, float)) else ""
+            return InstrumentTimeoutError(f"{where}: no reply{limit}")
+        if exc.error_code in _LOST_LINK_CODES:
+            return InstrumentDisconnectedError(f"{where}: connection lost ({exc.abbreviation})")
+        return InstrumentDisconnectedError(f"{where}: VISA error {exc.abbreviation}")
+    if isinstance(exc, pyvisa.errors.InvalidSession):
+        return InstrumentDisconnectedError(f"{where}: the connection is closed")
+    if isinstance(exc, UnicodeDecodeError):
+        return GarbledReplyError(f"{where}: reply is not text ({exc.reason})")
+    if isinstance(exc, (OSError, EOFError)):
+        return InstrumentDisconnectedError(f"{where}: connection lost ({exc})")
+    return InstrumentError(f"{where}: {type(exc).__name__}: {exc}")
+
+
+_T = TypeVar("_T")
+
+
+def parse_floats(reply: str, resource: str, command: str) -> list[float]:
+    """Comma-separated numbers, or GarbledReplyError naming the offending reply."""
+    try:
+        return [float(tok) for tok in reply.strip().split(",")]
+    except ValueError:
+        shown = reply.strip()
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        raise GarbledReplyError(f"{resource}: {command} reply {shown!r} is not numbers") from None
+
+
+class VisaTransport:
+    """Mixin for pymeasure ``Instrument`` subclasses: every write and read goes through
+    the error translation, and a transaction cut short (Ctrl-C in the middle of a long
+    ``:READ?``) makes the next write clear the stale reply out of the way first.
+
+    Put it first in the bases so its ``write``/``read`` wrap pymeasure's.
+    """
+
+    resource: str = ""
+    _timeout_s: float = 5.0
+    _interrupted: bool = False
+
+    # ------------------------------------------------------------------ transport
+    def write(self, command: str, **kwargs: Any) -> None:  # type: ignore[override]
+        if self._interrupted:
+            self.clear_transport()
+        with self._translated(f"sending {command[:40]!r}"):
+            super().write(command, **kwargs)  # type: ignore[misc]
+
+    def read(self, **kwargs: Any) -> str:  # type: ignore[override]
+        try:
+            with self._translated("reading the reply"):
+                return super().read(**kwargs)  # type: ignore[misc]
+        except BaseException:
+            # whatever broke the read, a late reply may still be on its way
+            self._interrupted = True
+            raise
+
+    def query(self, command: str) -> str:
+        """``command`` and its reply, without pymeasure's silent string fall-back."""
+        self.write(command)
+        return self.read()
+
+    def query_floats(self, command: str) -> list[float]:
+        return parse_floats(self.query(command), self.resource, command)
+
+    @contextmanager
+    def _translated(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except InstrumentError:
+            raise
+        except (pyvisa.errors.Error, OSError, EOFError, UnicodeDecodeError) as exc:
+            raise translate(exc, self.resource, self.adapter, action) from exc  # type: ignore[attr-defined]
+
+    def connection_state(self) -> ConnectionState:
+        return connection_state(self.adapter)  # type: ignore[attr-defined]
+
+    def clear_transport(self) -> None:
+        """Discard a stale or half-read reply (device clear on the link) so the next
+        query reads its own answer.  A no-op on a closed link; never raises."""
+        self._interrupted = False
+        conn = getattr(self.adapter, "connection", None)  # type: ignore[attr-defined]
+        if not isinstance(conn, pyvisa.resources.MessageBasedResource):
+            return
+        if connection_state(self.adapter) == "closed":  # type: ignore[attr-defined]
+            return
+        try:
+            conn.clear()
+        except Exception as exc:  # noqa: BLE001 - best effort by design
+            log.warning("%s: device clear failed: %s", self.resource, exc)
+
+    @contextmanager
+    def extended_timeout(self, seconds: float) -> Iterator[None]:
+        """Lengthen the VISA time-out for one long operation (a sweep, a burst)."""
+        conn = getattr(self.adapter, "connection", None)  # type: ignore[attr-defined]
+        if not isinstance(conn, pyvisa.resources.Resource) or seconds <= self._timeout_s:
+            yield
+            return
+        old = conn.timeout
+        conn.timeout = round(seconds * 1000)
+        try:
+            yield
+        finally:
+            try:
+                conn.timeout = old
+            except Exception:  # noqa: BLE001 - a dead session keeps whatever it had
+                pass
+
+    def reopen(self) -> bool:
+        """Open a fresh connection to the same resource (after the old one dropped);
+        True if that worked.  Used by shutdown to still reach the output switch."""
+        if not self.resource:
+            return False
+        try:
+            old = self.adapter  # type: ignore[attr-defined]
+            new = open_adapter(self.resource, timeout_s=min(self._timeout_s, 2.0))
+        except InstrumentError as exc:
+            log.warning("%s: could not reconnect: %s", self.resource, exc)
+            return False
+        try:
+            old.close()
+        except Exception:  # noqa: BLE001 - the old link is already broken
+            pass
+        self.adapter = new  # type: ignore[attr-defined]
+        self._interrupted = False
+        return True
+
+    def close(self) -> None:
+        """Release the connection; idempotent, never raises."""
+        try:
+            self.adapter.close()  # type: ignore[attr-defined]
+        except Exception as exc:  # noqa: BLE001 - closing twice or a dead link is fine
+            log.debug("%s: close: %s", self.resource, exc)
+
+
+_I = TypeVar("_I", bound=VisaTransport)
+
+
+def connect_instrument(
+    factory: Callable[[VISAAdapter], _I],
+    resource: str,
+    *,
+    timeout_s: float,
+    models: tuple[str, ...],
+) -> tuple[_I, InstrumentIdentity]:
+    """Open ``resource``, ask ``*IDN?`` and refuse a wrong model before anything else is
+    sent; then build the driver with ``factory(adapter)``."""
+    adapter = open_adapter(resource, timeout_s=timeout_s)
+    try:
+        try:
+            adapter.write("*IDN?")
+            reply = adapter.read()
+        except (ConnectionRefusedError, ConnectionAbortedError) as exc:
+            raise InstrumentNotFoundError(f"no instrument answers at {resource!r}: {exc}") from exc
+        except (pyvisa.errors.Error, OSError, EOFError, UnicodeDecodeError) as exc:
+            raise translate(exc, resource, adapter, "asking *IDN?") from exc
+        identity = parse_identity(reply, resource)
+        require_model(identity, models, resource)
+        instrument = factory(adapter)
+    except BaseException:
+        try:
+            adapter.close()
+        except Exception:  # noqa: BLE001
+            pass
+        raise
+    instrument.resource = resource
+    instrument._timeout_s = timeout_s
+    return instrument, identity

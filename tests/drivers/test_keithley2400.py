@@ -1,0 +1,347 @@
+"""The exact SCPI the 2400 driver sends (pymeasure's expected_protocol), its parsing of
+readings and status words, and that a rejected setting sends nothing at all."""
+
+from __future__ import annotations
+
+import pytest
+from pymeasure.test import expected_protocol
+
+from labrig.drivers.keithley2400 import Keithley2400
+from labrig.errors import GarbledReplyError, InstrumentSettingError, OverRangeError
+from labrig.interfaces import SourceMeter
+
+INIT = [(":FORMAT:ELEMENTS VOLTAGE, CURRENT, RESISTANCE, TIME, STATUS", None)]
+COMPLIANCE = 1 << 3
+RANGE_COMPLIANCE = 1 << 16
+V_SOURCE_I_MEAS = (1 << 14) | (1 << 12) | (1 << 11)  # status bits of a normal V-source reading
+
+
+def configured(compliance: str = "0.01") -> list[tuple[str, str | None]]:
+    """What configure_source('voltage', compliance) sends with every default."""
+    return [
+        (":SOURCE:FUNCTION VOLT", None),
+        (":SOUR:VOLT:MODE FIX", None),
+        (":SENS:FUNC:CONC 1", None),
+        (':SENS:FUNC "VOLT","CURR"', None),
+        (f":SENSE:CURRENT:PROTECTION {compliance}", None),
+        (":SOURCE:VOLTAGE:RANGE:AUTO 1", None),
+        (":SENSE:CURRENT:RANGE:AUTO 1", None),
+        (":SENSE:CURRENT:NPLCYCLES 1", None),
+        (":SOURCE:DELAY:AUTO 1", None),
+        (":SYSTEM:AZERO:STATE 1", None),
+        (":TRIG:COUN 1", None),
+    ]
+
+
+def reading(v: float, i: float, t: float, status: int) -> str:
+    return f"{v:+.6E},{i:+.6E},+9.910000E+37,{t:+.6E},{status:+.6E}"
+
+
+def test_is_a_source_meter():
+    with expected_protocol(Keithley2400, INIT) as smu:
+        assert isinstance(smu, SourceMeter)
+
+
+def test_configure_voltage_source_with_defaults():
+    with expected_protocol(Keithley2400, INIT + configured()) as smu:
+        smu.configure_source("voltage", 0.01)
+
+
+def test_configure_current_source_fixed_ranges_delay_no_autozero():
+    pairs = INIT + [
+        (":SOURCE:FUNCTION CURR", None),
+        (":SOUR:CURR:MODE FIX", None),
+        (":SENS:FUNC:CONC 1", None),
+        (':SENS:FUNC "VOLT","CURR"', None),
+        (":SENSE:VOLTAGE:PROTECTION 8", None),
+        (":SOURCE:CURRENT:RANGE 0.01", None),
+        (":SENSE:VOLTAGE:RANGE 21", None),
+        (":SENSE:VOLTAGE:NPLCYCLES 0.1", None),
+        (":SOURCE:DELAY 0.002", None),
+        (":SYSTEM:AZERO:STATE 0", None),
+        (":TRIG:COUN 1", None),
+    ]
+    with expected_protocol(Keithley2400, pairs) as smu:
+        smu.configure_source(
+            "current",
+            8.0,
+            nplc=0.1,
+            source_delay=0.002,
+            autozero=False,
+            source_range=0.01,
+            measure_range=21.0,
+        )
+
+
+def test_level_output_and_one_measurement_with_compliance_from_status_bit_3():
+    pairs = (
+        INIT
+        + configured()
+        + [
+            (":SOURCE:VOLTAGE 2.5", None),
+            ("OUTPUT 1", None),
+            (":READ?", reading(2.5, 1.2e-3, 10.0, V_SOURCE_I_MEAS)),
+            (":READ?", reading(1.9, 1e-2, 10.5, V_SOURCE_I_MEAS | COMPLIANCE)),
+            (":READ?", reading(1.9, 1e-2, 11.0, V_SOURCE_I_MEAS | RANGE_COMPLIANCE)),
+            ("OUTPUT?", "1"),
+            ("OUTPUT 0", None),
+        ]
+    )
+    with expected_protocol(Keithley2400, pairs) as smu:
+        smu.configure_source("voltage", 0.01)
+        smu.set_level(2.5)
+        smu.enable_output()
+        first = smu.measure()
+        assert (first.voltage, first.current, first.time) == (2.5, 1.2e-3, 10.0)
+        assert first.in_compliance is False  # V/I-measure and V-source bits are not compliance
+        assert smu.measure().in_compliance is True
+        assert smu.measure().in_compliance is True
+        assert smu.output_enabled is True
+        smu.disable_output()
+
+
+def test_201_point_list_sweep_is_sent_in_100_value_commands_and_read_once():
+    levels = [round(0.02 * k, 2) for k in range(201)]
+    text = [f"{v:g}" for v in levels]
+    reply = ",".join(reading(v, 1e-6 * k, 0.01 * k, V_SOURCE_I_MEAS) for k, v in enumerate(levels))
+    pairs = (
+        INIT
+        + configured()
+        + [
+            (":SOUR:LIST:VOLT " + ",".join(text[:100]), None),
+            (":SOUR:LIST:VOLT:APP " + ",".join(text[100:200]), None),
+            (":SOUR:LIST:VOLT:APP " + text[200], None),
+            (":SOUR:VOLT:MODE LIST", None),
+            (":SOUR:SWE:CAB NEV", None),
+            (":TRIG:COUN 201", None),
+            ("OUTPUT 1", None),
+            (":READ?", reply),
+            # a following single measurement puts the fixed mode and one trigger back
+            (":SOUR:VOLT:MODE FIX", None),
+            (":TRIG:COUN 1", None),
+            (":READ?", reading(1.0, 1e-3, 9.0, V_SOURCE_I_MEAS)),
+        ]
+    )
+    with expected_protocol(Keithley2400, pairs) as smu:
+        smu.configure_source("voltage", 0.01)
+        points = smu.sweep(levels)
+        assert len(points) == 201
+        assert [p.voltage for p in points] == pytest.approx(levels)
+        assert points[-1].current == pytest.approx(200e-6)
+        smu.measure()
+
+
+def test_sweep_aborting_on_compliance_returns_the_points_taken():
+    reply = ",".join(
+        [
+            reading(1.0, 1e-3, 0.0, V_SOURCE_I_MEAS),
+            reading(1.8, 1e-2, 0.1, V_SOURCE_I_MEAS | COMPLIANCE),
+        ]
+    )
+    pairs = (
+        INIT
+        + configured()
+        + [
+            (":SOUR:LIST:VOLT 1,2,3", None),
+            (":SOUR:VOLT:MODE LIST", None),
+            (":SOUR:SWE:CAB EARL", None),
+            (":TRIG:COUN 3", None),
+            ("OUTPUT 1", None),
+            (":READ?", reply),
+        ]
+    )
+    with expected_protocol(Keithley2400, pairs) as smu:
+        smu.configure_source("voltage", 0.01)
+        points = smu.sweep([1.0, 2.0, 3.0], abort_on_compliance=True)
+        assert [p.in_compliance for p in points] == [False, True]
+
+
+def test_staircase_sweep():
+    reply = ",".join(reading(v, 0.0, 0.0, V_SOURCE_I_MEAS) for v in (-0.7, -0.3, 0.1))
+    pairs = (
+        INIT
+        + configured()
+        + [
+            (":SOUR:VOLT:STAR -0.7", None),
+            (":SOUR:VOLT:STOP 0.1", None),
+            (":SOUR:SWE:POIN 3", None),
+            (":SOUR:SWE:SPAC LIN", None),
+            (":SOUR:SWE:RANG BEST", None),
+            (":SOUR:VOLT:MODE SWE", None),
+            (":SOUR:SWE:CAB NEV", None),
+            (":TRIG:COUN 3", None),
+            ("OUTPUT 1", None),
+            (":READ?", reply),
+        ]
+    )
+    with expected_protocol(Keithley2400, pairs) as smu:
+        smu.configure_source("voltage", 0.01)
+        assert [p.voltage for p in smu.staircase_sweep(-0.7, 0.1, 3)] == [-0.7, -0.3, 0.1]
+
+
+def test_pulsed_cycles_use_auto_output_off_and_leave_level_at_zero():
+    reply = ",".join(reading(5.0, 2e-3, 0.1 * k, V_SOURCE_I_MEAS) for k in range(3))
+    pairs = (
+        INIT
+        + configured("0.05")
+        + [
+            ("OUTPUT 0", None),
+            (":OUTPUT:SMODE NORM", None),
+            (":SOURCE:VOLTAGE 5", None),
+            (":SOURCE:DELAY 0.001", None),
+            (":SENSE:CURRENT:NPLCYCLES 0.01", None),
+            (":TRIGGER:DELAY 0.1", None),
+            (":TRIG:COUN 3", None),
+            (":SOURCE:CLEAR:AUTO 1", None),
+            (":READ?", reply),
+            (":SOURCE:CLEAR:AUTO 0", None),
+            (":TRIGGER:DELAY 0", None),
+            (":SOURCE:VOLTAGE 0", None),
+        ]
+    )
+    with expected_protocol(Keithley2400, pairs) as smu:
+        smu.configure_source("voltage", 0.05)
+        pulses = smu.pulsed_cycles(5.0, 3, source_delay=1e-3, nplc=0.01, off_time=0.1)
+        assert [p.time for p in pulses] == pytest.approx([0.0, 0.1, 0.2])
+
+
+def test_shutdown_aborts_ramps_in_steps_and_turns_output_off():
+    pairs = (
+        INIT
+        + configured()
+        + [
+            (":SOURCE:VOLTAGE 5", None),
+            ("OUTPUT 1", None),
+            (":ABOR", None),
+            (":SOUR:VOLT:MODE FIX", None),
+            (":SOURCE:VOLTAGE 4", None),
+            (":SOURCE:VOLTAGE 3", None),
+            (":SOURCE:VOLTAGE 2", None),
+            (":SOURCE:VOLTAGE 1", None),
+            (":SOURCE:VOLTAGE 0", None),
+            (":SOURCE:CLEAR:AUTO 0", None),
+            ("OUTPUT 0", None),
+        ]
+    )
+    with expected_protocol(Keithley2400, pairs) as smu:
+        smu.configure_source("voltage", 0.01)
+        smu.set_level(5.0)
+        smu.enable_output()
+        smu.shutdown()
+
+
+def test_shutdown_without_ramp():
+    pairs = (
+        INIT
+        + configured()
+        + [
+            (":SOURCE:VOLTAGE 5", None),
+            (":ABOR", None),
+            (":SOUR:VOLT:MODE FIX", None),
+            (":SOURCE:CLEAR:AUTO 0", None),
+            ("OUTPUT 0", None),
+        ]
+    )
+    with expected_protocol(Keithley2400, pairs) as smu:
+        smu.configure_source("voltage", 0.01)
+        smu.set_level(5.0)
+        smu.shutdown(ramp=False)
+
+
+@pytest.mark.parametrize(
+    ("action", "limit"),
+    [
+        (lambda smu: smu.set_level(250.0), "±210 V"),
+        (lambda smu: smu.set_level(-30.0), "105 mA"),  # 0.5 A compliance needs ≤ 21 V
+        (lambda smu: smu.sweep([0.0] * 2501), "1–2500 points"),
+        (lambda smu: smu.sweep([0.0, 1.0, 300.0]), "±210 V"),
+        (lambda smu: smu.staircase_sweep(0.0, 1.0, 3000), "2–2500 points"),
+        (lambda smu: smu.staircase_sweep(0.0, 1.0, 10, spacing="log"), "zero"),
+        (lambda smu: smu.configure_source("voltage", 0.01, nplc=20), "0.01–10"),
+        (lambda smu: smu.configure_source("voltage", 0.01, nplc=0.001), "0.01–10"),
+        (lambda smu: smu.configure_source("voltage", 2.0), "1.05"),
+        (lambda smu: smu.configure_source("current", 300.0), "210"),
+        (lambda smu: smu.configure_source("voltage", 0.01, source_range=400), "210"),
+        (lambda smu: smu.configure_source("resistance", 0.01), "'voltage', 'current'"),
+        (
+            lambda smu: smu.pulsed_cycles(
+                2.0, 5, source_delay=1e-3, nplc=0.01, output_off_mode="HIMP"
+            ),
+            "HIMP",
+        ),
+        (lambda smu: smu.pulsed_cycles(2.0, 5, source_delay=1e-3, nplc=11), "0.01–10"),
+    ],
+)
+def test_rejected_settings_send_no_scpi(action, limit):
+    with expected_protocol(Keithley2400, INIT + configured("0.5")) as smu:
+        smu.configure_source("voltage", 0.5)
+        with pytest.raises(InstrumentSettingError, match=limit):
+            action(smu)
+
+
+def test_current_above_105_ma_with_high_voltage_compliance_is_refused():
+    pairs = INIT + [
+        (":SOURCE:FUNCTION CURR", None),
+        (":SOUR:CURR:MODE FIX", None),
+        (":SENS:FUNC:CONC 1", None),
+        (':SENS:FUNC "VOLT","CURR"', None),
+        (":SENSE:VOLTAGE:PROTECTION 50", None),
+        (":SOURCE:CURRENT:RANGE:AUTO 1", None),
+        (":SENSE:VOLTAGE:RANGE:AUTO 1", None),
+        (":SENSE:VOLTAGE:NPLCYCLES 1", None),
+        (":SOURCE:DELAY:AUTO 1", None),
+        (":SYSTEM:AZERO:STATE 1", None),
+        (":TRIG:COUN 1", None),
+    ]
+    with expected_protocol(Keithley2400, pairs) as smu:
+        smu.configure_source("current", 50.0)
+        with pytest.raises(InstrumentSettingError, match="1.2 A is beyond"):
+            smu.set_level(1.2)
+        with pytest.raises(InstrumentSettingError, match="21 V"):
+            smu.set_level(0.5)
+
+
+def test_level_before_configure_and_measure_with_output_off_send_nothing():
+    with expected_protocol(Keithley2400, INIT + configured() + [("OUTPUT 0", None)]) as smu:
+        with pytest.raises(InstrumentSettingError, match="configure_source"):
+            smu.set_level(1.0)
+        smu.configure_source("voltage", 0.01)
+        smu.disable_output()
+        with pytest.raises(InstrumentSettingError, match="enable_output"):
+            smu.measure()
+
+
+def test_over_range_reading_is_an_error_not_a_number():
+    pairs = (
+        INIT
+        + configured()
+        + [("OUTPUT 1", None), (":READ?", "+1.0E+00,+9.9E+37,+9.91E+37,+1.0E+00,+1.0E+00")]
+    )
+    with expected_protocol(Keithley2400, pairs) as smu:
+        smu.configure_source("voltage", 0.01)
+        smu.enable_output()
+        with pytest.raises(OverRangeError, match="over range"):
+            smu.measure()
+
+
+@pytest.mark.parametrize("reply", ["#$%garbage", "1.0,2.0,3.0", "1,2,3,4,5,6,7,8,9,10"])
+def test_unparsable_or_wrong_sized_reading_is_garbled(reply):
+    pairs = INIT + configured() + [("OUTPUT 1", None), (":READ?", reply)]
+    with expected_protocol(Keithley2400, pairs) as smu:
+        smu.configure_source("voltage", 0.01)
+        smu.enable_output()
+        with pytest.raises(GarbledReplyError):
+            smu.measure()
+
+
+def test_identity_is_parsed_from_idn():
+    idn = "KEITHLEY INSTRUMENTS INC.,MODEL 2400,4105123,C30   Mar 17 2006 09:29:29/A02  /K/J"
+    with expected_protocol(Keithley2400, INIT + [("*IDN?", idn)]) as smu:
+        ident = smu.identity()
+        assert (ident.manufacturer, ident.model, ident.serial) == (
+            "KEITHLEY INSTRUMENTS INC.",
+            "2400",
+            "4105123",
+        )
+        assert ident.firmware.startswith("C30")
+        assert smu.identity() is ident  # cached: no second query
