@@ -28,6 +28,10 @@ from labrig.errors import ConfigError
 
 CIE_1931_2DEG = "CIE 1931 2 Degree Standard Observer"
 WhitePoint = Literal["E", "D65"]
+WHITE_POINT_NAMES = {
+    "E": "CIE illuminant E (equal energy, x = y = 1/3)",
+    "D65": "CIE illuminant D65 (x = 0.3127, y = 0.3290)",
+}
 #: fraction of the peak above which a pixel counts as part of the emission
 SIGNIFICANT_FRACTION = 0.01
 
@@ -224,10 +228,9 @@ class SpectralFigures:
     purity: float
     white_point: str
 
-    def as_analysis(self) -> dict[str, tuple[float, str]]:
+    def as_analysis(self) -> dict[str, tuple[float | str, str]]:
         """``{name: (value, units)}`` for ``LabrigProcedure.emit_analysis``; the white point
-        is part of the names of the figures that depend on it."""
-        wp = self.white_point
+        the dominant wavelength and purity refer to is recorded with them."""
         return {
             "peak_wavelength": (self.peak_nm, "nm"),
             "fwhm": (self.fwhm_nm, "nm"),
@@ -235,8 +238,9 @@ class SpectralFigures:
             "integrated_intensity": (self.integrated, "a.u. nm"),
             "cie_x": (self.cie_x, ""),
             "cie_y": (self.cie_y, ""),
-            f"dominant_wavelength_{wp}": (self.dominant_nm, "nm"),
-            f"color_purity_{wp}": (self.purity, ""),
+            "dominant_wavelength": (self.dominant_nm, "nm"),
+            "color_purity": (self.purity, ""),
+            "white_point": (WHITE_POINT_NAMES[self.white_point], ""),
         }
 
 
