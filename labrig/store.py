@@ -48,7 +48,6 @@ from typing import TYPE_CHECKING, Any, Literal
 import h5py
 import numpy as np
 
-import labrig
 from labrig.errors import NotARunFileError, UserInputError
 from labrig.procedure import Column
 
@@ -56,6 +55,20 @@ if TYPE_CHECKING:
     from labrig.interfaces import InstrumentIdentity, Spectrum
 
 log = logging.getLogger(__name__)
+
+
+def _labrig_version() -> str:
+    try:
+        from labrig import __version__
+
+        return __version__
+    except ImportError:  # ``labrig`` shadowed by a namespace package (tests/labrig on sys.path)
+        from importlib.metadata import version
+
+        return version("labrig")
+
+
+LABRIG_VERSION = _labrig_version()
 
 FILE_FORMAT = "labrig-run/1"
 DEFAULT_GROUP = "data"
@@ -73,6 +86,11 @@ _STR = h5py.string_dtype()
 
 
 # ------------------------------------------------------------------------ helpers
+def _now() -> float:
+    """Wall time of the run's start (a seam for the file-naming tests)."""
+    return time.time()
+
+
 def now_iso(timestamp: float | None = None) -> str:
     """ISO 8601 local time with its zone offset (e.g. ``2026-11-21T05:40:02+00:00``)."""
     moment = _dt.datetime.now().astimezone() if timestamp is None else None
@@ -477,7 +495,7 @@ class RunStore:
             if g in RESERVED_NAMES or not re.fullmatch(r"[A-Za-z0-9_]+", g):
                 raise ValueError(f"data group name {g!r} is reserved or not [A-Za-z0-9_]+")
         output_dir = check_output_dir(Path(output_dir))
-        start = time.time()
+        start = _now()
         stamp = _dt.datetime.fromtimestamp(start).strftime("%Y%m%d-%H%M%S")
         path = _reserve_path(
             output_dir, f"{sanitize(sample, 'sample')}_{sanitize(procedure)}_{stamp}"
@@ -488,7 +506,7 @@ class RunStore:
                 NX_class="NXroot",
                 default="entry",
                 file_format=FILE_FORMAT,
-                labrig_version=labrig.__version__,
+                labrig_version=LABRIG_VERSION,
                 creator="labrig",
                 HDF5_Version=h5py.version.hdf5_version,
                 h5py_version=h5py.version.version,
@@ -580,7 +598,7 @@ class RunStore:
 
     # ------------------------------------------------------------------ SWMR file handling
     def _open_swmr(self) -> None:
-        f = h5py.File(self.path, "r+", libver="latest")
+        f = h5py.File(self.path, "r+", libver="latest", locking=False)
         f.swmr_mode = True
         self._file = f
 
@@ -590,9 +608,13 @@ class RunStore:
             self._flush_locked()
             assert self._file is not None
             self._file.close()
-            with h5py.File(self.path, "r+", libver="latest") as f:
-                change(f["entry"])
-            self._open_swmr()
+            self._file = None
+            try:
+                # locking=False: a live SWMR reader holds a lock that would refuse us
+                with h5py.File(self.path, "r+", libver="latest", locking=False) as f:
+                    change(f["entry"])
+            finally:
+                self._open_swmr()
 
     # ------------------------------------------------------------------ recording
     def record_instrument(
@@ -828,7 +850,7 @@ class RunStore:
                 assert self._file is not None
                 self._file.close()
                 self._file = None
-            with h5py.File(self.path, "r+", libver="latest") as f:
+            with h5py.File(self.path, "r+", libver="latest", locking=False) as f:
                 entry = f["entry"]
                 _write_value(entry, "status", status)
                 _write_value(entry, "end_time", now_iso())

@@ -1,0 +1,254 @@
+"""The HDF5 run file: round trip with units, naming, layout, resume, bad files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from importlib.metadata import version
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from labrig import store as store_mod
+from labrig.errors import NotARunFileError, UserInputError
+from labrig.interfaces import InstrumentIdentity, Spectrum
+from labrig.procedure import Column
+from labrig.store import RunStore, read_run, sanitize
+
+COLUMNS = [
+    Column("voltage_v", "V", "applied voltage"),
+    Column("current_density_ma_cm2", "mA/cm²", "current density"),
+    Column("luminance_cd_m2", "cd/m²", "luminance"),
+    Column("compliance", "", "compliance hit", "i1"),
+    Column("status", "", "channel status", "str"),
+]
+
+
+def _create(tmp_path: Path, **kw) -> RunStore:
+    args = dict(
+        procedure="jvl",
+        sample="QD-LED #7 (red)",
+        columns=COLUMNS,
+        signal="luminance_cd_m2",
+        axis="voltage_v",
+        parameters={
+            "start_voltage": (0.0, "V"),
+            "stop_voltage": (6.0, "V"),
+            "points": (61, ""),
+            "direction": ("up", ""),
+            "spectra": (True, ""),
+            "levels": ([1.0, 2.0, 3.0], "V"),
+            "note": (None, ""),
+        },
+        config_text="name: simulated bench\nlimits: {max_voltage_v: 12}\n",
+        simulated=True,
+        operator="ada",
+    )
+    args.update(kw)
+    return RunStore.create(tmp_path, **args)
+
+
+def test_round_trip_with_units(tmp_path: Path) -> None:
+    store = _create(tmp_path, groups=["channel_01"], spectrum_pixels=8)
+    ident = InstrumentIdentity(
+        "KEITHLEY INSTRUMENTS INC.", "MODEL 2400", "4045678", "C30", "raw idn"
+    )
+    store.record_instrument("smu", ident, "TCPIP::127.0.0.1::5025::SOCKET", "keithley2400")
+    store.append_row({"voltage_v": 0.0, "current_density_ma_cm2": 1e-3, "luminance_cd_m2": 0.0})
+    store.append_rows(
+        {
+            "voltage_v": [1.0, 2.0],
+            "current_density_ma_cm2": [0.1, 1.0],
+            "luminance_cd_m2": [1.0, 100.0],
+            "compliance": [0, 1],
+        }
+    )
+    store.append_rows([{"voltage_v": 3.0, "luminance_cd_m2": 500.0, "status": "OK"}])
+    store.append_rows({"voltage_v": [5.0], "status": ["SHORT"]}, group="channel_01")
+    wl = np.linspace(500.0, 700.0, 8)
+    store.append_spectrum(2, Spectrum(wl, np.arange(8.0), 0.1, scans_averaged=3), dark=np.ones(8))
+    store.append_spectrum(3, Spectrum(wl, np.arange(8.0) * 2, 0.05, saturated=True))
+    store.set_analysis({"peak_eqe": (26.1, "%"), "turn_on_voltage": (2.3, "V")})
+    store.set_analysis({"t50": (12.5, "h")}, group="channel_01")
+    store.log("compliance", "hit 50 mA at 5.8 V", logging.WARNING)
+    store.close("finished")
+
+    run = read_run(store.path)
+    assert run.procedure == "jvl" and run.status == "finished"
+    assert run.sample == "QD-LED #7 (red)" and run.operator == "ada" and run.simulated is True
+    assert run.labrig_version == version("labrig")
+    assert run.abort_reason is None
+    for stamp in (run.start_time, run.end_time):
+        assert dt.datetime.fromisoformat(stamp).tzinfo is not None
+    assert run.parameters["stop_voltage"] == (6.0, "V")
+    assert run.parameters["points"] == (61, "")
+    assert run.parameters["direction"] == ("up", "")
+    assert run.parameters["spectra"] == (True, "")
+    assert run.parameters["note"] == (None, "")
+    np.testing.assert_array_equal(run.parameters["levels"][0], [1.0, 2.0, 3.0])
+    data = run.columns["data"]
+    assert list(data) == [c.name for c in COLUMNS]
+    volts, units, long_name = data["voltage_v"]
+    np.testing.assert_array_equal(volts, [0.0, 1.0, 2.0, 3.0])
+    assert (units, long_name) == ("V", "applied voltage")
+    assert data["current_density_ma_cm2"][1] == "mA/cm²"
+    assert data["luminance_cd_m2"][1] == "cd/m²"
+    # missing values are NaN (0 / "" for integer and text columns), never silently shifted
+    assert np.isnan(data["current_density_ma_cm2"][0][3])
+    np.testing.assert_array_equal(data["compliance"][0], [0, 0, 1, 0])
+    assert list(data["status"][0]) == ["", "", "", "OK"]
+    ch = run.columns["channel_01"]
+    assert list(ch["status"][0]) == ["SHORT"] and ch["voltage_v"][0][0] == 5.0
+    assert run.analysis[None]["peak_eqe"] == (26.1, "%")
+    assert run.analysis["channel_01"]["t50"] == (12.5, "h")
+    assert run.signal == "luminance_cd_m2" and run.axis == "voltage_v"
+    assert run.config_text.startswith("name: simulated bench")
+    inst = run.instruments["smu"]
+    assert (inst.model, inst.serial_number, inst.firmware) == ("MODEL 2400", "4045678", "C30")
+    assert inst.resource.startswith("TCPIP::") and inst.driver == "keithley2400"
+    sp = run.spectra
+    assert sp is not None
+    np.testing.assert_allclose(sp.wavelength_nm, wl)
+    np.testing.assert_array_equal(sp.counts[1], np.arange(8.0) * 2)
+    np.testing.assert_array_equal(sp.step, [2, 3])
+    np.testing.assert_array_equal(sp.integration_time_s, [0.1, 0.05])
+    np.testing.assert_array_equal(sp.saturated, [False, True])
+    np.testing.assert_array_equal(sp.dark_step, [2])
+    kinds = [e.kind for e in run.log]
+    assert kinds[0] == "start" and "compliance" in kinds and kinds[-1] == "finished"
+    assert run.log[kinds.index("compliance")].level == logging.WARNING
+
+
+def test_nexus_attributes(tmp_path: Path) -> None:
+    store = _create(tmp_path)
+    store.close("finished")
+    with h5py.File(store.path, "r") as f:
+        assert f.attrs["NX_class"] == "NXroot" and f.attrs["default"] == "entry"
+        assert f.attrs["file_format"] == "labrig-run/1"
+        assert f["entry"].attrs["NX_class"] == "NXentry"
+        data = f["entry/data"]
+        assert data.attrs["NX_class"] == "NXdata"
+        assert data.attrs["signal"] == "luminance_cd_m2" and data.attrs["axes"] == "voltage_v"
+        for name in data:
+            assert "units" in data[name].attrs and "long_name" in data[name].attrs
+        assert f["entry/parameters/stop_voltage"].attrs["units"] == "V"
+
+
+def test_status_aborted_with_reason(tmp_path: Path) -> None:
+    store = _create(tmp_path)
+    store.append_row({"voltage_v": 1.0})
+    store.close("aborted", "interrupted by SIGINT")
+    store.close("finished")  # idempotent: the first ending stands
+    run = read_run(store.path)
+    assert (run.status, run.abort_reason) == ("aborted", "interrupted by SIGINT")
+    with pytest.raises(RuntimeError, match="closed"):
+        store.append_row({"voltage_v": 2.0})
+
+
+def test_file_name_from_sample_procedure_and_time_never_overwrites(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start = dt.datetime(2026, 11, 21, 5, 40, 2).timestamp()
+    monkeypatch.setattr(store_mod, "_now", lambda: start)
+    names = []
+    for _ in range(3):
+        store = _create(tmp_path)
+        store.close("finished")
+        names.append(store.path.name)
+    stem = "QD-LED_7_red_jvl_20261121-054002"
+    assert names == [f"{stem}.h5", f"{stem}-2.h5", f"{stem}-3.h5"]
+    assert all(read_run(tmp_path / n).status == "finished" for n in names)
+
+
+def test_sanitize() -> None:
+    assert sanitize("a/b\\c d") == "a_b_c_d"
+    assert sanitize("../..") == "run"
+    assert len(sanitize("x" * 200)) == 64
+
+
+def test_unknown_column_and_group_are_refused(tmp_path: Path) -> None:
+    store = _create(tmp_path)
+    with pytest.raises(ValueError, match="unknown column"):
+        store.append_row({"voltage": 1.0})
+    with pytest.raises(ValueError, match="unknown data group"):
+        store.append_row({"voltage_v": 1.0}, group="channel_09")
+    with pytest.raises(ValueError, match="unequal length"):
+        store.append_rows({"voltage_v": [1.0, 2.0], "luminance_cd_m2": [1.0]})
+    store.close("failed", "test")
+
+
+def test_unwritable_output_dir_is_a_user_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(UserInputError, match=str(blocker)):
+        _create(blocker / "runs")
+
+
+def test_flush_interval_writes_without_further_appends(tmp_path: Path) -> None:
+    """The background flush brings a lone row to disk with no further call."""
+    store = _create(tmp_path, flush_interval_s=0.1)
+    store.append_row({"voltage_v": 4.2})
+    import time
+
+    deadline = time.monotonic() + 3
+    seen = 0
+    while time.monotonic() < deadline and not seen:
+        time.sleep(0.1)
+        with h5py.File(store.path, "r", libver="latest", swmr=True, locking=False) as f:
+            seen = f["entry/data/voltage_v"].shape[0]
+    store.close("finished")
+    assert seen == 1
+
+
+def test_resume_appends_to_the_same_file(tmp_path: Path) -> None:
+    store = _create(tmp_path)
+    store.append_rows({"voltage_v": [1.0, 2.0]})
+    store.close("aborted", "interrupted by SIGINT")
+    again = RunStore.resume(store.path)
+    assert again.path == store.path
+    again.append_rows({"voltage_v": [3.0]})
+    again.close("finished")
+    run = read_run(store.path)
+    assert run.status == "finished" and run.abort_reason is None
+    np.testing.assert_array_equal(run.columns["data"]["voltage_v"][0], [1.0, 2.0, 3.0])
+    assert [e.kind for e in run.log].count("resumed") == 1
+
+
+def test_throughput_rows_and_spectra(tmp_path: Path) -> None:
+    """Guards the batching: one-row appends and 2048-pixel spectra are cheap."""
+    import time
+
+    store = _create(tmp_path, spectrum_pixels=2048)
+    t0 = time.perf_counter()
+    for i in range(20_000):
+        store.append_row({"voltage_v": i * 1e-3, "luminance_cd_m2": 1.0})
+    store.flush()
+    rows_per_s = 20_000 / (time.perf_counter() - t0)
+    spectrum = Spectrum(np.linspace(340, 1030, 2048), np.ones(2048), 0.01)
+    t0 = time.perf_counter()
+    for i in range(500):
+        store.append_spectrum(i, spectrum)
+    store.flush()
+    spectra_per_s = 500 / (time.perf_counter() - t0)
+    store.close("finished")
+    # generous floors (a shared CI core); the measured figures are far higher
+    assert rows_per_s > 20_000, rows_per_s
+    assert spectra_per_s > 300, spectra_per_s
+    assert read_run(store.path).spectra.counts.shape == (500, 2048)
+
+
+def test_read_run_rejects_files_that_are_not_runs(tmp_path: Path) -> None:
+    text = tmp_path / "notes.h5"
+    text.write_text("hello")
+    with pytest.raises(NotARunFileError, match="not an HDF5 file"):
+        read_run(text)
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["x"] = 1
+    with pytest.raises(NotARunFileError, match="not a labrig run file"):
+        read_run(other)
+    with pytest.raises(NotARunFileError, match="no such file"):
+        read_run(tmp_path / "missing.h5")
+    assert issubclass(NotARunFileError, UserInputError)
