@@ -75,6 +75,9 @@ class SolarModel(StrictModel):
     rs_ohm_cm2: Annotated[float, Field(ge=0)] = 2.0
     rsh_ohm_cm2: PositiveFloat = 1000.0
     temperature_k: PositiveFloat = 298.15
+    #: how the cell sits on the SMU: "inverted" = cathode on HI (n-i-p cells on ITO), so
+    #: the instrument sees −V and −I of the device
+    terminal_polarity: Literal["normal", "inverted"] = "normal"
 
 
 class SingleCarrierModel(StrictModel):
