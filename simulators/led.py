@@ -56,6 +56,17 @@ def _line_integrals(peak_nm: float, fwhm_nm: float) -> tuple[float, float]:
     return v, per_j
 
 
+@lru_cache(maxsize=64)
+def _cie_xy(peak_nm: float, fwhm_nm: float) -> tuple[float, float]:
+    """CIE 1931 (x, y) of the Gaussian line, straight from colour-science (truth only)."""
+    import colour
+
+    wl = np.arange(360.0, 781.0, 1.0)  # the CIE 1931 table's range in colour-science
+    sd = colour.SpectralDistribution(optics.gaussian_spectrum(wl, peak_nm, fwhm_nm), wl)
+    xy = colour.XYZ_to_xy(colour.sd_to_XYZ(sd, method="Integration"))
+    return float(xy[0]), float(xy[1])
+
+
 class LEDDevice:
     """One LED pixel: static J–V–EQE–spectrum model plus temperature and degradation state.
 
@@ -272,10 +283,15 @@ class LEDDevice:
         )
 
     # ------------------------------------------------------------------ truth
+    def cie_xy(self, amps: float) -> tuple[float, float]:
+        """CIE 1931 chromaticity of the EL at this drive current."""
+        return _cie_xy(self.peak_nm_at(amps), self.model.fwhm_nm)
+
     def truth(self, volts: float, amps: float) -> dict[str, float]:
         """Ground truth at this operating point (for tests and the bench's ``truth``)."""
         j = amps / self.area_cm2
         power = self.optical_power_w(amps)
+        cie_x, cie_y = self.cie_xy(amps)
         return {
             "current_density_a_cm2": j,
             "eqe": self.eqe(j),
@@ -285,7 +301,10 @@ class LEDDevice:
             "photon_flux_per_s": self.photon_flux_per_s(amps),
             "peak_nm": self.peak_nm_at(amps),
             "fwhm_nm": self.model.fwhm_nm,
+            "intrinsic_luminance_cd_m2": self.intrinsic_luminance_cd_m2(j),
             "temperature_k": self.temperature_k,
             "relative_efficiency": self.relative_efficiency,
             "thermal_factor": self.thermal_factor(),
+            "cie_x": cie_x,
+            "cie_y": cie_y,
         }

@@ -1,0 +1,223 @@
+"""LEDDevice physics against hand-computed values and the published device shapes."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+
+from labrig.analysis import optics
+from labrig.config import load_preset
+from labrig.devices import DegradationModel, DeviceConfig, LEDModel
+from labrig.simulators.device import ElectricalDevice
+from labrig.simulators.led import LEDDevice
+
+Q = 1.602176634e-19
+AREA = 0.04
+
+
+def preset(name: str) -> LEDDevice:
+    dev = DeviceConfig.model_validate(load_preset(name))
+    assert isinstance(dev.model, LEDModel)
+    return LEDDevice(dev.model, dev.active_area_cm2)
+
+
+@pytest.fixture
+def red() -> LEDDevice:
+    return preset("red_cspbi3")
+
+
+def turn_on_voltage(d: LEDDevice, l_cd_m2: float = 1.0) -> float:
+    from scipy.optimize import brentq
+
+    return brentq(lambda v: d.intrinsic_luminance_cd_m2(d.current_density_at(v)) - l_cd_m2, 1, 9)
+
+
+def test_implements_electrical_device(red: LEDDevice) -> None:
+    assert isinstance(red, ElectricalDevice)
+    assert red.relative_efficiency == 1.0
+    assert red.temperature_k == pytest.approx(298.15)
+
+
+def test_voltage_hand_computed(red: LEDDevice) -> None:
+    # J = 1 mA/cm2: 2·0.0256926·ln(1e20) + (1e-3/2.4e-3)^(1/2.6) + 1e-3·5
+    #             = 2.36638 + 0.71408 + 0.005 = 3.08546 V
+    assert red.voltage_at_density(1e-3) == pytest.approx(3.08546, abs=2e-4)
+    # J = 0.1 A/cm2: 2·0.0256926·ln(1e22) + (41.667)^(1/2.6) + 0.5
+    #              = 2.60302 + 4.19757 + 0.5 = 7.30059 V
+    assert red.voltage_at_density(0.1) == pytest.approx(7.30059, abs=2e-4)
+    assert red.voltage_at(1e-3 * AREA) == red.voltage_at_density(1e-3)
+    assert red.voltage_at_density(0.0) == 0.0
+    assert red.voltage_at_density(-2e-23) == -math.inf  # beyond reverse saturation
+
+
+def test_eqe_hand_computed(red: LEDDevice) -> None:
+    # J = J_on: x = 1 -> 0.268/2/(1 + (3e-5/2.1e-2)^1.4) = 0.134/1.000104
+    assert red.intrinsic_eqe(3e-5) == pytest.approx(0.133986, rel=1e-5)
+    # J = J_roll: x = 700^1.2 = 2594.6 -> 0.268·0.999615/2
+    assert red.intrinsic_eqe(2.1e-2) == pytest.approx(0.133948, rel=1e-5)
+    assert red.intrinsic_eqe(0.0) == 0.0
+    assert red.intrinsic_eqe(-1e-3) == 0.0
+
+
+def test_current_voltage_round_trip_and_monotonic(red: LEDDevice) -> None:
+    volts = np.linspace(-3, 15, 1801)
+    j = np.array([red.current_density_at(v) for v in volts])
+    assert np.all(np.diff(j) >= 0)
+    assert np.all(np.diff(j[volts > 0]) > 0)
+    for v, jj in zip(volts, j, strict=True):
+        if v > 0:
+            assert red.voltage_at_density(jj) == pytest.approx(v, abs=1e-9)
+    # reverse current saturates at -J0
+    assert red.current_density_at(-3) == pytest.approx(-1e-23, rel=1e-6)
+    for amps in np.logspace(-12, -1, 23):
+        assert red.current_at(red.voltage_at(amps)) == pytest.approx(amps, rel=1e-9)
+
+
+def test_current_at_is_fast(red: LEDDevice) -> None:
+    volts = np.linspace(0.5, 10, 2000)
+    start = time.perf_counter()
+    for v in volts:
+        red.current_at(float(v))
+    per_call = (time.perf_counter() - start) / len(volts)
+    assert per_call < 50e-6, f"{per_call * 1e6:.1f} µs per call"
+
+
+def test_red_preset_reproduces_published_shape(red: LEDDevice) -> None:
+    assert 2.2 <= turn_on_voltage(red) <= 2.4
+    js = np.logspace(-5, -1, 801)
+    eqe = np.array([red.intrinsic_eqe(j) for j in js])
+    k = int(np.argmax(eqe))
+    assert eqe[k] == pytest.approx(0.26, abs=0.01)
+    assert 0.5e-3 <= js[k] <= 2e-3
+    lum_58 = red.intrinsic_luminance_cd_m2(red.current_density_at(5.8))
+    assert 3000 <= lum_58 <= 5000
+    assert red.cie_xy(1e-3)[0] > 0.68  # saturated red
+
+
+@pytest.mark.parametrize(
+    ("name", "l0", "t50_min"),
+    [("red_cspbi3", 1000, 729), ("green_cspbbr3", 1200, 60), ("blue_cspbbr3", 90, 20)],
+)
+def test_presets_t50_at_published_luminance(name: str, l0: float, t50_min: float) -> None:
+    d = preset(name)
+    j = d.current_density_for_luminance(l0)
+    assert d.intrinsic_luminance_cd_m2(j) == pytest.approx(l0, rel=1e-6)
+    assert d.t_fraction_s(0.5, j) / 60 == pytest.approx(t50_min, rel=0.02)
+
+
+def test_presets_colours_and_turn_on_order() -> None:
+    red, green, blue = (preset(n) for n in ("red_cspbi3", "green_cspbbr3", "blue_cspbbr3"))
+    assert turn_on_voltage(red) < turn_on_voltage(green) < turn_on_voltage(blue)
+    js = np.logspace(-5, -1, 401)
+    peak = {d.model.peak_nm: max(d.intrinsic_eqe(j) for j in js) for d in (red, green, blue)}
+    assert peak[628] > peak[512] > peak[475]
+    assert peak[512] == pytest.approx(0.16, abs=0.01)
+    assert peak[475] == pytest.approx(0.06, abs=0.005)
+    assert green.cie_xy(1e-3)[1] > 0.6  # green
+    assert blue.cie_xy(1e-3)[1] < 0.2  # blue
+
+
+def test_luminance_and_photon_flux_hand_computed(red: LEDDevice) -> None:
+    amps = 2e-3 * AREA
+    eqe = red.eqe(2e-3)
+    assert red.photon_flux_per_s(amps) == pytest.approx(eqe * amps / Q, rel=1e-12)
+    # independent quadrature on a coarser grid: P = N·hc/λ for a Gaussian in λ
+    wl = np.arange(400.0, 900.0, 0.5)
+    s = optics.gaussian_spectrum(wl, 628, 33)
+    power = eqe * amps / Q / np.trapezoid(s / optics.photon_energy_j(wl), wl)
+    assert red.optical_power_w(amps) == pytest.approx(power, rel=1e-5)
+    lum = 683 * power * np.trapezoid(optics.photopic_v(wl) * s, wl) / (math.pi * AREA * 1e-4)
+    assert red.luminance_cd_m2(amps) == pytest.approx(lum, rel=1e-4)
+    assert red.optical_power_w(0.0) == 0.0
+    assert red.luminance_cd_m2(-1e-3) == 0.0
+
+
+def test_spectrum_shape_and_peak_shift() -> None:
+    model = LEDModel(peak_shift_nm_per_decade=2.0, spectrum_reference_current_density_a_cm2=1e-3)
+    d = LEDDevice(model, AREA)
+    wl = np.arange(500.0, 760.0, 0.1)
+    for j, expected in [(1e-3, 628.0), (1e-2, 630.0), (1e-4, 626.0)]:
+        s = d.spectrum_shape(wl, j * AREA)
+        assert np.trapezoid(s, wl) == pytest.approx(1.0, rel=1e-6)
+        assert wl[int(np.argmax(s))] == pytest.approx(expected, abs=0.05)
+        half = wl[s >= s.max() / 2]
+        assert half[-1] - half[0] == pytest.approx(33.0, abs=0.2)
+
+
+def test_heating_steady_state_and_time_constant(red: LEDDevice) -> None:
+    volts = 6.0
+    amps = red.current_at(volts)
+    p_density = volts * amps / AREA  # W/cm2
+    t_amb = red.model.ambient_temperature_k
+    tau = red.model.thermal_time_constant_s
+    red.advance(tau, volts, amps)
+    rise = 60.0 * p_density
+    assert red.temperature_k - t_amb == pytest.approx(rise * (1 - math.exp(-1)), rel=1e-9)
+    red.advance(50 * tau, volts, amps)
+    assert red.temperature_k - t_amb == pytest.approx(rise, rel=1e-9)
+    assert red.steady_state_temperature_k(volts, amps) == pytest.approx(red.temperature_k)
+    # hot device: EQE lowered by exp(-0.004·ΔT) (on top of the ageing at this high J)
+    j = amps / AREA
+    expected = red.intrinsic_eqe(j) * math.exp(-0.004 * rise) * red.relative_efficiency
+    assert red.relative_efficiency < 1.0
+    assert red.eqe(j) == pytest.approx(expected, rel=1e-6)
+    # output off: cools back with the same time constant
+    red.advance(tau, 0.0, 0.0)
+    assert red.temperature_k - t_amb == pytest.approx(rise * math.exp(-1), rel=1e-9)
+
+
+def test_short_pulse_barely_heats_long_pulse_does(red: LEDDevice) -> None:
+    volts = 6.0
+    amps = red.current_at(volts)
+    rise = red.steady_state_temperature_k(volts, amps) - red.model.ambient_temperature_k
+    red.advance(1e-3, volts, amps)
+    assert red.temperature_k - red.model.ambient_temperature_k < 1e-3 * rise
+    assert red.thermal_factor() > 0.9999
+    red.advance(10.0, volts, amps)
+    assert red.thermal_factor() < 0.97
+
+
+def test_degradation_t50_and_scaling(red: LEDDevice) -> None:
+    d = red.model.degradation
+    j = d.reference_current_density_a_cm2
+    t50 = red.t_fraction_s(0.5, j)
+    assert red.relative_efficiency_after(t50, j) == pytest.approx(0.5, abs=1e-9)
+    # integrated in many steps along the way, the device reaches 0.5 at T50
+    for _ in range(100):
+        red.advance(t50 / 100, 3.5, j * AREA)
+    assert red.relative_efficiency == pytest.approx(0.5, rel=1e-9)
+    # T50 scales as J^-n with the configured exponent
+    n = d.acceleration_exponent
+    for factor in (0.5, 2.0, 10.0):
+        assert red.t_fraction_s(0.5, factor * j) == pytest.approx(t50 * factor**-n, rel=1e-8)
+    t95 = red.t_fraction_s(0.95, j)
+    assert 0 < t95 < t50
+    assert red.relative_efficiency_after(t95, j) == pytest.approx(0.95, abs=1e-9)
+
+
+def test_two_component_decay_matches_closed_form() -> None:
+    deg = DegradationModel(
+        tau1_h=1.0, tau2_h=10.0, fraction1=0.4, reference_current_density_a_cm2=1e-2
+    )
+    d = LEDDevice(LEDModel(degradation=deg), AREA)
+    d.advance(3600.0, 4.0, 1e-2 * AREA)
+    expected = 0.4 * math.exp(-1.0) + 0.6 * math.exp(-0.1)
+    assert d.relative_efficiency == pytest.approx(expected, rel=1e-12)
+    assert d.eqe(1e-3) == pytest.approx(d.intrinsic_eqe(1e-3) * expected * d.thermal_factor())
+    d.reset()
+    d.advance(1e6, 0.0, 0.0)  # no current, no ageing
+    assert d.relative_efficiency == 1.0
+
+
+def test_bad_arguments_raise(red: LEDDevice) -> None:
+    with pytest.raises(ValueError, match="fraction"):
+        red.t_fraction_s(1.5, 1e-3)
+    with pytest.raises(ValueError, match="j_a_cm2"):
+        red.t_fraction_s(0.5, 0.0)
+    with pytest.raises(ValueError, match="out of reach"):
+        red.current_density_for_luminance(1e7)
+    with pytest.raises(ValueError, match="area_cm2"):
+        LEDDevice(LEDModel(), 0.0)
