@@ -265,3 +265,16 @@ def test_illumination_and_compliance_arguments(bench: SimulatedBench) -> None:
         bench.set_illumination(-1.0)
     with pytest.raises(ValueError, match="compliance"):
         bench.source_voltage(1.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("config", "device_class"),
+    [("sim", "LEDDevice"), ("solar_sim", "SolarCell"), ("sclc_sim", "SingleCarrierDevice")],
+)
+def test_shipped_configs_build_their_device(config: str, device_class: str) -> None:
+    from labrig.config import load_config
+
+    b = SimulatedBench(load_config(config), SimulatedClock(start=0.0))
+    assert type(b.device).__name__ == device_class
+    op = b.source_voltage(0.5, 0.1)
+    assert op.output_on and math.isfinite(op.current)
