@@ -140,3 +140,28 @@ def test_nearest_spectrum_in_log_current_density():
     steps = np.array([0.0, 1e-6, 3e-4, 2e-3, 0.1])
     spectra_j = np.array([1e-4, 1e-3, 1e-2])
     assert list(ph.nearest_spectrum(steps, spectra_j)) == [0, 0, 0, 1, 2]
+
+
+def test_power_shape_from_photon_counts_on_a_nonuniform_grid():
+    p = np.arange(2048.0)
+    wl = 339.9 + 0.3735 * p - 1.65e-5 * p**2 - 2.0e-10 * p**3  # a USB2000+-like grid
+    power = gaussian_spectrum(wl, 628.0, 33.0)
+    counts = power * np.gradient(wl) / (H * C / (wl * 1e-9))  # photons per pixel
+    shape = ph.power_shape_from_counts(wl, counts)
+    ratio = shape[power > 1e-3 * power.max()] / power[power > 1e-3 * power.max()]
+    assert np.ptp(ratio) / ratio.mean() < 1e-9
+
+
+def test_emission_band_drops_the_noise_floor_and_keeps_the_line():
+    rng = np.random.default_rng(3)
+    wl = np.arange(340.0, 1030.0, 0.34)
+    line = 3000 * gaussian_spectrum(wl, 628.0, 33.0) / gaussian_spectrum(wl, 628, 33).max()
+    noisy = line + rng.normal(0, 6.0, wl.size)
+    band = ph.emission_band(wl, noisy)
+    kept = band != 0
+    assert wl[kept].min() < 628 - 33 and wl[kept].max() > 628 + 33
+    assert wl[kept].max() - wl[kept].min() < 300  # the rest of the 700 nm range is gone
+    from labrig.analysis.optics import spectral_integral
+
+    clean = spectral_integral(wl, line)
+    assert spectral_integral(wl, band) == pytest.approx(clean, rel=5e-3)

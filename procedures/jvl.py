@@ -1,0 +1,631 @@
+"""J–V–L sweep: current density, luminance, EQE, cd/A, lm/W and EL spectra per step.
+
+The measurement every LED paper opens with.  The SMU sources a voltage staircase; at each
+step the photodiode current (dark-subtracted) becomes optical power, photons and lumens
+through ``labrig.analysis.photometry``, weighted by the EL spectrum taken at (or nearest)
+that step's current density, or by the configured reference spectrum when spectra are off.
+
+**Spectra.**  Each spectrum is auto-exposed; the dark for it was taken with the source off
+before the sweep, on a ladder of integration times (factors of 2 up to the exposure
+limit): the step is recorded at the ladder time just below the auto-exposed one, so the
+peak lands at 35–70 % of full scale and a matching dark always exists.  A spectrum too
+weak to weight the photometry (peak below ``MIN_SPECTRUM_SNR`` times the noise, or
+saturated) is still stored but not used.  A row is written once the spectrum it is
+weighted with is known — at once when a spectrum is taken at that step, else when the
+next one is (so "nearest in J" is exact on a monotonic sweep); rows before the first
+spectrum get the first one.  Its index in ``/entry/spectra`` is the ``spectrum_index``
+column (-1: the reference spectrum).
+
+**Buffered mode.**  The 2400's list sweep returns every V–I point from one ``:READ?``, but
+the 6485 cannot be triggered per point inside it (no trigger link on this bench).  So
+buffered mode is honest about it: the J–V curve comes from the list sweep (V, I, J,
+compliance columns), then a light pass sources the same levels point by point and reads
+the photodiode (and spectra) at each; EQE and the efficiencies use the list sweep's
+current.  The two passes' currents are compared and the largest relative difference is
+logged (a heating or degrading device shows here).  The maximum current density is
+enforced by the 2400 itself in buffered mode: the compliance becomes
+min(compliance, J_max·A) with the sweep aborting at the first compliance point.
+
+**Stops.**  Compliance reached (optional), luminance falling below a fraction of its
+maximum while the drive still rises (device breakdown), and a maximum current density:
+each ends the sweep with the point that triggered it kept, the reason in ``/entry/log``,
+the output off.  Ramping down at the end is the bench's job.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pymeasure.experiment import (
+    BooleanParameter,
+    FloatParameter,
+    IntegerParameter,
+    ListParameter,
+    Parameter,
+)
+
+from labrig.errors import ParameterError, SafetyLimitError
+from labrig.interfaces import SourceMeter
+from labrig.procedure import Column, LabrigProcedure
+
+DIRECTIONS = ("forward", "reverse", "both")
+MODES = ("point-by-point", "buffered")
+SPECTRA = ("none", "every step", "every N steps", "above threshold")
+#: a spectrum weights the photometry only if its peak exceeds this many noise sigmas
+MIN_SPECTRUM_SNR = 30.0
+#: longest exposure the auto-exposure may choose (s)
+MAX_EXPOSURE_S = 2.0
+#: luminance a breakdown check needs to have seen before it can trigger (cd/m²)
+BREAKDOWN_MIN_LUMINANCE = 1.0
+#: a light-pass current this far from the list sweep's is reported (relative)
+PASS_MISMATCH_WARNING = 0.01
+
+
+@dataclass
+class _Step:
+    """One measured step, SI, before photometry."""
+
+    index: int
+    voltage: float
+    current: float
+    photodiode: float  # A, dark-subtracted
+    time: float  # s since the sweep started
+    compliance: bool
+
+
+class JVLProcedure(LabrigProcedure):
+    """J–V–L sweep with photometry, EQE, efficiencies and EL spectra (see module docstring)."""
+
+    NAME = "jvl"
+    SUMMARY = "J-V-L sweep: J, luminance, EQE, cd/A, lm/W and EL spectra vs voltage"
+    REQUIRED_ROLES = ("smu", "photometer")
+    OPTIONAL_ROLES = ("spectrometer",)
+    COLUMNS = (
+        Column("voltage", "V", "voltage"),
+        Column("current", "A", "current"),
+        Column("current_density", "mA/cm^2", "current density J"),
+        Column("photodiode_current", "A", "photodiode current (dark-subtracted)"),
+        Column("luminance", "cd/m^2", "luminance L"),
+        Column("eqe", "%", "external quantum efficiency"),
+        Column("current_efficiency", "cd/A", "current efficiency"),
+        Column("power_efficiency", "lm/W", "power efficiency"),
+        Column("radiance", "W/(sr*m^2)", "radiance"),
+        Column("photon_flux", "1/s", "forward photon flux"),
+        Column("spectrum_index", "", "index in /entry/spectra of the weighting spectrum", "i8"),
+        Column("timestamp", "s", "time since the sweep started"),
+        Column("compliance", "", "SMU in compliance", "i1"),
+    )
+    SIGNAL = "luminance"
+    AXIS = "voltage"
+
+    start_voltage = FloatParameter(
+        "Start voltage", units="V", default=0.0, minimum=-210, maximum=210
+    )
+    stop_voltage = FloatParameter("Stop voltage", units="V", default=6.0, minimum=-210, maximum=210)
+    step_voltage = FloatParameter("Step voltage", units="V", default=0.1, minimum=-210, maximum=210)
+    voltages = Parameter(
+        "Voltage list",
+        default="",
+        description="comma-separated volts; when given it replaces start/stop/step",
+    )
+    direction = ListParameter("Direction", choices=DIRECTIONS, default="forward")
+    mode = ListParameter("Mode", choices=MODES, default="point-by-point")
+    compliance_current = FloatParameter(
+        "Compliance current",
+        units="A",
+        default=0.0,
+        minimum=0.0,
+        maximum=1.05,
+        description="0: the config's limits.default_compliance_a",
+    )
+    smu_nplc = FloatParameter("SMU NPLC", default=1.0, minimum=0.01, maximum=10)
+    photometer_nplc = FloatParameter("Photometer NPLC", default=1.0, minimum=0.01, maximum=60)
+    source_delay = FloatParameter("Source delay", units="s", default=0.05, minimum=0, maximum=60)
+    dark_readings = IntegerParameter(
+        "Photodiode dark readings",
+        default=10,
+        minimum=0,
+        maximum=2500,
+        description="readings averaged with the source off and subtracted; 0: none",
+    )
+    spectra = ListParameter("Spectra", choices=SPECTRA, default="above threshold")
+    spectrum_interval = IntegerParameter(
+        "Spectrum every N steps", default=5, minimum=1, maximum=2500
+    )
+    spectrum_threshold = FloatParameter(
+        "Spectrum luminance threshold", units="cd/m^2", default=1.0, minimum=0, maximum=1e7
+    )
+    stop_on_compliance = BooleanParameter("Stop at compliance", default=True)
+    breakdown_fraction = FloatParameter(
+        "Breakdown luminance fraction",
+        default=0.2,
+        minimum=0.0,
+        maximum=1.0,
+        description="stop when L falls below this fraction of its maximum as V rises; 0: off",
+    )
+    max_current_density = FloatParameter(
+        "Maximum current density",
+        units="mA/cm^2",
+        default=1000.0,
+        minimum=0.0,
+        maximum=1e6,
+        description="stop above it; 0: off",
+    )
+
+    # ------------------------------------------------------------------ plan
+    def _value(self, name: str) -> Any:
+        """The parameter converted and range-checked by pymeasure, as a ParameterError."""
+        param = self._parameters[name]
+        raw = getattr(self, name)
+        try:
+            param.value = raw
+        except (ValueError, TypeError) as exc:
+            allowed = ""
+            if isinstance(param, (FloatParameter, IntegerParameter)):
+                allowed = f"; allowed {param.minimum:g} to {param.maximum:g} {param.units or ''}"
+            elif isinstance(param, ListParameter):
+                allowed = "; allowed: " + ", ".join(map(str, param.choices))
+            raise ParameterError(f"{name}={raw!r}: {exc}{allowed}".rstrip()) from None
+        setattr(self, name, param.value)
+        return param.value
+
+    def levels(self) -> list[float]:
+        """The voltages to source, in order (direction applied); ParameterError if bad."""
+        text = str(self._value("voltages") or "").strip()
+        if text:
+            try:
+                base = [float(v) for v in text.replace(";", ",").split(",") if v.strip()]
+            except ValueError:
+                raise ParameterError(
+                    f"voltages={text!r}: not a comma-separated list of numbers"
+                ) from None
+            if not base or not all(math.isfinite(v) for v in base):
+                raise ParameterError(f"voltages={text!r}: need at least one finite number")
+        else:
+            start, stop = self._value("start_voltage"), self._value("stop_voltage")
+            step = self._value("step_voltage")
+            if step == 0:
+                raise ParameterError("step_voltage=0: the step must be non-zero")
+            if stop != start and math.copysign(1, step) != math.copysign(1, stop - start):
+                raise ParameterError(
+                    f"step_voltage={step:g}: must have the sign of stop_voltage - start_voltage "
+                    f"({stop:g} - {start:g} V)"
+                )
+            n = int(math.floor(abs(stop - start) / abs(step) + 1e-9)) + 1
+            if n > 100_000:
+                raise ParameterError(f"step_voltage={step:g}: {n} points is too many")
+            base = [round(start + k * step, 12) for k in range(n)]
+        direction = self._value("direction")
+        if direction == "reverse":
+            return base[::-1]
+        if direction == "both":
+            return base + base[-2::-1]
+        return base
+
+    def compliance_a(self, config) -> float:
+        value = self._value("compliance_current")
+        return value if value > 0 else config.limits.default_compliance_a
+
+    def estimated_points(self) -> int | None:
+        try:
+            return len(self.levels())
+        except ParameterError:
+            return None
+
+    def validate(self, config) -> None:
+        """Sweep within the config limits, sensible step, buffered size, loadable
+        responsivity (and a reference spectrum it covers when spectra are off)."""
+        for name in self._parameters:
+            self._value(name)
+        levels = self.levels()
+        limits = config.limits
+        worst = max(levels, key=abs)
+        if abs(worst) > limits.max_voltage_v:
+            name = "voltages" if str(self.voltages).strip() else "start/stop_voltage"
+            raise SafetyLimitError(
+                f"{name}: the sweep reaches {worst:g} V, beyond limits.max_voltage_v "
+                f"({limits.max_voltage_v:g} V)"
+            )
+        compliance = self.compliance_a(config)
+        if compliance > limits.max_current_a:
+            raise SafetyLimitError(
+                f"compliance_current={compliance:g} A exceeds limits.max_current_a "
+                f"({limits.max_current_a:g} A)"
+            )
+        if self.mode == "buffered" and len(levels) > SourceMeter.MAX_SWEEP_POINTS:
+            raise ParameterError(
+                f"mode=buffered: {len(levels)} points, the 2400 holds at most "
+                f"{SourceMeter.MAX_SWEEP_POINTS}; use a larger step or point-by-point mode"
+            )
+        photometry = _Photometry(config)  # loads the responsivity table or raises
+        if self.spectra == "none" or "spectrometer" not in config.instruments:
+            photometry.reference  # noqa: B018 - raises ConfigError when it cannot be built
+
+    # ------------------------------------------------------------------ run
+    def startup(self) -> None:
+        bench = self.bench
+        config = bench.config
+        self._levels = self.levels()
+        self._photometry = _Photometry(config)
+        self._compliance = self.compliance_a(config)
+        area_m2 = config.device.active_area_cm2 * 1e-4
+        self._j_max_a_m2 = self.max_current_density * 10.0 if self.max_current_density else 0.0
+        if self.mode == "buffered" and self._j_max_a_m2:
+            self._compliance = min(self._compliance, self._j_max_a_m2 * area_m2)
+        bench.check_drive(volts=max(self._levels, key=abs), amps=self._compliance)
+        bench.smu.configure_source(
+            "voltage", self._compliance, nplc=self.smu_nplc, source_delay=self.source_delay
+        )
+        bench.photometer.configure(nplc=self.photometer_nplc)
+        self._use_spectra = self.spectra != "none" and bench.has("spectrometer")
+        if self.spectra != "none" and not self._use_spectra:
+            self.log_event("spectra", "no spectrometer on this bench: reference spectrum used")
+        self._rows: list[dict[str, float]] = []
+        self._pending: list[_Step] = []
+        self._stored_spectra = 0
+        self._max_luminance = 0.0
+
+    def execute(self) -> None:
+        bench = self.bench
+        bench.smu.disable_output()
+        self._photodiode_dark = self._measure_photodiode_dark()
+        self._spectrum_darks = self._measure_spectrum_darks() if self._use_spectra else {}
+        self._t0 = bench.clock.time()
+        if self.mode == "buffered":
+            self._buffered_sweep()
+        else:
+            self._point_by_point_sweep()
+        bench.smu.disable_output()
+        self._flush(final=True)
+        self._emit_figures()
+
+    def shutdown(self) -> None:
+        """Stop sourcing (the bench ramps and makes every output safe afterwards)."""
+        smu = getattr(self, "bench", None) and self.bench.smu
+        if smu is not None:
+            smu.disable_output()
+
+    # ------------------------------------------------------------------ darks
+    def _measure_photodiode_dark(self) -> float:
+        if self.dark_readings == 0:
+            return 0.0
+        readings = self.bench.photometer.read_burst(self.dark_readings)
+        dark = float(np.mean([r.current for r in readings]))
+        self.log_event("dark", f"photodiode dark current {dark:.4g} A ({len(readings)} readings)")
+        return dark
+
+    def _exposure_ladder(self) -> list[float]:
+        lo, hi = self.bench.spectrometer.integration_time_limits_s
+        hi = min(hi, MAX_EXPOSURE_S)
+        ladder = [lo]
+        while ladder[-1] * 2 < hi:
+            ladder.append(ladder[-1] * 2)
+        return [*ladder, hi]
+
+    def _measure_spectrum_darks(self) -> dict[float, np.ndarray]:
+        spectrometer = self.bench.spectrometer
+        darks = {}
+        for t in self._exposure_ladder():
+            spectrometer.set_integration_time(t)
+            darks[t] = spectrometer.take_dark()
+        self.log_event("dark", f"spectrometer darks at {len(darks)} integration times")
+        return darks
+
+    # ------------------------------------------------------------------ sweeps
+    def _point_by_point_sweep(self) -> None:
+        smu, photometer, clock = self.bench.smu, self.bench.photometer, self.bench.clock
+        smu.set_level(self._levels[0])
+        smu.enable_output()
+        for k, volts in enumerate(self._levels):
+            if self.should_stop():
+                self.log_event("stop", f"stopped by request before step {k}")
+                return
+            smu.set_level(volts)
+            reading = smu.measure()
+            light = photometer.read().current - self._photodiode_dark
+            step = _Step(
+                k,
+                reading.voltage,
+                reading.current,
+                light,
+                clock.time() - self._t0,
+                reading.in_compliance,
+            )
+            if self._step_done(step, rising=self._rising(k)):
+                return
+
+    def _buffered_sweep(self) -> None:
+        smu, photometer = self.bench.smu, self.bench.photometer
+        readings = smu.sweep(self._levels, abort_on_compliance=self.stop_on_compliance)
+        sweep_end = self.bench.clock.time() - self._t0
+        self.log_event(
+            "buffered", f"list sweep: {len(readings)} of {len(self._levels)} points in one read"
+        )
+        t_first = readings[0].time if readings else 0.0
+        span = (readings[-1].time - t_first) if readings else 0.0
+        smu.set_level(self._levels[0])
+        smu.enable_output()
+        mismatch = 0.0
+        for k, reading in enumerate(readings):
+            if self.should_stop():
+                self.log_event("stop", f"stopped by request before step {k}")
+                return
+            smu.set_level(self._levels[k])
+            again = smu.measure()
+            light = photometer.read().current - self._photodiode_dark
+            if abs(reading.current) > 0:
+                mismatch = max(mismatch, abs(again.current / reading.current - 1))
+            step = _Step(
+                k,
+                reading.voltage,
+                reading.current,
+                light,
+                sweep_end - span + (reading.time - t_first),
+                reading.in_compliance,
+            )
+            if self._step_done(step, rising=self._rising(k)):
+                break
+        level = logging.WARNING if mismatch > PASS_MISMATCH_WARNING else logging.INFO
+        self.log_event(
+            "buffered",
+            f"light pass current differs from the list sweep by up to {mismatch:.2%}",
+            level,
+        )
+
+    def _rising(self, k: int) -> bool:
+        return k > 0 and abs(self._levels[k]) > abs(self._levels[k - 1])
+
+    # ------------------------------------------------------------------ per step
+    def _step_done(self, step: _Step, rising: bool) -> bool:
+        """Record a step (spectrum if due); True when a stop condition ends the sweep."""
+        area_m2 = self.bench.config.device.active_area_cm2 * 1e-4
+        lum = self._photometry.provisional_luminance(step)
+        if self._use_spectra and self._spectrum_due(step.index, lum):
+            self._take_spectrum(step)
+        self._pending.append(step)
+        if not self._use_spectra or self._photometry.has_spectra:
+            self._flush(final=False)
+        self.emit_progress(100.0 * (step.index + 1) / len(self._levels))
+
+        j = abs(step.current) / area_m2
+        if step.compliance and self.stop_on_compliance:
+            self.log_event(
+                "compliance",
+                f"compliance ({self._compliance:g} A) reached at {step.voltage:.4g} V: sweep ended",
+                logging.WARNING,
+            )
+            return True
+        if self._j_max_a_m2 and j > self._j_max_a_m2:
+            self.log_event(
+                "max_current_density",
+                f"J = {j / 10:.4g} mA/cm² at {step.voltage:.4g} V exceeds "
+                f"max_current_density ({self.max_current_density:g} mA/cm²): sweep ended",
+                logging.WARNING,
+            )
+            return True
+        if rising and lum > self._max_luminance:
+            self._max_luminance = lum
+        if (
+            rising
+            and self.breakdown_fraction > 0
+            and self._max_luminance >= BREAKDOWN_MIN_LUMINANCE
+            and lum < self.breakdown_fraction * self._max_luminance
+        ):
+            self.log_event(
+                "breakdown",
+                f"luminance fell to {lum:.4g} cd/m² at {step.voltage:.4g} V, below "
+                f"{self.breakdown_fraction:g} × its maximum {self._max_luminance:.4g} cd/m² "
+                "(device breakdown): sweep ended",
+                logging.WARNING,
+            )
+            return True
+        return False
+
+    def _spectrum_due(self, k: int, provisional_luminance: float) -> bool:
+        if self.spectra == "every step":
+            return True
+        if self.spectra == "every N steps":
+            return k % self.spectrum_interval == 0
+        if self.spectra == "above threshold":
+            return provisional_luminance >= self.spectrum_threshold
+        return False
+
+    def _take_spectrum(self, step: _Step) -> None:
+        spectrometer = self.bench.spectrometer
+        chosen = spectrometer.auto_expose(max_time_s=max(self._spectrum_darks))
+        ladder = sorted(self._spectrum_darks)
+        t = max([x for x in ladder if x <= chosen * (1 + 1e-9)], default=ladder[0])
+        spectrometer.set_integration_time(t)
+        raw = spectrometer.acquire(subtract_dark=False)
+        dark = self._spectrum_darks[t]
+        spectrum = replace(raw, counts=raw.counts - dark, dark_subtracted=True, relative_power=None)
+        self.emit_spectrum(step.index, spectrum, dark=dark)
+        index = self._stored_spectra
+        self._stored_spectra += 1
+        area_cm2 = self.bench.config.device.active_area_cm2
+        used = self._photometry.add_spectrum(
+            index, abs(step.current) / area_cm2, spectrum, self.bench.config
+        )
+        if not used:
+            self.log_event(
+                "spectrum",
+                f"spectrum {index} at {step.voltage:.4g} V too weak or saturated to weight "
+                "the photometry; kept in the file, not used",
+            )
+
+    # ------------------------------------------------------------------ rows
+    def _flush(self, final: bool) -> None:
+        """Photometry for the pending steps with their nearest usable spectrum; emit."""
+        if not self._pending:
+            return
+        if self._use_spectra and not self._photometry.has_spectra and not final:
+            return
+        steps, self._pending = self._pending, []
+        rows = self._photometry.rows(steps, self.bench.config)
+        self._rows.extend(rows)
+        self.emit_rows({name: [r[name] for r in rows] for name in rows[0]})
+
+    def _emit_figures(self) -> None:
+        from labrig.analysis.jvl import analyse_jvl
+
+        if not self._rows:
+            self.log_event("analysis", "no data points: no figures")
+            return
+
+        def col(name: str) -> np.ndarray:
+            return np.array([r[name] for r in self._rows], float)
+
+        eqe = col("eqe") / 100
+        spectrum = None
+        if np.any(np.isfinite(eqe)):
+            at_peak = self._rows[int(np.nanargmax(eqe))]["spectrum_index"]
+            spectrum = self._photometry.spectrum_shape(int(at_peak))
+        result = analyse_jvl(
+            col("voltage"),
+            col("current_density") * 10.0,  # mA/cm² -> A/m²
+            col("luminance"),
+            eqe,
+            col("current_efficiency"),
+            col("power_efficiency"),
+            spectrum_at_peak=spectrum,
+        )
+        for note in result.notes:
+            self.log_event("analysis", note)
+        self.emit_analysis(result.figures)
+
+
+class _Photometry:
+    """The bench's photometric calibration applied to steps: responsivity, collection
+    factor, area, luminance correction, and the spectra recorded so far."""
+
+    def __init__(self, config) -> None:
+        from labrig.analysis.optics import collection_factor
+        from labrig.config import load_responsivity
+
+        cal = config.calibration
+        base = Path(config.source_path).parent if config.source_path else None
+        self.resp_nm, self.resp_a_w = load_responsivity(cal.photodiode, base)
+        self.collection_factor = collection_factor(cal.photodiode)
+        self.area_m2 = config.device.active_area_cm2 * 1e-4
+        self.correction = cal.luminance_correction
+        self._reference = None
+        self._config = config
+        self._j: list[float] = []
+        self._index: list[int] = []
+        self._factors: list[Any] = []
+        self._shapes: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._response = None
+        if cal.spectral_response_file:
+            from labrig.analysis.spectral import SpectralResponse
+
+            path = Path(cal.spectral_response_file)
+            if not path.is_absolute() and base is not None:
+                path = base / path
+            self._response = SpectralResponse.from_csv(path)
+
+    @property
+    def reference(self):
+        """Spectral factors of the configured reference spectrum (built when first needed)."""
+        if self._reference is None:
+            from labrig.analysis.photometry import reference_spectrum, spectral_factors
+
+            wl, s = reference_spectrum(self._config)
+            self._reference = spectral_factors(wl, s, self.resp_nm, self.resp_a_w)
+        return self._reference
+
+    @property
+    def has_spectra(self) -> bool:
+        return bool(self._factors)
+
+    def add_spectrum(self, index: int, j_a_cm2: float, spectrum, config) -> bool:
+        """Keep a recorded spectrum for weighting if it is usable; True if it is."""
+        from labrig.analysis.photometry import (
+            emission_band,
+            power_shape_from_counts,
+            spectral_factors,
+        )
+
+        counts = np.asarray(spectrum.counts, float)
+        noise = 1.4826 * np.median(np.abs(np.diff(counts))) / math.sqrt(2) or 1.0
+        if spectrum.saturated or counts.max() < MIN_SPECTRUM_SNR * noise:
+            return False
+        wl = np.asarray(spectrum.wavelength_nm, float)
+        if self._response is not None:
+            shape = self._response.apply(wl, counts)
+        else:
+            shape = power_shape_from_counts(wl, counts)
+        shape = emission_band(wl, shape)
+        self._factors.append(spectral_factors(wl, shape, self.resp_nm, self.resp_a_w))
+        self._j.append(j_a_cm2)
+        self._index.append(index)
+        self._shapes[index] = (wl, shape)
+        return True
+
+    def spectrum_shape(self, index: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """(wavelength_nm, power shape) of stored spectrum ``index`` (None: reference)."""
+        return self._shapes.get(index)
+
+    def _latest(self):
+        return self._factors[-1] if self._factors else self.reference
+
+    def provisional_luminance(self, step: _Step) -> float:
+        """Luminance with the latest spectrum (for thresholds and breakdown checks)."""
+        f = self._latest()
+        return float(
+            self.correction
+            * f.luminous_efficacy_lm_per_w
+            * step.photodiode
+            / (self.collection_factor * f.responsivity_a_per_w * math.pi * self.area_m2)
+        )
+
+    def rows(self, steps: list[_Step], config) -> list[dict[str, float]]:
+        from labrig.analysis.photometry import SpectralFactors, nearest_spectrum, photometry
+
+        current = np.array([s.current for s in steps])
+        volts = np.array([s.voltage for s in steps])
+        j_a_cm2 = current / config.device.active_area_cm2
+        if self._factors:
+            pick = nearest_spectrum(j_a_cm2, np.array(self._j))
+            chosen = [self._factors[i] for i in pick]
+            factors = SpectralFactors(
+                np.array([float(f.responsivity_a_per_w) for f in chosen]),
+                np.array([float(f.mean_photon_energy_j) for f in chosen]),
+                np.array([float(f.luminous_efficacy_lm_per_w) for f in chosen]),
+            )
+            index = [self._index[i] for i in pick]
+        else:
+            factors, index = self.reference, [-1] * len(steps)
+        res = photometry(
+            np.array([s.photodiode for s in steps]),
+            current,
+            volts,
+            factors,
+            self.collection_factor,
+            self.area_m2,
+            self.correction,
+        )
+        out = []
+        for k, s in enumerate(steps):
+            out.append(
+                {
+                    "voltage": s.voltage,
+                    "current": s.current,
+                    "current_density": float(j_a_cm2[k] * 1e3),
+                    "photodiode_current": s.photodiode,
+                    "luminance": float(res.luminance_cd_m2[k]),
+                    "eqe": float(res.eqe[k] * 100),
+                    "current_efficiency": float(res.current_efficiency_cd_a[k]),
+                    "power_efficiency": float(res.power_efficiency_lm_w[k]),
+                    "radiance": float(res.radiance_w_sr_m2[k]),
+                    "photon_flux": float(res.photon_flux_per_s[k]),
+                    "spectrum_index": int(index[k]),
+                    "timestamp": s.time,
+                    "compliance": int(s.compliance),
+                }
+            )
+        return out

@@ -1,0 +1,266 @@
+"""JVLProcedure: parameter validation, and the full chain on the simulated bench
+(drivers over TCP -> procedure -> HDF5 store -> analysis) against the device model's truth."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import h5py
+import numpy as np
+import pytest
+from scipy.optimize import minimize_scalar
+
+from labrig.config import load_config, parse_config
+from labrig.errors import ConfigError, ParameterError, SafetyLimitError
+from labrig.procedures.jvl import JVLProcedure
+
+NEEDED = (
+    "labrig.runner",
+    "labrig.simulators.keithley2400",
+    "labrig.simulators.keithley6485",
+    "labrig.simulators.spectrometer",
+    "labrig.simulators.server",
+    "labrig.drivers.keithley2400",
+    "labrig.drivers.keithley6485",
+    "labrig.drivers.usb2000plus",
+    "labrig.instruments",
+)
+MISSING = [m for m in NEEDED if importlib.util.find_spec(m) is None]
+needs_bench = pytest.mark.skipif(
+    bool(MISSING), reason=f"simulated bench incomplete: missing {', '.join(MISSING)}"
+)
+
+
+def _config_data(**device):
+    data = load_config("sim").model_dump(exclude={"source_text", "source_path"}, mode="json")
+    data["device"]["preset"] = None
+    if device:
+        data["device"] = {**data["device"], **device}
+    return data
+
+
+# ------------------------------------------------------------------ validation (no bench)
+def test_levels_directions_and_list():
+    p = JVLProcedure(start_voltage=0.0, stop_voltage=1.0, step_voltage=0.25)
+    assert p.levels() == [0.0, 0.25, 0.5, 0.75, 1.0]
+    p.direction = "reverse"
+    assert p.levels() == [1.0, 0.75, 0.5, 0.25, 0.0]
+    p.direction = "both"
+    assert p.levels() == [0.0, 0.25, 0.5, 0.75, 1.0, 0.75, 0.5, 0.25, 0.0]
+    q = JVLProcedure(voltages="2, 3.5,4")
+    assert q.levels() == [2.0, 3.5, 4.0]
+    r = JVLProcedure(start_voltage=1.0, stop_voltage=-1.0, step_voltage=-0.5)
+    assert r.levels() == [1.0, 0.5, 0.0, -0.5, -1.0]
+    assert JVLProcedure().estimated_points() == 61  # 0 -> 6 V in 0.1 V
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"step_voltage": 0.0}, ParameterError, "step_voltage=0"),
+        ({"step_voltage": -0.1}, ParameterError, "step_voltage=-0.1: must have the sign"),
+        ({"stop_voltage": 15.0}, SafetyLimitError, r"15 V, beyond limits.max_voltage_v \(12 V\)"),
+        ({"voltages": "1, 2, 13"}, SafetyLimitError, "voltages: the sweep reaches 13 V"),
+        ({"voltages": "1, two"}, ParameterError, "voltages='1, two'"),
+        ({"compliance_current": 0.5}, SafetyLimitError, "limits.max_current_a"),
+        (
+            {"mode": "buffered", "step_voltage": 0.001},
+            ParameterError,
+            "6001 points, the 2400 holds at most 2500",
+        ),
+        ({"smu_nplc": 50.0}, ParameterError, "smu_nplc=50.0.*allowed 0.01 to 10"),
+        ({"direction": "sideways"}, ParameterError, "direction='sideways'"),
+    ],
+)
+def test_bad_parameters_rejected_with_a_clear_line(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        JVLProcedure(**kwargs).validate(load_config("sim"))
+
+
+def test_default_parameters_validate_on_sim():
+    JVLProcedure().validate(load_config("sim"))
+    JVLProcedure(mode="buffered", direction="both").validate(load_config("sim"))
+
+
+def test_missing_or_malformed_responsivity_rejected(tmp_path):
+    data = _config_data()
+    data["calibration"]["photodiode"]["responsivity"] = None
+    data["calibration"]["photodiode"]["responsivity_file"] = str(tmp_path / "nope.csv")
+    with pytest.raises(ConfigError, match="file not found"):
+        JVLProcedure().validate(parse_config(data))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("wavelength_nm,a_per_w\n500,0.3\n")
+    data["calibration"]["photodiode"]["responsivity_file"] = str(bad)
+    with pytest.raises(ConfigError, match="two numeric columns"):
+        JVLProcedure().validate(parse_config(data))
+
+
+def test_reference_spectrum_outside_responsivity_rejected_when_spectra_off():
+    data = _config_data()
+    data["calibration"]["reference_peak_nm"] = 380.0
+    data["calibration"]["reference_fwhm_nm"] = 20.0
+    with pytest.raises(ConfigError, match="outside"):
+        JVLProcedure(spectra="none").validate(parse_config(data))
+
+
+# ------------------------------------------------------------------ the full chain
+def _run(tmp_path, config, **params):
+    from labrig.runner import run_procedure
+
+    result = run_procedure(JVLProcedure(**params), config, output_dir=tmp_path, progress=False)
+    with h5py.File(result.path, "r") as f:
+        data = {k: f["entry/data"][k][()] for k in f["entry/data"]}
+        analysis = {k: f["entry/analysis"][k][()] for k in f["entry/analysis"]}
+        log = [m.decode() if isinstance(m, bytes) else str(m) for m in f["entry/log/message"][()]]
+        spectra = f["entry/spectra/counts"].shape[0] if "entry/spectra/counts" in f else 0
+        nx = (f["entry/data"].attrs["NX_class"], f["entry/data"].attrs["signal"])
+    return result, data, analysis, log, spectra, nx
+
+
+def _truth(config):
+    """Intrinsic (ambient, fresh) figures of the configured LED model."""
+    from labrig.simulators.led import LEDDevice
+
+    dev = LEDDevice(config.device.model, config.device.active_area_cm2)
+    best = minimize_scalar(
+        lambda lj: -dev.intrinsic_eqe(10**lj),
+        bounds=(-7, 0),
+        method="bounded",
+        options={"xatol": 1e-6},
+    )
+    j_peak = 10**best.x
+    j_on = dev.current_density_for_luminance(1.0)
+    return {
+        "device": dev,
+        "peak_eqe": dev.intrinsic_eqe(j_peak),
+        "j_peak": j_peak,
+        "turn_on_v": dev.voltage_at_density(j_on),
+        "cie": dev.cie_xy(j_peak * dev.area_cm2),
+    }
+
+
+def _check_against_truth(config, data, analysis):
+    truth = _truth(config)
+    dev = truth["device"]
+    assert analysis["peak_eqe"] == pytest.approx(100 * truth["peak_eqe"], rel=0.03)
+    assert analysis["turn_on_voltage"] == pytest.approx(truth["turn_on_v"], abs=0.05)
+    assert analysis["cie_x"] == pytest.approx(truth["cie"][0], abs=0.005)
+    assert analysis["cie_y"] == pytest.approx(truth["cie"][1], abs=0.005)
+    # luminance at every lit step against the model at the measured current density
+    j_a_cm2 = data["current_density"] * 1e-3
+    lit = data["luminance"] > 10
+    assert lit.sum() >= 10
+    expected = np.array([dev.intrinsic_luminance_cd_m2(j) for j in j_a_cm2[lit]])
+    rel = data["luminance"][lit] / expected - 1
+    assert np.max(np.abs(rel)) < 0.03, rel
+
+
+@needs_bench
+@pytest.mark.parametrize("preset", ["red_cspbi3", "green_cspbbr3", "blue_cspbbr3"])
+def test_point_by_point_recovers_preset_truth(tmp_path, preset):
+    data_cfg = _config_data()
+    data_cfg["device"] = {"preset": preset, "sample": f"sim-{preset}"}
+    config = parse_config(data_cfg)
+    result, data, analysis, log, n_spectra, nx = _run(tmp_path, config)
+    assert result.status == "finished", result.reason
+    assert nx[0] in ("NXdata", b"NXdata")
+    assert n_spectra > 5
+    _check_against_truth(config, data, analysis)
+    assert np.all(data["spectrum_index"] >= 0)  # every row weighted by a measured spectrum
+
+
+@needs_bench
+def test_config_given_device_parameters(tmp_path):
+    data_cfg = _config_data()
+    model = dict(data_cfg["device"]["model"])
+    model.update(eqe_max=0.12, j_on_a_cm2=1e-4, peak_nm=545.0, fwhm_nm=25.0, k_a_cm2_vm=4e-3)
+    data_cfg["device"] = {**data_cfg["device"], "sample": "custom", "model": model}
+    config = parse_config(data_cfg)
+    result, data, analysis, _, _, _ = _run(tmp_path, config)
+    assert result.status == "finished", result.reason
+    _check_against_truth(config, data, analysis)
+
+
+@needs_bench
+def test_buffered_agrees_with_point_by_point(tmp_path):
+    config = load_config("sim")
+    _, pbp, a_pbp, _, _, _ = _run(tmp_path / "p", config)
+    result, buf, a_buf, log, _, _ = _run(tmp_path / "b", config, mode="buffered")
+    assert result.status == "finished", result.reason
+    assert any("list sweep" in m for m in log)
+    n = min(len(pbp["voltage"]), len(buf["voltage"]))
+    assert np.allclose(buf["voltage"][:n], pbp["voltage"][:n])
+    lit = pbp["luminance"][:n] > 10
+    assert np.allclose(buf["current"][:n][lit], pbp["current"][:n][lit], rtol=0.02)
+    assert np.allclose(buf["luminance"][:n][lit], pbp["luminance"][:n][lit], rtol=0.03)
+    assert a_buf["peak_eqe"] == pytest.approx(a_pbp["peak_eqe"], rel=0.01)
+    assert a_buf["turn_on_voltage"] == pytest.approx(a_pbp["turn_on_voltage"], abs=0.02)
+
+
+@needs_bench
+def test_spectra_off_uses_reference_spectrum(tmp_path):
+    config = load_config("sim")
+    result, data, analysis, log, n_spectra, _ = _run(tmp_path, config, spectra="none")
+    assert result.status == "finished", result.reason
+    assert n_spectra == 0 and np.all(data["spectrum_index"] == -1)
+    truth = _truth(config)
+    assert analysis["peak_eqe"] == pytest.approx(100 * truth["peak_eqe"], rel=0.03)
+    assert "cie_x" not in analysis and any("no spectrum" in m for m in log)
+
+
+@needs_bench
+def test_compliance_ends_the_sweep_cleanly(tmp_path):
+    config = load_config("sim")
+    result, data, _, log, _, _ = _run(
+        tmp_path, config, compliance_current=1e-3, spectra="none", stop_voltage=8.0
+    )
+    assert result.status == "finished", result.reason
+    assert data["compliance"][-1] == 1 and data["compliance"][:-1].sum() == 0
+    assert len(data["voltage"]) < 81
+    assert any("compliance" in m and "sweep ended" in m for m in log)
+
+
+@needs_bench
+def test_max_current_density_stop(tmp_path):
+    config = load_config("sim")
+    result, data, _, log, _, _ = _run(tmp_path, config, max_current_density=5.0, spectra="none")
+    assert result.status == "finished"
+    assert data["current_density"][-1] > 5.0 and np.all(data["current_density"][:-1] <= 5.0)
+    assert any("max_current_density" in m for m in log)
+
+
+@needs_bench
+def test_breakdown_stops_the_sweep(tmp_path):
+    from labrig.bench import Bench
+
+    class BreaksDown(Bench):
+        """The device fails open once the SMU has sourced 4 V or more."""
+
+        def open(self):
+            super().open()
+            lab_bench = self.simulation.bench
+            original = lab_bench.source_voltage
+
+            def source_voltage(volts, compliance_a):
+                if volts >= 4.0 - 1e-9:
+                    lab_bench.set_device_fault("open")
+                return original(volts, compliance_a)
+
+            lab_bench.source_voltage = source_voltage
+
+    from labrig.runner import run_procedure
+
+    config = load_config("sim")
+    result = run_procedure(
+        JVLProcedure(spectra="none"),
+        config,
+        output_dir=tmp_path,
+        progress=False,
+        bench_factory=BreaksDown,
+    )
+    assert result.status == "finished", result.reason
+    with h5py.File(result.path, "r") as f:
+        volts = f["entry/data/voltage"][()]
+        log = [m.decode() for m in f["entry/log/message"][()]]
+    assert any("breakdown" in m and "sweep ended" in m for m in log), log
+    assert volts[-1] == pytest.approx(4.0) and len(volts) == 41
