@@ -159,15 +159,12 @@ class ProgressDisplay:
             return
         now = time.monotonic()
         last_pct, last_t = self._last_line
-        if (
-            percent - last_pct >= 10
-            or (now - last_t >= 10 and percent > last_pct)
-            or percent >= 100 > last_pct
-        ):
+        new_decile = int(percent // 10) > int(last_pct // 10)
+        if new_decile or (now - last_t >= 10 and percent > last_pct):
             elapsed = now - self._start
-            eta = elapsed * (100 - percent) / percent if percent > 0 else float("nan")
+            eta = f"{elapsed * (100 - percent) / percent:.0f} s" if percent > 0 else "unknown"
             print(
-                f"labrig: {self.name}: {percent:.0f}% done, {elapsed:.0f} s elapsed, ETA {eta:.0f} s",
+                f"labrig: {self.name}: {percent:.0f}% done, {elapsed:.0f} s elapsed, ETA {eta}",
                 file=sys.stderr,
                 flush=True,
             )
