@@ -106,7 +106,7 @@ class USB2000Plus(Spectrometer):
                 f"spectrometer: {len(self._wavelengths)} wavelengths for {self._pixels} pixels"
             )
         lo_us, hi_us = device.integration_time_micros_limits
-        self._limits_s = (lo_us * 1e-6, hi_us * 1e-6)
+        self._limits_s = (lo_us / 1e6, hi_us / 1e6)
         self._max_intensity = float(device.max_intensity)
         self._dark: np.ndarray | None = None
         self._dark_time_s: float | None = None
@@ -174,9 +174,9 @@ class USB2000Plus(Spectrometer):
             self._device.integration_time_micros(micros)
         except Exception as exc:  # noqa: BLE001 - seabreeze raises its own error classes
             raise _translate(exc, "setting the integration time") from exc
-        if micros * 1e-6 != self._integration_s:
+        if micros / 1e6 != self._integration_s:
             self._discard_next = True  # the frame in the pipeline was integrated before
-        self._integration_s = micros * 1e-6
+        self._integration_s = micros / 1e6
 
     def set_response_calibration(self, path: str | Path | None) -> None:
         """Load (or with ``None`` drop) the relative spectral-response calibration.
@@ -208,10 +208,14 @@ class USB2000Plus(Spectrometer):
             )
         return frame
 
-    def _frames(self, scans: int) -> tuple[np.ndarray, bool]:
-        """Average of ``scans`` fresh frames and whether any of them saturated."""
+    @staticmethod
+    def _check_scans(scans: int) -> None:
         if int(scans) != scans or scans < 1:
             raise InstrumentSettingError(f"scans_to_average {scans!r}: must be a whole number >= 1")
+
+    def _frames(self, scans: int) -> tuple[np.ndarray, bool]:
+        """Average of ``scans`` fresh frames and whether any of them saturated."""
+        self._check_scans(scans)
         if self._discard_next:
             self._read()  # stale: integrated at the previous integration time
             self._discard_next = False
@@ -241,6 +245,7 @@ class USB2000Plus(Spectrometer):
         return counts.copy()
 
     def acquire(self, *, scans_to_average: int = 1, subtract_dark: bool = True) -> Spectrum:
+        self._check_scans(scans_to_average)
         if subtract_dark and self._dark_time_s != self._integration_s:
             have = "none taken" if self._dark is None else f"taken at {self._dark_time_s:g} s"
             raise InstrumentSettingError(
