@@ -282,6 +282,17 @@ class LEDDevice:
             )
         )
 
+    def luminance_scaling_exponent(self, l0_cd_m2: list[float] | np.ndarray) -> float:
+        """Truth for L0^n·T50 = const: n from a least-squares line through ln T50 vs ln L0
+        at these initial luminances.  It differs from the J exponent because L is not
+        proportional to J (EQE varies with J)."""
+        l0 = np.asarray(l0_cd_m2, float)
+        if l0.size < 2:
+            raise ValueError("need at least two initial luminances")
+        t50 = [self.t_fraction_s(0.5, self.current_density_for_luminance(x)) for x in l0]
+        slope = np.polyfit(np.log(l0), np.log(t50), 1)[0]
+        return float(-slope)
+
     # ------------------------------------------------------------------ truth
     def cie_xy(self, amps: float) -> tuple[float, float]:
         """CIE 1931 chromaticity of the EL at this drive current."""

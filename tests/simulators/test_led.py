@@ -7,6 +7,8 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from labrig.analysis import optics
 from labrig.config import load_preset
@@ -221,3 +223,36 @@ def test_bad_arguments_raise(red: LEDDevice) -> None:
         red.current_density_for_luminance(1e7)
     with pytest.raises(ValueError, match="area_cm2"):
         LEDDevice(LEDModel(), 0.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    volts=st.floats(1e-6, 200.0),
+    j0=st.floats(1e-35, 1e-10),
+    ideality=st.floats(1.0, 4.0),
+    k=st.floats(1e-5, 1.0),
+    m=st.floats(1.0, 8.0),
+    rs=st.floats(0.0, 100.0),
+    temperature_k=st.floats(250.0, 400.0),
+)
+def test_inversion_round_trip_for_any_parameters(
+    volts: float, j0: float, ideality: float, k: float, m: float, rs: float, temperature_k: float
+) -> None:
+    model = LEDModel(j0_a_cm2=j0, ideality=ideality, k_a_cm2_vm=k, m=m, rs_ohm_cm2=rs)
+    d = LEDDevice(model, AREA)
+    d.temperature_k = temperature_k
+    j = d.current_density_at(volts)
+    assert j > 0 and math.isfinite(j)
+    assert d.voltage_at_density(j) == pytest.approx(volts, rel=1e-9, abs=1e-12)
+
+
+def test_luminance_scaling_exponent(red: LEDDevice) -> None:
+    l_lo, l_hi = 500.0, 2000.0
+    j_lo, j_hi = (red.current_density_for_luminance(x) for x in (l_lo, l_hi))
+    n_j = red.model.degradation.acceleration_exponent
+    expected = n_j * math.log(j_hi / j_lo) / math.log(l_hi / l_lo)
+    assert red.luminance_scaling_exponent([l_lo, l_hi]) == pytest.approx(expected, rel=1e-6)
+    # within the published range for PeLEDs (L0^n·T50 = const, n ≈ 1.5–2; DESIGN.md)
+    assert 1.5 <= red.luminance_scaling_exponent([500, 1000, 2000]) <= 2.0
+    with pytest.raises(ValueError, match="two"):
+        red.luminance_scaling_exponent([1000])
