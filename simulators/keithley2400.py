@@ -1,0 +1,874 @@
+"""Simulated Keithley 2400 SourceMeter speaking the instrument's SCPI.
+
+It implements the subset labrig's driver (and pymeasure's ``Keithley2400``) uses, with
+the instrument's reset state, reading format, status word and timing, and drives the
+device under test through the shared ``SimulatedBench``.  Syntax follows the 2400
+Series User's Manual (2400S-900-01), section 18:
+
+- source: ``:SOUR:FUNC``, ``:SOUR:VOLT|CURR[:LEV]``, ``:MODE FIX|SWE|LIST``, ``:RANG``,
+  ``:RANG:AUTO``, ``:STAR/STOP/STEP`` (per function), ``:SOUR:SWE:POIN/SPAC/RANG/DIR/CAB``,
+  ``:SOUR:LIST:VOLT|CURR`` (at most 100 values per command, ``:APP`` to extend to 2500),
+  ``:SOUR:DEL[:AUTO]``, ``:SOUR:CLE:AUTO``;
+- sense: ``:SENS:FUNC``, ``:SENS:CURR|VOLT:PROT``, ``:RANG[:AUTO]``, ``:NPLC`` (one
+  global integration time, 0.01–10 PLC), ``:SYST:AZER``;
+- ``:OUTP[:STAT]``, ``:OUTP:SMOD``, ``:FORM:ELEM``, trigger model (``:ARM|TRIG:COUN``,
+  ``:TRIG:DEL``, ``:ARM:SOUR IMM|TIM``, ``:ARM:TIM``), ``:INIT``, ``:READ?``, ``:FETC?``,
+  ``:MEAS:VOLT|CURR?``, ``:ABOR``.
+
+A reading is ``VOLT,CURR,RES,TIME,STAT`` (the elements selected, in this fixed order),
+``+1.000000E+00`` style; resistance not measured reads +9.91E37; the status word sets
+bit 3 on real compliance and bit 16 on range compliance.  Each source–measure cycle
+lasts trigger latency + trigger delay + source delay + NPLC/f_line × (3 with autozero,
+1 without), slept on ``bench.clock``.  ``:READ?`` with the output off (and auto-off not
+enabled) files +803 "Not permitted with OUTPUT off" and sends nothing, as the
+instrument does: the client times out.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from labrig.config import FaultSpec
+from labrig.simulators.faults import ConnectionDropped, FaultInjector
+from labrig.simulators.scpi import (
+    NoReply,
+    SCPIError,
+    SCPIInstrument,
+    nr1,
+    nr3,
+    one_param,
+    parse_bool,
+    parse_choice,
+    parse_int,
+    parse_number,
+)
+
+IDN = "KEITHLEY INSTRUMENTS INC.,MODEL 2400,{serial},C30   Mar 17 2006 09:29:29/A02  /K/J"
+V_RANGES = (0.21, 2.1, 21.0, 210.0)
+I_RANGES = (1.05e-6, 1.05e-5, 1.05e-4, 1.05e-3, 1.05e-2, 1.05e-1, 1.05)
+V_MAX, I_MAX = 210.0, 1.05
+HIGH_V, LOW_I = 21.0, 0.105  # above 21 V only 105 mA; above 105 mA only 21 V
+MAX_POINTS = 2500
+LIST_VALUES_PER_COMMAND = 100
+NOT_MEASURED = 9.91e37
+OVERFLOW = 9.9e37
+TRIGGER_LATENCY_S = 1e-4
+ELEMENTS = ("VOLT", "CURR", "RES", "TIME", "STAT")
+# status word bits (2400 manual, FORMat:ELEMents STATus)
+ST_OFLO, ST_FILTER, ST_FRONT, ST_COMPLIANCE = 1 << 0, 1 << 1, 1 << 2, 1 << 3
+ST_V_MEAS, ST_I_MEAS, ST_R_MEAS, ST_V_SOUR, ST_I_SOUR = 1 << 11, 1 << 12, 1 << 13, 1 << 14, 1 << 15
+ST_RANGE_COMPLIANCE, ST_REMOTE_SENSE = 1 << 16, 1 << 22
+OTHER = {"VOLT": "CURR", "CURR": "VOLT"}
+
+
+def best_range(value: float, ranges: tuple[float, ...]) -> float:
+    """The lowest range that holds ``value`` (the instrument's range selection)."""
+    for r in ranges:
+        if abs(value) <= r * (1 + 1e-9):
+            return r
+    return ranges[-1]
+
+
+class SimulatedKeithley2400(SCPIInstrument):
+    """A Keithley 2400 on the simulated bench; serve it with ``SCPIServer``."""
+
+    def __init__(
+        self, bench: Any, faults: list[FaultSpec] | None = None, serial: str = "4105123"
+    ) -> None:
+        self.bench = bench
+        self.serial = serial
+        super().__init__()
+        self.faults = FaultInjector(
+            faults, bench, ("timeout", "garbled", "disconnect", "short", "open")
+        )
+        self._t0 = bench.clock.time()
+        self.reset()
+        self.esr = 128  # power-on
+
+    # ------------------------------------------------------------------ state
+    def idn(self) -> str:
+        return IDN.format(serial=self.serial)
+
+    def reset(self) -> None:
+        self.func = "VOLT"
+        self.level = {"VOLT": 0.0, "CURR": 0.0}
+        self.mode = {"VOLT": "FIX", "CURR": "FIX"}
+        self.src_range = {"VOLT": 21.0, "CURR": 1.05e-4}
+        self.src_range_auto = {"VOLT": True, "CURR": True}
+        self.start = {"VOLT": 0.0, "CURR": 0.0}
+        self.stop = {"VOLT": 0.0, "CURR": 0.0}
+        self.points = MAX_POINTS
+        self.spacing = "LIN"
+        self.sweep_ranging = "BEST"
+        self.direction = "UP"
+        self.cabort = "NEV"
+        self.source_list = {"VOLT": [0.0], "CURR": [0.0]}
+        self.src_delay = 0.0
+        self.src_delay_auto = True
+        self.auto_clear = False
+        self.sense = ["CURR:DC"]
+        self.concurrent = True
+        self.prot = {"CURR": 1.05e-4, "VOLT": 21.0}
+        self.sense_range = {"CURR": 1.05e-4, "VOLT": 21.0, "RES": 2.1e5}
+        self.sense_range_auto = {"CURR": True, "VOLT": True, "RES": True}
+        self.nplc = 1.0
+        self.autozero = True
+        self.output = False
+        self.smode = "NORM"
+        self.elements = list(ELEMENTS)
+        self.trig_count = 1
+        self.arm_count = 1
+        self.trig_delay = 0.0
+        self.trig_source = "IMM"
+        self.arm_source = "IMM"
+        self.arm_timer = 0.1
+        self.beeper = True
+        self.display = True
+        self.average = False
+        self.average_tcon = "REP"
+        self.average_count = 10
+        self.remote_sense = False
+        self.res_mode = "MAN"
+        self.terminals = "FRON"
+        self.ovp = 210.0
+        self.line_frequency = float(self.bench.config.simulation.line_frequency_hz)
+        self.last: list[list[float]] | None = None
+        self.trace: list[list[float]] = []
+        self.trace_points = 100
+        self.trace_feed_next = False
+        self.bench.output_off()
+
+    # ------------------------------------------------------------- command tree
+    def _build_tree(self) -> None:
+        t = self.tree
+        t.add(":SOURce:FUNCtion[:MODE]", set=self._set_func, query=lambda _: self.func)
+        for f in ("VOLT", "CURR"):
+            long = "VOLTage" if f == "VOLT" else "CURRent"
+            t.add(
+                f":SOURce:{long}[:LEVel][:IMMediate][:AMPLitude]",
+                set=self._setter_level(f),
+                query=self._query_num(lambda f=f: self.level[f], f),
+            )
+            t.add(
+                f":SOURce:{long}:MODE",
+                set=self._setter_choice("mode", f, ("FIXed", "SWEep", "LIST")),
+                query=lambda _, f=f: self.mode[f],
+            )
+            t.add(
+                f":SOURce:{long}:RANGe",
+                set=self._setter_src_range(f),
+                query=self._query_num(lambda f=f: self.src_range[f], f),
+            )
+            t.add(
+                f":SOURce:{long}:RANGe:AUTO",
+                set=self._setter_bool("src_range_auto", f),
+                query=lambda _, f=f: nr1(self.src_range_auto[f]),
+            )
+            t.add(
+                f":SOURce:{long}:STARt",
+                set=self._setter_sweep("start", f),
+                query=lambda _, f=f: nr3(self.start[f]),
+            )
+            t.add(
+                f":SOURce:{long}:STOP",
+                set=self._setter_sweep("stop", f),
+                query=lambda _, f=f: nr3(self.stop[f]),
+            )
+            t.add(
+                f":SOURce:{long}:STEP",
+                set=self._setter_step(f),
+                query=lambda _, f=f: nr3(self._step(f)),
+            )
+            t.add(
+                f":SOURce:LIST:{long}",
+                set=self._setter_list(f, append=False),
+                query=lambda _, f=f: ",".join(nr3(v) for v in self.source_list[f]),
+            )
+            t.add(f":SOURce:LIST:{long}:APPend", set=self._setter_list(f, append=True))
+            t.add(f":SOURce:LIST:{long}:POINts", query=lambda _, f=f: nr1(len(self.source_list[f])))
+            t.add(
+                f"[:SENSe]:{long}:PROTection[:LEVel]",
+                set=self._setter_prot(f),
+                query=self._query_num(lambda f=f: self.prot[f], f),
+            )
+            t.add(f"[:SENSe]:{long}:PROTection:TRIPped", query=self._query_tripped(f))
+            t.add(
+                f"[:SENSe]:{long}[:DC]:RANGe[:UPPer]",
+                set=self._setter_sense_range(f),
+                query=lambda _, f=f: nr3(self.sense_range[f]),
+            )
+            t.add(
+                f"[:SENSe]:{long}[:DC]:RANGe:AUTO",
+                set=self._setter_bool("sense_range_auto", f),
+                query=lambda _, f=f: nr1(self.sense_range_auto[f]),
+            )
+            t.add(f"[:SENSe]:{long}[:DC]:NPLCycles", set=self._set_nplc, query=self._query_nplc)
+            t.add(f":MEASure:{long}[:DC]", query=self._measure_query(f))
+            t.add(f":CONFigure:{long}[:DC]", set=self._configure(f))
+        t.add("[:SENSe]:RESistance:NPLCycles", set=self._set_nplc, query=self._query_nplc)
+        t.add("[:SENSe]:RESistance:MODE", set=self._set_res_mode, query=lambda _: self.res_mode)
+        t.add(
+            "[:SENSe]:RESistance:RANGe[:UPPer]",
+            set=self._set_res_range,
+            query=lambda _: nr3(self.sense_range["RES"]),
+        )
+        t.add(
+            "[:SENSe]:RESistance:RANGe:AUTO",
+            set=self._setter_bool("sense_range_auto", "RES"),
+            query=lambda _: nr1(self.sense_range_auto["RES"]),
+        )
+        t.add(":MEASure:RESistance", query=self._measure_query("RES"))
+        t.add("[:SENSe]:FUNCtion[:ON]", set=self._set_sense_on, query=self._query_sense)
+        t.add("[:SENSe]:FUNCtion:OFF", set=self._set_sense_off)
+        t.add("[:SENSe]:FUNCtion:ALL", set=self._set_sense_all)
+        t.add("[:SENSe]:FUNCtion:OFF:ALL", set=lambda a: self._no_args(a, self.sense.clear))
+        t.add(
+            "[:SENSe]:FUNCtion:CONCurrent",
+            set=self._set_attr_bool("concurrent"),
+            query=lambda _: nr1(self.concurrent),
+        )
+        t.add(
+            "[:SENSe]:AVERage[:STATe]",
+            set=self._set_attr_bool("average"),
+            query=lambda _: nr1(self.average),
+        )
+        t.add(
+            "[:SENSe]:AVERage:TCONtrol",
+            set=self._set_attr_choice("average_tcon", ("REPeat", "MOVing")),
+            query=lambda _: self.average_tcon,
+        )
+        t.add(
+            "[:SENSe]:AVERage:COUNt",
+            set=self._set_average_count,
+            query=lambda _: nr1(self.average_count),
+        )
+        t.add(":SOURce:SWEep:POINts", set=self._set_points, query=lambda _: nr1(self._points()))
+        t.add(
+            ":SOURce:SWEep:SPACing",
+            set=self._set_attr_choice("spacing", ("LINear", "LOGarithmic")),
+            query=lambda _: self.spacing,
+        )
+        t.add(
+            ":SOURce:SWEep:RANGing",
+            set=self._set_attr_choice("sweep_ranging", ("BEST", "AUTO", "FIXed")),
+            query=lambda _: self.sweep_ranging,
+        )
+        t.add(
+            ":SOURce:SWEep:DIRection",
+            set=self._set_attr_choice("direction", ("UP", "DOWn")),
+            query=lambda _: self.direction,
+        )
+        t.add(
+            ":SOURce:SWEep:CABort",
+            set=self._set_attr_choice("cabort", ("NEVer", "EARLy", "LATE")),
+            query=lambda _: self.cabort,
+        )
+        t.add(":SOURce:DELay", set=self._set_delay, query=lambda _: nr3(self.src_delay))
+        t.add(
+            ":SOURce:DELay:AUTO",
+            set=self._set_attr_bool("src_delay_auto"),
+            query=lambda _: nr1(self.src_delay_auto),
+        )
+        t.add(
+            ":SOURce:CLEar:AUTO",
+            set=self._set_attr_bool("auto_clear"),
+            query=lambda _: nr1(self.auto_clear),
+        )
+        t.add(
+            ":SOURce:CLEar:AUTO:MODE",
+            set=lambda a: parse_choice(one_param(a), ("ALWays", "TCOunt")),
+            query=lambda _: "ALW",
+        )
+        t.add(":SOURce:CLEar[:IMMediate]", set=lambda a: self._no_args(a, self._output_off))
+        t.add(
+            ":SOURce:VOLTage:PROTection[:LEVel]", set=self._set_ovp, query=lambda _: nr3(self.ovp)
+        )
+        t.add(":SYSTem:AZERo[:STATe]", set=self._set_autozero, query=lambda _: nr1(self.autozero))
+        t.add(
+            ":SYSTem:LFRequency", set=self._set_lfr, query=lambda _: nr1(int(self.line_frequency))
+        )
+        t.add(
+            ":SYSTem:LFRequency:AUTO", set=lambda a: parse_bool(one_param(a)), query=lambda _: "0"
+        )
+        t.add(
+            ":SYSTem:BEEPer:STATe",
+            set=self._set_attr_bool("beeper"),
+            query=lambda _: nr1(self.beeper),
+        )
+        t.add(":SYSTem:BEEPer[:IMMediate]", set=lambda a: None)
+        t.add(
+            ":SYSTem:RSENse",
+            set=self._set_attr_bool("remote_sense"),
+            query=lambda _: nr1(self.remote_sense),
+        )
+        t.add(":SYSTem:TIME:RESet", set=lambda a: self._no_args(a, self._reset_time))
+        t.add(":SYSTem:TIME", query=lambda _: nr3(self._now()))
+        t.add(
+            ":DISPlay:ENABle", set=self._set_attr_bool("display"), query=lambda _: nr1(self.display)
+        )
+        t.add(
+            ":ROUTe:TERMinals",
+            set=self._set_attr_choice("terminals", ("FRONt", "REAR")),
+            query=lambda _: self.terminals,
+        )
+        t.add(":OUTPut[:STATe]", set=self._set_output, query=lambda _: nr1(self.output))
+        t.add(
+            ":OUTPut:SMODe",
+            set=self._set_attr_choice("smode", ("NORMal", "ZERO", "HIMPedance", "GUARd")),
+            query=lambda _: self.smode,
+        )
+        t.add(
+            ":FORMat:ELEMents[:SENSe]",
+            set=self._set_elements,
+            query=lambda _: ",".join(self.elements),
+        )
+        t.add(
+            ":FORMat[:DATA]",
+            set=lambda a: parse_choice(one_param(a), ("ASCii",)),
+            query=lambda _: "ASC",
+        )
+        t.add(
+            ":TRIGger:COUNt",
+            set=self._set_count("trig_count"),
+            query=lambda _: nr1(self.trig_count),
+        )
+        t.add(":ARM:COUNt", set=self._set_count("arm_count"), query=lambda _: nr1(self.arm_count))
+        t.add(":TRIGger:DELay", set=self._set_trig_delay, query=lambda _: nr3(self.trig_delay))
+        t.add(
+            ":TRIGger:SOURce",
+            set=self._set_attr_choice("trig_source", ("IMMediate", "TLINk")),
+            query=lambda _: self.trig_source,
+        )
+        t.add(
+            ":ARM:SOURce",
+            set=self._set_attr_choice(
+                "arm_source",
+                ("IMMediate", "TIMer", "MANual", "BUS", "TLINk", "NSTest", "PSTest", "BSTest"),
+            ),
+            query=lambda _: self.arm_source,
+        )
+        t.add(":ARM:TIMer", set=self._set_arm_timer, query=lambda _: nr3(self.arm_timer))
+        t.add(":TRIGger:CLEar", set=lambda a: None)
+        for name in (":TRIGger:OUTPut", ":ARM:OUTPut"):
+            t.add(name, set=lambda a: None, query=lambda _: "NONE")
+        for name in (":TRIGger:OLINe", ":TRIGger:ILINe", ":ARM:OLINe", ":ARM:ILINe"):
+            t.add(name, set=lambda a: parse_int(one_param(a), low=1, high=4), query=lambda _: "1")
+        t.add(":INITiate[:IMMediate]", set=self._initiate)
+        t.add(":ABORt", set=lambda a: None)
+        t.add(":READ", query=self._read_query)
+        t.add(":FETCh", query=self._fetch_query)
+        t.add(":TRACe:CLEar", set=lambda a: self._no_args(a, self.trace.clear))
+        t.add(":TRACe:POINts", set=self._set_trace_points, query=lambda _: nr1(self.trace_points))
+        t.add(":TRACe:POINts:ACTual", query=lambda _: nr1(len(self.trace)))
+        t.add(
+            ":TRACe:FEED",
+            set=lambda a: parse_choice(one_param(a), ("SENSe", "CALCulate1", "CALCulate2")),
+            query=lambda _: "SENS",
+        )
+        t.add(
+            ":TRACe:FEED:CONTrol",
+            set=self._set_trace_control,
+            query=lambda _: "NEXT" if self.trace_feed_next else "NEV",
+        )
+        t.add(":TRACe:DATA", query=self._trace_data)
+
+    # ------------------------------------------------------------- helpers
+    @staticmethod
+    def _no_args(args: list[str], fn: Any) -> None:
+        if args:
+            raise SCPIError(-108)
+        fn()
+
+    def _now(self) -> float:
+        return self.bench.clock.time() - self._t0
+
+    def _reset_time(self) -> None:
+        self._t0 = self.bench.clock.time()
+
+    def _query_num(self, getter: Any, f: str) -> Any:
+        def query(args: list[str]) -> str:
+            if args:  # :SOUR:VOLT? MAX and friends
+                word = args[0].upper()
+                limit = V_MAX if f == "VOLT" else I_MAX
+                if word.startswith("MAX"):
+                    return nr3(limit)
+                if word.startswith("MIN"):
+                    return nr3(-limit if "PROT" not in word else 0.0)
+                raise SCPIError(-224)
+            return nr3(getter())
+
+        return query
+
+    def _set_attr_bool(self, attr: str) -> Any:
+        def setter(args: list[str]) -> None:
+            setattr(self, attr, parse_bool(one_param(args)))
+
+        return setter
+
+    def _set_attr_choice(self, attr: str, choices: tuple[str, ...]) -> Any:
+        def setter(args: list[str]) -> None:
+            setattr(self, attr, parse_choice(one_param(args), choices))
+
+        return setter
+
+    def _setter_bool(self, attr: str, key: str) -> Any:
+        def setter(args: list[str]) -> None:
+            getattr(self, attr)[key] = parse_bool(one_param(args))
+
+        return setter
+
+    def _setter_choice(self, attr: str, key: str, choices: tuple[str, ...]) -> Any:
+        def setter(args: list[str]) -> None:
+            getattr(self, attr)[key] = parse_choice(one_param(args), choices)
+
+        return setter
+
+    # ----------------------------------------------------------- source setters
+    def _set_func(self, args: list[str]) -> None:
+        self.func = parse_choice(one_param(args), ("VOLTage", "CURRent", "MEMory"))
+        if self.func == "MEM":
+            raise SCPIError(-221)
+        self._reapply()
+
+    def _check_power_envelope(self, f: str, value: float, compliance: float | None = None) -> None:
+        """The 2400's envelope: > 21 V only up to 105 mA, > 105 mA only up to 21 V."""
+        if f == "VOLT":
+            limit_i = self.prot["CURR"] if compliance is None else compliance
+            if abs(value) > HIGH_V and limit_i > LOW_I:
+                raise SCPIError(-221)
+        else:
+            limit_v = self.prot["VOLT"] if compliance is None else compliance
+            if abs(value) > LOW_I and limit_v > HIGH_V:
+                raise SCPIError(-221)
+
+    def _setter_level(self, f: str) -> Any:
+        def setter(args: list[str]) -> None:
+            limit = V_MAX if f == "VOLT" else I_MAX
+            value = parse_number(one_param(args), low=-limit, high=limit, default=0.0)
+            if not self.src_range_auto[f] and abs(value) > self.src_range[f] * (1 + 1e-9):
+                raise SCPIError(-222)
+            self._check_power_envelope(f, value)
+            self.level[f] = value
+            if self.src_range_auto[f]:
+                self.src_range[f] = best_range(value, V_RANGES if f == "VOLT" else I_RANGES)
+            if f == self.func:
+                self._reapply()
+
+        return setter
+
+    def _setter_src_range(self, f: str) -> Any:
+        ranges = V_RANGES if f == "VOLT" else I_RANGES
+
+        def setter(args: list[str]) -> None:
+            value = parse_number(
+                one_param(args),
+                low=-ranges[-1],
+                high=ranges[-1],
+                default=ranges[-1],
+                current=self.src_range[f],
+                steps=ranges,
+                minimum=ranges[0],
+            )
+            self.src_range[f] = best_range(value, ranges)
+            self.src_range_auto[f] = False
+
+        return setter
+
+    def _setter_sweep(self, attr: str, f: str) -> Any:
+        def setter(args: list[str]) -> None:
+            limit = V_MAX if f == "VOLT" else I_MAX
+            getattr(self, attr)[f] = parse_number(
+                one_param(args), low=-limit, high=limit, default=0.0
+            )
+
+        return setter
+
+    def _step(self, f: str) -> float:
+        n = self._points()
+        return 0.0 if n <= 1 else (self.stop[f] - self.start[f]) / (n - 1)
+
+    def _points(self) -> int:
+        return self.points
+
+    def _setter_step(self, f: str) -> Any:
+        def setter(args: list[str]) -> None:
+            limit = V_MAX if f == "VOLT" else I_MAX
+            step = parse_number(one_param(args), low=-2 * limit, high=2 * limit, default=0.0)
+            span = self.stop[f] - self.start[f]
+            if step == 0 or span == 0:
+                self.points = 1
+                return
+            n = int(math.floor(abs(span / step) + 1e-9)) + 1
+            if n > MAX_POINTS:
+                raise SCPIError(-222)
+            self.points = n
+
+        return setter
+
+    def _set_points(self, args: list[str]) -> None:
+        self.points = parse_int(one_param(args), low=1, high=MAX_POINTS, default=MAX_POINTS)
+
+    def _setter_list(self, f: str, *, append: bool) -> Any:
+        limit = V_MAX if f == "VOLT" else I_MAX
+
+        def setter(args: list[str]) -> None:
+            if not args or args == [""]:
+                raise SCPIError(-109)
+            if len(args) > LIST_VALUES_PER_COMMAND:
+                raise SCPIError(-223)
+            values = [parse_number(a, low=-limit, high=limit) for a in args]
+            new = (self.source_list[f] if append else []) + values
+            if len(new) > MAX_POINTS:
+                raise SCPIError(-223)
+            self.source_list[f] = new
+
+        return setter
+
+    def _set_delay(self, args: list[str]) -> None:
+        self.src_delay = parse_number(one_param(args), low=0.0, high=9999.999, default=0.0)
+        self.src_delay_auto = False
+
+    def _set_ovp(self, args: list[str]) -> None:
+        word = one_param(args).upper()
+        self.ovp = 210.0 if word in ("NONE",) else parse_number(word, low=20.0, high=210.0)
+
+    # ----------------------------------------------------------- sense setters
+    def _setter_prot(self, f: str) -> Any:
+        def setter(args: list[str]) -> None:
+            if f == "CURR":
+                value = parse_number(
+                    one_param(args), low=1e-9, high=1.05, default=1.05e-4, minimum=1e-9
+                )
+                if self.func == "VOLT" and abs(self.level["VOLT"]) > HIGH_V and value > LOW_I:
+                    raise SCPIError(-221)
+            else:
+                value = parse_number(
+                    one_param(args), low=2e-4, high=210.0, default=21.0, minimum=2e-4
+                )
+                if self.func == "CURR" and abs(self.level["CURR"]) > LOW_I and value > HIGH_V:
+                    raise SCPIError(-221)
+            self.prot[f] = value
+            self._reapply()
+
+        return setter
+
+    def _setter_sense_range(self, f: str) -> Any:
+        ranges = V_RANGES if f == "VOLT" else I_RANGES
+
+        def setter(args: list[str]) -> None:
+            value = parse_number(
+                one_param(args),
+                low=-ranges[-1],
+                high=ranges[-1],
+                default=ranges[-1],
+                current=self.sense_range[f],
+                steps=ranges,
+                minimum=ranges[0],
+            )
+            self.sense_range[f] = best_range(value, ranges)
+            self.sense_range_auto[f] = False
+            self._reapply()
+
+        return setter
+
+    def _set_res_range(self, args: list[str]) -> None:
+        self.sense_range["RES"] = parse_number(one_param(args), low=0.0, high=2.1e8, default=2.1e5)
+        self.sense_range_auto["RES"] = False
+
+    def _set_res_mode(self, args: list[str]) -> None:
+        self.res_mode = parse_choice(one_param(args), ("MANual", "AUTO"))
+
+    def _set_nplc(self, args: list[str]) -> None:
+        self.nplc = parse_number(one_param(args), low=0.01, high=10.0, default=1.0)
+
+    def _query_nplc(self, args: list[str]) -> str:
+        return nr3(self.nplc)
+
+    def _set_autozero(self, args: list[str]) -> None:
+        word = one_param(args).upper()
+        if word == "ONCE":
+            self.autozero = False  # one autozero now, then off (manual 18-107)
+            self.bench.clock.sleep(self._integration_s())
+            return
+        self.autozero = parse_bool(word)
+
+    def _set_lfr(self, args: list[str]) -> None:
+        value = parse_number(one_param(args), low=50, high=60)
+        if value not in (50, 60):
+            raise SCPIError(-224)
+        self.line_frequency = value
+
+    def _sense_name(self, text: str) -> str:
+        word = text.strip().strip("'\"").upper()
+        for name, long in (
+            ("VOLT:DC", "VOLTAGE:DC"),
+            ("CURR:DC", "CURRENT:DC"),
+            ("RES", "RESISTANCE"),
+        ):
+            stem, dc = name.split(":")[0], ":DC" in name
+            long_stem = long.split(":")[0]
+            for candidate in (stem, long_stem):
+                if word in (candidate, candidate + ":DC") and (dc or word == candidate):
+                    return name
+        raise SCPIError(-224)
+
+    def _set_sense_on(self, args: list[str]) -> None:
+        if not args or args == [""]:
+            raise SCPIError(-109)
+        names = [self._sense_name(a) for a in args]
+        if not self.concurrent:
+            self.sense.clear()
+        for name in names:
+            if name not in self.sense:
+                self.sense.append(name)
+
+    def _set_sense_off(self, args: list[str]) -> None:
+        for name in [self._sense_name(a) for a in args]:
+            if name in self.sense:
+                self.sense.remove(name)
+
+    def _set_sense_all(self, args: list[str]) -> None:
+        self._no_args(args, lambda: self.sense.__init__(["VOLT:DC", "CURR:DC", "RES"]))
+
+    def _query_sense(self, args: list[str]) -> str:
+        return ",".join(f'"{name}"' for name in self.sense)
+
+    def _set_average_count(self, args: list[str]) -> None:
+        self.average_count = parse_int(one_param(args), low=1, high=100, default=10)
+
+    # -------------------------------------------------------- output, format, trigger
+    def _set_output(self, args: list[str]) -> None:
+        on = parse_bool(one_param(args))
+        if on:
+            self.output = True
+            self._apply(self.level[self.func])
+        else:
+            self._output_off()
+
+    def _output_off(self) -> None:
+        self.output = False
+        self.bench.output_off()
+
+    def _set_elements(self, args: list[str]) -> None:
+        if not args or args == [""]:
+            raise SCPIError(-109)
+        chosen = {
+            parse_choice(a, ("VOLTage", "CURRent", "RESistance", "TIME", "STATus")) for a in args
+        }
+        self.elements = [e for e in ELEMENTS if e in chosen]
+
+    def _set_count(self, attr: str) -> Any:
+        def setter(args: list[str]) -> None:
+            value = parse_int(one_param(args), low=1, high=MAX_POINTS, default=1)
+            other = self.arm_count if attr == "trig_count" else self.trig_count
+            if value * other > MAX_POINTS:
+                raise SCPIError(-221)
+            setattr(self, attr, value)
+
+        return setter
+
+    def _set_trig_delay(self, args: list[str]) -> None:
+        self.trig_delay = parse_number(one_param(args), low=0.0, high=999.9999, default=0.0)
+
+    def _set_arm_timer(self, args: list[str]) -> None:
+        self.arm_timer = parse_number(one_param(args), low=0.001, high=99999.99, default=0.1)
+
+    def _set_trace_points(self, args: list[str]) -> None:
+        self.trace_points = parse_int(one_param(args), low=1, high=MAX_POINTS, default=100)
+
+    def _set_trace_control(self, args: list[str]) -> None:
+        self.trace_feed_next = parse_choice(one_param(args), ("NEXT", "NEVer")) == "NEXT"
+
+    # ------------------------------------------------------------- physics
+    def _compliance_limit(self) -> tuple[float, bool]:
+        """Effective limit of the measured quantity and whether the range sets it."""
+        m = OTHER[self.func]
+        limit = self.prot[m]
+        if not self.sense_range_auto[m] and self.sense_range[m] < limit:
+            return self.sense_range[m], True
+        return limit, False
+
+    def _apply(self, level: float) -> Any:
+        """Drive the bench at ``level`` of the source function; output on."""
+        limit, _ = self._compliance_limit()
+        with self.bench.lock:
+            if self.func == "VOLT":
+                return self.bench.source_voltage(level, compliance_a=limit)
+            return self.bench.source_current(level, compliance_v=limit)
+
+    def _reapply(self) -> None:
+        if self.output:
+            self._apply(self.level[self.func])
+
+    def _integration_s(self) -> float:
+        return self.nplc / self.line_frequency * (3 if self.autozero else 1)
+
+    def _source_delay_s(self) -> float:
+        if not self.src_delay_auto:
+            return self.src_delay
+        if self.func == "VOLT" and not self.sense_range_auto["CURR"]:
+            return {1.05e-6: 3e-3, 1.05e-5: 2e-3}.get(self.sense_range["CURR"], 1e-3)
+        return 1e-3
+
+    def _sweep_levels(self) -> list[float]:
+        f = self.func
+        mode = self.mode[f]
+        if mode == "FIX":
+            return [self.level[f]]
+        if mode == "LIST":
+            return list(self.source_list[f])
+        n = self._points()
+        a, b = self.start[f], self.stop[f]
+        if n == 1:
+            levels = [a]
+        elif self.spacing == "LIN":
+            levels = list(np.linspace(a, b, n))
+        else:
+            if a == 0 or b == 0 or (a > 0) != (b > 0):
+                raise SCPIError(-221)
+            levels = list(np.geomspace(a, b, n))
+        if self.direction == "DOW":
+            levels.reverse()
+        return [float(v) for v in levels]
+
+    def _reading(self, op: Any, compliance: bool, by_range: bool) -> list[float]:
+        f, m = self.func, OTHER[self.func]
+        values = {"VOLT": op.voltage, "CURR": op.current}
+        meas_range = (
+            self.sense_range[m]
+            if not self.sense_range_auto[m]
+            else best_range(values[m], V_RANGES if m == "VOLT" else I_RANGES)
+        )
+        if getattr(self.bench, "noise", False) and not compliance:
+            sigma = 2e-6 * meas_range / math.sqrt(self.nplc)
+            values[m] += float(self.bench.rng.normal(0.0, sigma))
+        status = ST_FRONT | (ST_V_SOUR if f == "VOLT" else ST_I_SOUR)
+        status |= ST_V_MEAS if "VOLT:DC" in self.sense else 0
+        status |= ST_I_MEAS if "CURR:DC" in self.sense else 0
+        status |= ST_R_MEAS if "RES" in self.sense else 0
+        status |= ST_FILTER if self.average else 0
+        status |= ST_REMOTE_SENSE if self.remote_sense else 0
+        if compliance:
+            status |= ST_RANGE_COMPLIANCE if by_range else ST_COMPLIANCE
+        resistance = NOT_MEASURED
+        if "RES" in self.sense:
+            resistance = values["VOLT"] / values["CURR"] if values["CURR"] else OVERFLOW
+        return [values["VOLT"], values["CURR"], resistance, self._now(), float(status)]
+
+    def _run_trigger_model(self) -> list[list[float]]:
+        """The arm/trigger layers: source–delay–measure cycles over the sweep points."""
+        if not self.output and not self.auto_clear:
+            raise SCPIError(803)
+        levels = self._sweep_levels()
+        if self.mode[self.func] != "FIX" and self.sweep_ranging == "FIX":
+            if any(abs(v) > self.src_range[self.func] * (1 + 1e-9) for v in levels):
+                raise SCPIError(-221)
+        for v in levels:
+            self._check_power_envelope(self.func, v)
+        clock = self.bench.clock
+        readings: list[list[float]] = []
+        index = 0
+        aborted = False
+        for arm in range(self.arm_count):
+            arm_start = clock.time()
+            for _ in range(self.trig_count):
+                level = levels[index % len(levels)]
+                index += 1
+                try:
+                    self.faults.on_reading()
+                except ConnectionDropped:
+                    self.last = readings
+                    raise
+                clock.sleep(TRIGGER_LATENCY_S + self.trig_delay)
+                op = self._apply(level)
+                limit, by_range = self._compliance_limit()
+                if self.cabort == "EARL" and op.in_compliance:
+                    aborted = True
+                    break
+                clock.sleep(self._source_delay_s())
+                # measure at the end of the integration: the device may heat meanwhile
+                clock.sleep(self._integration_s())
+                op = self.bench.operating_point
+                readings.append(self._reading(op, op.in_compliance, by_range))
+                if self.auto_clear:
+                    self.bench.output_off()
+                if self.cabort == "LATE" and op.in_compliance:
+                    aborted = True
+                    break
+            if aborted:
+                break
+            if self.arm_source == "TIM" and arm < self.arm_count - 1:
+                clock.sleep(max(0.0, arm_start + self.arm_timer - clock.time()))
+        if aborted or self.auto_clear:
+            # a compliance abort turns the output off; auto-clear leaves it off
+            self.output = self.output and not aborted
+            self.bench.output_off()
+        elif self.output and self.mode[self.func] != "FIX":
+            self._apply(self.level[self.func])  # back to the bias level after a sweep
+        if self.trace_feed_next:
+            room = self.trace_points - len(self.trace)
+            self.trace.extend(readings[: max(0, room)])
+            if len(self.trace) >= self.trace_points:
+                self.trace_feed_next = False
+        self.last = readings
+        return readings
+
+    def _format(self, readings: list[list[float]]) -> str:
+        keep = [ELEMENTS.index(e) for e in self.elements]
+        return ",".join(nr3(r[i]) for r in readings for i in keep)
+
+    # ---------------------------------------------------------- reading commands
+    def _initiate(self, args: list[str]) -> None:
+        self._no_args(args, self._run_trigger_model)
+
+    def _read_query(self, args: list[str]) -> str:
+        try:
+            readings = self._run_trigger_model()
+        except SCPIError as exc:
+            if exc.code == 803:
+                self.push_error(803)
+                raise NoReply from None
+            raise
+        return self._format(readings)
+
+    def _fetch_query(self, args: list[str]) -> str:
+        if not self.last:
+            self.push_error(-230)
+            raise NoReply
+        return self._format(self.last)
+
+    def _trace_data(self, args: list[str]) -> str:
+        if not self.trace:
+            self.push_error(-230)
+            raise NoReply
+        return self._format(self.trace)
+
+    def _query_tripped(self, f: str) -> Any:
+        def query(args: list[str]) -> str:
+            op = self.bench.operating_point
+            return nr1(bool(self.output and op.in_compliance and OTHER[self.func] == f))
+
+        return query
+
+    def _configure(self, f: str) -> Any:
+        def setter(args: list[str]) -> None:
+            self.sense = [f"{f}:DC" if f != "RES" else "RES"]
+            self.trig_count = self.arm_count = 1
+            self.trig_delay = 0.0
+            self.autozero = True
+            self.output = True
+            self._apply(self.level[self.func])
+
+        return setter
+
+    def _measure_query(self, f: str) -> Any:
+        configure = self._configure(f)
+
+        def query(args: list[str]) -> str:
+            configure([])
+            return self._read_query([])
+
+        return query

@@ -1,0 +1,139 @@
+"""Serve a simulated SCPI instrument on a loopback TCP port.
+
+The drivers reach it exactly as they would reach an instrument behind a LAN adapter:
+``TCPIP::127.0.0.1::PORT::SOCKET`` through pyvisa-py with '\\n' terminations.  One
+client at a time (as a GPIB-LAN bridge); when it goes, the next may connect.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import struct
+import threading
+from typing import Any
+
+from labrig.simulators.faults import ConnectionDropped
+
+_ACCEPT_POLL_S = 0.1
+
+
+class SCPIServer:
+    """Threaded line-protocol server for one ``SCPIInstrument`` (``instrument.process``)."""
+
+    def __init__(self, instrument: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.instrument = instrument
+        self.host = host
+        self._requested_port = port
+        self._sock: socket.socket | None = None
+        self._client: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._client_lock = threading.Lock()
+        self.port = 0
+
+    @property
+    def resource(self) -> str:
+        return f"TCPIP::{self.host}::{self.port}::SOCKET"
+
+    def start(self) -> SCPIServer:
+        if self._thread is not None:
+            return self
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self._requested_port))
+        sock.listen(1)
+        sock.settimeout(_ACCEPT_POLL_S)
+        self._sock = sock
+        self.port = sock.getsockname()[1]
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._serve, name=f"scpi-server-{self.port}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close every socket and join the thread; idempotent."""
+        self._stop.set()
+        if self._thread is not None:
+            # the thread first runs what the client already sent (its last ``:OUTP OFF``)
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._close_client()
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()
+            self._sock = None
+
+    def __enter__(self) -> SCPIServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ----------------------------------------------------------------- internals
+    def _close_client(self) -> None:
+        with self._client_lock:
+            client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(OSError):
+                client.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                client.close()
+
+    def _reset_client(self, client: socket.socket) -> None:
+        with self._client_lock:
+            self._client = None
+        with contextlib.suppress(OSError):
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            client.close()
+
+    def _serve(self) -> None:
+        assert self._sock is not None
+        while not self._stop.is_set():
+            try:
+                client, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+            client.settimeout(_ACCEPT_POLL_S)
+            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self._client_lock:
+                self._client = client
+            try:
+                self._talk(client)
+            finally:
+                self._close_client()
+
+    def _talk(self, client: socket.socket) -> None:
+        buffer = b""
+        while True:
+            stopping = self._stop.is_set()
+            try:
+                chunk = client.recv(65536)
+            except TimeoutError:
+                if stopping:
+                    return  # nothing left unread: stop
+                continue
+            except OSError:
+                return
+            if not chunk:
+                return  # the client closed
+            buffer += chunk
+            while b"\n" in buffer:
+                raw, buffer = buffer.split(b"\n", 1)
+                line = raw.rstrip(b"\r").decode("ascii", errors="replace")
+                try:
+                    reply = self.instrument.process(line)
+                except ConnectionDropped:
+                    # reset (RST), as a dropped link looks to the client: a connection
+                    # error on its next read, not a silent time-out
+                    self._reset_client(client)
+                    return
+                if reply:
+                    try:
+                        client.sendall(reply)
+                    except OSError:
+                        return

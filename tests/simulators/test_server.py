@@ -1,0 +1,136 @@
+"""SCPIServer: loopback TCP line protocol, pyvisa-py compatible, clean start/stop."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+import pyvisa
+
+from labrig.simulators.scpi import SCPIInstrument, nr3, one_param, parse_number
+from labrig.simulators.server import SCPIServer
+
+
+class Echo(SCPIInstrument):
+    """A stand-in instrument: the server must not care which instrument it serves."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.level = 0.0
+
+    def idn(self) -> str:
+        return "ACME,ECHO,0,1"
+
+    def _build_tree(self) -> None:
+        def set_level(args: list[str]) -> None:
+            self.level = parse_number(one_param(args), low=-10, high=10)
+
+        self.tree.add(":LEVel", set=set_level, query=lambda _: nr3(self.level))
+
+
+def raw_client(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=2)
+    return sock
+
+
+def recv_line(sock: socket.socket) -> bytes:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_resource_names_an_ephemeral_loopback_port() -> None:
+    server = SCPIServer(Echo()).start()
+    try:
+        assert server.port > 0
+        assert server.resource == f"TCPIP::127.0.0.1::{server.port}::SOCKET"
+    finally:
+        server.stop()
+
+
+def test_pyvisa_py_talks_to_it() -> None:
+    with SCPIServer(Echo()) as server:
+        rm = pyvisa.ResourceManager("@py")
+        inst = rm.open_resource(
+            server.resource, read_termination="\n", write_termination="\n", timeout=2000
+        )
+        assert inst.query("*IDN?") == "ACME,ECHO,0,1"
+        inst.write(":LEV 2.5")
+        assert inst.query(":LEV?") == "+2.500000E+00"
+        assert inst.query(":SYST:ERR?") == '0,"No error"'
+        inst.close()
+        rm.close()
+
+
+def test_crlf_and_several_lines_in_one_packet() -> None:
+    inst = Echo()
+    with SCPIServer(inst) as server:
+        sock = raw_client(server.port)
+        sock.sendall(b":LEV 1\r\n:LEV?\r\n*IDN?\n")
+        lines = sock.makefile("rb")
+        assert lines.readline() == b"+1.000000E+00\n"
+        assert lines.readline() == b"ACME,ECHO,0,1\n"
+        sock.close()
+
+
+def test_a_line_split_across_packets() -> None:
+    with SCPIServer(Echo()) as server:
+        sock = raw_client(server.port)
+        sock.sendall(b"*ID")
+        sock.sendall(b"N?\n")
+        assert recv_line(sock) == b"ACME,ECHO,0,1\n"
+        sock.close()
+
+
+def test_reconnect_after_the_client_leaves() -> None:
+    inst = Echo()
+    with SCPIServer(inst) as server:
+        for level in (1, 2, 3):
+            sock = raw_client(server.port)
+            sock.sendall(f":LEV {level};:LEV?\n".encode())
+            assert recv_line(sock) == f"+{level}.000000E+00\n".encode()
+            sock.close()
+
+
+def test_last_commands_before_close_are_run_on_stop() -> None:
+    inst = Echo()
+    server = SCPIServer(inst).start()
+    sock = raw_client(server.port)
+    sock.sendall(b":LEV 7\n")
+    sock.close()
+    server.stop()
+    assert inst.level == 7
+
+
+def test_stop_is_idempotent_joins_threads_and_frees_the_port() -> None:
+    before = {t.name for t in threading.enumerate()}
+    server = SCPIServer(Echo()).start()
+    port = server.port
+    sock = raw_client(port)
+    server.stop()
+    server.stop()
+    assert {t.name for t in threading.enumerate()} <= before
+    assert recv_line(sock) == b""  # the server closed our connection
+    sock.close()
+    with pytest.raises(OSError):
+        raw_client(port)
+
+
+def test_restart_serves_again() -> None:
+    inst = Echo()
+    server = SCPIServer(inst)
+    server.start()
+    server.stop()
+    server.start()
+    try:
+        sock = raw_client(server.port)
+        sock.sendall(b"*IDN?\n")
+        assert recv_line(sock) == b"ACME,ECHO,0,1\n"
+        sock.close()
+    finally:
+        server.stop()

@@ -1,0 +1,380 @@
+"""The simulated Keithley 2400 on the real SimulatedBench: SCPI, state, physics, timing,
+faults — in process and through pyvisa-py over loopback TCP."""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+
+import numpy as np
+import pytest
+import pyvisa
+
+from labrig.clock import SimulatedClock
+from labrig.config import load_config
+from labrig.simulators.bench import SimulatedBench
+from labrig.simulators.keithley2400 import (
+    ST_COMPLIANCE,
+    ST_RANGE_COMPLIANCE,
+    SimulatedKeithley2400,
+)
+from labrig.simulators.server import SCPIServer
+
+
+@pytest.fixture
+def bench() -> SimulatedBench:
+    return SimulatedBench(load_config("sim"), clock=SimulatedClock(start=0.0))
+
+
+@pytest.fixture
+def smu(bench: SimulatedBench) -> SimulatedKeithley2400:
+    return SimulatedKeithley2400(bench)
+
+
+@pytest.fixture
+def server(smu: SimulatedKeithley2400):
+    with SCPIServer(smu) as srv:
+        yield srv
+
+
+@pytest.fixture
+def visa(server: SCPIServer):
+    rm = pyvisa.ResourceManager("@py")
+    inst = rm.open_resource(
+        server.resource, read_termination="\n", write_termination="\n", timeout=2000
+    )
+    yield inst
+    inst.close()
+    rm.close()
+
+
+def errors(smu: SimulatedKeithley2400) -> list[str]:
+    out = []
+    while (e := smu.handle(":SYST:ERR?")) != '0,"No error"':
+        out.append(e)
+    return out
+
+
+def readings(reply: str, n_elements: int = 5) -> np.ndarray:
+    return np.array([float(x) for x in reply.split(",")]).reshape(-1, n_elements)
+
+
+def test_idn_is_the_real_format(smu: SimulatedKeithley2400) -> None:
+    idn = smu.handle("*IDN?")
+    maker, model, serial, firmware = idn.split(",")
+    assert (maker, model) == ("KEITHLEY INSTRUMENTS INC.", "MODEL 2400")
+    assert serial.isdigit() and firmware.startswith("C30")
+
+
+def test_reset_state(smu: SimulatedKeithley2400) -> None:
+    smu.handle(":SOUR:FUNC CURR;:SOUR:CURR 1e-3;:OUTP ON;:SENS:CURR:NPLC 5;:TRIG:COUN 7")
+    smu.handle("*RST")
+    q = smu.handle(
+        ":SOUR:FUNC?;:SOUR:VOLT?;:SOUR:VOLT:MODE?;:OUTP?;:SENS:CURR:PROT?;:SENS:VOLT:PROT?;"
+        ":SENS:CURR:NPLC?;:TRIG:COUN?;:ARM:COUN?;:FORM:ELEM?;:SYST:AZER?;:SOUR:CLE:AUTO?;"
+        ":SOUR:DEL:AUTO?;:OUTP:SMOD?;:SOUR:SWE:CAB?;:SOUR:SWE:POIN?;:SENS:FUNC?"
+    )
+    assert q.split(";") == [
+        "VOLT", "+0.000000E+00", "FIX", "0", "+1.050000E-04", "+2.100000E+01",
+        "+1.000000E+00", "1", "1", "VOLT,CURR,RES,TIME,STAT", "1", "0", "1", "NORM",
+        "NEV", "2500", '"CURR:DC"',
+    ]  # fmt: skip
+    assert not smu.bench.operating_point.output_on
+
+
+def test_out_of_range_is_222_and_leaves_the_setting(smu: SimulatedKeithley2400) -> None:
+    smu.handle(":SOUR:VOLT 5")
+    smu.handle(":SOUR:VOLT 250")
+    smu.handle(":SENS:CURR:NPLC 20")
+    smu.handle(":SENS:CURR:NPLC 0.001")
+    smu.handle(":TRIG:COUN 2501")
+    smu.handle(":SENS:CURR:PROT 2")
+    assert smu.handle(":SOUR:VOLT?;:SENS:CURR:NPLC?;:TRIG:COUN?") == "+5.000000E+00;+1.000000E+00;1"
+    assert errors(smu) == ['-222,"Parameter data out of range"'] * 5
+
+
+def test_settings_conflicts_are_221(smu: SimulatedKeithley2400) -> None:
+    smu.handle(":SENS:CURR:PROT 0.5;:SOUR:VOLT 100")  # > 21 V only up to 105 mA
+    smu.handle(":ARM:COUN 10;:TRIG:COUN 300")  # 3000 readings > 2500
+    assert smu.handle(":SOUR:VOLT?;:TRIG:COUN?") == "+0.000000E+00;1"
+    assert errors(smu) == ['-221,"Settings conflict"'] * 2
+
+
+def test_unknown_header_is_113(smu: SimulatedKeithley2400) -> None:
+    smu.handle(":SOUR:SWE:STAR 1")  # start lives under :SOUR:VOLT, not :SOUR:SWE
+    assert errors(smu) == ['-113,"Undefined header"']
+
+
+def test_fixed_source_range_limits_the_level(smu: SimulatedKeithley2400) -> None:
+    smu.handle(":SOUR:VOLT:RANG 2")
+    assert smu.handle(":SOUR:VOLT:RANG?;:SOUR:VOLT:RANG:AUTO?") == "+2.100000E+00;0"
+    smu.handle(":SOUR:VOLT 5")
+    assert errors(smu) == ['-222,"Parameter data out of range"']
+
+
+def test_list_takes_100_values_per_command_and_appends_to_2500(smu: SimulatedKeithley2400) -> None:
+    values = ",".join(["1"] * 101)
+    smu.handle(f":SOUR:LIST:VOLT {values}")
+    assert errors(smu) == ['-223,"Too much data"']
+    smu.handle(":SOUR:LIST:VOLT " + ",".join(["1"] * 100))
+    smu.handle(":SOUR:LIST:VOLT:APP " + ",".join(["2"] * 100))
+    assert smu.handle(":SOUR:LIST:VOLT:POIN?") == "200"
+
+
+def test_read_with_output_off_files_803_and_sends_nothing(smu: SimulatedKeithley2400) -> None:
+    assert smu.handle(":READ?") is None
+    assert errors(smu) == ['803,"Not permitted with OUTPUT off"']
+
+
+def test_single_reading_matches_the_device(smu: SimulatedKeithley2400) -> None:
+    smu.handle(":SOUR:VOLT 3;:SENS:CURR:PROT 0.05;:OUTP ON")
+    v, i, r, t, stat = readings(smu.handle(":READ?"))[0]
+    truth = smu.bench.device.current_at(3.0)
+    assert v == 3.0
+    assert i == pytest.approx(truth, rel=1e-3)
+    assert r == 9.91e37
+    assert int(stat) & ST_COMPLIANCE == 0
+    assert smu.bench.operating_point.output_on
+
+
+def test_201_point_list_sweep_in_one_read_through_pyvisa(
+    visa: pyvisa.resources.MessageBasedResource, smu: SimulatedKeithley2400
+) -> None:
+    levels = np.round(np.linspace(0.0, 6.0, 201), 4)
+    visa.write(":SOUR:FUNC VOLT;:SENS:CURR:PROT 0.05;:FORM:ELEM VOLT,CURR,STAT")
+    for start in range(0, 201, 100):
+        verb = ":SOUR:LIST:VOLT" if start == 0 else ":SOUR:LIST:VOLT:APP"
+        visa.write(f"{verb} " + ",".join(f"{v:g}" for v in levels[start : start + 100]))
+    visa.write(":SOUR:VOLT:MODE LIST;:TRIG:COUN 201;:OUTP ON")
+    data = readings(visa.query(":READ?"), 3)
+    assert data.shape == (201, 3)
+    np.testing.assert_allclose(data[:, 0], levels, atol=1e-9)
+    assert np.all(np.diff(data[-150:, 1]) > 0)  # the LED conducts more at every step
+    assert visa.query(":SYST:ERR?") == '0,"No error"'
+
+
+def test_linear_sweep_points_and_step(smu: SimulatedKeithley2400) -> None:
+    smu.handle(":SOUR:VOLT:STAR -1;STOP 1;:SOUR:SWE:POIN 5")
+    assert smu.handle(":SOUR:VOLT:STEP?") == "+5.000000E-01"
+    smu.handle(":SOUR:VOLT:STEP 0.25")
+    assert smu.handle(":SOUR:SWE:POIN?") == "9"
+    smu.handle(":SOUR:VOLT:MODE SWE;:TRIG:COUN 9;:SENS:CURR:PROT 0.01;:OUTP ON")
+    data = readings(smu.handle(":READ?"))
+    np.testing.assert_allclose(data[:, 0], np.linspace(-1, 1, 9))
+    smu.handle(":SOUR:SWE:DIR DOWN")
+    data = readings(smu.handle(":READ?"))
+    np.testing.assert_allclose(data[:, 0], np.linspace(1, -1, 9))
+
+
+def test_compliance_sets_bit_3_and_the_current_sits_at_the_limit(
+    smu: SimulatedKeithley2400,
+) -> None:
+    smu.handle(":SOUR:VOLT:STAR 2;STOP 8;:SOUR:SWE:POIN 7;:SOUR:VOLT:MODE SWE;:TRIG:COUN 7")
+    smu.handle(":SENS:CURR:PROT 1e-3;:OUTP ON")
+    data = readings(smu.handle(":READ?"))
+    limited = data[:, 4].astype(int) & ST_COMPLIANCE != 0
+    assert not limited[0] and limited[-1]
+    np.testing.assert_allclose(data[limited, 1], 1e-3)
+    assert np.all(data[limited, 0] < np.linspace(2, 8, 7)[limited])  # V fell to hold 1 mA
+
+
+def test_fixed_measure_range_below_compliance_is_range_compliance(
+    smu: SimulatedKeithley2400,
+) -> None:
+    smu.handle(":SENS:CURR:PROT 0.05;:SENS:CURR:RANG 1e-4;:SOUR:VOLT 6;:OUTP ON")
+    v, i, _, _, stat = readings(smu.handle(":READ?"))[0]
+    assert i == pytest.approx(1.05e-4)
+    assert int(stat) & ST_RANGE_COMPLIANCE and not int(stat) & ST_COMPLIANCE
+
+
+@pytest.mark.parametrize("mode, expected", [("NEV", 7), ("LATE", 5), ("EARL", 4)])
+def test_sweep_abort_on_compliance(smu: SimulatedKeithley2400, mode: str, expected: int) -> None:
+    # 2..8 V at 1 mA compliance: the fifth point (6 V) is the first in compliance
+    smu.handle(":SOUR:VOLT:STAR 2;STOP 8;:SOUR:SWE:POIN 7;:SOUR:VOLT:MODE SWE;:TRIG:COUN 7")
+    smu.handle(f":SENS:CURR:PROT 1e-3;:SOUR:SWE:CAB {mode};:OUTP ON")
+    data = readings(smu.handle(":READ?"))
+    assert len(data) == expected
+    if mode != "NEV":
+        assert smu.handle(":OUTP?") == "0"
+        assert not smu.bench.operating_point.output_on
+
+
+@pytest.mark.parametrize(
+    "nplc, autozero, delay",
+    [(1.0, "ON", 0.0), (1.0, "OFF", 0.0), (10.0, "ON", 0.005), (0.01, "OFF", 0.0)],
+)
+def test_timing_follows_nplc_autozero_delay_and_line_frequency(
+    smu: SimulatedKeithley2400, nplc: float, autozero: str, delay: float
+) -> None:
+    n = 20
+    smu.handle(f":SENS:CURR:NPLC {nplc};:SYST:AZER {autozero};:SOUR:DEL {delay}")
+    smu.handle(f":TRIG:COUN {n};:SOUR:VOLT 2;:SENS:CURR:PROT 0.01;:OUTP ON")
+    clock = smu.bench.clock
+    t0 = clock.time()
+    data = readings(smu.handle(":READ?"))
+    elapsed = clock.time() - t0
+    f_line = smu.bench.config.simulation.line_frequency_hz
+    per_reading = delay + 1e-4 + nplc / f_line * (3 if autozero == "ON" else 1)
+    assert elapsed == pytest.approx(n * per_reading, rel=1e-6)
+    # TIME is clock time minus power-up time: resolution ~0.2 µs at a Unix-epoch clock
+    np.testing.assert_allclose(np.diff(data[:, 3]), per_reading, rtol=1e-3, atol=1e-6)
+
+
+def test_line_frequency_is_the_benchs(smu: SimulatedKeithley2400) -> None:
+    assert smu.handle(":SYST:LFR?") == str(smu.bench.config.simulation.line_frequency_hz)
+
+
+def test_auto_clear_turns_the_output_on_only_for_each_cycle(smu: SimulatedKeithley2400) -> None:
+    """The pulse building block: on-time per cycle = source delay + integration time."""
+    bench = smu.bench
+    events: list[tuple[str, float]] = []
+    for name in ("source_voltage", "output_off"):
+        original = getattr(bench, name)
+
+        def spy(*args, _original=original, _name=name, **kwargs):
+            events.append((_name, bench.clock.time()))
+            return _original(*args, **kwargs)
+
+        setattr(bench, name, spy)
+    smu.handle(":SOUR:CLE:AUTO ON;:SOUR:DEL 0.0005;:SENS:CURR:NPLC 0.05;:SYST:AZER OFF")
+    smu.handle(":SOUR:VOLT 4;:SENS:CURR:PROT 0.05;:TRIG:COUN 5;:ARM:SOUR TIM;:ARM:TIM 0.1")
+    events.clear()
+    data = readings(smu.handle(":READ?"))
+    assert len(data) == 5 and np.all(data[:, 1] > 1e-4)
+    ons = [t for name, t in events if name == "source_voltage"]
+    offs = [t for name, t in events if name == "output_off"]
+    assert len(ons) == 5
+    on_times = [min(t for t in offs if t >= on) - on for on in ons]
+    expected = 0.0005 + 0.05 / bench.config.simulation.line_frequency_hz
+    np.testing.assert_allclose(on_times, expected, rtol=1e-6)
+    assert smu.handle(":OUTP?") == "0" and not bench.operating_point.output_on
+
+
+def test_timed_arm_spaces_the_bursts(smu: SimulatedKeithley2400) -> None:
+    smu.handle(":ARM:SOUR TIM;:ARM:TIM 0.5;:ARM:COUN 3;:TRIG:COUN 2;:SOUR:VOLT 2;:OUTP ON")
+    t = readings(smu.handle(":READ?"))[:, 3]
+    assert len(t) == 6
+    np.testing.assert_allclose(t[2] - t[0], 0.5, rtol=1e-6)
+    np.testing.assert_allclose(t[4] - t[2], 0.5, rtol=1e-6)
+
+
+def test_sweep_returns_to_the_bias_level(smu: SimulatedKeithley2400) -> None:
+    smu.handle(":SOUR:VOLT 1;:SOUR:LIST:VOLT 3,4;:SOUR:VOLT:MODE LIST;:TRIG:COUN 2;")
+    smu.handle(":SENS:CURR:PROT 0.05;:OUTP ON")
+    smu.handle(":READ?")
+    assert smu.bench.operating_point.voltage == pytest.approx(1.0)
+
+
+def test_fetch_returns_the_last_readings(smu: SimulatedKeithley2400) -> None:
+    assert smu.handle(":FETC?") is None
+    assert errors(smu) == ['-230,"Data corrupt or stale"']
+    smu.handle(":SOUR:VOLT 2;:OUTP ON;:TRIG:COUN 3;:INIT")
+    assert len(readings(smu.handle(":FETC?"))) == 3
+
+
+def test_current_source_mode(smu: SimulatedKeithley2400) -> None:
+    smu.handle(":SOUR:FUNC CURR;:SOUR:CURR 1e-3;:SENS:VOLT:PROT 10;:OUTP ON")
+    v, i, _, _, stat = readings(smu.handle(":READ?"))[0]
+    assert i == 1e-3
+    assert v == pytest.approx(smu.bench.device.voltage_at(1e-3), rel=1e-3)
+    assert int(stat) & (1 << 15)  # I-source
+
+
+def test_pymeasure_keithley2400_works_against_it(server: SCPIServer, smu) -> None:
+    from pymeasure.instruments.keithley import Keithley2400
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        k = Keithley2400(server.resource, read_termination="\n", write_termination="\n")
+        k.apply_voltage(compliance_current=0.01)
+        k.source_voltage = 3.0
+        k.enable_source()
+        assert k.current == pytest.approx(smu.bench.device.current_at(3.0), rel=1e-3)
+        k.shutdown()
+        assert k.check_errors() == []
+        k.adapter.close()
+    server.stop()  # runs what the client sent last
+    assert not smu.output and not smu.bench.operating_point.output_on
+
+
+# ----------------------------------------------------------------------- faults
+def test_short_fault_puts_the_current_at_compliance(smu: SimulatedKeithley2400) -> None:
+    smu.handle(":SOUR:VOLT 2;:SENS:CURR:PROT 0.01;:OUTP ON;:TRIG:COUN 4")
+    smu.inject_fault("short", after=2)
+    data = readings(smu.handle(":READ?"))
+    assert np.all(data[:2, 1] < 1e-6)
+    np.testing.assert_allclose(data[2:, 1], 0.01)
+    assert np.all(data[2:, 4].astype(int) & ST_COMPLIANCE)
+    smu.clear_faults()
+    assert readings(smu.handle(":READ?"))[0, 1] < 1e-6
+
+
+def test_open_fault_reads_no_current(smu: SimulatedKeithley2400) -> None:
+    smu.handle(":SOUR:VOLT 5;:SENS:CURR:PROT 0.05;:OUTP ON")
+    assert readings(smu.handle(":READ?"))[0, 1] > 1e-4
+    smu.inject_fault("open")
+    assert abs(readings(smu.handle(":READ?"))[0, 1]) < 1e-9
+
+
+def test_timeout_fault_times_out_but_still_obeys(visa, smu: SimulatedKeithley2400) -> None:
+    visa.write(":SOUR:VOLT 3;:SENS:CURR:PROT 0.01;:OUTP ON")
+    assert visa.query(":OUTP?") == "1"  # the server has run everything sent so far
+    smu.inject_fault("timeout", after=1)
+    assert visa.query("*IDN?").startswith("KEITHLEY")
+    visa.timeout = 300
+    with pytest.raises(pyvisa.errors.VisaIOError) as info:
+        visa.query(":READ?")
+    assert info.value.error_code == pyvisa.constants.StatusCode.error_timeout
+    visa.write(":OUTP OFF")  # obeyed although the instrument no longer answers
+    deadline = time.monotonic() + 2
+    while smu.output and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not smu.output and not smu.bench.operating_point.output_on
+    smu.clear_faults()
+    visa.timeout = 2000
+    assert visa.query(":OUTP?") == "0"
+    assert not smu.bench.operating_point.output_on
+
+
+def test_garbled_fault_gives_an_unparsable_reply(visa, smu: SimulatedKeithley2400) -> None:
+    visa.write(":SOUR:VOLT 3;:SENS:CURR:PROT 0.01;:OUTP ON")
+    assert visa.query(":OUTP?") == "1"
+    smu.inject_fault("garbled")
+    visa.write(":READ?")
+    data = visa.read_raw()
+    with pytest.raises((UnicodeDecodeError, ValueError)):
+        [float(x) for x in data.decode("ascii").strip().split(",")]
+
+
+def test_disconnect_fault_drops_the_connection_mid_sweep(
+    server: SCPIServer, smu: SimulatedKeithley2400
+) -> None:
+    rm = pyvisa.ResourceManager("@py")
+    inst = rm.open_resource(server.resource, read_termination="\n", write_termination="\n")
+    inst.timeout = 2000
+    inst.write(":SOUR:LIST:VOLT " + ",".join(["2"] * 100) + ";:SOUR:VOLT:MODE LIST")
+    inst.write(":TRIG:COUN 100;:SENS:CURR:PROT 0.01;:OUTP ON")
+    smu.inject_fault("disconnect", after=40)
+    with pytest.raises(ConnectionError):  # the link is reset: not a mere time-out
+        inst.query(":READ?")
+    assert len(smu.last) == 40  # the sweep stopped where the link dropped
+    inst.close()
+    # one-shot: a reconnect works, so the bench can still switch the output off
+    inst = rm.open_resource(server.resource, read_termination="\n", write_termination="\n")
+    inst.write(":OUTP OFF")
+    assert inst.query(":OUTP?") == "0"
+    inst.close()
+    rm.close()
+    assert not smu.bench.operating_point.output_on
+
+
+def test_faults_from_config(bench: SimulatedBench) -> None:
+    from labrig.config import FaultSpec
+
+    smu = SimulatedKeithley2400(bench, faults=[FaultSpec(kind="short", after=0)])
+    smu.handle(":SOUR:VOLT 1;:SENS:CURR:PROT 0.02;:OUTP ON")
+    assert readings(smu.handle(":READ?"))[0, 1] == pytest.approx(0.02)
+    with pytest.raises(ValueError, match="overrange"):
+        smu.inject_fault("overrange")
+    assert math.isfinite(bench.clock.time())
