@@ -57,6 +57,12 @@ class SolarCell:
         self._terminal_sign = -1.0 if model.terminal_polarity == "inverted" else 1.0
         self._nvt = model.ideality * BOLTZMANN_J_K * model.temperature_k / ELEMENTARY_CHARGE_C
 
+    def set_illumination(self, mw_cm2: float) -> None:
+        """The lamp shutter (``SimulatedBench.set_illumination`` calls this); 0 = dark."""
+        if not mw_cm2 >= 0:
+            raise ValueError(f"illumination must be >= 0 mW/cm², got {mw_cm2}")
+        self.illumination_mw_cm2 = float(mw_cm2)
+
     # ------------------------------------------------------------------ the equation
     def photocurrent_a_cm2(self, mw_cm2: float | None = None) -> float:
         """J_ph at irradiance ``mw_cm2`` (default: the present illumination)."""
