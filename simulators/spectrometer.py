@@ -227,6 +227,7 @@ class SimulatedSpectrometer:
             self._faults.on_reading()
         except ConnectionDropped:
             raise SeaBreezeError("Data transfer error: device disconnected") from None
+        self._faults.on_message()  # one read is one transfer: comm faults count spectra too
         if self._faults.is_active("timeout"):
             raise SeaBreezeError("Data transfer error: USB transfer timed out")
         us = self._previous_us if self._stale else self._integration_us
