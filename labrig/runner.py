@@ -97,6 +97,11 @@ class StopControl:
             self._pending = False
             raise RunAborted(self.reason or "stopped")
 
+    def finishing(self) -> None:
+        """Outputs are off; from now on signals only ask for patience (the file closes)."""
+        self._pending = False
+        self.phase = self.FAST
+
     def enter_shutdown(self) -> None:
         self._pending = False
         self.phase = self.FAST if self.hurry else self.RAMP
@@ -129,7 +134,7 @@ class StopControl:
             if not self._depth:
                 raise RunAborted(self.reason)
             return
-        print(f"labrig: {name}: outputs are being turned off, please wait", file=sys.stderr)
+        print(f"labrig: {name}: finishing safely, please wait", file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------- progress
@@ -220,95 +225,14 @@ def run_procedure(
     else:
         output_dir = check_output_dir(Path(output_dir))
     name = procedure.NAME or type(procedure).__name__
-    if resume is not None:
-        store = RunStore.resume(Path(resume))
-    else:
-        store = RunStore.create(
-            output_dir,
-            procedure=name,
-            sample=sample or config.device.sample,
-            columns=procedure.COLUMNS,
-            signal=procedure.SIGNAL,
-            axis=procedure.AXIS,
-            parameters=_parameters(procedure),
-            config_text=config.source_text,
-            simulated=any(config.instruments[r].simulated for r in roles),
-            operator=operator,
-            groups=procedure.data_groups(),
-        )
     control = StopControl()
-    display = ProgressDisplay(name, progress if progress is not None else sys.stderr.isatty())
-    analysis: dict[str, tuple[Any, str]] = {}
-    proc_log = logging.getLogger(f"labrig.procedures.{name}")
-
-    def emit(topic: str, record: Any) -> None:
-        with control.deferred():
-            if topic in ("results", "batch results"):
-                record = dict(record)
-                group = record.pop(GROUP_KEY, None)
-                if topic == "results":
-                    store.append_row(record, group)
-                else:
-                    store.append_rows(record, group)
-            elif topic == "progress":
-                display.update(record)
-            elif topic == "spectrum":
-                store.append_spectrum(record["step"], record["spectrum"], record.get("dark"))
-            elif topic == "analysis":
-                record = dict(record)
-                group = record.pop(GROUP_KEY, None)
-                store.set_analysis(record, group)
-                prefix = "" if group is None else f"{group}/"
-                analysis.update({prefix + k: tuple(v) for k, v in record.items()})
-            elif topic == "log":
-                level = int(record.get("level", logging.INFO))
-                store.log(record.get("kind", "log"), record["message"], level)
-                proc_log.log(level, "%s: %s", record.get("kind", "log"), record["message"])
-            else:
-                raise ValueError(f"unknown emit topic {topic!r}")
-
-    procedure.emit = emit  # type: ignore[method-assign]
-    procedure.should_stop = control.should_stop  # type: ignore[method-assign]
-
-    status, reason = "finished", None
-    bench = bench_factory(config, roles)
     with control.installed():
-        try:
-            try:
-                bench.open()
-                with control.deferred():
-                    store.record_instruments(bench.identities())
-                    if bench.has("spectrometer"):
-                        store.prepare_spectra(len(bench.spectrometer.wavelengths_nm))
-                procedure.bench = bench
-                procedure.startup()
-                procedure.execute()
-            finally:
-                control.enter_shutdown()
-                try:
-                    _procedure_shutdown(procedure, store, control)
-                finally:
-                    _bench_shutdown(bench, control)
-            if control.reason is not None:
-                status, reason = "aborted", control.reason
-            elif bench.shutdown_errors:
-                status = "failed"
-                reason = "safe shutdown incomplete: " + "; ".join(bench.shutdown_errors)
-        except RunAborted as exc:
-            status, reason = "aborted", control.reason or str(exc) or "stopped"
-        except KeyboardInterrupt:
-            status, reason = "aborted", control.reason or "interrupted by SIGINT"
-        except Exception as exc:  # noqa: BLE001 - recorded in the file, then reported
-            status = "failed"
-            reason = f"{type(exc).__name__}: {exc}"
-            log.error("run failed: %s", reason, exc_info=not isinstance(exc, LabrigError))
-        finally:
-            display.close()
-            for problem in bench.shutdown_errors:
-                store.log("shutdown", problem, logging.ERROR)
-            if status == "failed" and control.reason is None:
-                store.log("error", reason or "", logging.ERROR)
-            store.close(status, reason)  # type: ignore[arg-type]
+        store = _open_store(
+            procedure, config, roles, name, output_dir, sample, operator, resume, control
+        )
+        status, reason, analysis = _run(
+            procedure, config, roles, name, store, control, progress, bench_factory
+        )
     return RunResult(path=store.path, status=status, reason=reason, analysis=analysis)
 
 
@@ -334,3 +258,138 @@ def _bench_shutdown(bench: Bench, control: StopControl) -> None:
         except RunAborted:
             control.hurry = True  # a stop request landed between two instruments
     log.error("bench shutdown was interrupted repeatedly; outputs may still be on")
+
+
+def _open_store(
+    procedure: LabrigProcedure,
+    config: BenchConfig,
+    roles: list[str],
+    name: str,
+    output_dir: Path,
+    sample: str | None,
+    operator: str,
+    resume: Path | None,
+    control: StopControl,
+) -> RunStore:
+    """Create (or resume) the run file with signals deferred: a Ctrl-C now still leaves
+    a closed file, and aborts the run before any instrument is opened."""
+    try:
+        with control.deferred():
+            if resume is not None:
+                store = RunStore.resume(Path(resume))
+            else:
+                store = RunStore.create(
+                    output_dir,
+                    procedure=name,
+                    sample=sample or config.device.sample,
+                    columns=procedure.COLUMNS,
+                    signal=procedure.SIGNAL,
+                    axis=procedure.AXIS,
+                    parameters=_parameters(procedure),
+                    config_text=config.source_text,
+                    simulated=any(config.instruments[r].simulated for r in roles),
+                    operator=operator,
+                    groups=procedure.data_groups(),
+                )
+    except RunAborted:
+        pass  # the file exists; control.reason makes the run end as aborted at once
+    return store
+
+
+def _run(
+    procedure: LabrigProcedure,
+    config: BenchConfig,
+    roles: list[str],
+    name: str,
+    store: RunStore,
+    control: StopControl,
+    progress: bool | None,
+    bench_factory: Callable[[BenchConfig, list[str]], Bench],
+) -> tuple[str, str | None, dict[str, tuple[Any, str]]]:
+    """Open the bench, run the procedure, shut everything down; return how it ended."""
+    display = ProgressDisplay(name, progress if progress is not None else sys.stderr.isatty())
+    analysis: dict[str, tuple[Any, str]] = {}
+    proc_log = logging.getLogger(f"labrig.procedures.{name}")
+    expected_rows = procedure.estimated_points()
+    rows = {"n": 0, "explicit": False}
+
+    def emit(topic: str, record: Any) -> None:
+        with control.deferred():
+            if topic in ("results", "batch results"):
+                record = dict(record)
+                group = record.pop(GROUP_KEY, None)
+                if topic == "results":
+                    store.append_row(record, group)
+                    rows["n"] += 1
+                else:
+                    store.append_rows(record, group)
+                    rows["n"] += max((len(v) for v in record.values()), default=0)
+                if expected_rows and not rows["explicit"]:
+                    display.update(100.0 * rows["n"] / expected_rows)
+            elif topic == "progress":
+                rows["explicit"] = True
+                display.update(record)
+            elif topic == "spectrum":
+                store.append_spectrum(record["step"], record["spectrum"], record.get("dark"))
+            elif topic == "analysis":
+                record = dict(record)
+                group = record.pop(GROUP_KEY, None)
+                store.set_analysis(record, group)
+                prefix = "" if group is None else f"{group}/"
+                analysis.update({prefix + k: tuple(v) for k, v in record.items()})
+            elif topic == "log":
+                level = int(record.get("level", logging.INFO))
+                store.log(record.get("kind", "log"), record["message"], level)
+                proc_log.log(level, "%s: %s", record.get("kind", "log"), record["message"])
+            else:
+                raise ValueError(f"unknown emit topic {topic!r}")
+
+    procedure.emit = emit  # type: ignore[method-assign]
+    procedure.should_stop = control.should_stop  # type: ignore[method-assign]
+
+    status, reason = "finished", None
+    bench = bench_factory(config, roles)
+    try:
+        try:
+            if control.reason is not None:
+                raise RunAborted(control.reason)
+            bench.open()
+            with control.deferred():
+                store.record_instruments(bench.identities())
+                if bench.has("spectrometer"):
+                    store.prepare_spectra(len(bench.spectrometer.wavelengths_nm))
+            procedure.bench = bench
+            procedure.startup()
+            procedure.execute()
+        finally:
+            control.enter_shutdown()
+            try:
+                _procedure_shutdown(procedure, store, control)
+            finally:
+                _bench_shutdown(bench, control)
+        if control.reason is not None:
+            status, reason = "aborted", control.reason
+        elif bench.shutdown_errors:
+            status = "failed"
+            reason = "safe shutdown incomplete: " + "; ".join(bench.shutdown_errors)
+    except RunAborted as exc:
+        status, reason = "aborted", control.reason or str(exc) or "stopped"
+    except KeyboardInterrupt:
+        status, reason = "aborted", control.reason or "interrupted by SIGINT"
+    except Exception as exc:  # noqa: BLE001 - recorded in the file, then reported
+        message = f"{type(exc).__name__}: {exc}"
+        if control.reason is not None:  # e.g. a driver call that the stop broke into
+            status, reason = "aborted", control.reason
+            log.warning("after the stop request: %s", message)
+        else:
+            status, reason = "failed", message
+            log.error("run failed: %s", reason, exc_info=not isinstance(exc, LabrigError))
+    finally:
+        control.finishing()
+        display.close()
+        for problem in bench.shutdown_errors:
+            store.log("shutdown", problem, logging.ERROR)
+        if status == "failed":
+            store.log("error", reason or "", logging.ERROR)
+        store.close(status, reason)  # type: ignore[arg-type]
+    return status, reason, analysis

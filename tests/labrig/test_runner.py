@@ -330,3 +330,49 @@ def test_resume_appends_to_the_aborted_run(rig, tmp_path: Path) -> None:
     assert len(run.columns["data"]["voltage_v"][0]) == 2 + 5
     assert [e.kind for e in run.log].count("resumed") == 1
     assert list(tmp_path.iterdir()) == [first.path]
+
+
+# ------------------------------------------------------------------ the simulated 2400 over TCP
+@pytest.mark.parametrize("ending", ["finished", "exception", "sigint", "timeout"])
+def test_matrix_against_the_simulated_2400(tmp_path: Path, ending: str) -> None:
+    """The real driver over pyvisa-py/TCP to the simulated 2400: after every ending the
+    simulator itself reports the output off (``:OUTP?`` -> 0)."""
+    from labrig.config import load_config
+
+    cfg = load_config("sim")
+    smu_cfg = cfg.instruments["smu"].model_copy(update={"timeout_s": 0.5})
+    cfg = cfg.model_copy(update={"instruments": {"smu": smu_cfg}})
+    seen = {}
+
+    def act(step: int) -> None:
+        sim = proc.bench.simulation.instruments["smu"]
+        seen["sim"], seen["lab"] = sim, proc.bench.simulation
+        seen.setdefault("on_during_run", sim.handle(":OUTP?"))
+        if step == 2:
+            if ending == "exception":
+                raise ValueError("boom")
+            if ending == "sigint":
+                os.kill(os.getpid(), signal.SIGINT)
+            if ending == "timeout":
+                sim.inject_fault("timeout")
+
+    proc = _sweep(act, stop_voltage=3.0, points=6)
+    result = run_procedure(proc, cfg, output_dir=tmp_path, progress=False)
+    expected = {
+        "finished": ("finished", None),
+        "exception": ("failed", "ValueError: boom"),
+        "sigint": ("aborted", "interrupted by SIGINT"),
+        "timeout": ("failed", None),
+    }[ending]
+    assert result.status == expected[0]
+    if expected[1] is not None:
+        assert result.reason == expected[1]
+    else:
+        assert ending == "finished" or result.reason.startswith("InstrumentTimeoutError")
+    assert seen["on_during_run"] == "1"
+    assert seen["sim"].handle(":OUTP?") == "0"
+    assert not seen["lab"].bench.operating_point.output_on
+    assert not seen["lab"].servers  # the simulated lab was stopped
+    run = read_run(result.path)
+    assert run.status == expected[0] and run.simulated
+    assert run.instruments["smu"].resource.startswith("TCPIP::127.0.0.1::")
