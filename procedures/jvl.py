@@ -9,9 +9,8 @@ that step's current density, or by the configured reference spectrum when spectr
 before the sweep, on a ladder of integration times (factors of 2 up to the exposure
 limit): the step is recorded at the ladder time just below the auto-exposed one, so the
 peak lands at 35–70 % of full scale and a matching dark always exists.  A spectrum too
-weak to weight the photometry (peak below ``MIN_SPECTRUM_SNR`` times the noise, or
-saturated) is still stored but not used.  A row is written once the spectrum it is
-weighted with is known — at once when a spectrum is taken at that step, else when the
+weak to weight the photometry (peak below 30 times the pixel noise, or saturated) is
+still stored but not used.  A row is written once the spectrum it is weighted with is known — at once when a spectrum is taken at that step, else when the
 next one is (so "nearest in J" is exact on a monotonic sweep); rows before the first
 spectrum get the first one.  Its index in ``/entry/spectra`` is the ``spectrum_index``
 column (-1: the reference spectrum).
@@ -37,7 +36,6 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,18 +48,18 @@ from pymeasure.experiment import (
 )
 
 from labrig.errors import ParameterError, SafetyLimitError
-from labrig.interfaces import SourceMeter
+from labrig.interfaces import SourceMeter, Spectrum
 from labrig.procedure import Column, LabrigProcedure
 
 DIRECTIONS = ("forward", "reverse", "both")
 MODES = ("point-by-point", "buffered")
 SPECTRA = ("none", "every step", "every N steps", "above threshold")
-#: a spectrum weights the photometry only if its peak exceeds this many noise sigmas
-MIN_SPECTRUM_SNR = 30.0
 #: longest exposure the auto-exposure may choose (s)
 MAX_EXPOSURE_S = 2.0
 #: luminance a breakdown check needs to have seen before it can trigger (cd/m²)
 BREAKDOWN_MIN_LUMINANCE = 1.0
+#: light counts as measured (for the efficiency figures) above this many dark-noise sigmas
+LIGHT_SNR = 20.0
 #: a light-pass current this far from the list sweep's is reported (relative)
 PASS_MISMATCH_WARNING = 0.01
 
@@ -242,7 +240,9 @@ class JVLProcedure(LabrigProcedure):
                 f"mode=buffered: {len(levels)} points, the 2400 holds at most "
                 f"{SourceMeter.MAX_SWEEP_POINTS}; use a larger step or point-by-point mode"
             )
-        photometry = _Photometry(config)  # loads the responsivity table or raises
+        from labrig.analysis.photometry import BenchPhotometry
+
+        photometry = BenchPhotometry(config)  # loads the responsivity table or raises
         if self.spectra == "none" or "spectrometer" not in config.instruments:
             photometry.reference  # noqa: B018 - raises ConfigError when it cannot be built
 
@@ -251,7 +251,7 @@ class JVLProcedure(LabrigProcedure):
         bench = self.bench
         config = bench.config
         self._levels = self.levels()
-        self._photometry = _Photometry(config)
+        self._photometry = _SweepPhotometry(config)
         self._compliance = self.compliance_a(config)
         area_m2 = config.device.active_area_cm2 * 1e-4
         self._j_max_a_m2 = self.max_current_density * 10.0 if self.max_current_density else 0.0
@@ -274,7 +274,7 @@ class JVLProcedure(LabrigProcedure):
         bench = self.bench
         bench.smu.disable_output()
         self._photodiode_dark = self._measure_photodiode_dark()
-        self._spectrum_darks = self._measure_spectrum_darks() if self._use_spectra else {}
+        self._recorder = self._measure_spectrum_darks() if self._use_spectra else None
         self._t0 = bench.clock.time()
         if self.mode == "buffered":
             self._buffered_sweep()
@@ -292,29 +292,27 @@ class JVLProcedure(LabrigProcedure):
 
     # ------------------------------------------------------------------ darks
     def _measure_photodiode_dark(self) -> float:
+        self._photodiode_noise = 0.0
         if self.dark_readings == 0:
             return 0.0
-        readings = self.bench.photometer.read_burst(self.dark_readings)
-        dark = float(np.mean([r.current for r in readings]))
-        self.log_event("dark", f"photodiode dark current {dark:.4g} A ({len(readings)} readings)")
+        currents = np.array(
+            [r.current for r in self.bench.photometer.read_burst(self.dark_readings)]
+        )
+        dark = float(np.mean(currents))
+        if currents.size > 1:
+            self._photodiode_noise = float(np.std(currents, ddof=1))
+        self.log_event(
+            "dark",
+            f"photodiode dark current {dark:.4g} A, noise {self._photodiode_noise:.2g} A "
+            f"({currents.size} readings)",
+        )
         return dark
 
-    def _exposure_ladder(self) -> list[float]:
-        lo, hi = self.bench.spectrometer.integration_time_limits_s
-        hi = min(hi, MAX_EXPOSURE_S)
-        ladder = [lo]
-        while ladder[-1] * 2 < hi:
-            ladder.append(ladder[-1] * 2)
-        return [*ladder, hi]
-
-    def _measure_spectrum_darks(self) -> dict[float, np.ndarray]:
-        spectrometer = self.bench.spectrometer
-        darks = {}
-        for t in self._exposure_ladder():
-            spectrometer.set_integration_time(t)
-            darks[t] = spectrometer.take_dark()
-        self.log_event("dark", f"spectrometer darks at {len(darks)} integration times")
-        return darks
+    def _measure_spectrum_darks(self) -> SpectrumRecorder:
+        recorder = SpectrumRecorder(self.bench.spectrometer)
+        recorder.take_darks()
+        self.log_event("dark", f"spectrometer darks at {len(recorder.ladder)} integration times")
+        return recorder
 
     # ------------------------------------------------------------------ sweeps
     def _point_by_point_sweep(self) -> None:
@@ -436,22 +434,11 @@ class JVLProcedure(LabrigProcedure):
         return False
 
     def _take_spectrum(self, step: _Step) -> None:
-        spectrometer = self.bench.spectrometer
-        chosen = spectrometer.auto_expose(max_time_s=max(self._spectrum_darks))
-        ladder = sorted(self._spectrum_darks)
-        t = max([x for x in ladder if x <= chosen * (1 + 1e-9)], default=ladder[0])
-        spectrometer.set_integration_time(t)
-        raw = spectrometer.acquire(subtract_dark=False)
-        dark = self._spectrum_darks[t]
-        spectrum = replace(raw, counts=raw.counts - dark, dark_subtracted=True, relative_power=None)
+        spectrum, dark = self._recorder.acquire()
         self.emit_spectrum(step.index, spectrum, dark=dark)
         index = self._stored_spectra
         self._stored_spectra += 1
-        area_cm2 = self.bench.config.device.active_area_cm2
-        used = self._photometry.add_spectrum(
-            index, abs(step.current) / area_cm2, spectrum, self.bench.config
-        )
-        if not used:
+        if not self._photometry.add_spectrum(index, step.current, spectrum):
             self.log_event(
                 "spectrum",
                 f"spectrum {index} at {step.voltage:.4g} V too weak or saturated to weight "
@@ -466,7 +453,7 @@ class JVLProcedure(LabrigProcedure):
         if self._use_spectra and not self._photometry.has_spectra and not final:
             return
         steps, self._pending = self._pending, []
-        rows = self._photometry.rows(steps, self.bench.config)
+        rows = self._photometry.rows(steps)
         self._rows.extend(rows)
         self.emit_rows({name: [r[name] for r in rows] for name in rows[0]})
 
@@ -480,7 +467,8 @@ class JVLProcedure(LabrigProcedure):
         def col(name: str) -> np.ndarray:
             return np.array([r[name] for r in self._rows], float)
 
-        eqe = col("eqe") / 100
+        measurable = col("photodiode_current") > LIGHT_SNR * self._photodiode_noise
+        eqe = np.where(measurable, col("eqe") / 100, np.nan)
         spectrum = None
         if np.any(np.isfinite(eqe)):
             at_peak = self._rows[int(np.nanargmax(eqe))]["spectrum_index"]
@@ -493,102 +481,92 @@ class JVLProcedure(LabrigProcedure):
             col("current_efficiency"),
             col("power_efficiency"),
             spectrum_at_peak=spectrum,
+            measurable=measurable,
         )
         for note in result.notes:
             self.log_event("analysis", note)
         self.emit_analysis(result.figures)
 
 
-class _Photometry:
-    """The bench's photometric calibration applied to steps: responsivity, collection
-    factor, area, luminance correction, and the spectra recorded so far."""
+class SpectrumRecorder:
+    """Auto-exposed, dark-subtracted EL spectra whose darks were all taken with the
+    source off before the drive started (see the module docstring: the exposure ladder).
+    Shared by the J–V–L sweep and ``labrig calibrate luminance``."""
+
+    def __init__(self, spectrometer: Any, max_exposure_s: float = MAX_EXPOSURE_S) -> None:
+        self.spectrometer = spectrometer
+        lo, hi = spectrometer.integration_time_limits_s
+        hi = min(hi, max_exposure_s)
+        ladder = [lo]
+        while ladder[-1] * 2 < hi:
+            ladder.append(ladder[-1] * 2)
+        self.ladder = [*ladder, hi]
+        self.darks: dict[float, np.ndarray] = {}
+
+    def take_darks(self) -> None:
+        """One dark per ladder time; the caller has the source off."""
+        for t in self.ladder:
+            self.spectrometer.set_integration_time(t)
+            self.darks[t] = self.spectrometer.take_dark()
+
+    def acquire(self) -> tuple[Spectrum, np.ndarray]:
+        """(dark-subtracted spectrum, the dark used) at the ladder time just below the
+        auto-exposed one."""
+        if not self.darks:
+            raise RuntimeError("SpectrumRecorder.acquire before take_darks")
+        chosen = self.spectrometer.auto_expose(max_time_s=self.ladder[-1])
+        t = max([x for x in self.ladder if x <= chosen * (1 + 1e-9)], default=self.ladder[0])
+        self.spectrometer.set_integration_time(t)
+        raw = self.spectrometer.acquire(subtract_dark=False)
+        dark = self.darks[t]
+        spectrum = replace(raw, counts=raw.counts - dark, dark_subtracted=True, relative_power=None)
+        return spectrum, dark
+
+
+class _SweepPhotometry:
+    """The bench's photometry applied to the steps of one sweep, each weighted by the
+    usable spectrum nearest in J recorded so far (or the reference spectrum)."""
 
     def __init__(self, config) -> None:
-        from labrig.analysis.optics import collection_factor
-        from labrig.config import load_responsivity
+        from labrig.analysis.photometry import BenchPhotometry
 
-        cal = config.calibration
-        base = Path(config.source_path).parent if config.source_path else None
-        self.resp_nm, self.resp_a_w = load_responsivity(cal.photodiode, base)
-        self.collection_factor = collection_factor(cal.photodiode)
-        self.area_m2 = config.device.active_area_cm2 * 1e-4
-        self.correction = cal.luminance_correction
-        self._reference = None
-        self._config = config
+        self.bench = BenchPhotometry(config)
+        self.area_cm2 = config.device.active_area_cm2
         self._j: list[float] = []
         self._index: list[int] = []
         self._factors: list[Any] = []
         self._shapes: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self._response = None
-        if cal.spectral_response_file:
-            from labrig.analysis.spectral import SpectralResponse
-
-            path = Path(cal.spectral_response_file)
-            if not path.is_absolute() and base is not None:
-                path = base / path
-            self._response = SpectralResponse.from_csv(path)
-
-    @property
-    def reference(self):
-        """Spectral factors of the configured reference spectrum (built when first needed)."""
-        if self._reference is None:
-            from labrig.analysis.photometry import reference_spectrum, spectral_factors
-
-            wl, s = reference_spectrum(self._config)
-            self._reference = spectral_factors(wl, s, self.resp_nm, self.resp_a_w)
-        return self._reference
 
     @property
     def has_spectra(self) -> bool:
         return bool(self._factors)
 
-    def add_spectrum(self, index: int, j_a_cm2: float, spectrum, config) -> bool:
-        """Keep a recorded spectrum for weighting if it is usable; True if it is."""
-        from labrig.analysis.photometry import (
-            emission_band,
-            power_shape_from_counts,
-            spectral_factors,
-        )
-
-        counts = np.asarray(spectrum.counts, float)
-        noise = 1.4826 * np.median(np.abs(np.diff(counts))) / math.sqrt(2) or 1.0
-        if spectrum.saturated or counts.max() < MIN_SPECTRUM_SNR * noise:
+    def add_spectrum(self, index: int, current_a: float, spectrum: Spectrum) -> bool:
+        """Keep stored spectrum ``index`` for weighting if it is usable; True if it is."""
+        shape = self.bench.recorded(spectrum)
+        if shape is None:
             return False
-        wl = np.asarray(spectrum.wavelength_nm, float)
-        if self._response is not None:
-            shape = self._response.apply(wl, counts)
-        else:
-            shape = power_shape_from_counts(wl, counts)
-        shape = emission_band(wl, shape)
-        self._factors.append(spectral_factors(wl, shape, self.resp_nm, self.resp_a_w))
-        self._j.append(j_a_cm2)
+        self._factors.append(self.bench.factors(*shape))
+        self._j.append(abs(current_a) / self.area_cm2)
         self._index.append(index)
-        self._shapes[index] = (wl, shape)
+        self._shapes[index] = shape
         return True
 
     def spectrum_shape(self, index: int) -> tuple[np.ndarray, np.ndarray] | None:
         """(wavelength_nm, power shape) of stored spectrum ``index`` (None: reference)."""
         return self._shapes.get(index)
 
-    def _latest(self):
-        return self._factors[-1] if self._factors else self.reference
-
     def provisional_luminance(self, step: _Step) -> float:
         """Luminance with the latest spectrum (for thresholds and breakdown checks)."""
-        f = self._latest()
-        return float(
-            self.correction
-            * f.luminous_efficacy_lm_per_w
-            * step.photodiode
-            / (self.collection_factor * f.responsivity_a_per_w * math.pi * self.area_m2)
-        )
+        factors = self._factors[-1] if self._factors else self.bench.reference
+        res = self.bench.apply(step.photodiode, step.current, step.voltage, factors)
+        return float(res.luminance_cd_m2)
 
-    def rows(self, steps: list[_Step], config) -> list[dict[str, float]]:
-        from labrig.analysis.photometry import SpectralFactors, nearest_spectrum, photometry
+    def rows(self, steps: list[_Step]) -> list[dict[str, float]]:
+        from labrig.analysis.photometry import SpectralFactors, nearest_spectrum
 
         current = np.array([s.current for s in steps])
-        volts = np.array([s.voltage for s in steps])
-        j_a_cm2 = current / config.device.active_area_cm2
+        j_a_cm2 = current / self.area_cm2
         if self._factors:
             pick = nearest_spectrum(j_a_cm2, np.array(self._j))
             chosen = [self._factors[i] for i in pick]
@@ -599,33 +577,28 @@ class _Photometry:
             )
             index = [self._index[i] for i in pick]
         else:
-            factors, index = self.reference, [-1] * len(steps)
-        res = photometry(
+            factors, index = self.bench.reference, [-1] * len(steps)
+        res = self.bench.apply(
             np.array([s.photodiode for s in steps]),
             current,
-            volts,
+            np.array([s.voltage for s in steps]),
             factors,
-            self.collection_factor,
-            self.area_m2,
-            self.correction,
         )
-        out = []
-        for k, s in enumerate(steps):
-            out.append(
-                {
-                    "voltage": s.voltage,
-                    "current": s.current,
-                    "current_density": float(j_a_cm2[k] * 1e3),
-                    "photodiode_current": s.photodiode,
-                    "luminance": float(res.luminance_cd_m2[k]),
-                    "eqe": float(res.eqe[k] * 100),
-                    "current_efficiency": float(res.current_efficiency_cd_a[k]),
-                    "power_efficiency": float(res.power_efficiency_lm_w[k]),
-                    "radiance": float(res.radiance_w_sr_m2[k]),
-                    "photon_flux": float(res.photon_flux_per_s[k]),
-                    "spectrum_index": int(index[k]),
-                    "timestamp": s.time,
-                    "compliance": int(s.compliance),
-                }
-            )
-        return out
+        return [
+            {
+                "voltage": s.voltage,
+                "current": s.current,
+                "current_density": float(j_a_cm2[k] * 1e3),
+                "photodiode_current": s.photodiode,
+                "luminance": float(res.luminance_cd_m2[k]),
+                "eqe": float(res.eqe[k] * 100),
+                "current_efficiency": float(res.current_efficiency_cd_a[k]),
+                "power_efficiency": float(res.power_efficiency_lm_w[k]),
+                "radiance": float(res.radiance_w_sr_m2[k]),
+                "photon_flux": float(res.photon_flux_per_s[k]),
+                "spectrum_index": int(index[k]),
+                "timestamp": s.time,
+                "compliance": int(s.compliance),
+            }
+            for k, s in enumerate(steps)
+        ]

@@ -114,12 +114,16 @@ def analyse_jvl(
     current_efficiency_cd_a: np.ndarray,
     power_efficiency_lm_w: np.ndarray,
     spectrum_at_peak: tuple[np.ndarray, np.ndarray] | None = None,
+    measurable: np.ndarray | None = None,
 ) -> JVLAnalysis:
     """All figures of a sweep.  Arrays are per step in SI (EQE a fraction); the result
     is in lab units: V, cd/m², %, mA/cm² (1 A/m² = 0.1 mA/cm²), cd/A, lm/W, nm.
 
-    ``spectrum_at_peak`` is the (wavelength_nm, counts) recorded nearest the peak-EQE
-    step (the caller knows which spectrum that is); without it the EL figures are absent.
+    ``spectrum_at_peak`` is the (wavelength_nm, spectral power) recorded nearest the
+    peak-EQE step (the caller knows which spectrum that is); without it the EL figures are
+    absent.  ``measurable`` marks the steps whose light is above the photodiode's noise:
+    efficiencies elsewhere are ratios of noise to a tiny current (an EQE of 70 % at 0 V)
+    and take no part in the efficiency figures.
     """
     out = JVLAnalysis()
     v = np.asarray(voltage_v, float)
@@ -128,6 +132,9 @@ def analyse_jvl(
     eqe = np.asarray(eqe, float)
     ce = np.asarray(current_efficiency_cd_a, float)
     pe = np.asarray(power_efficiency_lm_w, float)
+    if measurable is not None:
+        noise = ~np.asarray(measurable, bool)
+        eqe, ce, pe = (np.where(noise, np.nan, x) for x in (eqe, ce, pe))
     if v.size == 0:
         out.notes.append("no data points: no figures")
         return out
@@ -171,7 +178,7 @@ def analyse_jvl(
             else:
                 out.figures[name] = (value * 100, "%")
     else:
-        out.notes.append("peak_eqe: no step with forward current")
+        out.notes.append("peak_eqe: no step with forward current and measurable light")
 
     if np.any(np.isfinite(ce)):
         out.figures["peak_current_efficiency"] = (float(np.nanmax(ce)), "cd/A")

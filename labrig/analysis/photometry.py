@@ -42,7 +42,9 @@ from labrig.analysis.optics import (
 from labrig.errors import ConfigError
 
 if TYPE_CHECKING:
+    from labrig.analysis.spectral import SpectralResponse
     from labrig.config import BenchConfig
+    from labrig.interfaces import Spectrum
 
 #: wavelength grid for the configured reference spectrum (nm)
 REFERENCE_GRID_NM = np.arange(300.0, 1100.0 + 0.25, 0.25)
@@ -133,6 +135,28 @@ def emission_band(
     return out
 
 
+def recorded_power_shape(
+    spectrum: Spectrum, response: SpectralResponse | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(wavelength_nm, spectral power shape) of a dark-subtracted recorded spectrum, cut to
+    its emission band: through the spectral-response calibration when there is one, else
+    from photon counts (``power_shape_from_counts``)."""
+    wl = np.asarray(spectrum.wavelength_nm, float)
+    counts = np.asarray(spectrum.counts, float)
+    shape = (
+        response.apply(wl, counts) if response is not None else power_shape_from_counts(wl, counts)
+    )
+    return wl, emission_band(wl, shape)
+
+
+def usable_for_weighting(spectrum: Spectrum, min_snr: float = 30.0) -> bool:
+    """True if a recorded spectrum can weight the photometry: not saturated, and its peak
+    at least ``min_snr`` times the pixel noise (robust, from neighbouring-pixel differences)."""
+    counts = np.asarray(spectrum.counts, float)
+    noise = 1.4826 * float(np.median(np.abs(np.diff(counts)))) / np.sqrt(2.0) or 1.0
+    return not spectrum.saturated and float(counts.max()) >= min_snr * noise
+
+
 @dataclass(frozen=True)
 class Photometry:
     """Per-step results, SI (EQE as a fraction)."""
@@ -219,3 +243,73 @@ def nearest_spectrum(step_current_density: np.ndarray, spectrum_current_density:
     if spectra.size == 0:
         raise ValueError("no spectra to choose from")
     return np.argmin(np.abs(steps[:, None] - spectra[None, :]), axis=1)
+
+
+class BenchPhotometry:
+    """A bench config's photometric calibration, ready to apply: responsivity table,
+    collection factor, device area, luminance correction, spectral-response calibration
+    and the reference spectrum (built when first needed).  Raises ``ConfigError`` when the
+    responsivity table (or response file) cannot be loaded."""
+
+    def __init__(self, config: BenchConfig) -> None:
+        from pathlib import Path
+
+        from labrig.analysis.optics import collection_factor
+        from labrig.config import load_responsivity
+
+        cal = config.calibration
+        base = Path(config.source_path).parent if config.source_path else None
+        self.responsivity_nm, self.responsivity_a_per_w = load_responsivity(cal.photodiode, base)
+        self.collection_factor = collection_factor(cal.photodiode)
+        self.area_m2 = config.device.active_area_cm2 * 1e-4
+        self.luminance_correction = cal.luminance_correction
+        self.response: SpectralResponse | None = None
+        if cal.spectral_response_file:
+            from labrig.analysis.spectral import SpectralResponse
+
+            path = Path(cal.spectral_response_file)
+            if not path.is_absolute() and base is not None:
+                path = base / path
+            self.response = SpectralResponse.from_csv(path)
+        self._config = config
+        self._reference: SpectralFactors | None = None
+
+    @property
+    def reference(self) -> SpectralFactors:
+        """Factors of the configured reference spectrum (``reference_spectrum``)."""
+        if self._reference is None:
+            wl, s = reference_spectrum(self._config)
+            self._reference = self.factors(wl, s)
+        return self._reference
+
+    def factors(self, wavelength_nm: np.ndarray, shape: np.ndarray) -> SpectralFactors:
+        return spectral_factors(
+            wavelength_nm, shape, self.responsivity_nm, self.responsivity_a_per_w
+        )
+
+    def recorded(self, spectrum: Spectrum) -> tuple[np.ndarray, np.ndarray] | None:
+        """(wavelength_nm, power shape) of a recorded spectrum, None if it is unusable."""
+        if not usable_for_weighting(spectrum):
+            return None
+        return recorded_power_shape(spectrum, self.response)
+
+    def apply(
+        self,
+        photodiode_current_a: np.ndarray,
+        device_current_a: np.ndarray,
+        voltage_v: np.ndarray,
+        factors: SpectralFactors,
+        *,
+        corrected: bool = True,
+    ) -> Photometry:
+        """``photometry`` with this bench's calibration (``corrected=False``: without the
+        luminance-meter correction, as ``labrig calibrate luminance`` needs it)."""
+        return photometry(
+            photodiode_current_a,
+            device_current_a,
+            voltage_v,
+            factors,
+            self.collection_factor,
+            self.area_m2,
+            self.luminance_correction if corrected else 1.0,
+        )

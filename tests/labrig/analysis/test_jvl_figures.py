@@ -107,3 +107,15 @@ def test_el_figures_at_peak_from_the_spectrum():
     assert f["el_fwhm"] == (pytest.approx(33.0, abs=0.1), "nm")
     assert f["cie_x"][0] == pytest.approx(xy[0], abs=1e-3)
     assert f["cie_y"][0] == pytest.approx(xy[1], abs=1e-3)
+
+
+def test_steps_without_measurable_light_take_no_part_in_efficiencies():
+    v = np.round(np.arange(0.0, 6.01, 0.1), 10)
+    v, j, lum, eqe, ce, pe = _sweep(v)
+    eqe, ce, pe = eqe.copy(), ce.copy(), pe.copy()
+    eqe[1], ce[1], pe[1] = 0.7, 1e4, 1e4  # noise over a tiny current at 0.1 V
+    measurable = lum > 1e-3
+    f = analyse_jvl(v, j, lum, eqe, ce, pe, measurable=measurable).figures
+    assert f["peak_eqe"][0] == pytest.approx(20.0)
+    assert f["peak_current_efficiency"][0] < 1e4 and f["peak_power_efficiency"][0] < 1e4
+    assert analyse_jvl(v, j, lum, eqe, ce, pe).figures["peak_eqe"][0] == pytest.approx(70.0)
