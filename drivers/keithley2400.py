@@ -51,6 +51,7 @@ OVERFLOW = 9.9e37
 ELEMENTS_PER_READING = 5  # VOLT, CURR, RES, TIME, STAT (pymeasure's :FORM:ELEM order)
 SHUTDOWN_RAMP_STEPS = 5
 SHUTDOWN_RAMP_PAUSE_S = 0.02
+CONFIRM_TIMEOUT_S = 1.0
 AUTO_DELAY_ESTIMATE_S = 0.005
 LINE_FREQUENCY_WORST_HZ = 50.0
 
@@ -493,11 +494,28 @@ class Keithley2400(VisaTransport, PymeasureKeithley2400, SourceMeter):
             if level is not None:
                 self._level = level
                 time.sleep(SHUTDOWN_RAMP_PAUSE_S)
+        self._confirm_output_off()
         self._output_on = False
         self._auto_clear = False
         self._fixed_mode = function is not None
         self._trigger_count = None
         self.isShutdown = True
+
+    def _confirm_output_off(self) -> None:
+        """Read the output state back (briefly) so shutdown knows it worked; log only."""
+        if self.connection_state() == "closed":
+            log.error(
+                "%s: shutdown could not reach the instrument; output state unknown", self.resource
+            )
+            return
+        try:
+            with self.temporary_timeout(CONFIRM_TIMEOUT_S):
+                state = self.query("OUTPUT?").strip()
+        except InstrumentError as exc:
+            log.error("%s: shutdown could not confirm the output is off: %s", self.resource, exc)
+            return
+        if state not in ("0", "OFF"):
+            log.error("%s: output still reports %r after shutdown", self.resource, state)
 
     # ----------------------------------------------------------------- helpers
     def _set_mode(self, function: SourceFunction, mode: str) -> None:

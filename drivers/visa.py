@@ -179,17 +179,19 @@ class VisaTransport:
     resource: str = ""
     _timeout_s: float = 5.0
     _interrupted: bool = False
+    _last_command: str = ""
 
     # ------------------------------------------------------------------ transport
     def write(self, command: str, **kwargs: Any) -> None:  # type: ignore[override]
         if self._interrupted:
             self.clear_transport()
+        self._last_command = command
         with self._translated(f"sending {command[:40]!r}"):
             super().write(command, **kwargs)  # type: ignore[misc]
 
     def read(self, **kwargs: Any) -> str:  # type: ignore[override]
         try:
-            with self._translated("reading the reply"):
+            with self._translated(f"reading the reply to {self._last_command[:40]!r}"):
                 return super().read(**kwargs)  # type: ignore[misc]
         except BaseException:
             # whatever broke the read, a late reply may still be on its way
@@ -233,12 +235,22 @@ class VisaTransport:
     @contextmanager
     def extended_timeout(self, seconds: float) -> Iterator[None]:
         """Lengthen the VISA time-out for one long operation (a sweep, a burst)."""
+        with self.temporary_timeout(max(seconds, self._timeout_s)):
+            yield
+
+    @contextmanager
+    def temporary_timeout(self, seconds: float) -> Iterator[None]:
+        """Use ``seconds`` as the VISA time-out inside the block, then restore it."""
         conn = getattr(self.adapter, "connection", None)  # type: ignore[attr-defined]
-        if not isinstance(conn, pyvisa.resources.Resource) or seconds <= self._timeout_s:
+        if not isinstance(conn, pyvisa.resources.Resource):
             yield
             return
-        old = conn.timeout
-        conn.timeout = round(seconds * 1000)
+        try:
+            old = conn.timeout
+            conn.timeout = max(1, round(seconds * 1000))
+        except Exception:  # noqa: BLE001 - a dead session: the operation will say so
+            yield
+            return
         try:
             yield
         finally:

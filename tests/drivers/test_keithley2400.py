@@ -221,6 +221,7 @@ def test_shutdown_aborts_ramps_in_steps_and_turns_output_off():
             (":SOURCE:VOLTAGE 0", None),
             (":SOURCE:CLEAR:AUTO 0", None),
             ("OUTPUT 0", None),
+            ("OUTPUT?", "0"),
         ]
     )
     with expected_protocol(Keithley2400, pairs) as smu:
@@ -240,6 +241,7 @@ def test_shutdown_without_ramp():
             (":SOUR:VOLT:MODE FIX", None),
             (":SOURCE:CLEAR:AUTO 0", None),
             ("OUTPUT 0", None),
+            ("OUTPUT?", "0"),
         ]
     )
     with expected_protocol(Keithley2400, pairs) as smu:

@@ -1,0 +1,293 @@
+"""The Keithley drivers against the simulated bench, through the real transport:
+SCPIServer on a loopback port, pyvisa-py TCPIP SOCKET, the drivers' own SCPI.
+
+Ground truth comes from the simulator side (``bench.operating_point``, the device model,
+``bench.photodiode_current``), never from the driver under test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from labrig.config import load_config
+from labrig.drivers import keithley2400, keithley6485
+from labrig.errors import (
+    GarbledReplyError,
+    InstrumentDisconnectedError,
+    InstrumentTimeoutError,
+    OverRangeError,
+    WrongInstrumentError,
+)
+from labrig.simulators.bench import SimulatedBench
+from labrig.simulators.keithley2400 import SimulatedKeithley2400
+from labrig.simulators.server import SCPIServer
+
+COMPLIANCE_A = 0.05  # sim.yaml default_compliance_a
+
+
+@pytest.fixture
+def bench() -> SimulatedBench:
+    return SimulatedBench(load_config("sim"))
+
+
+@pytest.fixture
+def smu_sim(bench) -> Iterator[tuple[SimulatedKeithley2400, SCPIServer]]:
+    sim = SimulatedKeithley2400(bench)
+    server = SCPIServer(sim).start()
+    yield sim, server
+    server.stop()
+
+
+@pytest.fixture
+def pico_server(bench) -> Iterator[SCPIServer]:
+    from labrig.simulators.keithley6485 import SimulatedKeithley6485
+
+    server = SCPIServer(SimulatedKeithley6485(bench)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smu(smu_sim) -> Iterator[keithley2400.Keithley2400]:
+    drv = keithley2400.connect(smu_sim[1].resource, timeout_s=2.0)
+    yield drv
+    drv.shutdown(ramp=False)
+    drv.close()
+
+
+@pytest.fixture
+def pico(pico_server) -> Iterator[keithley6485.Keithley6485]:
+    drv = keithley6485.connect(pico_server.resource, timeout_s=2.0)
+    yield drv
+    drv.shutdown()
+    drv.close()
+
+
+def test_identity(smu):
+    ident = smu.identity()
+    assert (ident.manufacturer, ident.model) == ("KEITHLEY INSTRUMENTS INC.", "2400")
+
+
+def test_201_point_list_sweep_in_one_read(smu, bench):
+    levels = np.linspace(0.0, 6.0, 201)
+    smu.configure_source("voltage", COMPLIANCE_A, nplc=0.1)
+    points = smu.sweep(levels)
+    assert len(points) == 201
+    volts = np.array([p.voltage for p in points])
+    amps = np.array([p.current for p in points])
+    limited = np.array([p.in_compliance for p in points])
+    assert volts[~limited] == pytest.approx(levels[~limited], abs=1e-3)
+    # an LED: nothing below ~1.5 V, then a steep rise over decades
+    assert abs(amps[levels < 1.5]).max() < 1e-7
+    assert amps[-1] > 1e3 * max(abs(amps[levels < 2.0]).max(), 1e-12)
+    truth = bench.device.current_at(4.0)
+    at4 = amps[np.argmin(abs(levels - 4.0))]
+    assert at4 == pytest.approx(truth, rel=0.25)  # heating/noise move it, not by decades
+    assert bench.operating_point.output_on  # a sweep leaves the output as it was set: on
+
+
+def test_201_point_staircase_sweep_in_one_read(smu):
+    smu.configure_source("voltage", COMPLIANCE_A, nplc=0.01, autozero=False)
+    points = smu.staircase_sweep(-0.7, 0.1, 201)
+    assert len(points) == 201
+    assert points[0].voltage == pytest.approx(-0.7, abs=1e-3)
+    assert points[-1].voltage == pytest.approx(0.1, abs=1e-3)
+    stamps = [p.time for p in points]
+    assert all(b > a for a, b in zip(stamps, stamps[1:], strict=False))
+
+
+def test_point_by_point_measure_and_output_state(smu, bench):
+    smu.configure_source("voltage", COMPLIANCE_A)
+    smu.set_level(3.0)
+    assert not bench.operating_point.output_on
+    smu.enable_output()
+    assert smu.output_enabled and bench.operating_point.output_on
+    first = smu.measure()
+    assert first.voltage == pytest.approx(3.0, abs=1e-3)
+    assert first.current == pytest.approx(bench.operating_point.current, rel=0.05)
+    assert not first.in_compliance
+    second = smu.measure()
+    assert second.time > first.time
+    smu.disable_output()
+    assert not smu.output_enabled and not bench.operating_point.output_on
+
+
+def test_current_source_reads_the_device_voltage(smu, bench):
+    smu.configure_source("current", 8.0)
+    smu.set_level(1e-3)
+    smu.enable_output()
+    r = smu.measure()
+    assert r.current == pytest.approx(1e-3, rel=1e-3)
+    assert r.voltage == pytest.approx(bench.device.voltage_at(1e-3), rel=0.05)
+
+
+def test_compliance_is_flagged_from_the_status_word(smu, bench):
+    smu.configure_source("voltage", 1e-4)
+    smu.set_level(6.0)
+    smu.enable_output()
+    r = smu.measure()
+    assert r.in_compliance
+    assert abs(r.current) == pytest.approx(1e-4, rel=0.02)
+    assert r.voltage < 6.0  # the SMU limited current, so V fell below the programmed level
+    assert bench.operating_point.in_compliance
+
+
+def test_sweep_aborts_early_on_compliance(smu, bench):
+    """:SOUR:SWE:CAB EARL aborts at the start of the first SDM cycle in compliance (2400
+    manual §10), so that point is not measured: the sweep simply comes back short."""
+    levels = np.linspace(0, 6, 61)
+    smu.configure_source("voltage", 1e-3, nplc=0.01)
+    points = smu.sweep(levels, abort_on_compliance=True)
+    assert 1 <= len(points) < 61
+    assert not any(p.in_compliance for p in points)
+    assert points[-1].current < 1e-3 < bench.device.current_at(levels[len(points)])
+    assert not bench.operating_point.in_compliance or not bench.operating_point.output_on
+
+
+def test_pulsed_cycles_leave_the_output_off(smu, bench):
+    smu.configure_source("voltage", COMPLIANCE_A)
+    pulses = smu.pulsed_cycles(4.0, 5, source_delay=1e-3, nplc=0.01, off_time=0.01)
+    assert len(pulses) == 5
+    assert all(p.current > 0 for p in pulses)
+    assert all(b.time > a.time for a, b in zip(pulses, pulses[1:], strict=False))
+    assert not bench.operating_point.output_on
+
+
+def test_shutdown_ramps_to_zero_and_turns_off(smu, bench):
+    smu.configure_source("voltage", COMPLIANCE_A)
+    smu.set_level(4.0)
+    smu.enable_output()
+    smu.shutdown()
+    assert not bench.operating_point.output_on
+    assert smu.query_floats(":SOUR:VOLT?")[0] == pytest.approx(0.0)
+
+
+def test_shutdown_after_a_read_cut_short_by_ctrl_c(smu, bench, monkeypatch):
+    """Ctrl-C inside a sweep's :READ? leaves 201 readings in flight; shutdown must still
+    turn the output off, and the next measurement must get its own reply."""
+    smu.configure_source("voltage", COMPLIANCE_A, nplc=0.01)
+
+    def interrupted(**_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(smu.adapter, "read", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        smu.sweep(np.linspace(0, 4, 201))
+    monkeypatch.undo()
+    smu.shutdown()
+    assert not bench.operating_point.output_on
+    smu.configure_source("voltage", COMPLIANCE_A)
+    smu.set_level(2.0)
+    smu.enable_output()
+    assert smu.measure().voltage == pytest.approx(2.0, abs=1e-3)
+
+
+def test_out_of_range_level_reaches_no_instrument(smu, smu_sim):
+    smu.configure_source("voltage", COMPLIANCE_A)
+    with pytest.raises(keithley2400.InstrumentSettingError, match="±210 V"):
+        smu.set_level(500.0)
+    assert smu.query_floats(":SOUR:VOLT?")[0] == pytest.approx(0.0)
+    assert smu.query(":SYST:ERR?").startswith("0")
+
+
+def test_wrong_model_is_refused(smu_sim):
+    with pytest.raises(WrongInstrumentError, match="6485.*2400"):
+        keithley6485.connect(smu_sim[1].resource, timeout_s=2.0)
+
+
+def test_2400_driver_refuses_the_6485(pico_server):
+    with pytest.raises(WrongInstrumentError, match="2400.*6485"):
+        keithley2400.connect(pico_server.resource, timeout_s=2.0)
+
+
+# ----------------------------------------------------------------------- faults
+def _drive(smu: keithley2400.Keithley2400) -> None:
+    smu.configure_source("voltage", COMPLIANCE_A, nplc=0.01, autozero=False)
+    smu.set_level(3.0)
+    smu.enable_output()
+    assert smu.output_enabled  # a query: the simulator has obeyed everything before it
+
+
+@pytest.mark.parametrize(
+    ("kind", "after", "error", "operation"),
+    [
+        ("timeout", 0, InstrumentTimeoutError, "measure"),
+        ("garbled", 0, GarbledReplyError, "measure"),
+        ("disconnect", 100, InstrumentDisconnectedError, "sweep"),  # drops at point 100
+    ],
+)
+def test_link_fault_raises_its_error_and_shutdown_leaves_output_off(
+    smu_sim, bench, kind, after, error, operation
+):
+    sim, server = smu_sim
+    smu = keithley2400.connect(server.resource, timeout_s=0.5)
+    try:
+        _drive(smu)
+        assert bench.operating_point.output_on
+        sim.inject_fault(kind, after=after)
+        with pytest.raises(error):
+            if operation == "sweep":
+                smu.sweep(np.linspace(0.0, 4.0, 201))
+            else:
+                smu.measure()
+        smu.shutdown()  # must not raise, whatever the link is doing
+        assert not bench.operating_point.output_on
+    finally:
+        smu.close()
+
+
+def test_device_short_shows_as_compliance_and_shutdown_leaves_output_off(smu, smu_sim, bench):
+    _drive(smu)
+    smu_sim[0].inject_fault("short", after=0)
+    points = smu.sweep(np.linspace(1.0, 3.0, 5))
+    assert all(p.in_compliance for p in points)
+    assert all(abs(p.current) == pytest.approx(COMPLIANCE_A, rel=0.02) for p in points)
+    smu.shutdown()
+    assert not bench.operating_point.output_on
+
+
+def test_device_open_reads_no_current_and_shutdown_leaves_output_off(smu, smu_sim, bench):
+    _drive(smu)
+    smu_sim[0].inject_fault("open", after=0)
+    points = smu.sweep(np.linspace(3.0, 5.0, 5))
+    assert all(abs(p.current) < 1e-9 and not p.in_compliance for p in points)
+    smu.shutdown()
+    assert not bench.operating_point.output_on
+
+
+# ----------------------------------------------------------------- photometer
+def test_photocurrent_rises_with_drive(smu, pico, bench):
+    pico.configure(nplc=1)
+    pico.zero_correct()
+    smu.configure_source("voltage", COMPLIANCE_A)
+    smu.enable_output()
+    readings = []
+    for volts in (2.4, 3.0, 3.6):
+        smu.set_level(volts)
+        smu.measure()
+        r = pico.read()
+        readings.append(r.current)
+        assert r.current == pytest.approx(bench.photodiode_current(), rel=0.1)
+    assert readings[0] < readings[1] < readings[2]
+    burst = pico.read_burst(10)
+    assert len(burst) == 10
+    assert np.mean([b.current for b in burst]) == pytest.approx(readings[-1], rel=0.1)
+
+
+def test_photometer_over_range_on_a_too_small_range(smu, pico):
+    smu.configure_source("voltage", COMPLIANCE_A)
+    smu.set_level(4.0)
+    smu.enable_output()
+    smu.measure()
+    pico.configure(nplc=1, current_range=2e-9)
+    with pytest.raises(OverRangeError, match="2e-09 A range"):
+        pico.read()
+
+
+def test_injected_photometer_over_range(pico, pico_server):
+    pico.configure(nplc=1, current_range=2e-6)
+    pico_server.instrument.inject_fault("overrange", after=0)
+    with pytest.raises(OverRangeError, match="photometer over range at 2e-06 A range"):
+        pico.read()
