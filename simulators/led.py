@@ -5,7 +5,9 @@ Equations (J in A/cm², T the device temperature, V_T = k·T/q):
 * J–V: a diode in series with trap-limited (space-charge) transport and a series
   resistance, ``V(J) = n·V_T·ln(1 + J/J0) + (J/K)^(1/m) + J·Rs``.  Turn-on sits near the
   photon energy through J0 and n; the (J/K)^(1/m) term keeps the current rising steeply
-  but not exponentially above it.  Reverse current saturates at -J0.  ``current_at``
+  but not exponentially above it.  Reverse current saturates at -J0.  J0, K and Rs are
+  held temperature-independent, so only V_T carries the self-heating into the J–V (a hot
+  device needs slightly more voltage for the same J).  ``current_at``
   inverts V(J) by a safeguarded Newton iteration in ln J from an upper bound (V is convex
   and increasing in ln J, so the iteration cannot overshoot): ~10 µs per call.
 * EQE: ``EQE_int(J) = EQE_max·x/(1+x)/(1+(J/J_roll)^b)``, ``x = (J/J_on)^a`` (turn-on from
