@@ -206,6 +206,28 @@ def _resizable(group: h5py.Group, name: str, dtype: Any, chunk: int, width: int 
     return group.create_dataset(name, shape=shape, maxshape=maxshape, chunks=chunks, dtype=dtype)
 
 
+def _to_array(values: list, dtype: np.dtype, column: str) -> np.ndarray:
+    """Buffered values as a column array.  A value that does not fit the column (a
+    procedure bug) becomes the fill value with a warning instead of losing the batch."""
+    if dtype.kind == "S":
+        return np.asarray(
+            [b"" if v is None else _encode(str(v), dtype.itemsize) for v in values], dtype=dtype
+        )
+    try:
+        return np.asarray(values, dtype=dtype)
+    except (TypeError, ValueError):
+        fill = _fill_value(dtype)
+        out = np.full(len(values), fill, dtype=dtype)
+        for i, value in enumerate(values):
+            try:
+                out[i] = fill if value is None else value
+            except (TypeError, ValueError):
+                log.warning(
+                    "column %s: value %r is not %s; stored as %r", column, value, dtype, fill
+                )
+        return out
+
+
 def _append(ds: h5py.Dataset, values: np.ndarray) -> None:
     n = ds.shape[0]
     ds.resize(n + len(values), axis=0)
@@ -806,7 +828,7 @@ class RunStore:
                 continue
             grp = entry[gname]
             for col in self._groups[gname]:
-                _append(grp[col.name], np.asarray(cols[col.name], dtype=_h5_dtype(col)))
+                _append(grp[col.name], _to_array(cols[col.name], _h5_dtype(col), col.name))
         if buf.spectra:
             sp = entry["spectra"]
             step, counts, itime, scans, sat, dsub = zip(*buf.spectra, strict=True)

@@ -252,3 +252,15 @@ def test_read_run_rejects_files_that_are_not_runs(tmp_path: Path) -> None:
     with pytest.raises(NotARunFileError, match="no such file"):
         read_run(tmp_path / "missing.h5")
     assert issubclass(NotARunFileError, UserInputError)
+
+
+def test_a_bad_value_does_not_lose_the_batch(tmp_path: Path, caplog) -> None:
+    store = _create(tmp_path)
+    store.append_rows(
+        {"voltage_v": [1.0, "oops", None], "status": ["OK", None, "état"], "compliance": [1, 0, 1]}
+    )
+    store.close("finished")
+    data = read_run(store.path).columns["data"]
+    np.testing.assert_array_equal(data["voltage_v"][0], [1.0, np.nan, np.nan])
+    assert list(data["status"][0]) == ["OK", "", "état"]
+    assert "value 'oops' is not float64" in caplog.text
