@@ -211,7 +211,11 @@ def _to_array(values: list, dtype: np.dtype, column: str) -> np.ndarray:
     procedure bug) becomes the fill value with a warning instead of losing the batch."""
     if dtype.kind == "S":
         return np.asarray(
-            [b"" if v is None else _encode(str(v), dtype.itemsize) for v in values], dtype=dtype
+            [
+                v if isinstance(v, bytes) else b"" if v is None else _encode(str(v), dtype.itemsize)
+                for v in values
+            ],
+            dtype=dtype,
         )
     try:
         return np.asarray(values, dtype=dtype)
