@@ -262,6 +262,7 @@ class JVLProcedure(LabrigProcedure):
             "voltage", self._compliance, nplc=self.smu_nplc, source_delay=self.source_delay
         )
         bench.photometer.configure(nplc=self.photometer_nplc)
+        bench.photometer.zero_correct()  # also leaves zero check off (on at 6485 power-up)
         self._use_spectra = self.spectra != "none" and bench.has("spectrometer")
         if self.spectra != "none" and not self._use_spectra:
             self.log_event("spectra", "no spectrometer on this bench: reference spectrum used")
