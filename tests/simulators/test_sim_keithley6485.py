@@ -1,0 +1,267 @@
+"""The simulated Keithley 6485 on the real SimulatedBench, driven by the simulated 2400:
+reading format, zero check/correct, ranges and over-range, filters, bursts, timing,
+faults — in process and through pyvisa-py over loopback TCP."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import pyvisa
+
+from labrig.clock import SimulatedClock
+from labrig.config import load_config
+from labrig.simulators.bench import SimulatedBench
+from labrig.simulators.keithley2400 import SimulatedKeithley2400
+from labrig.simulators.keithley6485 import (
+    INPUT_OFFSET_A,
+    RANGE_OFFSET_FRACTION,
+    SimulatedKeithley6485,
+)
+from labrig.simulators.server import SCPIServer
+
+
+@pytest.fixture
+def bench() -> SimulatedBench:
+    return SimulatedBench(load_config("sim"), clock=SimulatedClock(start=0.0))
+
+
+@pytest.fixture
+def smu(bench: SimulatedBench) -> SimulatedKeithley2400:
+    return SimulatedKeithley2400(bench)
+
+
+@pytest.fixture
+def pico(bench: SimulatedBench) -> SimulatedKeithley6485:
+    return SimulatedKeithley6485(bench)
+
+
+def light_on(smu: SimulatedKeithley2400, volts: float = 4.0) -> None:
+    smu.handle(f":SOUR:VOLT {volts};:SENS:CURR:PROT 0.05;:OUTP ON")
+
+
+def errors(inst) -> list[str]:
+    out = []
+    while (e := inst.handle(":SYST:ERR?")) != '0,"No error"':
+        out.append(e)
+    return out
+
+
+def current(reply: str) -> float:
+    """The first element of a default-format reading: ``+1.0E-06A`` -> 1e-6."""
+    return float(reply.split(",")[0].rstrip("A"))
+
+
+def test_idn_and_reset_state(pico: SimulatedKeithley6485) -> None:
+    maker, model, _, firmware = pico.handle("*IDN?").split(",")
+    assert (maker, model) == ("KEITHLEY INSTRUMENTS INC.", "MODEL 6485")
+    assert firmware.startswith("B03")
+    pico.handle("SYST:ZCH OFF;:CURR:RANG 2e-6;:FORM:ELEM READ;:TRIG:COUN 9")
+    pico.handle("*RST")
+    assert pico.handle(
+        "SYST:ZCH?;:SYST:ZCOR?;:CURR:RANG:AUTO?;:CURR:NPLC?;:FORM:ELEM?;:TRIG:COUN?;"
+        ":TRAC:FEED:CONT?;:AVER?"
+    ).split(";") == ["1", "0", "1", "+5.000000E+00", "READ,UNIT,TIME,STAT", "1", "NEV", "0"]
+
+
+def test_default_reading_format_has_the_unit_suffix(pico: SimulatedKeithley6485) -> None:
+    reply = pico.handle("READ?")
+    reading, stamp, status = reply.split(",")
+    assert reading.endswith("A") and reading[0] in "+-" and "E" in reading
+    assert float(stamp) > 0 and float(status) == 0.0
+    pico.handle("FORM:ELEM READ,TIME")
+    assert not pico.handle("READ?").split(",")[0].endswith("A")
+
+
+def test_zero_check_reads_the_offset_and_zero_correct_removes_it(
+    pico: SimulatedKeithley6485,
+) -> None:
+    """In the dark (a steady few-pA signal) on the 2 nA range."""
+    pico.handle("FORM:ELEM READ;:CURR:RANG 2e-9")
+    offset = INPUT_OFFSET_A + RANGE_OFFSET_FRACTION * 2e-9
+    zc = np.mean([float(pico.handle("READ?")) for _ in range(20)])  # zero check on after *RST
+    assert zc == pytest.approx(offset, rel=0.05)
+    pico.handle("SYST:ZCH OFF")
+    dark = pico.bench.config.simulation.photodiode_dark_current_a
+    raw = np.mean([float(pico.handle("READ?")) for _ in range(20)])
+    assert raw == pytest.approx(dark + offset, rel=0.05)
+    pico.handle("SYST:ZCH ON;:INIT;:SYST:ZCOR:ACQ;:SYST:ZCOR ON;:SYST:ZCH OFF")
+    corrected = np.mean([float(pico.handle("READ?")) for _ in range(20)])
+    assert corrected == pytest.approx(dark, rel=0.05)
+    assert abs(corrected - dark) < 0.2 * offset
+    assert errors(pico) == []
+
+
+def test_zero_correct_acquire_needs_zero_check(pico: SimulatedKeithley6485) -> None:
+    pico.handle("SYST:ZCH OFF;:SYST:ZCOR:ACQ")
+    assert errors(pico) == ['-221,"Settings conflict"']
+
+
+def test_reading_follows_the_photodiode_and_auto_range(
+    pico: SimulatedKeithley6485, smu: SimulatedKeithley2400
+) -> None:
+    pico.handle("SYST:ZCH OFF;:FORM:ELEM READ")
+    dark = float(pico.handle("READ?"))
+    assert 0 < dark < 1e-11  # dark current of a few pA
+    light_on(smu, 4.0)
+    lit = float(pico.handle("READ?"))
+    truth = smu.bench.photodiode_current(0.1)
+    assert lit == pytest.approx(truth, rel=1e-3)
+    assert pico.handle("CURR:RANG?") == "+2.000000E-02"  # RANG? is the fixed setting
+    pico.handle("CURR:RANG:AUTO:ULIM 2e-7")
+    assert pico.handle("READ?").startswith("+9.900000E+37")  # above the upper limit
+
+
+def test_fixed_range_over_range_reads_9_9e37_with_the_oflo_bit(
+    pico: SimulatedKeithley6485, smu: SimulatedKeithley2400
+) -> None:
+    light_on(smu, 4.0)
+    pico.handle("SYST:ZCH OFF;:CURR:RANG 2e-9")
+    reading, _, status = pico.handle("READ?").split(",")
+    assert reading == "+9.900000E+37A"
+    assert int(float(status)) & 1
+    pico.handle("CURR:RANG 2e-5")
+    assert current(pico.handle("READ?")) < 2e-5
+
+
+def test_range_and_nplc_limits(pico: SimulatedKeithley6485) -> None:
+    pico.handle("CURR:RANG 1e-3")
+    assert pico.handle("CURR:RANG?;:CURR:RANG:AUTO?") == "+2.000000E-03;0"
+    pico.handle("CURR:RANG 0.5")
+    pico.handle("CURR:NPLC 55")  # 50 Hz bench: at most 50 PLC
+    pico.handle("CURR:NPLC 0.001")
+    assert pico.handle("CURR:RANG?;:CURR:NPLC?") == "+2.000000E-03;+5.000000E+00"
+    assert errors(pico) == ['-222,"Parameter data out of range"'] * 3
+    pico.handle("CURR:NPLC 50")
+    assert pico.handle("CURR:NPLC?") == "+5.000000E+01"
+
+
+def test_reading_resolution_is_5_half_digits_of_the_range(
+    pico: SimulatedKeithley6485, smu: SimulatedKeithley2400
+) -> None:
+    light_on(smu, 3.0)
+    pico.handle("SYST:ZCH OFF;:FORM:ELEM READ;:CURR:RANG 2e-6")
+    values = [float(pico.handle("READ?")) for _ in range(5)]
+    steps = np.array(values) / (2e-6 / 200_000)
+    np.testing.assert_allclose(steps, np.round(steps), atol=1e-6)
+
+
+@pytest.mark.parametrize("nplc, autozero", [(1.0, "ON"), (0.01, "OFF"), (10.0, "OFF")])
+def test_timing_follows_nplc(pico: SimulatedKeithley6485, nplc: float, autozero: str) -> None:
+    n = 10
+    pico.handle(f"CURR:NPLC {nplc};:SYST:AZER {autozero};:TRIG:COUN {n};:FORM:ELEM READ,TIME")
+    clock = pico.bench.clock
+    t0 = clock.time()
+    data = np.array([float(x) for x in pico.handle("READ?").split(",")]).reshape(n, 2)
+    per = nplc / 50 * (3 if autozero == "ON" else 1) + 5e-4
+    assert clock.time() - t0 == pytest.approx(n * per, rel=1e-6)
+    np.testing.assert_allclose(np.diff(data[:, 1]), per, rtol=1e-6)
+
+
+def test_repeat_filter_takes_count_conversions_and_reduces_noise(
+    pico: SimulatedKeithley6485,
+) -> None:
+    """On a steady (dark) input, where the 6485's own noise dominates on the 2 µA range."""
+    pico.handle("SYST:ZCH OFF;:FORM:ELEM READ;:CURR:RANG 2e-6;:CURR:NPLC 0.01;:SYST:AZER OFF")
+    plain = [float(pico.handle("READ?")) for _ in range(60)]
+    pico.handle("AVER:TCON REP;:AVER:COUN 20;:AVER ON")
+    clock = pico.bench.clock
+    t0 = clock.time()
+    filtered = [float(pico.handle("READ?")) for _ in range(60)]
+    assert clock.time() - t0 == pytest.approx(60 * 20 * (0.01 / 50 + 5e-4), rel=1e-6)
+    assert np.std(filtered) < 0.5 * np.std(plain)
+    assert np.mean(filtered) == pytest.approx(np.mean(plain), abs=3 * np.std(plain) / 7)
+    pico.handle("FORM:ELEM STAT")
+    assert int(float(pico.handle("READ?"))) & 2  # filter bit
+
+
+def test_moving_filter_fills_its_stack_once(pico: SimulatedKeithley6485) -> None:
+    pico.handle("SYST:ZCH OFF;:CURR:NPLC 0.01;:SYST:AZER OFF;:AVER:TCON MOV;:AVER:COUN 10")
+    pico.handle("AVER ON")
+    clock = pico.bench.clock
+    conversion = 0.01 / 50 + 5e-4
+    t0 = clock.time()
+    pico.handle("READ?")
+    assert clock.time() - t0 == pytest.approx(10 * conversion, rel=1e-6)
+    t0 = clock.time()
+    pico.handle("READ?")
+    assert clock.time() - t0 == pytest.approx(conversion, rel=1e-6)
+
+
+def test_buffered_burst(pico: SimulatedKeithley6485, smu: SimulatedKeithley2400) -> None:
+    light_on(smu, 3.5)
+    pico.handle("SYST:ZCH OFF;:CURR:NPLC 0.01;:SYST:AZER OFF;:FORM:ELEM READ,TIME")
+    pico.handle("TRAC:CLE;POIN 50;FEED SENS;FEED:CONT NEXT;:TRIG:COUN 50;:INIT")
+    assert pico.handle("TRAC:POIN:ACT?;:TRAC:FEED:CONT?") == "50;NEV"
+    data = np.array([float(x) for x in pico.handle("TRAC:DATA?").split(",")]).reshape(50, 2)
+    truth = smu.bench.photodiode_current(0.01 / 50)
+    assert np.median(data[:, 0]) == pytest.approx(truth, rel=0.01)
+    assert data[0, 1] == 0.0 and np.all(np.diff(data[:, 1]) > 0)  # absolute: from first
+    pico.handle("TRAC:TST:FORM DELT")
+    deltas = np.array([float(x) for x in pico.handle("TRAC:DATA?").split(",")])[1::2]
+    np.testing.assert_allclose(deltas[1:], 0.01 / 50 + 5e-4, rtol=1e-6)
+    assert errors(pico) == []
+
+
+def test_empty_buffer_and_fetch_without_reading_file_230(pico: SimulatedKeithley6485) -> None:
+    assert pico.handle("TRAC:DATA?") is None
+    assert pico.handle("FETC?") is None
+    assert errors(pico) == ['-230,"Data corrupt or stale"'] * 2
+    pico.handle("INIT")
+    assert pico.handle("FETC?").endswith(",+0.000000E+00")
+
+
+def test_2500_readings_is_the_most(pico: SimulatedKeithley6485) -> None:
+    pico.handle("TRIG:COUN 2501")
+    pico.handle("TRAC:POIN 2501")
+    assert errors(pico) == ['-222,"Parameter data out of range"'] * 2
+
+
+def test_burst_through_pyvisa(pico: SimulatedKeithley6485, smu: SimulatedKeithley2400) -> None:
+    light_on(smu, 3.0)
+    with SCPIServer(pico) as server:
+        rm = pyvisa.ResourceManager("@py")
+        inst = rm.open_resource(server.resource, read_termination="\n", write_termination="\n")
+        inst.write("*RST;:SYST:ZCH OFF;:CURR:NPLC 0.01;:FORM:ELEM READ")
+        inst.write(":TRAC:CLE;:TRAC:POIN 200;:TRAC:FEED:CONT NEXT;:TRIG:COUN 200;:INIT")
+        values = inst.query_ascii_values(":TRAC:DATA?")
+        assert len(values) == 200 and all(0 < v < 1e-3 for v in values)
+        assert inst.query(":SYST:ERR?") == '0,"No error"'
+        inst.close()
+        rm.close()
+
+
+# ----------------------------------------------------------------------- faults
+def test_overrange_fault(pico: SimulatedKeithley6485) -> None:
+    pico.handle("SYST:ZCH OFF")
+    pico.inject_fault("overrange", after=2)
+    replies = [pico.handle("READ?").split(",")[0] for _ in range(4)]
+    assert replies[:2] != ["+9.900000E+37A"] * 2
+    assert replies[2:] == ["+9.900000E+37A"] * 2
+    pico.clear_faults()
+    assert pico.handle("READ?").split(",")[0] != "+9.900000E+37A"
+
+
+def test_timeout_and_garbled_faults_through_pyvisa(pico: SimulatedKeithley6485) -> None:
+    with SCPIServer(pico) as server:
+        rm = pyvisa.ResourceManager("@py")
+        inst = rm.open_resource(
+            server.resource, read_termination="\n", write_termination="\n", timeout=300
+        )
+        assert inst.query("*IDN?").startswith("KEITHLEY")
+        pico.inject_fault("timeout")
+        with pytest.raises(pyvisa.errors.VisaIOError) as info:
+            inst.query("READ?")
+        assert info.value.error_code == pyvisa.constants.StatusCode.error_timeout
+        pico.clear_faults()
+        pico.inject_fault("garbled")
+        inst.write("READ?")
+        raw = inst.read_raw()
+        with pytest.raises((UnicodeDecodeError, ValueError)):
+            float(raw.decode("ascii").split(",")[0].rstrip("A"))
+        inst.close()
+        rm.close()
+
+
+def test_short_and_open_are_not_6485_faults(pico: SimulatedKeithley6485) -> None:
+    with pytest.raises(ValueError, match="short"):
+        pico.inject_fault("short")
