@@ -9,7 +9,8 @@ any reading flagged in compliance is kept in the data but left out of the analys
 
 Figures: ``v_tfl`` and ``trap_density`` (n_t = 2·ε0·εr·V_TFL/(q·d²)), ``mobility`` from the
 Mott–Gurney fit with its range ``child_fit_v_min``/``child_fit_v_max``, the Ohmic, TFL and
-Child slopes and ranges, and ``loglog_slope`` (the slope at every analysed point).  No
+Child slopes and ranges; the smoothed log–log slope at every point is the ``slope``
+column.  No
 slope-2 region: no mobility, and ``notes`` says so.  Thickness and εr come from the
 config's ``device`` section; missing ones are refused before anything is opened.
 """
@@ -42,6 +43,7 @@ class SCLCProcedure(LabrigProcedure):
         Column("V", "V", "device voltage"),
         Column("I", "A", "device current"),
         Column("J", "mA/cm^2", "current density"),
+        Column("slope", "", "log-log slope d ln J / d ln V (smoothed; NaN: not analysed)"),
         Column("timestamp", "s", "clock time, seconds since the Unix epoch"),
         Column("compliance", "", "SMU in compliance", "i1"),
     )
@@ -140,16 +142,6 @@ class SCLCProcedure(LabrigProcedure):
         v = np.array([self.sign * r.voltage for r in readings])
         i = np.array([self.sign * r.current for r in readings])
         hit = np.array([r.in_compliance for r in readings], dtype=bool)
-        self.emit_rows(
-            {
-                "V": v,
-                "I": i,
-                "J": i / area * 1e3,
-                "timestamp": [t0 + (r.time - readings[0].time) for r in readings],
-                "compliance": hit.astype(np.int8),
-            }
-        )
-        self.emit_progress(100.0)
         if hit.any() or len(readings) < len(planned):
             where = v[hit][0] if hit.any() else planned[len(readings)]
             self.log_event(
@@ -158,17 +150,31 @@ class SCLCProcedure(LabrigProcedure):
                 f"({len(readings)} of {len(planned)} points; none in compliance is analysed)",
                 logging.WARNING,
             )
-        result = analyze_sclc(
-            v[~hit],
-            i[~hit] / area,
-            thickness_nm=device.thickness_nm,
-            relative_permittivity=device.relative_permittivity,
-            built_in_voltage_v=self.built_in_voltage,
-            series_resistance_ohm_cm2=self.series_resistance * area,
+        result = None
+        try:
+            result = analyze_sclc(
+                v[~hit],
+                i[~hit] / area,
+                thickness_nm=device.thickness_nm,
+                relative_permittivity=device.relative_permittivity,
+                built_in_voltage_v=self.built_in_voltage,
+                series_resistance_ohm_cm2=self.series_resistance * area,
+            )
+        except ParameterError as exc:  # too few usable points: keep the data, say why
+            self.log_event("analysis", str(exc), logging.WARNING)
+        slope_at = {} if result is None else dict(zip(result.voltage_v, result.slope, strict=True))
+        self.emit_rows(
+            {
+                "V": v,
+                "I": i,
+                "J": i / area * 1e3,
+                "slope": [float(slope_at.get(abs(x), np.nan)) for x in v],
+                "timestamp": [t0 + (r.time - readings[0].time) for r in readings],
+                "compliance": hit.astype(np.int8),
+            }
         )
-        figures = result.as_figures()
-        figures["loglog_slope"] = (result.slope.tolist(), "")
-        figures["analysed_voltage"] = (result.voltage_v.tolist(), "V")
-        self.emit_analysis(figures)
-        for note in result.notes:
-            self.log_event("analysis", note, logging.WARNING)
+        self.emit_progress(100.0)
+        if result is not None:
+            self.emit_analysis(result.as_figures())
+            for note in result.notes:
+                self.log_event("analysis", note, logging.WARNING)
