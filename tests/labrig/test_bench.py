@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
-from bench_fakes import FakePicoammeter, FakeSMU, fake_config, make_opener
 
 from labrig.bench import Bench
 from labrig.clock import WallClock
@@ -15,6 +17,10 @@ from labrig.errors import (
     RunAborted,
     SafetyLimitError,
 )
+
+# the recording fakes live next to this file; importable in any pytest import mode
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_fakes import FakePicoammeter, FakeSMU, fake_config, make_opener  # noqa: E402
 
 
 @pytest.fixture

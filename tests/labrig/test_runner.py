@@ -7,13 +7,13 @@ import functools
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from bench_fakes import FakePicoammeter, FakeSMU, fake_config, make_opener
 from pymeasure.experiment import FloatParameter, IntegerParameter
 
 from labrig.bench import Bench
@@ -26,6 +26,10 @@ from labrig.errors import (
 from labrig.procedure import Column, LabrigProcedure
 from labrig.runner import run_procedure
 from labrig.store import read_run
+
+# the recording fakes live next to this file; importable in any pytest import mode
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_fakes import FakePicoammeter, FakeSMU, fake_config, make_opener  # noqa: E402
 
 
 class SweepProcedure(LabrigProcedure):
