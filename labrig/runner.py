@@ -34,7 +34,7 @@ from typing import Any
 
 from labrig.bench import Bench
 from labrig.config import BenchConfig
-from labrig.errors import ConfigError, LabrigError, RunAborted
+from labrig.errors import ConfigError, LabrigError, RunAborted, UserInputError
 from labrig.procedure import GROUP_KEY, LabrigProcedure
 from labrig.store import RunStore, check_output_dir, read_run
 
@@ -220,11 +220,11 @@ def run_procedure(
     """
     procedure.validate(config)
     roles = _roles(procedure, config)
+    name = procedure.NAME or type(procedure).__name__
     if resume is not None:
-        read_run(resume)  # a readable message if it is not a run file
+        _check_resumable(Path(resume), name, procedure)
     else:
         output_dir = check_output_dir(Path(output_dir))
-    name = procedure.NAME or type(procedure).__name__
     control = StopControl()
     with control.installed():
         store = _open_store(
@@ -234,6 +234,19 @@ def run_procedure(
             procedure, config, roles, name, store, control, progress, bench_factory
         )
     return RunResult(path=store.path, status=status, reason=reason, analysis=analysis)
+
+
+def _check_resumable(path: Path, name: str, procedure: LabrigProcedure) -> None:
+    """Only a run of the same procedure with the same columns can be continued."""
+    previous = read_run(path)  # NotARunFileError (one line) if it is not a run file
+    if previous.procedure != name:
+        raise UserInputError(f"resume {path}: it is a {previous.procedure!r} run, not {name!r}")
+    expected = [c.name for c in procedure.COLUMNS]
+    found = list(previous.columns.get("data", {}))
+    if found != expected:
+        raise UserInputError(f"resume {path}: its columns {found} differ from {name}'s {expected}")
+    if previous.status == "finished":
+        raise UserInputError(f"resume {path}: the run already finished; start a new one")
 
 
 def _procedure_shutdown(procedure: LabrigProcedure, store: RunStore, control: StopControl) -> None:

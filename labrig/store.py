@@ -317,9 +317,25 @@ def _open_for_reading(path: Path) -> h5py.File:
         raise NotARunFileError(f"{path}: not an HDF5 file labrig can open ({exc})") from None
 
 
-def read_run(path: Path | str) -> RunData:
-    """Read a run file (finished, still running, or left by a crash)."""
+def read_run(path: Path | str, *, attempts: int = 3) -> RunData:
+    """Read a run file (finished, still running, or left by a crash).
+
+    A file being written can change under a reader for an instant (the writer briefly
+    leaves SWMR mode to add objects or close the run); such a read is retried."""
     path = Path(path)
+    for attempt in range(1, attempts + 1):
+        try:
+            return _read_run(path)
+        except NotARunFileError:
+            raise
+        except (OSError, KeyError, RuntimeError, ValueError):
+            if attempt == attempts:
+                raise
+            time.sleep(0.1 * attempt)
+    raise AssertionError("unreachable")
+
+
+def _read_run(path: Path) -> RunData:
     with _open_for_reading(path) as f:
         fmt = _decode(f.attrs.get("file_format", b""))
         if fmt != FILE_FORMAT or "entry" not in f:

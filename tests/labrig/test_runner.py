@@ -380,3 +380,16 @@ def test_matrix_against_the_simulated_2400(tmp_path: Path, ending: str) -> None:
     run = read_run(result.path)
     assert run.status == expected[0] and run.simulated
     assert run.instruments["smu"].resource.startswith("TCPIP::127.0.0.1::")
+
+
+def test_resume_refuses_a_finished_or_different_run(rig, tmp_path: Path) -> None:
+    done = _run(_sweep(), rig, tmp_path)
+    with pytest.raises(UserInputError, match="already finished"):
+        _run(_sweep(), rig, tmp_path, resume=done.path)
+
+    class Other(SweepProcedure):
+        NAME = "other-test"
+
+    with pytest.raises(UserInputError, match="'sweep-test' run, not 'other-test'"):
+        _run(Other(), rig, tmp_path, resume=done.path)
+    assert read_run(done.path).status == "finished"
