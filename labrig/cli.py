@@ -215,6 +215,63 @@ def inspect(file):
     click.echo(describe_run(file))
 
 
+# --------------------------------------------------------------------------- calibrate
+@main.group()
+def calibrate() -> None:
+    """Calibrations stored in the bench config."""
+
+
+@calibrate.command("luminance")
+@click.option(
+    "-c",
+    "--config",
+    metavar="FILE",
+    required=True,
+    help="Bench config whose calibration.luminance_correction is updated.",
+)
+@click.option(
+    "--current",
+    "current_ma",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Drive current in mA while the luminance meter is read.",
+)
+@click.option(
+    "--meter",
+    "meter_cd_m2",
+    type=float,
+    default=None,
+    help="The meter reading in cd/m² (asked for interactively when omitted).",
+)
+def calibrate_luminance_cmd(config, current_ma, meter_cd_m2):
+    """Drive the device at a set current, compare labrig's luminance with a luminance
+    meter's reading (e.g. a Konica Minolta LS-160 read by eye) and store the correction
+    factor with today's date in the config's calibration section."""
+    cfg = _load_config(config)
+    from labrig.bench import Bench
+    from labrig.calibrate import calibrate_luminance
+
+    def read_meter(prompt: str) -> float:
+        if meter_cd_m2 is not None:
+            click.echo(f"{prompt}: {meter_cd_m2:g}")
+            return meter_cd_m2
+        return click.prompt(prompt, type=float)
+
+    roles = [r for r in ("smu", "photometer", "spectrometer") if r in cfg.instruments]
+    with Bench(cfg, roles) as bench:
+        result = calibrate_luminance(bench, current_ma * 1e-3, read_meter, Path(cfg.source_path))
+    click.echo(
+        f"luminance correction {result.previous_factor:.4g} -> {result.factor:.4g} "
+        f"({result.date.isoformat()}, {result.spectrum_used} spectrum)"
+    )
+    click.echo(
+        f"luminance at {current_ma:g} mA: before {result.before_cd_m2:.4g} cd/m², "
+        f"meter {result.meter_cd_m2:.4g} cd/m², after {result.after_cd_m2:.4g} cd/m²"
+    )
+    click.echo(f"written to {result.config_path}")
+
+
 # --------------------------------------------------------------------------- sim
 @main.group()
 def sim() -> None:

@@ -137,3 +137,19 @@ def test_inspect_rejects_a_non_run_file(tmp_path):
     other = tmp_path / "other.txt"
     other.write_text("hello")
     assert_user_error(labrig("inspect", str(other)), "other.txt")
+
+
+def test_calibrate_luminance_writes_the_factor(tmp_path):
+    config = tmp_path / "bench.yaml"
+    config.write_text((shipped_config_dir() / "sim.yaml").read_text())
+    result = labrig("calibrate", "luminance", "-c", str(config), "--current", "1", "--meter", "500")
+    assert result.returncode == 0, result.stderr
+    assert "luminance correction 1 ->" in result.stdout
+    from labrig.config import load_config
+
+    cfg = load_config(config)
+    assert cfg.calibration.luminance_correction != 1.0
+    assert cfg.calibration.luminance_correction_date is not None
+    # the after value equals the meter reading the factor was computed from
+    after = float(result.stdout.split("after ")[1].split(" cd")[0])
+    assert after == pytest.approx(500, rel=0.02)
