@@ -378,3 +378,16 @@ def test_faults_from_config(bench: SimulatedBench) -> None:
     with pytest.raises(ValueError, match="overrange"):
         smu.inject_fault("overrange")
     assert math.isfinite(bench.clock.time())
+
+
+def test_a_finite_clock_speed_makes_the_sweep_take_real_time() -> None:
+    """clock_speed 20: a 0.61 s (simulated) burst takes ~31 ms of wall time."""
+    bench = SimulatedBench(load_config("sim"), clock=SimulatedClock(start=0.0, speed=20.0))
+    smu = SimulatedKeithley2400(bench)
+    smu.handle(":TRIG:COUN 10;:SOUR:VOLT 2;:OUTP ON")
+    start = time.perf_counter()
+    smu.handle(":READ?")
+    wall = time.perf_counter() - start
+    simulated = 10 * (1e-4 + 1e-3 + 3 / bench.config.simulation.line_frequency_hz)
+    assert wall >= simulated / 20 * 0.95
+    assert bench.clock.time() == pytest.approx(simulated, rel=1e-6)

@@ -265,3 +265,19 @@ def test_timeout_and_garbled_faults_through_pyvisa(pico: SimulatedKeithley6485) 
 def test_short_and_open_are_not_6485_faults(pico: SimulatedKeithley6485) -> None:
     with pytest.raises(ValueError, match="short"):
         pico.inject_fault("short")
+
+
+def test_disconnect_fault_drops_the_link_mid_burst(pico: SimulatedKeithley6485) -> None:
+    with SCPIServer(pico) as server:
+        rm = pyvisa.ResourceManager("@py")
+        inst = rm.open_resource(server.resource, read_termination="\n", write_termination="\n")
+        inst.write("SYST:ZCH OFF;:CURR:NPLC 0.01;:TRIG:COUN 100")
+        assert inst.query("TRIG:COUN?") == "100"
+        pico.inject_fault("disconnect", after=30)
+        with pytest.raises(ConnectionError):
+            inst.query("READ?")
+        inst.close()
+        inst = rm.open_resource(server.resource, read_termination="\n", write_termination="\n")
+        assert inst.query("*IDN?").startswith("KEITHLEY")  # one-shot: reconnect works
+        inst.close()
+        rm.close()
