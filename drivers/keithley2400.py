@@ -351,8 +351,9 @@ class Keithley2400(VisaTransport, PymeasureKeithley2400, SourceMeter):
         self, levels: Sequence[float], *, abort_on_compliance: bool = False
     ) -> list[SourceReading]:
         """List sweep over ``levels``: every point back from one ``:READ?``.  With
-        ``abort_on_compliance`` the instrument stops at the first compliance point
-        (``:SOUR:SWE:CAB EARL``) and only the points taken are returned."""
+        ``abort_on_compliance`` (``:SOUR:SWE:CAB EARL``) the instrument aborts at the
+        start of the first source-delay-measure cycle that is in compliance, so that point
+        is not measured: only the points before it come back (possibly none)."""
         function = self._require_function()
         values = [float(v) for v in levels]
         _check_points(len(values))
@@ -562,12 +563,14 @@ class Keithley2400(VisaTransport, PymeasureKeithley2400, SourceMeter):
         budget = self._timeout_s + 2.0 * (points * self._cycle_time_s() + extra_s)
         with self.extended_timeout(budget):
             reply = self.query(":READ?")
+        if expected is None and not reply.strip():
+            return []  # aborted on compliance before the first point was measured
         readings = self._parse_readings(reply)
         if expected is not None and len(readings) != expected:
             raise GarbledReplyError(
                 f"{self.resource}: :READ? returned {len(readings)} readings, expected {expected}"
             )
-        if expected is None and not 1 <= len(readings) <= points:
+        if expected is None and len(readings) > points:
             raise GarbledReplyError(
                 f"{self.resource}: :READ? returned {len(readings)} readings for a "
                 f"{points}-point sweep"

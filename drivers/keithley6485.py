@@ -176,6 +176,7 @@ class Keithley6485(VisaTransport, SCPIMixin, PymeasureInstrument, Picoammeter):
         autorange_limits: tuple[float, float] | None = None,
         filter_count: int = 0,
     ) -> None:
+        """Integration time, range, filter; then zero check off so the input measures."""
         lo, hi = NPLC_LIMITS
         if not lo <= nplc <= hi:
             raise _reject(f"nplc {nplc:g} is outside the allowed {lo:g}–{hi:g} power-line cycles")
@@ -208,6 +209,9 @@ class Keithley6485(VisaTransport, SCPIMixin, PymeasureInstrument, Picoammeter):
             self.filter_enabled = True
         else:
             self.filter_enabled = False
+        # the 6485 powers up and resets with zero check on (input shunted): measuring
+        # needs it off, or every reading is the ~0 A of the shorted input
+        self.zero_check_enabled = False
         self._nplc = nplc
         self._range = fixed
         self._auto_limits = limits or (RANGES_A[0], RANGES_A[-1])

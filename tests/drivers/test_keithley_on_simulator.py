@@ -59,7 +59,9 @@ def smu(smu_sim) -> Iterator[keithley2400.Keithley2400]:
 
 @pytest.fixture
 def pico(pico_server) -> Iterator[keithley6485.Keithley6485]:
-    drv = keithley6485.connect(pico_server.resource, timeout_s=2.0)
+    # sim.yaml's 5 s: the bench's first lit photodiode reading imports colour-science
+    # (~2 s of wall time on a busy machine) inside the READ? transaction
+    drv = keithley6485.connect(pico_server.resource, timeout_s=5.0)
     yield drv
     drv.shutdown()
     drv.close()
@@ -144,6 +146,11 @@ def test_sweep_aborts_early_on_compliance(smu, bench):
     assert not any(p.in_compliance for p in points)
     assert points[-1].current < 1e-3 < bench.device.current_at(levels[len(points)])
     assert not bench.operating_point.in_compliance or not bench.operating_point.output_on
+
+
+def test_sweep_aborted_at_its_first_point_returns_nothing(smu):
+    smu.configure_source("voltage", 1e-6, nplc=0.01)
+    assert smu.sweep([5.0, 6.0], abort_on_compliance=True) == []
 
 
 def test_pulsed_cycles_leave_the_output_off(smu, bench):
