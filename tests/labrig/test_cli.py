@@ -104,8 +104,8 @@ def test_procedures_lists_and_describes():
 
 def test_set_out_of_range_and_unknown(tmp_path):
     assert_user_error(
-        labrig("run", "jvl", "--simulate", "-o", str(tmp_path), "--set", "nplc=1000"),
-        "--set nplc=1000",
+        labrig("run", "jvl", "--simulate", "-o", str(tmp_path), "--set", "smu_nplc=1000"),
+        "--set smu_nplc=1000",
         "allowed",
     )
     assert_user_error(
