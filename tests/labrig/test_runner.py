@@ -393,3 +393,54 @@ def test_resume_refuses_a_finished_or_different_run(rig, tmp_path: Path) -> None
     with pytest.raises(UserInputError, match="'sweep-test' run, not 'other-test'"):
         _run(Other(), rig, tmp_path, resume=done.path)
     assert read_run(done.path).status == "finished"
+
+
+# ------------------------------------------------------------------ real signals from outside
+RUNNER = Path(__file__).with_name("runner_proc.py")
+
+
+def _wait_for(proc, prefix: str, lines: list[str]) -> None:
+    for line in proc.stdout:
+        lines.append(line.rstrip("\n"))
+        if line.startswith(prefix):
+            return
+    raise AssertionError(f"{prefix!r} never came; output: {lines}")
+
+
+@pytest.mark.parametrize("second_ctrl_c", [False, True])
+def test_signals_from_another_process(tmp_path: Path, second_ctrl_c: bool) -> None:
+    """A user's Ctrl-C (and a second one during the ramp) delivered from outside."""
+    import subprocess
+
+    proc = subprocess.Popen(
+        [sys.executable, str(RUNNER), str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        _wait_for(proc, "step 3", lines)
+        proc.send_signal(signal.SIGINT)
+        _wait_for(proc, "ramp 1", lines)
+        if second_ctrl_c:
+            proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    lines += out.splitlines()
+    assert proc.returncode == 0, err
+    result = next(line for line in lines if line.startswith("result "))
+    assert result.startswith("result aborted interrupted by SIGINT ")
+    events = next(line for line in lines if line.startswith("events "))
+    assert "output_enabled False closed True" in lines
+    if second_ctrl_c:
+        assert "('smu.shutdown', False)" in events and "('smu.off', True)" not in events
+        assert "skipping the ramp" in err
+        assert sum(line.startswith("ramp ") for line in lines) < 20
+    else:
+        assert "('smu.off', True)" in events and "('smu.shutdown', False)" not in events
+    run = read_run(Path(result.split()[-1]))
+    assert (run.status, run.abort_reason) == ("aborted", "interrupted by SIGINT")
