@@ -62,6 +62,9 @@ ST_OFLO, ST_FILTER, ST_FRONT, ST_COMPLIANCE = 1 << 0, 1 << 1, 1 << 2, 1 << 3
 ST_V_MEAS, ST_I_MEAS, ST_R_MEAS, ST_V_SOUR, ST_I_SOUR = 1 << 11, 1 << 12, 1 << 13, 1 << 14, 1 << 15
 ST_RANGE_COMPLIANCE, ST_REMOTE_SENSE = 1 << 16, 1 << 22
 OTHER = {"VOLT": "CURR", "CURR": "VOLT"}
+LIMIT = {"VOLT": V_MAX, "CURR": I_MAX}
+RANGES = {"VOLT": V_RANGES, "CURR": I_RANGES}
+PROT_MIN = {"VOLT": 2e-4, "CURR": 1e-9}
 
 
 def best_range(value: float, ranges: tuple[float, ...]) -> float:
@@ -150,7 +153,7 @@ class SimulatedKeithley2400(SCPIInstrument):
             t.add(
                 f":SOURce:{long}[:LEVel][:IMMediate][:AMPLitude]",
                 set=self._setter_level(f),
-                query=self._query_num(lambda f=f: self.level[f], f),
+                query=self._query_num(lambda f=f: self.level[f], -LIMIT[f], LIMIT[f]),
             )
             t.add(
                 f":SOURce:{long}:MODE",
@@ -160,7 +163,7 @@ class SimulatedKeithley2400(SCPIInstrument):
             t.add(
                 f":SOURce:{long}:RANGe",
                 set=self._setter_src_range(f),
-                query=self._query_num(lambda f=f: self.src_range[f], f),
+                query=self._query_num(lambda f=f: self.src_range[f], RANGES[f][0], RANGES[f][-1]),
             )
             t.add(
                 f":SOURce:{long}:RANGe:AUTO",
@@ -192,7 +195,7 @@ class SimulatedKeithley2400(SCPIInstrument):
             t.add(
                 f"[:SENSe]:{long}:PROTection[:LEVel]",
                 set=self._setter_prot(f),
-                query=self._query_num(lambda f=f: self.prot[f], f),
+                query=self._query_num(lambda f=f: self.prot[f], PROT_MIN[f], LIMIT[f]),
             )
             t.add(f"[:SENSe]:{long}:PROTection:TRIPped", query=self._query_tripped(f))
             t.add(
@@ -388,15 +391,16 @@ class SimulatedKeithley2400(SCPIInstrument):
     def _reset_time(self) -> None:
         self._t0 = self.bench.clock.time()
 
-    def _query_num(self, getter: Any, f: str) -> Any:
+    def _query_num(self, getter: Any, low: float, high: float) -> Any:
+        """A numeric query that also answers ``? MIN`` / ``? MAX``."""
+
         def query(args: list[str]) -> str:
-            if args:  # :SOUR:VOLT? MAX and friends
-                word = args[0].upper()
-                limit = V_MAX if f == "VOLT" else I_MAX
-                if word.startswith("MAX"):
-                    return nr3(limit)
-                if word.startswith("MIN"):
-                    return nr3(-limit if "PROT" not in word else 0.0)
+            if args:
+                word = one_param(args).upper()
+                if word in ("MIN", "MINIMUM"):
+                    return nr3(low)
+                if word in ("MAX", "MAXIMUM"):
+                    return nr3(high)
                 raise SCPIError(-224)
             return nr3(getter())
 
@@ -537,19 +541,13 @@ class SimulatedKeithley2400(SCPIInstrument):
 
     # ----------------------------------------------------------- sense setters
     def _setter_prot(self, f: str) -> Any:
+        default = {"CURR": 1.05e-4, "VOLT": 21.0}[f]
+
         def setter(args: list[str]) -> None:
-            if f == "CURR":
-                value = parse_number(
-                    one_param(args), low=1e-9, high=1.05, default=1.05e-4, minimum=1e-9
-                )
-                if self.func == "VOLT" and abs(self.level["VOLT"]) > HIGH_V and value > LOW_I:
-                    raise SCPIError(-221)
-            else:
-                value = parse_number(
-                    one_param(args), low=2e-4, high=210.0, default=21.0, minimum=2e-4
-                )
-                if self.func == "CURR" and abs(self.level["CURR"]) > LOW_I and value > HIGH_V:
-                    raise SCPIError(-221)
+            value = parse_number(one_param(args), low=PROT_MIN[f], high=LIMIT[f], default=default)
+            source = OTHER[f]
+            if self.func == source:  # the 2400's power envelope, seen from the limit
+                self._check_power_envelope(source, self.level[source], compliance=value)
             self.prot[f] = value
             self._reapply()
 
@@ -804,7 +802,7 @@ class SimulatedKeithley2400(SCPIInstrument):
                 clock.sleep(max(0.0, arm_start + self.arm_timer - clock.time()))
         if aborted or self.auto_clear:
             # a compliance abort turns the output off; auto-clear leaves it off
-            self.output = self.output and not aborted
+            self.output = False
             self.bench.output_off()
         elif self.output and self.mode[self.func] != "FIX":
             self._apply(self.level[self.func])  # back to the bias level after a sweep

@@ -101,6 +101,17 @@ def test_settings_conflicts_are_221(smu: SimulatedKeithley2400) -> None:
     assert errors(smu) == ['-221,"Settings conflict"'] * 2
 
 
+def test_raising_the_current_limit_at_high_voltage_is_221(smu: SimulatedKeithley2400) -> None:
+    smu.handle(":SENS:CURR:PROT 0.01;:SOUR:VOLT 100;:SENS:CURR:PROT 0.5")
+    assert smu.handle(":SOUR:VOLT?;:SENS:CURR:PROT?") == "+1.000000E+02;+1.000000E-02"
+    assert errors(smu) == ['-221,"Settings conflict"']
+
+
+def test_min_max_queries(smu: SimulatedKeithley2400) -> None:
+    assert smu.handle(":SOUR:VOLT? MAX;:SOUR:CURR? MIN") == "+2.100000E+02;-1.050000E+00"
+    assert smu.handle(":SENS:CURR:PROT? MAX;:SOUR:VOLT:RANG? MIN") == "+1.050000E+00;+2.100000E-01"
+
+
 def test_unknown_header_is_113(smu: SimulatedKeithley2400) -> None:
     smu.handle(":SOUR:SWE:STAR 1")  # start lives under :SOUR:VOLT, not :SOUR:SWE
     assert errors(smu) == ['-113,"Undefined header"']
