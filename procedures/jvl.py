@@ -9,7 +9,7 @@ that step's current density, or by the configured reference spectrum when spectr
 before the sweep, on a ladder of integration times (factors of 2 up to the exposure
 limit): the step is recorded at the ladder time just below the auto-exposed one, so the
 peak lands at 35–70 % of full scale and a matching dark always exists.  A spectrum too
-weak to weight the photometry (peak below 30 times the pixel noise, or saturated) is
+weak to weight the photometry (peak below 100 times the pixel noise, or saturated) is
 still stored but not used.  A row is written once the spectrum it is weighted with is known — at once when a spectrum is taken at that step, else when the
 next one is (so "nearest in J" is exact on a monotonic sweep); rows before the first
 spectrum get the first one.  Its index in ``/entry/spectra`` is the ``spectrum_index``

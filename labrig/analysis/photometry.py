@@ -149,9 +149,11 @@ def recorded_power_shape(
     return wl, emission_band(wl, shape)
 
 
-def usable_for_weighting(spectrum: Spectrum, min_snr: float = 30.0) -> bool:
+def usable_for_weighting(spectrum: Spectrum, min_snr: float = 100.0) -> bool:
     """True if a recorded spectrum can weight the photometry: not saturated, and its peak
-    at least ``min_snr`` times the pixel noise (robust, from neighbouring-pixel differences)."""
+    at least ``min_snr`` times the pixel noise (robust, from neighbouring-pixel differences).
+    At an SNR of ~40 the noise over the emission band still moves K = 683·∫Vs/∫s by ~3 %
+    (a dim green line on the simulated bench); at 100 it stays well below 1 %."""
     counts = np.asarray(spectrum.counts, float)
     noise = 1.4826 * float(np.median(np.abs(np.diff(counts)))) / np.sqrt(2.0) or 1.0
     return not spectrum.saturated and float(counts.max()) >= min_snr * noise
