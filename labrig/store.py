@@ -181,7 +181,10 @@ def _write_value(group: h5py.Group, name: str, value: Any, units: str = "") -> N
     elif isinstance(value, (list, tuple)) and any(isinstance(v, str) for v in value):
         ds = group.create_dataset(name, data=[str(v) for v in value], dtype=_STR)
     else:
-        ds = group.create_dataset(name, data=np.asarray(value))
+        try:
+            ds = group.create_dataset(name, data=np.asarray(value))
+        except (TypeError, ValueError):  # a dict, a ragged list...: keep it readable as text
+            ds = group.create_dataset(name, data=repr(value), dtype=_STR)
     if units:
         ds.attrs["units"] = units
 
@@ -452,7 +455,6 @@ class _Buffers:
     """Rows, spectra and log events waiting for the next flush."""
 
     def __init__(self, groups: Mapping[str, Sequence[Column]]) -> None:
-        self.columns = {g: list(cols) for g, cols in groups.items()}
         self.names = {g: frozenset(c.name for c in cols) for g, cols in groups.items()}
         self.fill = {
             g: {c.name: _fill_value(_h5_dtype(c)) for c in cols} for g, cols in groups.items()
@@ -543,57 +545,24 @@ class RunStore:
             output_dir, f"{sanitize(sample, 'sample')}_{sanitize(procedure)}_{stamp}"
         )
         all_groups = {DEFAULT_GROUP: list(columns), **{g: list(columns) for g in groups}}
-        with h5py.File(path, "w", libver="latest") as f:
-            f.attrs.update(
-                NX_class="NXroot",
-                default="entry",
-                file_format=FILE_FORMAT,
-                labrig_version=LABRIG_VERSION,
-                creator="labrig",
-                HDF5_Version=h5py.version.hdf5_version,
-                h5py_version=h5py.version.version,
-                file_name=path.name,
-                file_time=now_iso(start),
+        try:
+            _write_layout(
+                path,
+                start,
+                procedure=procedure,
+                sample=sample,
+                operator=operator,
+                config_text=config_text,
+                simulated=simulated,
+                parameters=parameters,
+                groups=all_groups,
+                signal=signal,
+                axis=axis,
+                spectrum_pixels=spectrum_pixels,
             )
-            entry = f.create_group("entry")
-            entry.attrs.update(NX_class="NXentry", default=DEFAULT_GROUP)
-            entry.attrs["data_groups"] = list(all_groups)
-            for name, value in (
-                ("procedure", procedure),
-                ("status", "running"),
-                ("start_time", now_iso(start)),
-                ("sample", sample),
-                ("operator", operator),
-                ("config", config_text),
-            ):
-                _write_value(entry, name, value)
-            entry["simulated"] = bool(simulated)
-            params = entry.create_group("parameters")
-            params.attrs["NX_class"] = "NXcollection"
-            for name, (value, units) in parameters.items():
-                _write_value(params, name, value, units)
-            entry.create_group("instruments").attrs["NX_class"] = "NXcollection"
-            for gname, cols in all_groups.items():
-                grp = entry.create_group(gname)
-                grp.attrs.update(NX_class="NXdata", columns=[c.name for c in cols])
-                if signal:
-                    grp.attrs["signal"] = signal
-                if axis:
-                    grp.attrs["axes"] = axis
-                    grp.attrs[f"{axis}_indices"] = 0
-                for col in cols:
-                    ds = _resizable(grp, col.name, _h5_dtype(col), ROW_CHUNK)
-                    ds.attrs.update(units=col.units, long_name=col.long_name)
-            lg = entry.create_group("log")
-            lg.attrs["NX_class"] = "NXcollection"
-            _resizable(lg, "time", "f8", LOG_CHUNK).attrs.update(
-                units="s", long_name="time of the event, seconds since the Unix epoch"
-            )
-            _resizable(lg, "level", "i4", LOG_CHUNK).attrs["long_name"] = "python logging level"
-            _resizable(lg, "kind", f"S{LOG_KIND_BYTES}", LOG_CHUNK)
-            _resizable(lg, "message", f"S{LOG_MESSAGE_BYTES}", LOG_CHUNK)
-            if spectrum_pixels:
-                _create_spectra(entry, spectrum_pixels)
+        except BaseException:
+            path.unlink(missing_ok=True)  # no half-made file left behind under a run's name
+            raise
         store = cls(path, all_groups, spectrum_pixels, flush_interval_s)
         store.log("start", f"run started: {procedure} on {sample}")
         return store
@@ -926,6 +895,75 @@ class RunStore:
 
     def __repr__(self) -> str:
         return f"RunStore({str(self.path)!r}, closed={self._closed})"
+
+
+def _write_layout(
+    path: Path,
+    start: float,
+    *,
+    procedure: str,
+    sample: str,
+    operator: str,
+    config_text: str,
+    simulated: bool,
+    parameters: Mapping[str, tuple[Any, str]],
+    groups: Mapping[str, Sequence[Column]],
+    signal: str,
+    axis: str,
+    spectrum_pixels: int | None,
+) -> None:
+    """Everything a run file holds before its first row (SWMR cannot add objects later)."""
+    with h5py.File(path, "w", libver="latest") as f:
+        f.attrs.update(
+            NX_class="NXroot",
+            default="entry",
+            file_format=FILE_FORMAT,
+            labrig_version=LABRIG_VERSION,
+            creator="labrig",
+            HDF5_Version=h5py.version.hdf5_version,
+            h5py_version=h5py.version.version,
+            file_name=path.name,
+            file_time=now_iso(start),
+        )
+        entry = f.create_group("entry")
+        entry.attrs.update(NX_class="NXentry", default=DEFAULT_GROUP)
+        entry.attrs["data_groups"] = list(groups)
+        for name, value in (
+            ("procedure", procedure),
+            ("status", "running"),
+            ("start_time", now_iso(start)),
+            ("sample", sample),
+            ("operator", operator),
+            ("config", config_text),
+        ):
+            _write_value(entry, name, value)
+        entry["simulated"] = bool(simulated)
+        params = entry.create_group("parameters")
+        params.attrs["NX_class"] = "NXcollection"
+        for name, (value, units) in parameters.items():
+            _write_value(params, name, value, units)
+        entry.create_group("instruments").attrs["NX_class"] = "NXcollection"
+        for gname, cols in groups.items():
+            grp = entry.create_group(gname)
+            grp.attrs.update(NX_class="NXdata", columns=[c.name for c in cols])
+            if signal:
+                grp.attrs["signal"] = signal
+            if axis:
+                grp.attrs["axes"] = axis
+                grp.attrs[f"{axis}_indices"] = 0
+            for col in cols:
+                ds = _resizable(grp, col.name, _h5_dtype(col), ROW_CHUNK)
+                ds.attrs.update(units=col.units, long_name=col.long_name)
+        lg = entry.create_group("log")
+        lg.attrs["NX_class"] = "NXcollection"
+        _resizable(lg, "time", "f8", LOG_CHUNK).attrs.update(
+            units="s", long_name="time of the event, seconds since the Unix epoch"
+        )
+        _resizable(lg, "level", "i4", LOG_CHUNK).attrs["long_name"] = "python logging level"
+        _resizable(lg, "kind", f"S{LOG_KIND_BYTES}", LOG_CHUNK)
+        _resizable(lg, "message", f"S{LOG_MESSAGE_BYTES}", LOG_CHUNK)
+        if spectrum_pixels:
+            _create_spectra(entry, spectrum_pixels)
 
 
 def _create_spectra(entry: h5py.Group, pixels: int) -> None:
