@@ -401,6 +401,14 @@ class Keithley2400(VisaTransport, PymeasureKeithley2400, SourceMeter):
         self._set_mode(function, "sweep")
         return self._run_buffered(points, abort_on_compliance)
 
+    def set_output_off_mode(self, mode: Literal["normal", "zero", "himp", "guard"]) -> None:
+        """What the terminals do with the output off (``:OUTP:SMOD``): NORM (V-source at
+        0 V), ZERO, HIMP (output relay open; not for frequent switching) or GUAR."""
+        scpi = {"normal": "NORM", "zero": "ZERO", "himp": "HIMP", "guard": "GUAR"}
+        if mode not in scpi:
+            raise _reject(f"output-off mode {mode!r} is not one of {', '.join(map(repr, scpi))}")
+        self.output_off_state = scpi[mode]
+
     def pulsed_cycles(
         self,
         level: float,

@@ -180,6 +180,7 @@ class VisaTransport:
     _timeout_s: float = 5.0
     _interrupted: bool = False
     _last_command: str = ""
+    _closed: bool = False
 
     # ------------------------------------------------------------------ transport
     def write(self, command: str, **kwargs: Any) -> None:  # type: ignore[override]
@@ -262,7 +263,7 @@ class VisaTransport:
     def reopen(self) -> bool:
         """Open a fresh connection to the same resource (after the old one dropped);
         True if that worked.  Used by shutdown to still reach the output switch."""
-        if not self.resource:
+        if not self.resource or self._closed:
             return False
         try:
             old = self.adapter  # type: ignore[attr-defined]
@@ -280,6 +281,7 @@ class VisaTransport:
 
     def close(self) -> None:
         """Release the connection; idempotent, never raises."""
+        self._closed = True
         try:
             self.adapter.close()  # type: ignore[attr-defined]
         except Exception as exc:  # noqa: BLE001 - closing twice or a dead link is fine

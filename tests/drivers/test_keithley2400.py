@@ -354,6 +354,13 @@ def test_unparsable_or_wrong_sized_reading_is_garbled(reply):
             smu.measure()
 
 
+def test_output_off_mode():
+    with expected_protocol(Keithley2400, INIT + [(":OUTPUT:SMODE ZERO", None)]) as smu:
+        smu.set_output_off_mode("zero")
+        with pytest.raises(InstrumentSettingError, match="'normal', 'zero', 'himp', 'guard'"):
+            smu.set_output_off_mode("off")
+
+
 def test_identity_is_parsed_from_idn():
     idn = "KEITHLEY INSTRUMENTS INC.,MODEL 2400,4105123,C30   Mar 17 2006 09:29:29/A02  /K/J"
     with expected_protocol(Keithley2400, INIT + [("*IDN?", idn)]) as smu:

@@ -298,3 +298,23 @@ def test_injected_photometer_over_range(pico, pico_server):
     pico_server.instrument.inject_fault("overrange", after=0)
     with pytest.raises(OverRangeError, match="photometer over range at 2e-06 A range"):
         pico.read()
+
+
+@pytest.mark.parametrize(
+    ("kind", "after", "error"),
+    [
+        ("timeout", 0, InstrumentTimeoutError),
+        ("garbled", 0, GarbledReplyError),
+        ("disconnect", 10, InstrumentDisconnectedError),  # drops inside the 20-reading burst
+    ],
+)
+def test_photometer_link_faults_raise_their_errors(pico_server, kind, after, error):
+    pico = keithley6485.connect(pico_server.resource, timeout_s=0.5)
+    try:
+        pico.configure(nplc=0.01, current_range=2e-6)
+        pico_server.instrument.inject_fault(kind, after=after)
+        with pytest.raises(error):
+            pico.read_burst(20)
+        pico.shutdown()  # never raises, even on a dead or silent link
+    finally:
+        pico.close()
