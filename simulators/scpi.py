@@ -7,8 +7,14 @@ SCPI instrument does the same way: short/long mnemonics, case folding, optional 
 (numbers with MIN/MAX/DEF/UP/DOWN, booleans, choices, lists) and an error queue read by
 ``:SYST:ERR?``.  Instruments only write what differs: their state and their physics.
 
-Why hand-written: no maintained Python SCPI *server* parser exists that enforces the
-short/long-form rule and the Keithley error codes a driver bug must trip over.
+Why not pyvisa-sim: it matches the exact strings declared in YAML (properties with
+simple range checks), so it has no short/long forms, no tree-relative ``;`` chains and
+no coupling of an instrument to the bench's physics — the things a driver bug must
+trip over here.
+
+Over a socket the reply goes out as soon as it is made (the TCP stream is the output
+queue), so -410 "Query INTERRUPTED" only arises on the in-process ``write``/``read``
+path.
 """
 
 from __future__ import annotations

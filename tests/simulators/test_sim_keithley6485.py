@@ -281,3 +281,23 @@ def test_disconnect_fault_drops_the_link_mid_burst(pico: SimulatedKeithley6485) 
         assert inst.query("*IDN?").startswith("KEITHLEY")  # one-shot: reconnect works
         inst.close()
         rm.close()
+
+
+def test_median_filter_window_fills_once(pico: SimulatedKeithley6485) -> None:
+    pico.handle("SYST:ZCH OFF;:CURR:NPLC 0.01;:SYST:AZER OFF;:MED:RANK 2;:MED ON")
+    conversion = 0.01 / 50 + 5e-4
+    clock = pico.bench.clock
+    t0 = clock.time()
+    pico.handle("READ?")
+    assert clock.time() - t0 == pytest.approx(5 * conversion, rel=1e-6)
+    pico.handle("FORM:ELEM STAT")
+    assert int(float(pico.handle("READ?"))) & 2
+
+
+def test_faults_from_config(bench: SimulatedBench) -> None:
+    from labrig.config import FaultSpec
+
+    pico = SimulatedKeithley6485(bench, faults=[FaultSpec(kind="overrange", after=1)])
+    pico.handle("SYST:ZCH OFF;:FORM:ELEM READ")
+    assert pico.handle("READ?") != "+9.900000E+37"
+    assert pico.handle("READ?") == "+9.900000E+37"
