@@ -120,9 +120,13 @@ class StopControl:
                     self._pending = True
                     return
                 raise RunAborted(self.reason)
-            # a second signal before the run reached its shutdown: hurry the shutdown
+            # again before the shutdown began (the first was swallowed or is still being
+            # handled): stop again, and skip the ramp when the shutdown comes
             self.hurry = True
-            return
+            if self._depth:
+                self._pending = True
+                return
+            raise RunAborted(self.reason)
         if self.phase == self.RAMP:
             if self.reason is None:
                 self.reason = f"interrupted by {name} during shutdown"
@@ -399,6 +403,7 @@ def _run(
             log.error("run failed: %s", reason, exc_info=not isinstance(exc, LabrigError))
     finally:
         control.finishing()
+        _bench_shutdown(bench, control)  # no-op unless a signal cut the shutdown above short
         display.close()
         for problem in bench.shutdown_errors:
             store.log("shutdown", problem, logging.ERROR)
