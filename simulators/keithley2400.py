@@ -37,6 +37,7 @@ from labrig.simulators.scpi import (
     NoReply,
     SCPIError,
     SCPIInstrument,
+    keyword_matches,
     nr1,
     nr3,
     one_param,
@@ -600,17 +601,15 @@ class SimulatedKeithley2400(SCPIInstrument):
         self.line_frequency = value
 
     def _sense_name(self, text: str) -> str:
-        word = text.strip().strip("'\"").upper()
-        for name, long in (
-            ("VOLT:DC", "VOLTAGE:DC"),
-            ("CURR:DC", "CURRENT:DC"),
-            ("RES", "RESISTANCE"),
-        ):
-            stem, dc = name.split(":")[0], ":DC" in name
-            long_stem = long.split(":")[0]
-            for candidate in (stem, long_stem):
-                if word in (candidate, candidate + ":DC") and (dc or word == candidate):
-                    return name
+        """``'CURR'``, ``"CURRent:DC"``, ``VOLT`` … -> the name ``:SENS:FUNC?`` reports."""
+        stem, _, dc = text.strip().strip("'\"").upper().partition(":")
+        if dc not in ("", "DC"):
+            raise SCPIError(-224)
+        for keyword, name in (("VOLTage", "VOLT:DC"), ("CURRent", "CURR:DC")):
+            if keyword_matches(stem, keyword):
+                return name
+        if keyword_matches(stem, "RESistance") and not dc:
+            return "RES"
         raise SCPIError(-224)
 
     def _set_sense_on(self, args: list[str]) -> None:
