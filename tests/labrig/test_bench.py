@@ -113,3 +113,25 @@ def test_illumination_on_a_real_bench_instructs_the_operator(rig, capsys) -> Non
     with Bench(fake_config(), ["smu"], opener=opener) as bench:
         bench.set_illumination(True, 100.0)
     assert "OPERATOR: switch the illumination ON at 100 mW/cm²" in capsys.readouterr().err
+
+
+def test_simulated_bench_uses_the_lab_clock_and_light(sim_config) -> None:
+    """Against the simulated 2400 over TCP: the lab's clock and illumination, and the
+    output left off on the simulator itself."""
+    cfg = sim_config.model_copy(update={"instruments": {"smu": sim_config.instruments["smu"]}})
+    with Bench(cfg, ["smu"]) as bench:
+        lab = bench.simulation
+        assert bench.clock is lab.clock and bench.clock.simulated
+        assert bench.identities()["smu"][1] == lab.resources["smu"]
+        bench.set_illumination(True, 80.0)
+        assert lab.bench.illumination_mw_cm2 == 80.0
+        bench.set_illumination(False)
+        assert lab.bench.illumination_mw_cm2 == 0.0
+        bench.smu.configure_source("voltage", 0.01)
+        bench.smu.set_level(2.5)
+        bench.smu.enable_output()
+        assert bench.smu.output_enabled  # a query: the server has handled the write
+        simulator = lab.instruments["smu"]
+        assert simulator.handle(":OUTP?") == "1"
+    assert simulator.handle(":OUTP?") == "0"
+    assert not lab.bench.operating_point.output_on and not lab.servers
