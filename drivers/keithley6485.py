@@ -3,7 +3,7 @@
 Commands follow the Model 6485 Instruction Manual (6485-901-01): zero check and zero
 correct (``SYST:ZCH``, ``SYST:ZCOR:ACQ``, ``SYST:ZCOR``) done the manual's way on the
 2 nA range; ranges 2 nA–20 mA in decades with auto range and its limits
-(``:SENS:CURR:RANG[:AUTO[:LLIM|:ULIM]]``); NPLC 0.01–60; the averaging filter
+(``:SENS:CURR:RANG[:AUTO[:LLIM|:ULIM]]``); NPLC 0.01–60 (at most 50 on 50 Hz mains: 1 s); the averaging filter
 (``:SENS:AVER``, repeat type, count 2–100); ``:FORM:ELEM READ,TIME`` so ``READ?``
 returns reading and timestamp; buffered bursts through ``TRAC`` (at most 2500
 readings).  An over-range or overload reading comes back as +9.9E37 (NAN as +9.91E37);
@@ -158,6 +158,7 @@ class Keithley6485(VisaTransport, SCPIMixin, PymeasureInstrument, Picoammeter):
         self._nplc: float = 6.0  # the *RST default
         self._filter_count: int = 0
         self._trigger_count: int | None = None
+        self._line_frequency: float | None = None
         self._identity: InstrumentIdentity | None = None
         super().__init__(adapter, name, **kwargs)
         self.write(f":FORM:ELEM {ELEMENTS}")
@@ -180,6 +181,8 @@ class Keithley6485(VisaTransport, SCPIMixin, PymeasureInstrument, Picoammeter):
         lo, hi = NPLC_LIMITS
         if not lo <= nplc <= hi:
             raise _reject(f"nplc {nplc:g} is outside the allowed {lo:g}–{hi:g} power-line cycles")
+        if nplc > 50 and self.line_frequency_hz() < 55:
+            raise _reject(f"nplc {nplc:g} is outside the allowed {lo:g}–50 cycles on 50 Hz mains")
         fixed = None if current_range is None else _check_range("current_range", current_range)
         limits = None
         if autorange_limits is not None:
@@ -272,6 +275,13 @@ class Keithley6485(VisaTransport, SCPIMixin, PymeasureInstrument, Picoammeter):
             log.warning("%s: shutdown: %s", self.resource, exc)
         self._trigger_count = None
         self.isShutdown = True
+
+    def line_frequency_hz(self) -> float:
+        """The mains frequency the instrument integrates over (asked once, then cached):
+        the longest integration is 1 s, i.e. 60 PLC at 60 Hz but only 50 PLC at 50 Hz."""
+        if self._line_frequency is None:
+            self._line_frequency = self.query_floats("SYST:LFR?")[0]
+        return self._line_frequency
 
     # ----------------------------------------------------------------- helpers
     # ``read`` is the Picoammeter reading here, so pymeasure's transport read (used by

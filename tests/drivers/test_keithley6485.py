@@ -158,6 +158,32 @@ def test_rejected_configuration_sends_nothing(kwargs, limit):
             pico.configure(**kwargs)
 
 
+def test_nplc_above_50_needs_60_hz_mains():
+    pairs = INIT + [
+        ("SYST:LFR?", "+50"),
+        (":SENS:CURR:NPLC 45", None),
+        (":SENS:CURR:RANG:AUTO 1", None),
+        (":SENS:AVER 0", None),
+        ("SYST:ZCH 0", None),
+    ]
+    with expected_protocol(Keithley6485, pairs) as pico:
+        with pytest.raises(InstrumentSettingError, match="0.01–50 cycles on 50 Hz"):
+            pico.configure(nplc=55)
+        pico.configure(nplc=45)  # no second SYST:LFR? (cached), nothing sent for the refusal
+
+
+def test_nplc_60_on_60_hz_mains():
+    pairs = INIT + [
+        ("SYST:LFR?", "+60"),
+        (":SENS:CURR:NPLC 60", None),
+        (":SENS:CURR:RANG:AUTO 1", None),
+        (":SENS:AVER 0", None),
+        ("SYST:ZCH 0", None),
+    ]
+    with expected_protocol(Keithley6485, pairs) as pico:
+        pico.configure(nplc=60)
+
+
 @pytest.mark.parametrize("count", [0, 2501])
 def test_rejected_burst_sends_nothing(count):
     with expected_protocol(Keithley6485, INIT) as pico:

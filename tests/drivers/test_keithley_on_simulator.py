@@ -318,3 +318,11 @@ def test_photometer_link_faults_raise_their_errors(pico_server, kind, after, err
         pico.shutdown()  # never raises, even on a dead or silent link
     finally:
         pico.close()
+
+
+def test_photometer_nplc_limit_follows_the_line_frequency(pico, bench):
+    assert bench.config.simulation.line_frequency_hz == 50
+    with pytest.raises(keithley6485.InstrumentSettingError, match="50 Hz"):
+        pico.configure(nplc=55)
+    pico.configure(nplc=50)
+    assert pico.query(":SYST:ERR?").startswith("0")
