@@ -33,6 +33,7 @@ from labrig.errors import (
     InstrumentError,
     InstrumentNotFoundError,
     InstrumentSettingError,
+    InstrumentTimeoutError,
     SaturationError,
     WrongInstrumentError,
 )
@@ -50,8 +51,6 @@ AUTO_EXPOSE_MAX_STEPS = 12
 
 def _translate(exc: Exception, doing: str) -> InstrumentError:
     """A seabreeze (or transport) error as the labrig InstrumentError it means."""
-    from labrig.errors import InstrumentTimeoutError
-
     text = str(exc) or type(exc).__name__
     if "timed out" in text.lower() or "timeout" in text.lower():
         return InstrumentTimeoutError(f"spectrometer: {doing}: {text}")
@@ -314,6 +313,7 @@ class USB2000Plus(Spectrometer):
             if new == t:  # pinned at a bound: as close as the bounds allow
                 return t
             t = new
+        self.set_integration_time(t)  # out of steps: leave the device at the time returned
         return t
 
 
@@ -378,6 +378,9 @@ def connect(
         ) from None
     try:
         return USB2000Plus(device, resource=f"usb:{device.serial_number}", **options)
+    except sb.SeaBreezeError as exc:
+        device.close()
+        raise _translate(exc, "reading its configuration") from exc
     except BaseException:
         device.close()
         raise

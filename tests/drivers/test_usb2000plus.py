@@ -413,3 +413,18 @@ def test_pyseabreeze_backend_is_selected_before_seabreeze_loads():
     ).stdout
     assert out.startswith("pyseabreeze |")
     assert "cannot be loaded" in out or "no Ocean Optics spectrometer attached" in out
+
+
+def test_connect_translates_a_device_failing_while_opened(monkeypatch):
+    import seabreeze.spectrometers as sb
+
+    class Failing(FakeSeabreezeSpectrometer):
+        def wavelengths(self):
+            raise SeaBreezeError("Data transfer error")
+
+    fake = Failing(serial="USB2+F00003")
+    monkeypatch.setattr(sb, "list_devices", lambda: [_ListedDevice("USB2+F00003")])
+    monkeypatch.setattr(sb.Spectrometer, "from_serial_number", classmethod(lambda c, s=None: fake))
+    with pytest.raises(InstrumentDisconnectedError, match="reading its configuration"):
+        usb2000plus.connect("USB2+F00003")
+    assert fake.closed
