@@ -877,6 +877,19 @@ class RunStore:
         if self._flusher is not threading.current_thread():
             self._flusher.join(timeout=5)
 
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        """For scripts: a run still open at the end is closed as finished, or as failed
+        (aborted for Ctrl-C) with the exception as the reason."""
+        if exc is None:
+            self.close("finished")
+        elif isinstance(exc, KeyboardInterrupt):
+            self.close("aborted", "interrupted by SIGINT")
+        else:
+            self.close("failed", f"{type(exc).__name__}: {exc}")
+
     @property
     def closed(self) -> bool:
         return self._closed

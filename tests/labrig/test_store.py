@@ -264,3 +264,14 @@ def test_a_bad_value_does_not_lose_the_batch(tmp_path: Path, caplog) -> None:
     np.testing.assert_array_equal(data["voltage_v"][0], [1.0, np.nan, np.nan])
     assert list(data["status"][0]) == ["OK", "", "état"]
     assert "value 'oops' is not float64" in caplog.text
+
+
+def test_context_manager_records_how_a_script_ended(tmp_path: Path) -> None:
+    with _create(tmp_path) as store:
+        store.append_row({"voltage_v": 1.0})
+    assert read_run(store.path).status == "finished"
+    with pytest.raises(ZeroDivisionError):
+        with _create(tmp_path) as failing:
+            1 / 0  # noqa: B018
+    run = read_run(failing.path)
+    assert (run.status, run.abort_reason) == ("failed", "ZeroDivisionError: division by zero")
