@@ -203,3 +203,15 @@ def test_saturation_at_the_shortest_time_is_recorded_not_measured(tmp_path):
         kinds = [k.decode() for k in f["entry/log/kind"][()]]
         assert "saturation" in kinds
         assert f["entry/status"][()].decode() == "failed"
+
+
+@needs_bench
+def test_without_a_photometer_the_photodiode_column_is_nan(tmp_path):
+    data = load_config("sim").model_dump(exclude={"source_text", "source_path"}, mode="json")
+    del data["instruments"]["photometer"]
+    result = run(SpectrumProcedure(), parse_config(data), tmp_path)
+    assert result.status == "finished", result.reason
+    with h5py.File(result.path, "r") as f:
+        assert np.isnan(f["entry/data/photodiode_current"][0])
+        assert "photometer" not in f["entry/instruments"]
+        assert f["entry/analysis/peak_wavelength"][()] == pytest.approx(628.0, abs=0.3)

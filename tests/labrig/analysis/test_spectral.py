@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from labrig.analysis import spectral
 from labrig.errors import ConfigError
@@ -34,6 +36,18 @@ def test_gaussian_peak_fwhm_centroid_integral_on_the_usb2000_grid(peak, sigma):
     assert spectral.integrated_intensity(GRID, s) == pytest.approx(
         3000.0 * sigma * math.sqrt(2 * math.pi), rel=1e-4
     )
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    peak=st.floats(min_value=420.0, max_value=900.0),
+    fwhm=st.floats(min_value=5.0, max_value=80.0),
+    height=st.floats(min_value=1e-3, max_value=1e6),
+)
+def test_any_gaussian_on_the_usb2000_grid(peak, fwhm, height):
+    s = gaussian(GRID, peak, fwhm, height)
+    assert spectral.peak_wavelength(GRID, s) == pytest.approx(peak, abs=0.05)
+    assert spectral.fwhm(GRID, s) == pytest.approx(fwhm, abs=0.1)
 
 
 def test_peak_and_fwhm_of_an_asymmetric_coarse_spectrum_by_hand():
