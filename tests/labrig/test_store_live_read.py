@@ -34,12 +34,14 @@ def test_live_read_by_another_process(tmp_path: Path) -> None:
                 time.sleep(0.25)
             ds.refresh()
             head = ds[: counts[-1]]
-        np.testing.assert_array_equal(head, np.arange(counts[-1]))
-        assert counts[-1] > counts[0] and len(set(counts)) >= 3, counts
-        # and read_run, opening afresh while the writer is still going
-        mid = read_run(path)
-        assert mid.status == "running" and len(mid.columns["data"]["index"][0]) >= counts[-1]
-        assert writer.wait(timeout=30) == 0
+            np.testing.assert_array_equal(head, np.arange(counts[-1]))
+            assert counts[-1] > counts[0] and len(set(counts)) >= 3, counts
+            # and read_run, opening afresh while the writer is still going
+            mid = read_run(path)
+            assert mid.status == "running"
+            assert len(mid.columns["data"]["index"][0]) >= counts[-1]
+            # the writer closes the run while this reader still holds the file open
+            assert writer.wait(timeout=30) == 0
         total = int(writer.stdout.read().split()[1])
     finally:
         if writer.poll() is None:
