@@ -201,3 +201,25 @@ def test_fit_scaling_exponent_exact_data_and_weights():
 def test_fit_scaling_exponent_needs_three_luminances():
     with pytest.raises(ValueError, match="three or more"):
         lt.fit_scaling_exponent([100, 100, 1000], [10, 11, 1])
+
+
+@pytest.mark.parametrize(
+    "model, params",
+    [("single", (1.1, 2.0)), ("double", (0.9, 0.3, 0.4, 3.0)), ("stretched", (1.0, 1.5, 0.6))],
+)
+def test_analytic_jacobians_match_finite_differences(model, params):
+    from scipy.optimize import approx_fprime
+
+    spec = lt._SPECS[model]
+    t = np.linspace(0.0, 5.0, 7)
+    jac = spec.jac(t, *params)
+    for i, ti in enumerate(t):
+        numeric = approx_fprime(np.array(params), lambda p, ti=ti: spec.func(ti, *p), 1e-7)
+        assert jac[i] == pytest.approx(numeric, rel=1e-4, abs=1e-6)
+
+
+def test_channels_at_one_l0_do_not_count_as_distinct_levels():
+    # eight channels set to 1000 cd/m² scatter by < 1 %: no lever arm for n
+    l0 = 1000 * (1 + 0.005 * np.arange(8))
+    with pytest.raises(ValueError, match="three or more distinct"):
+        lt.fit_scaling_exponent(l0, 1e4 * np.ones(8))
