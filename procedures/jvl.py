@@ -282,14 +282,20 @@ class JVLProcedure(LabrigProcedure):
         else:
             self._point_by_point_sweep()
         bench.smu.disable_output()
-        self._flush(final=True)
+        self._flush()
         self._emit_figures()
 
     def shutdown(self) -> None:
-        """Stop sourcing (the bench ramps and makes every output safe afterwards)."""
-        smu = getattr(self, "bench", None) and self.bench.smu
-        if smu is not None:
-            smu.disable_output()
+        """Stop sourcing (the bench ramps and makes every output safe afterwards), then
+        write the rows still waiting for a spectrum (a stop or failure mid-sweep keeps
+        them, weighted with the spectra recorded so far)."""
+        bench = getattr(self, "bench", None)
+        try:
+            if bench is not None and bench.smu is not None:
+                bench.smu.disable_output()
+        finally:
+            if getattr(self, "_pending", None):
+                self._flush()
 
     # ------------------------------------------------------------------ darks
     def _measure_photodiode_dark(self) -> float:
@@ -384,11 +390,12 @@ class JVLProcedure(LabrigProcedure):
         """Record a step (spectrum if due); True when a stop condition ends the sweep."""
         area_m2 = self.bench.config.device.active_area_cm2 * 1e-4
         lum = self._photometry.provisional_luminance(step)
-        if self._use_spectra and self._spectrum_due(step.index, lum):
-            self._take_spectrum(step)
+        added = (
+            self._use_spectra and self._spectrum_due(step.index, lum) and self._take_spectrum(step)
+        )
         self._pending.append(step)
-        if not self._use_spectra or self._photometry.has_spectra:
-            self._flush(final=False)
+        if not self._use_spectra or added:
+            self._flush()
         self.emit_progress(100.0 * (step.index + 1) / len(self._levels))
 
         j = abs(step.current) / area_m2
@@ -434,24 +441,26 @@ class JVLProcedure(LabrigProcedure):
             return provisional_luminance >= self.spectrum_threshold
         return False
 
-    def _take_spectrum(self, step: _Step) -> None:
+    def _take_spectrum(self, step: _Step) -> bool:
+        """Record and store a spectrum; True if it can weight the photometry."""
         spectrum, dark = self._recorder.acquire()
         self.emit_spectrum(step.index, spectrum, dark=dark)
         index = self._stored_spectra
         self._stored_spectra += 1
-        if not self._photometry.add_spectrum(index, step.current, spectrum):
-            self.log_event(
-                "spectrum",
-                f"spectrum {index} at {step.voltage:.4g} V too weak or saturated to weight "
-                "the photometry; kept in the file, not used",
-            )
+        if self._photometry.add_spectrum(index, step.current, spectrum):
+            return True
+        self.log_event(
+            "spectrum",
+            f"spectrum {index} at {step.voltage:.4g} V too weak or saturated to weight "
+            "the photometry; kept in the file, not used",
+        )
+        return False
 
     # ------------------------------------------------------------------ rows
-    def _flush(self, final: bool) -> None:
-        """Photometry for the pending steps with their nearest usable spectrum; emit."""
+    def _flush(self) -> None:
+        """Photometry for the pending steps with their nearest usable spectrum; emit.
+        (Called when a usable spectrum has just been added, and at the end.)"""
         if not self._pending:
-            return
-        if self._use_spectra and not self._photometry.has_spectra and not final:
             return
         steps, self._pending = self._pending, []
         rows = self._photometry.rows(steps)

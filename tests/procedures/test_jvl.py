@@ -138,7 +138,7 @@ def _run(tmp_path, config, **params):
     )
     with h5py.File(result.path, "r") as f:
         data = {k: f["entry/data"][k][()] for k in f["entry/data"]}
-        analysis = {k: f["entry/analysis"][k][()] for k in f["entry/analysis"]}
+        analysis = {k: f["entry/analysis"][k][()] for k in f.get("entry/analysis", {})}
         log = [m.decode() if isinstance(m, bytes) else str(m) for m in f["entry/log/message"][()]]
         spectra = f["entry/spectra/counts"].shape[0] if "entry/spectra/counts" in f else 0
         nx = (f["entry/data"].attrs["NX_class"], f["entry/data"].attrs["signal"])
@@ -301,3 +301,55 @@ def test_breakdown_stops_the_sweep(tmp_path):
         log = [m.decode() for m in f["entry/log/message"][()]]
     assert any("breakdown" in m and "sweep ended" in m for m in log), log
     assert volts[-1] == pytest.approx(4.0) and len(volts) == 41
+
+
+@needs_bench
+def test_every_n_steps_weights_each_row_with_the_nearest_spectrum(tmp_path):
+    config = load_config("sim")
+    result, data, _, log, n_spectra, nx = _run(
+        tmp_path, config, spectra="every N steps", spectrum_interval=10
+    )
+    assert result.status == "finished", result.reason
+    assert n_spectra == 7  # steps 0, 10, ..., 60
+    assert nx == ("NXdata", "luminance") or nx == (b"NXdata", b"luminance")
+    with h5py.File(result.path, "r") as f:
+        spectrum_step = f["entry/spectra/step"][()]
+    assert list(spectrum_step) == list(range(0, 61, 10))
+    assert any("spectrum 0 at 0 V too weak" in m for m in log)  # no light at 0 V
+    used = sorted(set(data["spectrum_index"]))
+    assert 0 not in used
+    log_j = np.log10(np.maximum(np.abs(data["current_density"]), 1e-9))
+    for row, si in enumerate(data["spectrum_index"]):
+        distance = {u: abs(log_j[row] - log_j[spectrum_step[u]]) for u in used}
+        assert distance[si] == pytest.approx(min(distance.values()))
+    assert np.all(np.diff(data["timestamp"]) > 0)
+
+
+@needs_bench
+def test_forward_and_back_sweep_is_not_taken_for_breakdown(tmp_path):
+    config = load_config("sim")
+    result, data, analysis, log, _, _ = _run(
+        tmp_path, config, direction="both", spectra="none", stop_voltage=5.0
+    )
+    assert result.status == "finished", result.reason
+    assert len(data["voltage"]) == 101 and data["voltage"][-1] == pytest.approx(0.0)
+    assert not any("breakdown" in m for m in log)
+    assert analysis["turn_on_voltage"] == pytest.approx(_truth(config)["turn_on_v"], abs=0.05)
+
+
+@needs_bench
+def test_rows_waiting_for_a_spectrum_are_kept_when_an_instrument_fails(tmp_path):
+    data_cfg = _config_data()
+    data_cfg["device"] = {"preset": "red_cspbi3"}
+    data_cfg["instruments"]["photometer"]["timeout_s"] = 0.5
+    data_cfg["simulation"]["faults"] = {"photometer": [{"kind": "timeout", "after": 60}]}
+    config = parse_config(data_cfg)
+    # one spectrum at step 0 (no light: unusable), so every row waits for the end
+    result, data, _, log, n_spectra, _ = _run(
+        tmp_path, config, spectra="every N steps", spectrum_interval=2500
+    )
+    assert result.status == "failed" and "no reply" in (result.reason or ""), result.reason
+    assert n_spectra == 1
+    assert 5 < len(data["voltage"]) < 61
+    assert np.all(data["spectrum_index"] == -1)  # weighted with the reference spectrum
+    assert np.all(np.diff(data["voltage"]) > 0)

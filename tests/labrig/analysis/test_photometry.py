@@ -165,3 +165,48 @@ def test_emission_band_drops_the_noise_floor_and_keeps_the_line():
 
     clean = spectral_integral(wl, line)
     assert spectral_integral(wl, band) == pytest.approx(clean, rel=5e-3)
+
+
+def _recorded(counts, saturated=False):
+    from labrig.interfaces import Spectrum
+
+    wl = np.arange(340.0, 1030.0, 0.34)
+    return Spectrum(wl, counts(wl), 0.1, saturated=saturated, dark_subtracted=True)
+
+
+def test_bench_photometry_applies_the_configured_calibration():
+    cfg = load_config("sim")
+    bp = ph.BenchPhotometry(cfg)
+    assert bp.collection_factor == pytest.approx(25 / 425)
+    assert bp.area_m2 == pytest.approx(0.04e-4)
+    wl, s = ph.reference_spectrum(cfg)
+    direct = ph.spectral_factors(wl, s, TABLE_NM, TABLE_R)
+    assert bp.reference.responsivity_a_per_w == pytest.approx(direct.responsivity_a_per_w)
+    res = bp.apply(1e-7, 1e-4, 3.0, bp.reference)
+    by_hand = ph.photometry(1e-7, 1e-4, 3.0, direct, 25 / 425, 4e-6, 1.0)
+    assert res.luminance_cd_m2 == pytest.approx(by_hand.luminance_cd_m2)
+    data = cfg.model_dump(exclude={"source_text", "source_path"})
+    data["calibration"]["luminance_correction"] = 1.1
+    bp2 = ph.BenchPhotometry(parse_config(data))
+    corrected = bp2.apply(1e-7, 1e-4, 3.0, bp2.reference)
+    raw = bp2.apply(1e-7, 1e-4, 3.0, bp2.reference, corrected=False)
+    assert corrected.luminance_cd_m2 == pytest.approx(1.1 * raw.luminance_cd_m2)
+    assert corrected.eqe == pytest.approx(raw.eqe)
+
+
+def test_recorded_spectra_usable_only_when_strong_and_unsaturated():
+    rng = np.random.default_rng(0)
+    cfg = load_config("sim")
+    bp = ph.BenchPhotometry(cfg)
+
+    def line(peak):
+        return lambda wl: (
+            peak * np.exp(-0.5 * ((wl - 628) / 14.0) ** 2) + rng.normal(0, 10, wl.size)
+        )
+
+    assert bp.recorded(_recorded(line(500.0))) is None  # SNR 50
+    assert bp.recorded(_recorded(line(30000.0), saturated=True)) is None
+    wl, shape = bp.recorded(_recorded(line(30000.0)))
+    assert wl[np.argmax(shape)] == pytest.approx(628, abs=1)
+    f = bp.factors(wl, shape)
+    assert f.responsivity_a_per_w == pytest.approx(bp.reference.responsivity_a_per_w, rel=2e-3)
