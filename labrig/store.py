@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import h5py
 import numpy as np
 
+from labrig import __version__ as LABRIG_VERSION
 from labrig.errors import NotARunFileError, UserInputError
 from labrig.procedure import Column
 
@@ -55,20 +56,6 @@ if TYPE_CHECKING:
     from labrig.interfaces import InstrumentIdentity, Spectrum
 
 log = logging.getLogger(__name__)
-
-
-def _labrig_version() -> str:
-    try:
-        from labrig import __version__
-
-        return __version__
-    except ImportError:  # ``labrig`` shadowed by a namespace package (tests/labrig on sys.path)
-        from importlib.metadata import version
-
-        return version("labrig")
-
-
-LABRIG_VERSION = _labrig_version()
 
 FILE_FORMAT = "labrig-run/1"
 DEFAULT_GROUP = "data"

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from importlib.metadata import version
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
+import labrig
 from labrig import store as store_mod
 from labrig.errors import NotARunFileError, UserInputError
 from labrig.interfaces import InstrumentIdentity, Spectrum
@@ -78,7 +78,7 @@ def test_round_trip_with_units(tmp_path: Path) -> None:
     run = read_run(store.path)
     assert run.procedure == "jvl" and run.status == "finished"
     assert run.sample == "QD-LED #7 (red)" and run.operator == "ada" and run.simulated is True
-    assert run.labrig_version == version("labrig")
+    assert run.labrig_version == labrig.__version__
     assert run.abort_reason is None
     for stamp in (run.start_time, run.end_time):
         assert dt.datetime.fromisoformat(stamp).tzinfo is not None
