@@ -52,6 +52,7 @@ ELEMENTS_PER_READING = 5  # VOLT, CURR, RES, TIME, STAT (pymeasure's :FORM:ELEM 
 SHUTDOWN_RAMP_STEPS = 5
 SHUTDOWN_RAMP_PAUSE_S = 0.02
 CONFIRM_TIMEOUT_S = 1.0
+SHUTDOWN_RESYNC_S = 10.0
 AUTO_DELAY_ESTIMATE_S = 0.005
 LINE_FREQUENCY_WORST_HZ = 50.0
 
@@ -466,12 +467,18 @@ class Keithley2400(VisaTransport, PymeasureKeithley2400, SourceMeter):
 
         Clears any half-read reply (a Ctrl-C may have landed inside a ``:READ?``),
         aborts a running sweep, ramps the programmed level to 0 in a few steps (unless
-        ``ramp`` is False) and turns the output off.  A dropped connection is reopened
-        once to reach the output switch; nothing here raises, failures are logged."""
+        ``ramp`` is False) and turns the output off, all as plain writes that need no
+        reply; then gets back in step past a late reply and reads ``OUTPUT?`` back.  A
+        dropped connection is reopened once to reach the output switch.  Nothing here
+        raises; failures are logged."""
         log.info("%s: shutting down (ramp=%s)", self.resource, ramp)
+        # the output-off commands go out first, without waiting for a late reply
+        stale = self._interrupted
+        self._interrupted = False
         self.clear_transport()
         if self.connection_state() == "closed":
             self.reopen()
+            stale = False
         # (command, programmed level once it has gone through)
         steps: list[tuple[str, float | None]] = [(":ABOR", None)]
         function = self._function
@@ -503,7 +510,10 @@ class Keithley2400(VisaTransport, PymeasureKeithley2400, SourceMeter):
             if level is not None:
                 self._level = level
                 time.sleep(SHUTDOWN_RAMP_PAUSE_S)
-        self._confirm_output_off()
+        if not stale or self.resynchronise(limit_s=min(self._stale_budget_s, SHUTDOWN_RESYNC_S)):
+            self._confirm_output_off()
+        else:
+            log.error("%s: output state unconfirmed (a late reply is still pending)", self.resource)
         self._output_on = False
         self._auto_clear = False
         self._fixed_mode = function is not None

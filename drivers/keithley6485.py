@@ -268,11 +268,14 @@ class Keithley6485(VisaTransport, SCPIMixin, PymeasureInstrument, Picoammeter):
     def shutdown(self) -> None:
         """The 6485 sources nothing; abort a running burst, clear a half-read reply.
         Never raises."""
+        stale = self._interrupted
+        self._interrupted = False  # :ABOR goes out at once; getting in step can wait
         self.clear_transport()
         try:
             self.write(":ABOR")
         except InstrumentError as exc:
             log.warning("%s: shutdown: %s", self.resource, exc)
+        self._interrupted = stale
         self._trigger_count = None
         self.isShutdown = True
 

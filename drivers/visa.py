@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Literal, TypeVar
@@ -171,7 +172,8 @@ def parse_floats(reply: str, resource: str, command: str) -> list[float]:
 class VisaTransport:
     """Mixin for pymeasure ``Instrument`` subclasses: every write and read goes through
     the error translation, and a transaction cut short (Ctrl-C in the middle of a long
-    ``:READ?``) makes the next write clear the stale reply out of the way first.
+    ``:READ?``, a time-out) makes the next write first get back in step
+    (``resynchronise``), so a late reply is never taken for the answer to a new query.
 
     Put it first in the bases so its ``write``/``read`` wrap pymeasure's.
     """
@@ -179,13 +181,14 @@ class VisaTransport:
     resource: str = ""
     _timeout_s: float = 5.0
     _interrupted: bool = False
+    _stale_budget_s: float = 0.0
     _last_command: str = ""
     _closed: bool = False
 
     # ------------------------------------------------------------------ transport
     def write(self, command: str, **kwargs: Any) -> None:  # type: ignore[override]
         if self._interrupted:
-            self.clear_transport()
+            self.resynchronise()
         self._last_command = command
         with self._translated(f"sending {command[:40]!r}"):
             super().write(command, **kwargs)  # type: ignore[misc]
@@ -195,8 +198,10 @@ class VisaTransport:
             with self._translated(f"reading the reply to {self._last_command[:40]!r}"):
                 return super().read(**kwargs)  # type: ignore[misc]
         except BaseException:
-            # whatever broke the read, a late reply may still be on its way
+            # whatever broke the read, a late reply may still be on its way, for as long
+            # as the read was prepared to wait for it
             self._interrupted = True
+            self._stale_budget_s = max(self._stale_budget_s, self._current_timeout_s())
             raise
 
     def query(self, command: str) -> str:
@@ -220,18 +225,64 @@ class VisaTransport:
         return connection_state(self.adapter)  # type: ignore[attr-defined]
 
     def clear_transport(self) -> None:
-        """Discard a stale or half-read reply (device clear on the link) so the next
-        query reads its own answer.  A no-op on a closed link; never raises."""
-        self._interrupted = False
-        conn = getattr(self.adapter, "connection", None)  # type: ignore[attr-defined]
-        if not isinstance(conn, pyvisa.resources.MessageBasedResource):
-            return
-        if connection_state(self.adapter) == "closed":  # type: ignore[attr-defined]
+        """Discard whatever reply is buffered (device clear on the link).  A no-op on a
+        closed link; never raises."""
+        conn = self._message_resource()
+        if conn is None or connection_state(self.adapter) == "closed":  # type: ignore[attr-defined]
             return
         try:
             conn.clear()
         except Exception as exc:  # noqa: BLE001 - best effort by design
             log.warning("%s: device clear failed: %s", self.resource, exc)
+
+    def resynchronise(self, limit_s: float | None = None) -> bool:
+        """Get back in step after an interrupted transaction.
+
+        The interrupted query's reply may still be on its way (a sweep keeps running on
+        the instrument), so clearing the link once is not enough: ask ``*IDN?`` and
+        discard replies until the identity comes back.  Waits at most ``limit_s``
+        (default: as long as the interrupted read would have).  True when in step;
+        never raises (False leaves the link marked, so the next transaction retries)."""
+        self._interrupted = False
+        conn = self._message_resource()
+        if conn is None or connection_state(self.adapter) == "closed":  # type: ignore[attr-defined]
+            return True  # nothing can arrive late (or the next call reports the dead link)
+        self.clear_transport()
+        budget = max(self._stale_budget_s, self._timeout_s) if limit_s is None else limit_s
+        deadline = time.monotonic() + budget
+        identity = getattr(self, "_identity", None)
+        marker = getattr(identity, "manufacturer", "") or ","
+        discarded = 0
+        try:
+            conn.write("*IDN?")
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"no *IDN? reply within {budget:g} s")
+                with self.temporary_timeout(remaining):
+                    reply = conn.read()
+                if reply.startswith(marker) and "," in reply:
+                    break
+                discarded += 1
+        except Exception as exc:  # noqa: BLE001 - reported, and retried next time
+            log.warning("%s: could not get back in step: %s", self.resource, exc)
+            self._interrupted = True
+            return False
+        if discarded:
+            log.info("%s: discarded %d stale repl(y/ies)", self.resource, discarded)
+        self._stale_budget_s = 0.0
+        return True
+
+    def _message_resource(self) -> pyvisa.resources.MessageBasedResource | None:
+        conn = getattr(self.adapter, "connection", None)  # type: ignore[attr-defined]
+        return conn if isinstance(conn, pyvisa.resources.MessageBasedResource) else None
+
+    def _current_timeout_s(self) -> float:
+        conn = self._message_resource()
+        try:
+            return float(conn.timeout) / 1000 if conn is not None else self._timeout_s
+        except Exception:  # noqa: BLE001 - a dead session
+            return self._timeout_s
 
     @contextmanager
     def extended_timeout(self, seconds: float) -> Iterator[None]:

@@ -326,3 +326,33 @@ def test_photometer_nplc_limit_follows_the_line_frequency(pico, bench):
         pico.configure(nplc=55)
     pico.configure(nplc=50)
     assert pico.query(":SYST:ERR?").startswith("0")
+
+
+def test_ctrl_c_in_a_sweep_taking_real_time(monkeypatch):
+    """On a bench with real instrument timing the interrupted sweep's reply arrives only
+    after shutdown has cleared the link: the stale readings must not be taken for the
+    answer to shutdown's own OUTPUT? check, nor for the next measurement's."""
+    from labrig.clock import WallClock
+
+    bench = SimulatedBench(load_config("sim"), clock=WallClock())
+    server = SCPIServer(SimulatedKeithley2400(bench)).start()
+    smu = keithley2400.connect(server.resource, timeout_s=3.0)
+    try:
+        smu.configure_source("voltage", COMPLIANCE_A, nplc=0.5, autozero=False, source_delay=0)
+        monkeypatch.setattr(
+            smu.adapter, "read", lambda **_: (_ for _ in ()).throw(KeyboardInterrupt)
+        )
+        with pytest.raises(KeyboardInterrupt):
+            smu.sweep(np.linspace(0, 3, 51))  # ~0.5 s of integration on the simulator
+        monkeypatch.undo()
+        smu.shutdown()
+        assert not bench.operating_point.output_on
+        assert smu.output_enabled is False
+        smu.configure_source("voltage", COMPLIANCE_A, nplc=0.01, autozero=False)
+        smu.set_level(2.0)
+        smu.enable_output()
+        assert smu.measure().voltage == pytest.approx(2.0, abs=1e-3)
+    finally:
+        smu.shutdown(ramp=False)
+        smu.close()
+        server.stop()
