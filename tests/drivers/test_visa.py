@@ -12,9 +12,11 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+import pyvisa
+from pyvisa.constants import StatusCode
 
 from labrig.drivers import keithley2400, keithley6485
-from labrig.drivers.visa import connection_state, parse_identity
+from labrig.drivers.visa import connection_state, parse_identity, translate
 from labrig.errors import (
     GarbledReplyError,
     InstrumentDisconnectedError,
@@ -221,3 +223,20 @@ def test_a_stale_reply_after_an_interrupted_query_is_cleared(peer):
         assert pico.read().current == pytest.approx(2e-9)
     finally:
         pico.close()
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (pyvisa.errors.VisaIOError(StatusCode.error_connection_lost), InstrumentDisconnectedError),
+        (pyvisa.errors.VisaIOError(StatusCode.error_io), InstrumentDisconnectedError),
+        (pyvisa.errors.VisaIOError(StatusCode.error_timeout), InstrumentTimeoutError),
+        (BrokenPipeError(32, "Broken pipe"), InstrumentDisconnectedError),
+        (ConnectionResetError(104, "reset"), InstrumentDisconnectedError),
+        (UnicodeDecodeError("ascii", b"\xff", 0, 1, "bad"), GarbledReplyError),
+    ],
+)
+def test_translation_of_transport_failures(exc, expected):
+    err = translate(exc, "GPIB0::24::INSTR", adapter=None, action="reading")
+    assert type(err) is expected
+    assert str(err).startswith("GPIB0::24::INSTR: reading")
