@@ -53,7 +53,7 @@ from labrig.procedure import Column, LabrigProcedure
 
 DIRECTIONS = ("forward", "reverse", "both")
 MODES = ("point-by-point", "buffered")
-SPECTRA = ("none", "every step", "every N steps", "above threshold")
+SPECTRA = ("none", "every_step", "every_n_steps", "above_threshold")
 #: longest exposure the auto-exposure may choose (s)
 MAX_EXPOSURE_S = 2.0
 #: luminance a breakdown check needs to have seen before it can trigger (cd/m²)
@@ -131,7 +131,7 @@ class JVLProcedure(LabrigProcedure):
         maximum=2500,
         description="readings averaged with the source off and subtracted; 0: none",
     )
-    spectra = ListParameter("Spectra", choices=SPECTRA, default="above threshold")
+    spectra = ListParameter("Spectra", choices=SPECTRA, default="above_threshold")
     spectrum_interval = IntegerParameter(
         "Spectrum every N steps", default=5, minimum=1, maximum=2500
     )
@@ -433,11 +433,11 @@ class JVLProcedure(LabrigProcedure):
         return False
 
     def _spectrum_due(self, k: int, provisional_luminance: float) -> bool:
-        if self.spectra == "every step":
+        if self.spectra == "every_step":
             return True
-        if self.spectra == "every N steps":
+        if self.spectra == "every_n_steps":
             return k % self.spectrum_interval == 0
-        if self.spectra == "above threshold":
+        if self.spectra == "above_threshold":
             return provisional_luminance >= self.spectrum_threshold
         return False
 

@@ -307,7 +307,7 @@ def test_breakdown_stops_the_sweep(tmp_path):
 def test_every_n_steps_weights_each_row_with_the_nearest_spectrum(tmp_path):
     config = load_config("sim")
     result, data, _, log, n_spectra, nx = _run(
-        tmp_path, config, spectra="every N steps", spectrum_interval=10
+        tmp_path, config, spectra="every_n_steps", spectrum_interval=10
     )
     assert result.status == "finished", result.reason
     assert n_spectra == 7  # steps 0, 10, ..., 60
@@ -346,7 +346,7 @@ def test_rows_waiting_for_a_spectrum_are_kept_when_an_instrument_fails(tmp_path)
     config = parse_config(data_cfg)
     # one spectrum at step 0 (no light: unusable), so every row waits for the end
     result, data, _, log, n_spectra, _ = _run(
-        tmp_path, config, spectra="every N steps", spectrum_interval=2500
+        tmp_path, config, spectra="every_n_steps", spectrum_interval=2500
     )
     assert result.status == "failed" and "no reply" in (result.reason or ""), result.reason
     assert n_spectra == 1
