@@ -286,6 +286,9 @@ class LifetimeProcedure(LabrigProcedure):
         from labrig.store import read_run
 
         data = read_run(path)
+        # kept for ``_restore``: once the store has the file open for writing, this
+        # process cannot open it again for reading (HDF5 file locking)
+        self._resume_data = data
         if data.procedure != self.NAME:
             raise ParameterError(f"--resume {path}: a {data.procedure!r} run, not a lifetime run")
         if data.status == "finished":
@@ -639,7 +642,7 @@ class LifetimeProcedure(LabrigProcedure):
         continue from it (ended channels stay ended)."""
         from labrig.store import read_run
 
-        data = read_run(Path(self.resume_from))  # type: ignore[arg-type]
+        data = getattr(self, "_resume_data", None) or read_run(Path(self.resume_from))  # type: ignore[arg-type]
         ended = {}
         for entry in data.log:
             if entry.kind == "channel_end":

@@ -166,6 +166,9 @@ class SimulatedLifetimeRig:
                 ),
             )
             self._channels.append(_Channel(SimulatedBench(config, clock=self.clock)))
+        # load the photometric tables now: a first reading must not stall a free-running
+        # clock for the seconds colour-science takes to import
+        self._channels[0].device.optical_power_w(1e-6)
         self.commands = 0
         self.errors: list[tuple[int, str]] = []
         self.watchdog_s = 0.0
@@ -354,10 +357,11 @@ class SimulatedLifetimeRig:
         if ch.fault and ch.readings > ch.fault_after:
             ch.bench.set_device_fault(ch.fault)
             ch.fault = None
+        stamp = self.rig_time()  # the reading's time: when the state below is sampled
         op = ch.bench.operating_point
         ipd = ch.bench.photodiode_current()
         status = self._status(ch)
-        return f"{op.voltage:.6E},{op.current:.6E},{ipd:.6E},{self.rig_time():.6f},{status}"
+        return f"{op.voltage:.6E},{op.current:.6E},{ipd:.6E},{stamp:.6f},{status}"
 
     def _status(self, ch: _Channel) -> str:
         """What the firmware concludes from the channel's terminals (OPEN/SHORT latch)."""

@@ -226,3 +226,147 @@ def test_parse_levels():
     with pytest.raises(ParameterError, match="positive"):
         parse_levels("-1", 1)
     assert math.isclose(parse_levels("1e3", 1)[0], 1000.0)
+
+
+# ------------------------------------------------------------------ crash and resume
+RIG_SCRIPT = """
+import sys, time
+from labrig.clock import Clock
+from labrig.config import load_preset
+from labrig.devices import DeviceConfig
+from labrig.simulators.lifetime_rig import RigServer, SimulatedLifetimeRig
+
+
+class FreeRunningClock(Clock):
+    # a rig's own clock runs whether or not anyone talks to it; accelerated here
+    def __init__(self, speed):
+        self.speed, self.t0, self.m0 = speed, 1e9, time.monotonic()
+
+    def time(self):
+        return self.t0 + self.speed * (time.monotonic() - self.m0)
+
+    def sleep(self, seconds):
+        time.sleep(max(seconds, 0) / self.speed)
+
+
+dev = DeviceConfig.model_validate(load_preset("red_cspbi3"))
+rig = SimulatedLifetimeRig(dev.model, dev.active_area_cm2, channels=2,
+                           clock=FreeRunningClock(float(sys.argv[1])), seed=7)
+server = RigServer(rig).start()
+print(server.url, flush=True)
+sys.stdin.read()
+server.stop()
+"""
+
+RUN_SCRIPT = """
+import sys
+from pathlib import Path
+from labrig.config import load_config
+from labrig.procedures.lifetime import LifetimeProcedure
+from labrig.runner import run_procedure
+
+proc = LifetimeProcedure()
+proc.set_parameters({"drive": "current density", "levels": "3", "settle_time": 0.01,
+                     "first_interval": 0.05, "max_interval": 0.2, "points_per_decade": 10})
+resume = Path(sys.argv[3]) if len(sys.argv) > 3 else None
+proc.resume_from = resume
+result = run_procedure(proc, load_config(sys.argv[1]), output_dir=Path(sys.argv[2]),
+                       progress=False, resume=resume)
+print(result.status, result.path, result.reason)
+"""
+
+RIG_SPEED = 3600.0
+
+
+def _rig_config(tmp_path: Path, url: str) -> Path:
+    data = yaml.safe_load((shipped_config_dir() / "sim.yaml").read_text())
+    data["instruments"] = {
+        "lifetime": {"driver": "lifetime_rig", "resource": url, "channels": 2, "timeout_s": 5}
+    }
+    data.pop("simulation", None)
+    path = tmp_path / "rig.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_kill_9_then_resume_gives_one_continuous_dataset_per_channel(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "rig.py").write_text(RIG_SCRIPT)
+    (tmp_path / "run.py").write_text(RUN_SCRIPT)
+    out = tmp_path / "runs"
+    out.mkdir()
+    rig_proc = subprocess.Popen(
+        [sys.executable, str(tmp_path / "rig.py"), str(RIG_SPEED)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = rig_proc.stdout.readline().strip()
+        assert url.startswith("socket://")
+        config = _rig_config(tmp_path, url)
+        run = subprocess.Popen([sys.executable, str(tmp_path / "run.py"), str(config), str(out)])
+        deadline = time.monotonic() + 60
+        rows = 0
+        while time.monotonic() < deadline and rows < 12:
+            time.sleep(0.2)
+            files = list(out.glob("*.h5"))
+            if files:
+                try:
+                    data = read_run(files[0])
+                    rows = min(
+                        len(data.columns[g]["time"][0]) for g in ("channel_01", "channel_02")
+                    )
+                except Exception:  # noqa: BLE001 - the file may be mid-creation
+                    rows = 0
+        assert rows >= 12, "the run did not get going"
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait()
+        path = files[0]
+        before = read_run(path)
+        assert before.status == "running"  # a crashed run
+        n_before = {g: len(before.columns[g]["time"][0]) for g in ("channel_01", "channel_02")}
+
+        resumed = subprocess.run(
+            [sys.executable, str(tmp_path / "run.py"), str(config), str(out), str(path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert resumed.returncode == 0, resumed.stderr[-2000:]
+        assert resumed.stdout.startswith("finished"), resumed.stdout + resumed.stderr[-2000:]
+    finally:
+        rig_proc.stdin.close()
+        rig_proc.wait(timeout=10)
+
+    data = read_run(path)
+    assert data.status == "finished"
+    assert list(out.glob("*.h5")) == [path]  # the same file, no second one
+    assert any(e.kind == "resumed" for e in data.log)
+    truth_rig = _same_rig_as_the_subprocess()
+    for n, g in ((1, "channel_01"), (2, "channel_02")):
+        cols = {k: v[0] for k, v in data.columns[g].items()}
+        t, rel = cols["time"], cols["relative_luminance"]
+        assert len(t) > n_before[g] + 5
+        assert np.all(np.diff(t) > 0)  # one time axis, no restart, no duplicates
+        assert np.ptp(cols["rig_time"] - t) < 1e-6  # the same t = 0 before and after
+        assert np.all(np.diff(rel) < 2e-3)  # the device kept ageing through the crash
+        assert rel[n_before[g]] < rel[n_before[g] - 1]
+        j = float(cols["current_set"][0]) / AREA
+        truth = truth_rig.device(n).t_fraction_s(0.5, j)
+        assert data.analysis[g]["T50"][0] * 3600 == pytest.approx(truth, rel=0.02)
+        assert any(e.kind == "channel_resumed" and g in e.message for e in data.log)
+
+
+def _same_rig_as_the_subprocess():
+    from labrig.config import load_preset
+    from labrig.devices import DeviceConfig
+    from labrig.simulators.lifetime_rig import SimulatedLifetimeRig
+
+    dev = DeviceConfig.model_validate(load_preset("red_cspbi3"))
+    return SimulatedLifetimeRig(dev.model, dev.active_area_cm2, channels=2, seed=7)
