@@ -95,6 +95,17 @@ def _start_role(lab: SimulatedLab, role: str, config: BenchConfig) -> None:
     lab.resources[role] = server.url if hasattr(server, "url") else server.resource
 
 
+def _warm_up(bench: Any) -> None:
+    """Load the optics tables (colour-science takes ~2 s to import) before any server
+    answers, so the first lit reading does not outlast an instrument time-out."""
+    import numpy as np
+
+    from labrig.analysis.optics import photopic_v
+
+    photopic_v(np.array([555.0]))
+    bench.photodiode_current()
+
+
 def start_lab(config: BenchConfig, roles: Iterable[str] | None = None) -> SimulatedLab:
     """Start the simulated instruments for ``roles`` (default: every simulated role)."""
     from labrig.simulators.bench import SimulatedBench
@@ -105,6 +116,7 @@ def start_lab(config: BenchConfig, roles: Iterable[str] | None = None) -> Simula
         if r in config.instruments and config.instruments[r].simulated
     ]
     bench = SimulatedBench(config)
+    _warm_up(bench)
     lab = SimulatedLab(bench=bench, clock=bench.clock)
     try:
         for role in wanted:
