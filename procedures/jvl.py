@@ -107,14 +107,14 @@ class JVLProcedure(LabrigProcedure):
     stop_voltage = FloatParameter("Stop voltage", units="V", default=6.0, minimum=-210, maximum=210)
     step_voltage = FloatParameter("Step voltage", units="V", default=0.1, minimum=-210, maximum=210)
     voltages = Parameter(
-        "Voltage list",
+        "Voltage list (comma-separated V; replaces start/stop/step)",
         default="",
         description="comma-separated volts; when given it replaces start/stop/step",
     )
     direction = ListParameter("Direction", choices=DIRECTIONS, default="forward")
     mode = ListParameter("Mode", choices=MODES, default="point-by-point")
     compliance_current = FloatParameter(
-        "Compliance current",
+        "Compliance current (0 = limits.default_compliance_a)",
         units="A",
         default=0.0,
         minimum=0.0,
@@ -125,7 +125,7 @@ class JVLProcedure(LabrigProcedure):
     photometer_nplc = FloatParameter("Photometer NPLC", default=1.0, minimum=0.01, maximum=60)
     source_delay = FloatParameter("Source delay", units="s", default=0.05, minimum=0, maximum=60)
     dark_readings = IntegerParameter(
-        "Photodiode dark readings",
+        "Photodiode dark readings (0 = no dark subtraction)",
         default=10,
         minimum=0,
         maximum=2500,
@@ -133,21 +133,25 @@ class JVLProcedure(LabrigProcedure):
     )
     spectra = ListParameter("Spectra", choices=SPECTRA, default="above_threshold")
     spectrum_interval = IntegerParameter(
-        "Spectrum every N steps", default=5, minimum=1, maximum=2500
+        "Spectrum every N steps (spectra=every_n_steps)", default=5, minimum=1, maximum=2500
     )
     spectrum_threshold = FloatParameter(
-        "Spectrum luminance threshold", units="cd/m^2", default=1.0, minimum=0, maximum=1e7
+        "Spectrum luminance threshold (spectra=above_threshold)",
+        units="cd/m^2",
+        default=1.0,
+        minimum=0,
+        maximum=1e7,
     )
     stop_on_compliance = BooleanParameter("Stop at compliance", default=True)
     breakdown_fraction = FloatParameter(
-        "Breakdown luminance fraction",
+        "Breakdown when L < this fraction of its max (0 = off)",
         default=0.2,
         minimum=0.0,
         maximum=1.0,
         description="stop when L falls below this fraction of its maximum as V rises; 0: off",
     )
     max_current_density = FloatParameter(
-        "Maximum current density",
+        "Maximum current density (0 = off)",
         units="mA/cm^2",
         default=1000.0,
         minimum=0.0,
