@@ -293,6 +293,19 @@ class LifetimeProcedure(LabrigProcedure):
             raise ParameterError(f"--resume {path}: a {data.procedure!r} run, not a lifetime run")
         if data.status == "finished":
             raise ParameterError(f"--resume {path}: that run finished; nothing to resume")
+        self._adopt_parameters(data.parameters)
+
+    def _adopt_parameters(self, stored: dict[str, tuple[Any, str]]) -> None:
+        """A resumed run is the same run: it continues with the parameters it started with
+        (a ``--set`` given with ``--resume`` cannot change the drive of a running test)."""
+        own = self.parameter_objects()
+        values = {}
+        for name, (value, _) in stored.items():
+            if name in own and name != "resume_from":
+                values[name] = value.decode() if isinstance(value, bytes) else value
+                if isinstance(values[name], np.generic):
+                    values[name] = values[name].item()
+        self.set_parameters(values, except_missing=False)
 
     def _level_to_amps(self, level: float, area_cm2: float) -> float | None:
         if self.drive == "current":

@@ -370,3 +370,17 @@ def _same_rig_as_the_subprocess():
 
     dev = DeviceConfig.model_validate(load_preset("red_cspbi3"))
     return SimulatedLifetimeRig(dev.model, dev.active_area_cm2, channels=2, seed=7)
+
+
+def test_resume_continues_with_the_parameters_the_run_started_with(tmp_path):
+    config = _config(1, [{"kind": "disconnect", "after": 0}])
+    proc = LifetimeProcedure()
+    proc.set_parameters(
+        {"drive": "current density", "levels": "7", "stop_at": "T90", "reconnect_timeout": 0.0}
+    )
+    result = run_procedure(proc, config, output_dir=tmp_path, progress=False)
+    assert result.status == "failed"  # the rig link was gone from the start
+    again = LifetimeProcedure()  # defaults, as `labrig run lifetime --resume FILE` makes it
+    again.resume_from = result.path
+    again.validate(_config(1))
+    assert (again.drive, again.levels, again.stop_at) == ("current density", "7", "T90")
