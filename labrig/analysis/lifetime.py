@@ -39,6 +39,8 @@ import numpy as np
 from scipy.optimize import OptimizeWarning, brentq, curve_fit
 
 Reference = Literal["initial", "peak"]
+#: a fitted time constant this many times longer than the data is not determined by them
+UNCONSTRAINED_SPAN_RATIO = 100.0
 ModelName = Literal["single", "double", "stretched"]
 
 #: the conventional lifetime figures and the luminance fraction each one means
@@ -219,6 +221,21 @@ class DecayFit:
     aicc: float
     time_offset_s: float = 0.0
     reference: Reference = "initial"
+    span_s: float = math.inf  # the longest time (model axis) in the fitted data
+
+    @property
+    def constrained(self) -> bool:
+        """False when the data cannot pin the model down: a time constant far beyond the
+        data (the slow component of a two-component fit on a short record runs away) or a
+        parameter without a finite, non-zero uncertainty.  Its band is then left open."""
+        spec = _SPECS[self.model]
+        for i, name in enumerate(spec.names):
+            value, err = self.params[name], self.errors[name]
+            if not math.isfinite(err) or (err == 0 and spec.lower[i] < value < spec.upper[i]):
+                return False
+            if i in spec.time_params and value > UNCONSTRAINED_SPAN_RATIO * self.span_s:
+                return False
+        return True
 
     @property
     def _vector(self) -> np.ndarray:
@@ -238,6 +255,8 @@ class DecayFit:
     ) -> tuple[float, float, float]:
         """(low, high, standard deviation) of the time to ``fraction``, from parameter
         sets drawn from the fit's multivariate normal distribution."""
+        if not self.constrained:
+            return self.time_offset_s, math.inf, math.inf
         values = _sample_t_fraction(self, fraction, samples=samples, seed=seed)
         finite = values[np.isfinite(values)]
         if finite.size < 0.5 * values.size:
@@ -277,12 +296,24 @@ def _valid(model: str, p: np.ndarray) -> bool:
 
 
 def _sample_t_fraction(fit: DecayFit, fraction: float, *, samples: int, seed: int) -> np.ndarray:
+    """Times to ``fraction`` for parameter sets drawn from the fit's distribution.  Time
+    constants are drawn log-normally (their delta-method log-space covariance): they are
+    positive and their likelihood is skewed towards long times, which a symmetric draw
+    would cut off exactly where an extrapolated T50 is most uncertain."""
     rng = np.random.default_rng(seed)
     mean = fit._vector
     cov = np.asarray(fit.covariance, dtype=float)
     if not np.all(np.isfinite(cov)):
         return np.full(samples, math.inf)
-    draws = rng.multivariate_normal(mean, cov, size=samples, check_valid="ignore")
+    idx = list(_SPECS[fit.model].time_params)
+    scale = np.ones(mean.size)
+    scale[idx] = mean[idx]
+    centre = mean.copy()
+    centre[idx] = np.log(mean[idx])
+    draws = rng.multivariate_normal(
+        centre, cov / np.outer(scale, scale), size=samples, check_valid="ignore"
+    )
+    draws[:, idx] = np.exp(draws[:, idx])
     out = np.empty(samples)
     for k, p in enumerate(draws):
         # a parameter set outside the model's domain (τ ≤ 0, f ∉ [0,1]) is a draw the
@@ -369,6 +400,7 @@ def fit_decay(
         aicc=aicc(rss, int(t.size), k),
         time_offset_s=offset,
         reference=reference,
+        span_s=float(t[-1]),
     )
 
 
@@ -437,6 +469,12 @@ def predict_t_fraction(
     low, high, std = fit.t_fraction_band(fraction, level=level, samples=samples, seed=seed)
     # the band must contain the point estimate even for skewed sample distributions
     low, high = min(low, value), max(high, value)
+    # and where the data have not fallen to the fraction yet, T is beyond the last point
+    reached = t_fraction(time_s, luminance, fraction, reference=reference)
+    if math.isnan(reached):
+        last = float(np.nanmax(np.asarray(time_s, dtype=float)))
+        low = max(low, last)
+        high = max(high, low)
     return LifetimePrediction(fraction, value, std, low, high, level, fit.model, fit)
 
 

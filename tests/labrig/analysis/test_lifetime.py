@@ -223,3 +223,36 @@ def test_channels_at_one_l0_do_not_count_as_distinct_levels():
     l0 = 1000 * (1 + 0.005 * np.arange(8))
     with pytest.raises(ValueError, match="three or more distinct"):
         lt.fit_scaling_exponent(l0, 1e4 * np.ones(8))
+
+
+def test_band_coverage_when_extrapolating_from_t70():
+    # simulator-like record (log-spaced, at most 600 s apart, 0.02 % noise) stopped at
+    # L/L0 = 0.7; the 95 % band must cover the true T50 in (nearly) every realisation
+    truth = _truth_t(_double, 0.5)
+    t70 = _truth_t(_double, 0.7)
+    t = [0.0]
+    while t[-1] < t70:
+        t.append(t[-1] + min(max(t[-1] * (10 ** (1 / 20) - 1), 1.0), 600.0))
+    t = np.array(t)
+    covered = 0
+    for seed in range(10):
+        y = _double(t) * (1 + 2e-4 * np.random.default_rng(seed).standard_normal(t.size))
+        pred = lt.predict_t_fraction(t, y, 0.5, samples=1000)
+        covered += pred.low_s <= truth <= pred.high_s
+    assert covered >= 9
+
+
+def test_runaway_slow_component_leaves_the_band_open():
+    fit = lt.DecayFit(
+        model="double",
+        params={"A": 1.0, "f1": 0.4, "tau1_s": 3600.0, "tau2_s": 1e12},
+        errors={"A": 1e-4, "f1": 1e-3, "tau1_s": 10.0, "tau2_s": 0.0},
+        covariance=np.diag([1e-8, 1e-6, 100.0, 0.0]),
+        rss=1e-6,
+        n_points=50,
+        aicc=-100.0,
+        span_s=7200.0,
+    )
+    assert not fit.constrained
+    low, high, std = fit.t_fraction_band(0.5)
+    assert math.isinf(high) and math.isinf(std)
