@@ -37,7 +37,11 @@ class LEDModel(StrictModel):
     """Thin-film LED: V(J) = n·V_T·ln(1+J/J0) + (J/K)^(1/m) + J·Rs, EQE(J) with turn-on
     and roll-off, Gaussian EL spectrum, Joule heating and degradation.
 
-    Heating: dT/dt = (T_amb + R_th·V·J - T)/τ_th; EQE falls as exp(-α·(T - T_amb))."""
+    Heating: two thermal nodes in series with the ambient (a Foster pair), each
+    dΔT_i/dt = (R_i·V·J - ΔT_i)/τ_i: the substrate (``thermal_*``, seconds) and the
+    emitting film/junction (``junction_thermal_*``, milliseconds; 0 K·cm²/W: none);
+    T = T_amb + ΔT_substrate + ΔT_junction and EQE falls as exp(-α·(T - T_amb)).  The fast
+    node is what makes millisecond pulses cooler than DC."""
 
     kind: Literal["led"] = "led"
     j0_a_cm2: PositiveFloat = 1e-23
@@ -58,6 +62,9 @@ class LEDModel(StrictModel):
     ambient_temperature_k: Annotated[float, Field(ge=150, le=450)] = 298.15
     thermal_time_constant_s: PositiveFloat = 3.0
     thermal_resistance_k_cm2_w: Annotated[float, Field(ge=0)] = 60.0
+    #: emitting film/junction: heats within a ~ms pulse (0: single-node model)
+    junction_thermal_time_constant_s: PositiveFloat = 3e-3
+    junction_thermal_resistance_k_cm2_w: Annotated[float, Field(ge=0)] = 0.0
     eqe_temperature_coefficient_per_k: Annotated[float, Field(ge=0)] = 0.004
     degradation: DegradationModel = DegradationModel()
 

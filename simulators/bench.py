@@ -12,8 +12,11 @@ so instruments served from different threads see one consistent device.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -38,9 +41,11 @@ DEFAULT_INTEGRATION_S = 0.02
 #: grid (nm) on which the photodiode's ∫R(λ)s(λ)dλ is taken
 PHOTODIODE_GRID_NM = np.arange(250.0, 1200.0 + 0.1, 0.25)
 #: temperature sub-steps per thermal time constant, and how many before the rest of a long
-#: interval is taken in one (exact) step at the by-then steady operating point
+#: interval is taken in one (exact) step at the by-then steady operating point.  After a
+#: change of drive the sub-step starts at the fastest time constant and grows with the time
+#: since the change (so a ms film node and a s substrate node are both followed).
 _SUBSTEPS_PER_TAU = 4
-_MAX_SUBSTEPS = 64
+_MAX_SUBSTEPS = 128
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,34 @@ class OperatingPoint:
     current: float  # A
     in_compliance: bool = False
     output_on: bool = False
+
+
+class TriggerLink:
+    """The Trigger Link cable between simulated instruments: an instrument that outputs a
+    trigger on a line calls ``pulse(line)`` and every instrument listening on that line
+    is called at once, in the caller's thread, at the present simulated time."""
+
+    LINES = range(1, 7)
+
+    def __init__(self) -> None:
+        self._listeners: dict[int, list[Callable[[], None]]] = {}
+        self._lock = threading.Lock()
+
+    def connect(self, line: int, listener: Callable[[], None]) -> None:
+        with self._lock:
+            self._listeners.setdefault(line, []).append(listener)
+
+    def disconnect(self, line: int, listener: Callable[[], None]) -> None:
+        with self._lock:
+            listeners = self._listeners.get(line, [])
+            if listener in listeners:
+                listeners.remove(listener)
+
+    def pulse(self, line: int) -> None:
+        with self._lock:
+            listeners = list(self._listeners.get(line, []))
+        for listener in listeners:
+            listener()
 
 
 class _Resistor:
@@ -137,6 +170,10 @@ class SimulatedBench:
         self._compliance = 0.0
         self._last_time = self.clock.time()
         self._op = OperatingPoint(0.0, 0.0, False, False)
+        self._since_change = 0.0  # s since the drive last changed (sets the sub-step)
+        self._samples: list[tuple[float, int, Callable[[float], None]]] = []
+        self._sample_order = itertools.count()
+        self.trigger_link = TriggerLink()
 
     # ------------------------------------------------------------------ electrical
     def _electrical(self) -> Any:
@@ -176,31 +213,54 @@ class SimulatedBench:
         tau = getattr(self.device, "thermal_time_constant_s", None)
         if tau is None or not math.isfinite(tau):
             self.device.advance(dt, *self._device_drive(self._op))
+            self._since_change += dt
             return
-        h = tau / _SUBSTEPS_PER_TAU
+        taus = getattr(self.device, "thermal_time_constants_s", (tau,))
+        slow, fast = max(taus), min(taus)
         steps = 0
         while dt > 0:
+            h = min(slow, max(fast, self._since_change)) / _SUBSTEPS_PER_TAU
             step = dt if steps >= _MAX_SUBSTEPS else min(dt, h)
             self.device.advance(step, *self._device_drive(self._op))
             dt -= step
             steps += 1
+            self._since_change += step
             self._op = self._solve()
+
+    def _advance_to(self, t: float) -> None:
+        dt = t - self._last_time
+        if dt > 0:
+            self._last_time = t
+            self._integrate(dt)
 
     def update(self) -> None:
         """Advance heating and degradation from the last update to ``clock.time()`` at the
-        present operating point (sub-stepped so that large clock jumps stay stable)."""
+        present operating point (sub-stepped so that large clock jumps stay stable),
+        taking the photodiode samples scheduled in between at their own times."""
         with self.lock:
             now = self.clock.time()
-            dt = now - self._last_time
-            self._last_time = now
-            if dt > 0:
-                self._integrate(dt)
+            while self._samples and self._samples[0][0] <= now:
+                t, _, callback = heapq.heappop(self._samples)
+                self._advance_to(t)
+                self._op = self._solve()
+                callback(self._photodiode_signal() + self.dark_current_a)
+            self._advance_to(now)
             self._op = self._solve()
+
+    def schedule_photodiode_sample(self, at_time: float, callback: Callable[[float], None]) -> None:
+        """Call ``callback(noise-free photodiode current, A)`` with the light at simulated
+        time ``at_time`` (now or later), as soon as the clock has passed it.  A triggered
+        picoammeter integrates this way while another instrument drives the device."""
+        with self.lock:
+            self.update()
+            heapq.heappush(self._samples, (float(at_time), next(self._sample_order), callback))
+            self.update()  # a sample due now is taken at once
 
     def _program(self, mode: Literal["voltage", "current"], level: float, limit: float) -> None:
         if not limit > 0:
             raise ValueError(f"compliance must be > 0, got {limit}")
         self._mode, self._level, self._compliance = mode, float(level), float(limit)
+        self._since_change = 0.0
         self._op = self._solve()
 
     def source_voltage(self, volts: float, compliance_a: float) -> OperatingPoint:
@@ -221,6 +281,8 @@ class SimulatedBench:
         """No current flows; the device cools from here on."""
         with self.lock:
             self.update()
+            if self._mode != "off":
+                self._since_change = 0.0
             self._mode = "off"
             self._op = self._solve()
 
@@ -237,6 +299,7 @@ class SimulatedBench:
         with self.lock:
             self.update()
             self._fault = kind
+            self._since_change = 0.0
             self._op = self._solve()
 
     @property
@@ -288,14 +351,23 @@ class SimulatedBench:
         the integration time, a small relative noise and a floor) when noise is on."""
         with self.lock:
             self.update()
-            mean = self._photodiode_signal() + self.dark_current_a
+            return self.photodiode_noise(
+                self._photodiode_signal() + self.dark_current_a, integration_time_s
+            )
+
+    def photodiode_noise(self, mean_a: float, integration_time_s: float) -> float:
+        """``mean_a`` plus the photodiode's seeded noise over ``integration_time_s`` (shot
+        noise, a small relative noise and a floor) when noise is on."""
+        with self.lock:
             if not self.noise:
-                return mean
+                return float(mean_a)
             t = max(integration_time_s, 1e-4)
             sigma = math.sqrt(
-                elementary_charge * abs(mean) / t + (RELATIVE_NOISE * mean) ** 2 + NOISE_FLOOR_A**2
+                elementary_charge * abs(mean_a) / t
+                + (RELATIVE_NOISE * mean_a) ** 2
+                + NOISE_FLOOR_A**2
             )
-            return float(mean + sigma * self.rng.standard_normal())
+            return float(mean_a + sigma * self.rng.standard_normal())
 
     def spectral_flux_w_per_nm(self, wavelength_nm: np.ndarray) -> np.ndarray:
         """Forward-hemisphere spectral radiant flux P·s(λ) (W/nm) on ``wavelength_nm``."""

@@ -19,7 +19,12 @@ Equations (J in A/cm², T the device temperature, V_T = k·T/q):
 * Optical power into the forward hemisphere ``P = EQE·(I/e)·⟨hν⟩`` with
   ``1/⟨hν⟩ = ∫ s(λ)/(hc/λ) dλ``, so the photon flux is exactly ``EQE·I/e``.
 * Lambertian luminance ``L = 683·∫V(λ)·P·s(λ)dλ / (π·A)`` (cd/m², A in m²).
-* Joule heating: ``dT/dt = (T_amb + R_th·V·J - T)/τ_th`` (R_th in K·cm²/W).
+* Joule heating through two thermal nodes (a Foster pair, R in K·cm²/W): the substrate,
+  ``dΔT_s/dt = (R_th·V·J - ΔT_s)/τ_th`` with τ_th of seconds, and the emitting film
+  (junction), ``dΔT_j/dt = (R_j·V·J - ΔT_j)/τ_j`` with τ_j of milliseconds;
+  ``T = T_amb + ΔT_s + ΔT_j``.  DC settles at ``T_amb + (R_th + R_j)·V·J``; a pulse of
+  width w heats the film by about ``R_j·V·J·(1 - exp(-w/τ_j))`` and the substrate hardly
+  at all, so EL at high J falls with pulse width and sits lowest under DC.
 * Degradation: two populations ``c1, c2`` (start at f1 and 1-f1),
   ``dc_i/dt = -c_i/τ_i(J)``, ``τ_i(J) = τ_i,ref·(J_ref/J)^n``; relative efficiency c1+c2.
   At constant J, ``L/L0 = f1·exp(-t/τ1) + (1-f1)·exp(-t/τ2)`` and every T_x scales as
@@ -82,15 +87,31 @@ class LEDDevice:
         self.model = model
         self.area_cm2 = float(area_cm2)
         self.thermal_time_constant_s = model.thermal_time_constant_s
+        #: every thermal time constant that matters (the bench sub-steps on the fastest)
+        self.thermal_time_constants_s: tuple[float, ...] = (model.thermal_time_constant_s,)
+        if model.junction_thermal_resistance_k_cm2_w > 0:
+            self.thermal_time_constants_s += (model.junction_thermal_time_constant_s,)
         self.reset()
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
         """A fresh device at ambient temperature."""
-        self.temperature_k = self.model.ambient_temperature_k
+        self.substrate_rise_k = 0.0
+        self.junction_rise_k = 0.0
         f1 = self.model.degradation.fraction1
         self.c1 = f1
         self.c2 = 1.0 - f1
+
+    @property
+    def temperature_k(self) -> float:
+        """Temperature of the emitting film: ambient + substrate rise + junction rise."""
+        return self.model.ambient_temperature_k + self.substrate_rise_k + self.junction_rise_k
+
+    @temperature_k.setter
+    def temperature_k(self, value: float) -> None:
+        """Put the whole device at ``value`` (film and substrate in equilibrium)."""
+        self.substrate_rise_k = float(value) - self.model.ambient_temperature_k
+        self.junction_rise_k = 0.0
 
     @property
     def relative_efficiency(self) -> float:
@@ -236,16 +257,20 @@ class LEDDevice:
 
     def advance(self, dt_s: float, volts: float, amps: float) -> None:
         """Let ``dt_s`` pass at a constant operating point: exact exponential relaxation of
-        the temperature towards T_amb + R_th·V·J and of both degradation populations.
+        each thermal node towards R_i·V·J and of both degradation populations.
         (The bench sub-steps when the operating point depends on temperature.)"""
         if dt_s <= 0:
             return
         m = self.model
         j = amps / self.area_cm2
         power_density = max(volts * j, 0.0)
-        t_target = m.ambient_temperature_k + m.thermal_resistance_k_cm2_w * power_density
-        self.temperature_k = t_target + (self.temperature_k - t_target) * math.exp(
+        target = m.thermal_resistance_k_cm2_w * power_density
+        self.substrate_rise_k = target + (self.substrate_rise_k - target) * math.exp(
             -dt_s / m.thermal_time_constant_s
+        )
+        target = m.junction_thermal_resistance_k_cm2_w * power_density
+        self.junction_rise_k = target + (self.junction_rise_k - target) * math.exp(
+            -dt_s / m.junction_thermal_time_constant_s
         )
         tau1, tau2 = self.degradation_time_constants_s(j)
         if math.isfinite(tau1):
@@ -253,10 +278,22 @@ class LEDDevice:
             self.c2 *= math.exp(-dt_s / tau2)
 
     def steady_state_temperature_k(self, volts: float, amps: float) -> float:
-        """T_amb + R_th·V·J: where DC operation at this point settles."""
+        """T_amb + (R_th + R_j)·V·J: where DC operation at this point settles."""
         m = self.model
-        return m.ambient_temperature_k + m.thermal_resistance_k_cm2_w * max(
-            volts * amps / self.area_cm2, 0.0
+        r_total = m.thermal_resistance_k_cm2_w + m.junction_thermal_resistance_k_cm2_w
+        return m.ambient_temperature_k + r_total * max(volts * amps / self.area_cm2, 0.0)
+
+    def pulse_temperature_k(self, volts: float, amps: float, width_s: float) -> float:
+        """Truth: temperature at the end of one ``width_s`` pulse at (V, I) from ambient
+        (a fully cooled device, i.e. a low duty cycle)."""
+        m = self.model
+        p = max(volts * amps / self.area_cm2, 0.0)
+        return (
+            m.ambient_temperature_k
+            + m.thermal_resistance_k_cm2_w * p * -math.expm1(-width_s / m.thermal_time_constant_s)
+            + m.junction_thermal_resistance_k_cm2_w
+            * p
+            * -math.expm1(-width_s / m.junction_thermal_time_constant_s)
         )
 
     def relative_efficiency_after(self, t_s: float, j_a_cm2: float) -> float:
@@ -316,6 +353,7 @@ class LEDDevice:
             "fwhm_nm": self.model.fwhm_nm,
             "intrinsic_luminance_cd_m2": self.intrinsic_luminance_cd_m2(j),
             "temperature_k": self.temperature_k,
+            "junction_rise_k": self.junction_rise_k,
             "relative_efficiency": self.relative_efficiency,
             "thermal_factor": self.thermal_factor(),
             "cie_x": cie_x,

@@ -150,14 +150,20 @@ def test_spectrum_shape_and_peak_shift() -> None:
 
 
 def test_heating_steady_state_and_time_constant(red: LEDDevice) -> None:
+    """Two thermal nodes: the substrate (R_th, τ_th of seconds) and the film (R_j, τ_j of
+    ms); each relaxes exactly, DC settles at (R_th + R_j)·P = 60 K·cm²/W·P on the preset."""
     volts = 6.0
     amps = red.current_at(volts)
     p_density = volts * amps / AREA  # W/cm2
     t_amb = red.model.ambient_temperature_k
     tau = red.model.thermal_time_constant_s
+    r_s, r_j = red.model.thermal_resistance_k_cm2_w, red.model.junction_thermal_resistance_k_cm2_w
+    tau_j = red.model.junction_thermal_time_constant_s
+    assert r_s + r_j == pytest.approx(60.0) and r_j > 0 and 1e-3 <= tau_j <= 5e-3
     red.advance(tau, volts, amps)
     rise = 60.0 * p_density
-    assert red.temperature_k - t_amb == pytest.approx(rise * (1 - math.exp(-1)), rel=1e-9)
+    expected = r_s * p_density * (1 - math.exp(-1)) + r_j * p_density * (1 - math.exp(-tau / tau_j))
+    assert red.temperature_k - t_amb == pytest.approx(expected, rel=1e-9)
     red.advance(50 * tau, volts, amps)
     assert red.temperature_k - t_amb == pytest.approx(rise, rel=1e-9)
     assert red.steady_state_temperature_k(volts, amps) == pytest.approx(red.temperature_k)
@@ -166,20 +172,45 @@ def test_heating_steady_state_and_time_constant(red: LEDDevice) -> None:
     expected = red.intrinsic_eqe(j) * math.exp(-0.004 * rise) * red.relative_efficiency
     assert red.relative_efficiency < 1.0
     assert red.eqe(j) == pytest.approx(expected, rel=1e-6)
-    # output off: cools back with the same time constant
+    # output off: each node cools back with its own time constant
     red.advance(tau, 0.0, 0.0)
-    assert red.temperature_k - t_amb == pytest.approx(rise * math.exp(-1), rel=1e-9)
+    expected = r_s * p_density * math.exp(-1) + r_j * p_density * math.exp(-tau / tau_j)
+    assert red.temperature_k - t_amb == pytest.approx(expected, rel=1e-9)
 
 
-def test_short_pulse_barely_heats_long_pulse_does(red: LEDDevice) -> None:
+def test_short_pulse_heats_the_film_not_the_substrate(red: LEDDevice) -> None:
     volts = 6.0
     amps = red.current_at(volts)
-    rise = red.steady_state_temperature_k(volts, amps) - red.model.ambient_temperature_k
+    p_density = volts * amps / AREA
+    m = red.model
+    substrate_rise = m.thermal_resistance_k_cm2_w * p_density
     red.advance(1e-3, volts, amps)
-    assert red.temperature_k - red.model.ambient_temperature_k < 1e-3 * rise
-    assert red.thermal_factor() > 0.9999
+    assert red.substrate_rise_k < 1e-3 * substrate_rise
+    film = m.junction_thermal_resistance_k_cm2_w * p_density
+    tau_j = m.junction_thermal_time_constant_s
+    assert red.junction_rise_k == pytest.approx(film * (1 - math.exp(-1e-3 / tau_j)), rel=1e-9)
+    assert red.temperature_k == pytest.approx(red.pulse_temperature_k(volts, amps, 1e-3))
+    assert 0.995 < red.thermal_factor() < 1.0
     red.advance(10.0, volts, amps)
     assert red.thermal_factor() < 0.97
+
+
+def test_el_falls_with_pulse_width_and_dc_is_lowest(red: LEDDevice) -> None:
+    """At high J the film heats within 0.5–20 ms pulses: EQE at the end of a pulse falls
+    monotonically with width, and DC (both nodes settled) is lower still; at low J the
+    difference vanishes (the published J–V–L shape is untouched)."""
+    alpha = red.model.eqe_temperature_coefficient_per_k
+    widths = [0.5e-3, 1e-3, 2e-3, 5e-3, 10e-3, 20e-3]
+    for j, spread in [(0.3, (0.02, 0.06)), (1e-3, (0.0, 1e-4))]:
+        amps = j * AREA
+        volts = red.voltage_at(amps)
+        factors = [
+            math.exp(-alpha * (red.pulse_temperature_k(volts, amps, w) - 298.15)) for w in widths
+        ]
+        dc = math.exp(-alpha * (red.steady_state_temperature_k(volts, amps) - 298.15))
+        assert all(np.diff(factors) < 0)
+        assert spread[0] <= factors[0] - factors[-1] <= spread[1]
+        assert dc < factors[-1]
 
 
 def test_degradation_t50_and_scaling(red: LEDDevice) -> None:
