@@ -8,6 +8,7 @@ one ``ParameterError`` line naming the parameter, the value and what is allowed.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -102,9 +103,12 @@ def _convert_text(param: Parameter, text: str) -> Any:
             raise ValueError("not an integer") from None
     if isinstance(param, FloatParameter):
         try:
-            return float(text.strip())
+            value = float(text.strip())
         except ValueError:
             raise ValueError("not a number") from None
+        if math.isnan(value):  # pymeasure's range check passes NaN (every comparison is False)
+            raise ValueError("not a number")
+        return value
     if isinstance(param, ListParameter):
         for choice in param.choices:
             if str(choice) == text.strip():
