@@ -247,7 +247,9 @@ class JVLProcedure(LabrigProcedure):
         from labrig.analysis.photometry import BenchPhotometry
 
         photometry = BenchPhotometry(config)  # loads the responsivity table or raises
-        if self.spectra == "none" or "spectrometer" not in config.instruments:
+        # without spectra, and for a threshold in cd/m² before any spectrum, the reference
+        # spectrum is what turns photodiode current into luminance
+        if self.spectra in ("none", "above_threshold") or "spectrometer" not in config.instruments:
             photometry.reference  # noqa: B018 - raises ConfigError when it cannot be built
 
     # ------------------------------------------------------------------ run
@@ -467,6 +469,13 @@ class JVLProcedure(LabrigProcedure):
         if not self._pending:
             return
         steps, self._pending = self._pending, []
+        if not self._photometry.has_spectra and self._photometry.reference is None:
+            self.log_event(
+                "photometry",
+                f"{len(steps)} steps without a usable spectrum and no reference spectrum "
+                "configured: luminance, EQE and efficiencies left empty (NaN)",
+                logging.WARNING,
+            )
         rows = self._photometry.rows(steps)
         self._rows.extend(rows)
         self.emit_rows({name: [r[name] for r in rows] for name in rows[0]})
@@ -570,13 +579,28 @@ class _SweepPhotometry:
         """(wavelength_nm, power shape) of stored spectrum ``index`` (None: reference)."""
         return self._shapes.get(index)
 
+    @property
+    def reference(self) -> Any:
+        """The reference spectrum's factors, or None when the config gives none."""
+        from labrig.errors import ConfigError
+
+        try:
+            return self.bench.reference
+        except ConfigError:
+            return None
+
     def provisional_luminance(self, step: _Step) -> float:
-        """Luminance with the latest spectrum (for thresholds and breakdown checks)."""
-        factors = self._factors[-1] if self._factors else self.bench.reference
+        """Luminance with the latest spectrum (for thresholds and breakdown checks); NaN
+        before the first usable spectrum when there is no reference spectrum."""
+        factors = self._factors[-1] if self._factors else self.reference
+        if factors is None:
+            return math.nan
         res = self.bench.apply(step.photodiode, step.current, step.voltage, factors)
         return float(res.luminance_cd_m2)
 
     def rows(self, steps: list[_Step]) -> list[dict[str, float]]:
+        """One data row per step (lab units).  With neither a usable spectrum nor a
+        reference spectrum the photometric columns are NaN: nothing to weight them with."""
         from labrig.analysis.photometry import SpectralFactors, nearest_spectrum
 
         current = np.array([s.current for s in steps])
@@ -591,7 +615,8 @@ class _SweepPhotometry:
             )
             index = [self._index[i] for i in pick]
         else:
-            factors, index = self.bench.reference, [-1] * len(steps)
+            nan = np.full(len(steps), np.nan)
+            factors, index = self.reference or SpectralFactors(nan, nan, nan), [-1] * len(steps)
         res = self.bench.apply(
             np.array([s.photodiode for s in steps]),
             current,

@@ -103,6 +103,17 @@ def test_reference_spectrum_outside_responsivity_rejected_when_spectra_off():
         JVLProcedure(spectra="none").validate(parse_config(data))
 
 
+def test_reference_spectrum_needed_only_where_spectra_cannot_stand_in():
+    data = _config_data()
+    data["device"]["model"] = None  # a real bench: no model, no reference configured
+    config = parse_config(data)
+    for spectra in ("none", "above_threshold"):
+        with pytest.raises(ConfigError, match="reference_peak_nm"):
+            JVLProcedure(spectra=spectra).validate(config)
+    JVLProcedure(spectra="every_step").validate(config)
+    JVLProcedure(spectra="every_n_steps").validate(config)
+
+
 # ------------------------------------------------------------------ spectra
 @pytest.mark.skipif(
     importlib.util.find_spec("labrig.simulators.spectrometer") is None,
@@ -129,9 +140,12 @@ def test_spectrum_recorder_darks_before_drive_and_exposes_on_the_ladder():
     assert spectrum.dark_subtracted and not spectrum.saturated
     assert spectrum.integration_time_s in recorder.ladder
     peak = spectrum.counts.max()
-    assert 0.3 * 65535 < peak < 0.8 * 65535
+    # auto-exposure aims at 70 % ± 10 %; the ladder time below it halves that at worst
+    assert 0.25 * 65535 < peak < 0.8 * 65535, peak
+    # dark-subtracted: no offset left away from the line (a frame's electric-dark
+    # correction moves it by a few counts at most)
     off_band = spectrum.counts[spectrum.wavelength_nm > 900]
-    assert abs(np.mean(off_band)) < 3 * np.std(off_band) / np.sqrt(off_band.size) + 1.0
+    assert abs(np.mean(off_band)) < 1e-3 * peak, (np.mean(off_band), peak)
     from labrig.analysis.photometry import power_shape_from_counts
     from labrig.analysis.spectral import peak_wavelength
 
