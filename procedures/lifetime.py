@@ -56,7 +56,7 @@ from labrig.errors import (
     ParameterError,
     SafetyLimitError,
 )
-from labrig.procedure import Column, LabrigProcedure
+from labrig.procedure import GROUP_KEY, Column, LabrigProcedure
 
 if TYPE_CHECKING:
     from labrig.config import BenchConfig
@@ -258,6 +258,9 @@ class LifetimeProcedure(LabrigProcedure):
             raise ParameterError(
                 "instruments.lifetime: the lifetime procedure needs a lifetime rig"
             )
+        if config.instruments["lifetime"].driver == "smu_photometer":
+            # the one-channel backend is built from these two: the bench must open them
+            self.OPTIONAL_ROLES = ("smu", "photometer")  # type: ignore[misc]
         chans = self._configured_channels(config)
         levels = parse_levels(self.levels, len(chans), f"levels ({DRIVE_UNITS[self.drive]})")
         area = config.device.active_area_cm2
@@ -589,7 +592,7 @@ class LifetimeProcedure(LabrigProcedure):
     # --------------------------------------------------------------- analysis
     def _analyse(self, ch: _Channel) -> None:
         if len(ch.times) < 2:
-            self.emit_analysis({"end_reason": (ch.ended or "", ""), "__group__": ch.group})
+            self.emit_analysis({"end_reason": (ch.ended or "", ""), GROUP_KEY: ch.group})
             return
         figures = channel_figures(ch.times, ch.lums, reference=self.reference)
         figures.update(
@@ -599,7 +602,7 @@ class LifetimeProcedure(LabrigProcedure):
                 "current_density": (ch.current_a / self._area * 1e3, "mA/cm^2"),
                 "initial_luminance": (ch.l0, "cd/m^2"),
                 "initial_voltage": (ch.v0, "V"),
-                "__group__": ch.group,  # type: ignore[dict-item]
+                GROUP_KEY: ch.group,  # type: ignore[dict-item]
             }
         )
         self._figures = getattr(self, "_figures", {})

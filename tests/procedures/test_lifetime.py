@@ -425,3 +425,19 @@ def test_cli_resume_continues_a_failed_run(tmp_path):
     data = read_run(path)
     assert data.status == "finished"
     assert data.analysis["channel_01"]["end_reason"][0].startswith("T90 reached")
+
+
+def test_smu_photometer_backend_runs_one_channel(tmp_path):
+    data = yaml.safe_load((shipped_config_dir() / "sim.yaml").read_text())
+    data["instruments"]["lifetime"] = {"driver": "smu_photometer", "simulated": True}
+    config = parse_config(data)
+    proc = LifetimeProcedure()
+    proc.set_parameters({"drive": "current density", "levels": "5", "stop_at": "T95"})
+    result = run_procedure(proc, config, output_dir=tmp_path, progress=False)
+    assert result.status == "finished", result.reason
+    run = read_run(result.path)
+    assert [g for g in run.groups if g.startswith("channel")] == ["channel_01"]
+    assert run.analysis["channel_01"]["end_reason"][0].startswith("T95 reached")
+    cols = run.columns["channel_01"]
+    assert cols["current"][0][-1] == pytest.approx(5e-3 * AREA, rel=1e-3)
+    assert set(run.instruments) >= {"smu", "photometer", "lifetime"}
