@@ -12,7 +12,8 @@ Series User's Manual (2400S-900-01), section 18:
 - sense: ``:SENS:FUNC``, ``:SENS:CURR|VOLT:PROT``, ``:RANG[:AUTO]``, ``:NPLC`` (one
   global integration time, 0.01–10 PLC), ``:SYST:AZER``;
 - ``:OUTP[:STAT]``, ``:OUTP:SMOD``, ``:FORM:ELEM``, trigger model (``:ARM|TRIG:COUN``,
-  ``:TRIG:DEL``, ``:ARM:SOUR IMM|TIM``, ``:ARM:TIM``), ``:INIT``, ``:READ?``, ``:FETC?``,
+  ``:TRIG:DEL``, ``:ARM:SOUR IMM|TIM``, ``:ARM:TIM``, Trigger Link output
+  ``:TRIG:OUTP SOUR|DEL|SENS|NONE`` on ``:TRIG:OLIN``), ``:INIT``, ``:READ?``, ``:FETC?``,
   ``:MEAS:VOLT|CURR?``, ``:ABOR``.
 
 A reading is ``VOLT,CURR,RES,TIME,STAT`` (the elements selected, in this fixed order),
@@ -129,6 +130,9 @@ class SimulatedKeithley2400(SCPIInstrument):
         self.trig_source = "IMM"
         self.arm_source = "IMM"
         self.arm_timer = 0.1
+        self.trig_output: list[str] = []  # Trigger Link output events: SOUR, DEL, SENS
+        self.trig_olin = 2
+        self.trig_ilin = 1
         self.beeper = True
         self.display = True
         self.average = False
@@ -356,9 +360,19 @@ class SimulatedKeithley2400(SCPIInstrument):
         )
         t.add(":ARM:TIMer", set=self._set_arm_timer, query=lambda _: nr3(self.arm_timer))
         t.add(":TRIGger:CLEar", set=lambda a: None)
-        for name in (":TRIGger:OUTPut", ":ARM:OUTPut"):
-            t.add(name, set=lambda a: None, query=lambda _: "NONE")
-        for name in (":TRIGger:OLINe", ":TRIGger:ILINe", ":ARM:OLINe", ":ARM:ILINe"):
+        t.add(
+            ":TRIGger:OUTPut",
+            set=self._set_trig_output,
+            query=lambda _: ",".join(self.trig_output) or "NONE",
+        )
+        t.add(":ARM:OUTPut", set=lambda a: None, query=lambda _: "NONE")
+        t.add(
+            ":TRIGger:OLINe", set=self._set_line("trig_olin"), query=lambda _: nr1(self.trig_olin)
+        )
+        t.add(
+            ":TRIGger:ILINe", set=self._set_line("trig_ilin"), query=lambda _: nr1(self.trig_ilin)
+        )
+        for name in (":ARM:OLINe", ":ARM:ILINe"):
             t.add(name, set=lambda a: parse_int(one_param(a), low=1, high=4), query=lambda _: "1")
         t.add(":INITiate[:IMMediate]", set=self._initiate)
         t.add(":ABORt", set=lambda a: None)
@@ -670,6 +684,28 @@ class SimulatedKeithley2400(SCPIInstrument):
     def _set_trig_delay(self, args: list[str]) -> None:
         self.trig_delay = parse_number(one_param(args), low=0.0, high=999.9999, default=0.0)
 
+    def _set_trig_output(self, args: list[str]) -> None:
+        """``:TRIG:OUTP SOUR,DEL,SENS`` or ``NONE``: Trigger Link output after the source
+        is set, after the source delay and after the measurement of each cycle."""
+        if not args or args == [""]:
+            raise SCPIError(-109)
+        events = {parse_choice(a, ("SOURce", "DELay", "SENSe", "NONE")) for a in args}
+        if "NONE" in events:
+            if len(events) > 1:
+                raise SCPIError(-224)
+            events = set()
+        self.trig_output = [e for e in ("SOUR", "DEL", "SENS") if e in events]
+
+    def _set_line(self, attr: str) -> Any:
+        def setter(args: list[str]) -> None:
+            setattr(self, attr, parse_int(one_param(args), low=1, high=4))
+
+        return setter
+
+    def _trigger_out(self, event: str) -> None:
+        if event in self.trig_output:
+            self.bench.trigger_link.pulse(self.trig_olin)
+
     def _set_arm_timer(self, args: list[str]) -> None:
         self.arm_timer = parse_number(one_param(args), low=0.001, high=99999.99, default=0.1)
 
@@ -785,11 +821,14 @@ class SimulatedKeithley2400(SCPIInstrument):
                 if self.cabort == "EARL" and op.in_compliance:
                     aborted = True
                     break
+                self._trigger_out("SOUR")
                 clock.sleep(self._source_delay_s())
+                self._trigger_out("DEL")
                 # measure at the end of the integration: the device may heat meanwhile
                 clock.sleep(self._integration_s())
                 op = self.bench.operating_point
                 readings.append(self._reading(op, op.in_compliance, by_range))
+                self._trigger_out("SENS")
                 if self.auto_clear:
                     self.bench.output_off()
                 if self.cabort == "LATE" and op.in_compliance:

@@ -7,7 +7,15 @@ The subset labrig's driver uses, after the 6485 Instruction Manual (6485-901-01)
 ``SYST:AZER``, ``[SENS:]AVER[:STAT]/:COUN/:TCON REP|MOV``, ``[SENS:]MED[:STAT]/:RANK``,
 ``FORM:ELEM READ,UNIT,TIME,STAT``, ``INIT``, ``READ?``, ``FETC?``, ``MEAS?``,
 ``TRIG:COUN``, ``TRIG:DEL``, ``ARM:COUN``, ``TRAC:POIN/CLE/FEED/FEED:CONT/DATA?``,
-``TRAC:TST:FORM ABS|DELT``.
+``TRAC:TST:FORM ABS|DELT``, Trigger Link input (``TRIG:SOUR IMM|TLIN``, ``TRIG:ILIN``).
+
+Triggered by the Trigger Link (``TRIG:SOUR TLIN``, then ``INIT``), each trigger starts one
+conversion at the moment another instrument (the 2400) outputs it, after the trigger
+delay: the light is sampled across the integration aperture (NPLC / line frequency) at
+the simulated times it falls on, while the 2400 goes on driving the device — so a window
+that outlasts the pulse honestly reads the dark after it.  Filters do not apply to
+triggered conversions.  ``TRAC:DATA?`` waits for conversions still running; triggers that
+never came leave the buffer short.
 
 A reading is ``+1.040564E-06A,+2.236299E+02,+0.000000E+00`` with the default elements
 (READ,UNIT,TIME,STAT): the unit ``A`` is glued to the reading.  Over-range reads
@@ -24,6 +32,7 @@ conversions per reading.
 from __future__ import annotations
 
 import math
+import threading
 from collections import deque
 from typing import Any
 
@@ -59,6 +68,8 @@ RANGE_OFFSET_FRACTION = 5e-5
 #: instrument noise, rms, as a fraction of the range at 1 PLC
 RANGE_NOISE_FRACTION = 2e-6
 RESOLUTION_COUNTS = 200_000  # 5½ digits: 2.00000 nA -> 10 fA steps
+#: light samples across the aperture of one triggered conversion
+APERTURE_SAMPLES = 5
 
 
 def _range_for(amps: float, low: float, high: float) -> float:
@@ -93,6 +104,8 @@ class SimulatedKeithley6485(SCPIInstrument):
         )
         self._rng = np.random.default_rng(bench.config.simulation.seed + 6485)
         self._t0 = bench.clock.time()
+        self._arm_lock = threading.Lock()
+        self._armed: dict[str, Any] | None = None
         self.reset()
         self.esr = 128
 
@@ -123,6 +136,10 @@ class SimulatedKeithley6485(SCPIInstrument):
         self.trace_tst_delta = False
         self.last: list[list[float]] | None = None
         self._window: deque[float] = deque()
+        self.trig_source = "IMM"
+        self.trig_ilin = 1
+        self.trig_olin = 2
+        self._disarm()
 
     # ------------------------------------------------------------- command tree
     def _build_tree(self) -> None:
@@ -201,8 +218,18 @@ class SimulatedKeithley6485(SCPIInstrument):
         t.add(":TRIGger:DELay:AUTO", set=lambda a: parse_bool(one_param(a)), query=lambda _: "0")
         t.add(
             ":TRIGger:SOURce",
-            set=lambda a: parse_choice(one_param(a), ("IMMediate", "TLINk")),
-            query=lambda _: "IMM",
+            set=self._set_trig_source,
+            query=lambda _: self.trig_source,
+        )
+        t.add(
+            ":TRIGger:ILINe",
+            set=self._set_line("trig_ilin"),
+            query=lambda _: nr1(self.trig_ilin),
+        )
+        t.add(
+            ":TRIGger:OLINe",
+            set=self._set_line("trig_olin"),
+            query=lambda _: nr1(self.trig_olin),
         )
         t.add(
             ":ARM:SOURce",
@@ -210,7 +237,7 @@ class SimulatedKeithley6485(SCPIInstrument):
             query=lambda _: "IMM",
         )
         t.add(":INITiate[:IMMediate]", set=self._initiate)
-        t.add(":ABORt", set=lambda a: None)
+        t.add(":ABORt", set=lambda a: self._disarm())
         t.add(":READ", query=self._read_query)
         t.add(":FETCh", query=self._fetch_query)
         t.add(":MEASure[:CURRent][:DC]", query=self._measure_query)
@@ -241,6 +268,15 @@ class SimulatedKeithley6485(SCPIInstrument):
             setattr(self, attr, parse_bool(one_param(args)))
             if attr in ("average", "median"):
                 self._window.clear()
+
+        return setter
+
+    def _set_trig_source(self, args: list[str]) -> None:
+        self.trig_source = parse_choice(one_param(args), ("IMMediate", "TLINk"))
+
+    def _set_line(self, attr: str) -> Any:
+        def setter(args: list[str]) -> None:
+            setattr(self, attr, parse_int(one_param(args), low=1, high=6))
 
         return setter
 
@@ -345,11 +381,16 @@ class SimulatedKeithley6485(SCPIInstrument):
     def _offset(self, rng: float) -> float:
         return INPUT_OFFSET_A + RANGE_OFFSET_FRACTION * rng
 
-    def _convert(self) -> tuple[float, float]:
-        """One A/D conversion: (raw current incl. offset and noise, range used)."""
+    def _convert(self, light_a: float | None = None) -> tuple[float, float]:
+        """One A/D conversion: (raw current incl. offset and noise, range used).  With
+        ``light_a`` (the mean photocurrent over a triggered aperture, already taken) the
+        conversion does not wait on the clock: it ran while another instrument did."""
         integration = self.nplc / self.line_frequency
-        self.bench.clock.sleep(self._conversion_s() + CONVERSION_OVERHEAD_S)
-        signal = 0.0 if self.zero_check else self.bench.photodiode_current(integration)
+        if light_a is None:
+            self.bench.clock.sleep(self._conversion_s() + CONVERSION_OVERHEAD_S)
+            signal = 0.0 if self.zero_check else self.bench.photodiode_current(integration)
+        else:
+            signal = 0.0 if self.zero_check else self.bench.photodiode_noise(light_a, integration)
         rng = _range_for(signal, self.llim, self.ulim) if self.auto_range else self.range
         value = signal + self._offset(rng)
         if getattr(self.bench, "noise", False):
@@ -385,14 +426,84 @@ class SimulatedKeithley6485(SCPIInstrument):
         self.bench.clock.sleep(self.trig_delay)
         value, rng = self._filtered()
         status = ST_FILTER if (self.average or self.median) else 0
+        return self._finish(value, rng, status, self._now())
+
+    def _finish(self, value: float, rng: float, status: int, stamp: float) -> list[float]:
+        """Over-range, zero correction and 5½-digit quantisation of a conversion."""
         over = abs(value) > rng * OVER_RANGE_FACTOR or self.faults.is_active("overrange")
         if over:
-            status |= ST_OFLO
-            return [OVERFLOW, self._now(), float(status)]
+            return [OVERFLOW, stamp, float(status | ST_OFLO)]
         if self.zero_correct:
             value -= self.zcor_value
         step = rng / RESOLUTION_COUNTS
-        return [round(value / step) * step, self._now(), float(status)]
+        return [round(value / step) * step, stamp, float(status)]
+
+    # ------------------------------------------------------------- trigger link
+    def _arm(self) -> None:
+        """Wait on the Trigger Link for trigger count × arm count conversions."""
+        self._disarm()
+        with self._arm_lock:
+            self._armed = {
+                "total": self.trig_count * self.arm_count,
+                "triggers": 0,
+                "readings": {},
+                "end": self.bench.clock.time(),
+                "line": self.trig_ilin,
+            }
+        self.bench.trigger_link.connect(self.trig_ilin, self._on_trigger)
+
+    def _disarm(self) -> None:
+        with self._arm_lock:
+            armed, self._armed = self._armed, None
+        if armed is not None:
+            self.bench.trigger_link.disconnect(armed["line"], self._on_trigger)
+
+    def _on_trigger(self) -> None:
+        """One conversion from now + trigger delay over the aperture (called in the
+        triggering instrument's thread; the light is sampled as the clock passes)."""
+        with self._arm_lock:
+            armed = self._armed
+            if armed is None or armed["triggers"] >= armed["total"]:
+                return  # not armed, or the buffer is full: the trigger is ignored
+            index = armed["triggers"]
+            armed["triggers"] += 1
+            start = self.bench.clock.time() + self.trig_delay
+            aperture = self.nplc / self.line_frequency
+            done_at = start + self._conversion_s() + CONVERSION_OVERHEAD_S
+            armed["end"] = max(armed["end"], done_at)
+        samples: list[float] = []
+
+        def take(light_a: float) -> None:
+            samples.append(light_a)
+            if len(samples) == APERTURE_SAMPLES:
+                value, rng = self._convert(float(np.mean(samples)))
+                reading = self._finish(value, rng, 0, done_at - self._t0)
+                with self._arm_lock:
+                    armed["readings"][index] = reading
+
+        for k in range(APERTURE_SAMPLES):
+            at = start + (k + 0.5) * aperture / APERTURE_SAMPLES
+            self.bench.schedule_photodiode_sample(at, take)
+
+    def _collect_triggered(self) -> None:
+        """Let running conversions finish, then file what the triggers produced."""
+        with self._arm_lock:
+            armed = self._armed
+        if armed is None:
+            return
+        wait = armed["end"] - self.bench.clock.time()
+        if wait > 0:
+            self.bench.clock.sleep(wait)
+        self.bench.update()
+        with self._arm_lock:
+            readings = [armed["readings"][k] for k in sorted(armed["readings"])]
+            complete = len(readings) == armed["total"]
+        if complete:
+            self._disarm()
+        self.last = readings
+        if self.trace_next:  # the buffer was set to take these readings
+            self.trace = readings[: self.trace_points]
+            self.trace_next = not complete
 
     def _now(self) -> float:
         return self.bench.clock.time() - self._t0
@@ -437,9 +548,15 @@ class SimulatedKeithley6485(SCPIInstrument):
     def _initiate(self, args: list[str]) -> None:
         if args:
             raise SCPIError(-108)
+        if self.trig_source == "TLIN":
+            self._arm()
+            return
         self._run()
 
     def _read_query(self, args: list[str]) -> str:
+        if self.trig_source == "TLIN":  # waits for triggers the link does not bring
+            self.push_error(-230)
+            raise NoReply
         return self._format(self._run())
 
     def _fetch_query(self, args: list[str]) -> str:
@@ -453,6 +570,7 @@ class SimulatedKeithley6485(SCPIInstrument):
         return self._read_query(args)
 
     def _trace_data(self, args: list[str]) -> str:
+        self._collect_triggered()
         if not self.trace:
             self.push_error(-230)
             raise NoReply

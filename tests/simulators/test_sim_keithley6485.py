@@ -301,3 +301,53 @@ def test_faults_from_config(bench: SimulatedBench) -> None:
     pico.handle("SYST:ZCH OFF;:FORM:ELEM READ")
     assert pico.handle("READ?") != "+9.900000E+37"
     assert pico.handle("READ?") == "+9.900000E+37"
+
+
+# ------------------------------------------------------------------ trigger link
+def _arm_on_link(pico: SimulatedKeithley6485, count: int, delay_s: float) -> None:
+    pico.handle("SYST:ZCH 0;:SYST:AZER 0;:CURR:NPLC 0.01;:CURR:RANG 2e-4;:FORM:ELEM READ,TIME")
+    pico.handle(f":TRAC:CLE;:TRAC:POIN {count};:TRAC:FEED:CONT NEXT")
+    pico.handle(f":TRIG:SOUR TLIN;:TRIG:ILIN 2;:TRIG:COUN {count};:TRIG:DEL {delay_s:g}")
+    pico.handle(":INIT")
+
+
+def _pulse_train(smu: SimulatedKeithley2400, count: int, on_s: float, integration_s: float):
+    delay = on_s - integration_s
+    smu.handle(":SOUR:FUNC CURR;:SENS:VOLT:PROT 12;:SOUR:CURR 0.004;:SYST:AZER 0")
+    smu.handle(f":SOUR:DEL {delay:g};:SENS:CURR:NPLC {integration_s * 50:g};:SOUR:CLE:AUTO 1")
+    smu.handle(f":TRIG:COUN {count};:TRIG:DEL 0.05;:TRIG:OUTP SOUR;:TRIG:OLIN 2")
+    return smu.handle(":READ?")
+
+
+def test_trigger_link_reads_the_light_inside_each_pulse(bench, smu, pico) -> None:
+    """Each 2400 cycle triggers one 6485 conversion over its aperture inside the pulse:
+    the light of the pulse (not the dark between pulses), one reading per pulse, with the
+    6485's timestamps spaced like the pulses."""
+    _arm_on_link(pico, 5, delay_s=0.7e-3)  # aperture 0.7–0.9 ms of a 1 ms pulse
+    _pulse_train(smu, 5, on_s=1e-3, integration_s=0.2e-3)
+    assert bench.operating_point.output_on is False  # auto-clear: off between pulses
+    values = [float(v.rstrip("A")) for v in pico.handle(":TRAC:DATA?").split(",")[::2]]
+    assert len(values) == 5
+    # the light of a 4 mA pulse (a cool device: a 1 ms pulse at 1 mA/cm²·100 barely heats)
+    bench.source_current(0.004, 12.0)
+    steady = bench.photodiode_current()
+    bench.output_off()
+    assert np.allclose(values, steady, rtol=0.01)
+    assert not errors(pico)
+
+
+def test_trigger_link_window_past_the_pulse_reads_dark(bench, smu, pico) -> None:
+    _arm_on_link(pico, 3, delay_s=2e-3)  # starts after the 1 ms pulse has ended
+    _pulse_train(smu, 3, on_s=1e-3, integration_s=0.2e-3)
+    values = [float(v.rstrip("A")) for v in pico.handle(":TRAC:DATA?").split(",")[::2]]
+    assert len(values) == 3
+    assert max(values) < 2e-8  # the 2e-4 A range offset (1e-8 A) and noise only
+
+
+def test_trigger_link_missing_triggers_leave_the_buffer_short(bench, smu, pico) -> None:
+    _arm_on_link(pico, 4, delay_s=0.7e-3)
+    _pulse_train(smu, 2, on_s=1e-3, integration_s=0.2e-3)
+    assert len(pico.handle(":TRAC:DATA?").split(",")) == 4  # two readings, two numbers each
+    pico.handle(":ABOR")  # disarmed: later 2400 cycles do not reach it
+    _pulse_train(smu, 2, on_s=1e-3, integration_s=0.2e-3)
+    assert len(pico.handle(":TRAC:DATA?").split(",")) == 4
