@@ -362,6 +362,8 @@ class JVLProcedure(LabrigProcedure):
         smu.set_level(self._levels[0])
         smu.enable_output()
         mismatch = 0.0
+        # compare only where the current is well above the SMU's noise
+        significant = 1e-3 * max((abs(r.current) for r in readings), default=0.0)
         for k, reading in enumerate(readings):
             if self.should_stop():
                 self.log_event("stop", f"stopped by request before step {k}")
@@ -369,7 +371,7 @@ class JVLProcedure(LabrigProcedure):
             smu.set_level(self._levels[k])
             again = smu.measure()
             light = photometer.read().current - self._photodiode_dark
-            if abs(reading.current) > 0:
+            if abs(reading.current) > significant:
                 mismatch = max(mismatch, abs(again.current / reading.current - 1))
             step = _Step(
                 k,
