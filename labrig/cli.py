@@ -215,6 +215,121 @@ def inspect(file):
     click.echo(describe_run(file))
 
 
+# --------------------------------------------------------------------------- report
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("report"),
+    show_default=True,
+    help="Where the figures and summary.txt are written.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["png", "pdf", "svg"]),
+    default="png",
+    show_default=True,
+    help="Figure file format.",
+)
+def report(files, output_dir, fmt):
+    """Figures of run FILES (one multi-panel figure per procedure; several files of a
+    procedure overlay to compare devices) and a one-page summary.txt.
+
+    \b
+    Examples:
+      labrig report runs/dev1_jvl_*.h5 runs/dev2_jvl_*.h5 -o figs
+      labrig report runs/dev1_lifetime_*.h5 --format pdf
+    """
+    from labrig.report import make_report
+
+    result = make_report(files, output_dir, fmt)
+    for loaded in result.runs:
+        for problem in loaded.problems:
+            click.echo(f"note: {loaded.path.name}: {problem}", err=True)
+    for path in result.figures:
+        click.echo(f"figure:  {path}")
+    click.echo(f"summary: {result.summary}")
+
+
+# --------------------------------------------------------------------------- watch
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "-i",
+    "--interval",
+    type=click.FloatRange(min=0.05),
+    default=2.0,
+    show_default=True,
+    help="Seconds between refreshes.",
+)
+@click.option("--once", is_flag=True, help="Show one snapshot and exit.")
+@click.option(
+    "--figure",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also re-render the report figure to this image whenever data arrive.",
+)
+def watch(file, interval, once, figure):
+    """Follow a run FILE that is still being written (from another terminal) until its
+    status leaves "running": rows, last values, recent log events.
+
+    Exit status: the run's (0 finished, 1 failed, 130 aborted); 0 with --once.
+    """
+    from labrig.watch import watch as follow
+
+    try:
+        status = follow(file, interval=interval, once=once, figure=figure)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_OK)  # stopping the viewer does not stop the run
+    if not once:
+        sys.exit(STATUS_EXIT.get(status, EXIT_FAILED))
+
+
+# --------------------------------------------------------------------------- export
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["csv"]), default="csv", show_default=True)
+@click.option(
+    "-o",
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the CSV files go (default: next to FILE).",
+)
+def export(file, fmt, output_dir):
+    """Write a run FILE's data as CSV: one file per data group (headers "name [units]"),
+    the spectra as a matrix (wavelength_nm, one column per step) and the analysis."""
+    from labrig.export import export as export_run
+
+    for path in export_run(file, fmt, output_dir):
+        click.echo(str(path))
+
+
+# --------------------------------------------------------------------------- gui
+@main.command()
+@click.argument("procedure", required=False)
+@click.option("-c", "--config", metavar="FILE", help="Bench config (YAML), or a shipped name.")
+@click.option("--simulate", is_flag=True, help="Use the built-in simulated bench (no hardware).")
+@click.option(
+    "-o",
+    "--output-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs"),
+    show_default=True,
+    help="Where the run files are written.",
+)
+def gui(procedure, config, simulate, output_dir):
+    """pymeasure's ManagedWindow for PROCEDURE (asked for when omitted) on the bench;
+    each queued run writes the same HDF5 file as `labrig run` (needs the `gui` extra)."""
+    from labrig.gui import launch
+
+    cfg = _load_config(config, procedure, simulate)
+    sys.exit(launch(cfg, procedure, output_dir))
+
+
 # --------------------------------------------------------------------------- calibrate
 @main.group()
 def calibrate() -> None:

@@ -1,0 +1,229 @@
+"""``labrig report``: the figures a paper shows, from run files, plus a one-page summary.
+
+Files are grouped by procedure; each group becomes one multi-panel figure in which the
+runs overlay on shared axes (one colour per device).  Each procedure's figure lives in
+its own module, registered in ``FIGURE_MODULES`` by import path (imported only when
+needed); a procedure without one — a new procedure, or a file from a later labrig —
+gets the generic column plot.  Adding a procedure's figure = one module with
+``figure(runs) -> Figure`` and one line here.
+
+Bad input is handled where it appears: a file that is not a labrig run raises
+``NotARunFileError`` (one line, exit 2); a run still being written, aborted, failed or
+cut short by a crash is drawn from what is readable and the figure title and the
+summary say what is missing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from labrig.errors import UserInputError
+from labrig.report_data import LoadedRun, load_run
+from labrig.store import DEFAULT_GROUP, check_output_dir
+
+Format = Literal["png", "pdf", "svg"]
+FORMATS: tuple[str, ...] = ("png", "pdf", "svg")
+
+#: procedure name -> "module:function" drawing its figure from a list of LoadedRun
+FIGURE_MODULES: dict[str, str] = {
+    "jvl": "labrig.report_jvl:jvl_figure",
+    "spectrum": "labrig.report_jvl:spectrum_figure",
+    "solar-jv": "labrig.report_solar:solar_figure",
+    "sclc": "labrig.report_sclc:sclc_figure",
+    "lifetime": "labrig.report_lifetime:lifetime_figure",
+}
+
+#: analysis figures left out of the one-page summary (they stay in the file):
+#: every fit parameter of every lifetime model, and their errors
+_SUMMARY_SKIP_PREFIXES = ("fit_",)
+
+
+@dataclass
+class ReportResult:
+    figures: list[Path]
+    summary: Path
+    runs: list[LoadedRun]
+
+
+def figure_function(procedure: str) -> Callable:
+    """The figure function for ``procedure`` (the generic one when none is registered)."""
+    target = FIGURE_MODULES.get(procedure)
+    if target is None:
+        return generic_figure
+    module, name = target.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def make_report(
+    files: Sequence[Path | str],
+    output_dir: Path | str,
+    fmt: str = "png",
+    *,
+    dpi: float | None = None,
+) -> ReportResult:
+    """Render one figure per procedure among ``files`` into ``output_dir`` and write
+    ``summary.txt`` there; return what was written.  ``dpi`` overrides the style's
+    200 dpi for raster formats (previews, tests)."""
+    if fmt not in FORMATS:
+        raise UserInputError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    if not files:
+        raise UserInputError("report: give at least one run file")
+    runs = [load_run(f) for f in files]
+    output_dir = check_output_dir(Path(output_dir))
+    by_procedure: dict[str, list[LoadedRun]] = {}
+    for loaded in runs:
+        by_procedure.setdefault(loaded.run.procedure, []).append(loaded)
+
+    import matplotlib.pyplot as plt
+
+    from labrig.report_common import STYLE
+
+    written = []
+    with plt.rc_context(STYLE):
+        for procedure, group in by_procedure.items():
+            fig = figure_function(procedure)(group)
+            path = output_dir / f"{_figure_stem(procedure, group)}.{fmt}"
+            fig.savefig(path, format=fmt, **({"dpi": dpi} if dpi else {}))
+            plt.close(fig)
+            written.append(path)
+    summary = output_dir / "summary.txt"
+    summary.write_text(summary_text(runs), encoding="utf-8")
+    return ReportResult(figures=written, summary=summary, runs=runs)
+
+
+def render_figure(loaded: LoadedRun, path: Path, fmt: str = "png") -> Path:
+    """One run's figure to ``path`` (``labrig watch --figure``)."""
+    import matplotlib.pyplot as plt
+
+    from labrig.report_common import STYLE
+
+    with plt.rc_context(STYLE):
+        fig = figure_function(loaded.run.procedure)([loaded])
+        tmp = path.with_name(path.name + ".tmp")
+        fig.savefig(tmp, format=fmt)
+        plt.close(fig)
+    tmp.replace(path)  # a viewer never sees a half-written image
+    return path
+
+
+def _figure_stem(procedure: str, runs: Sequence[LoadedRun]) -> str:
+    if len(runs) == 1:
+        return runs[0].path.stem
+    return f"{procedure}_compare_{len(runs)}_runs"
+
+
+# ------------------------------------------------------------------------------ summary
+def summary_text(runs: Sequence[LoadedRun]) -> str:
+    """One page: per run, what it is, whether it is complete, and its analysis figures."""
+    from labrig.report_common import fmt
+
+    lines = ["labrig report summary", "=" * 21, ""]
+    for loaded in runs:
+        run = loaded.run
+        lines.append(f"{run.path.name}")
+        lines.append(
+            f"  {run.procedure} on {run.sample or '?'}; status {run.status}; "
+            f"started {run.start_time or '?'}" + (f", ended {run.end_time}" if run.end_time else "")
+        )
+        for problem in loaded.problems:
+            lines.append(f"  NOTE: {problem}")
+        counts = ", ".join(
+            f"{g} {loaded.rows(g)}" for g in run.columns if loaded.rows(g) or g == DEFAULT_GROUP
+        )
+        lines.append(f"  rows: {counts}")
+        if run.spectra is not None and len(run.spectra.counts):
+            lines.append(f"  spectra: {len(run.spectra.counts)}")
+        if not any(run.analysis.values()):
+            lines.append("  (no analysis figures in the file)")
+        for group, figures in run.analysis.items():
+            shown = {k: v for k, v in figures.items() if not k.startswith(_SUMMARY_SKIP_PREFIXES)}
+            if not shown:
+                continue
+            if group is not None:
+                lines.append(f"  [{group}]")
+            width = max(len(k) for k in shown)
+            for name, (value, units) in shown.items():
+                if isinstance(value, float) and math.isnan(value):
+                    continue
+                lines.append(f"    {name:<{width}}  {fmt(value, units)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ generic
+def generic_figure(runs: Sequence[LoadedRun]):
+    """Every numeric column against the NXdata axis (or the row index), one panel per
+    column, runs overlaid: a new procedure's data can always be looked at."""
+    import numpy as np
+
+    from labrig.report_common import (
+        axis_label,
+        colour,
+        letter_panels,
+        new_figure,
+        no_data,
+        numeric,
+        positive,
+        run_labels,
+        title,
+    )
+
+    first = runs[0].run
+    axis = first.axis
+    groups = [g for g in first.groups if any(lr.rows(g) for lr in runs)] or [DEFAULT_GROUP]
+    columns: list[tuple[str, str, str]] = []  # (group, column, units)
+    for g in groups:
+        for name, (data, units, _long) in first.columns.get(g, {}).items():
+            if name in (axis, "timestamp") or numeric(data) is None:
+                continue
+            columns.append((g, name, units))
+    columns = columns[:12]
+    ncols = min(3, max(1, len(columns)))
+    nrows = max(1, math.ceil(len(columns) / ncols))
+    fig, axes = new_figure(nrows, ncols)
+    flat = list(axes.ravel())
+    labels = run_labels(runs)
+    multi_group = len(groups) > 1
+    for ax, (g, name, units) in zip(flat, columns, strict=False):
+        plotted = False
+        for i, (loaded, label) in enumerate(zip(runs, labels, strict=True)):
+            table = loaded.table(g)
+            if name not in table:
+                continue
+            y = numeric(table[name])
+            x_raw = table.get(axis)
+            x = numeric(x_raw) if x_raw is not None else None
+            if x is None:
+                x = np.arange(len(y), dtype=float)
+            if y is None or not len(y):
+                continue
+            ax.plot(x, y, marker="o", ms=2.5, color=colour(i), label=label)
+            plotted = True
+        if plotted:
+            ys = np.concatenate([numeric(lr.table(g)[name]) for lr in runs if name in lr.table(g)])
+            mask = positive(ys)
+            if mask.all() and ys.size > 2 and ys.max() / ys.min() > 1e3:
+                ax.set_yscale("log")
+        else:
+            no_data(ax)
+        x_units = runs[0].units(axis, g) if axis else ""
+        ax.set_xlabel(axis_label(axis, x_units) if axis else "row")
+        ax.set_ylabel(axis_label(name, units))
+        if multi_group:
+            ax.set_title(g)
+    for ax in flat[len(columns) :]:
+        ax.set_visible(False)
+    if not columns:
+        flat[0].set_visible(True)
+        flat[0].axis("off")
+        no_data(flat[0], "no numeric data columns")
+    elif len(runs) > 1:
+        flat[0].legend()
+    letter_panels(flat[: len(columns)])
+    title(fig, f"{first.procedure} (generic plot)", runs)
+    return fig

@@ -1,0 +1,248 @@
+"""Run files as the report, watch and export commands see them: whatever is readable,
+and what is wrong with the file in plain words.
+
+``labrig.store.read_run`` reads a file whole or not at all.  A run file cut short (a
+disk filled up, a copy interrupted, a crash at the wrong instant) can still hold every
+row that reached the disk, so when ``read_run`` fails for any reason other than "this is
+not a labrig run", the file is read again piece by piece here and each piece that
+cannot be read is named in ``problems``.  A file whose status is still ``running`` is
+either being written right now or was left by a writer that died; both are reported
+from what exists, and ``problems`` says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from labrig.errors import NotARunFileError
+from labrig.store import (
+    DEFAULT_GROUP,
+    FILE_FORMAT,
+    LogEntry,
+    RunData,
+    SpectraData,
+    _decode,
+    _read_value,
+    read_run,
+)
+
+
+@dataclass
+class LoadedRun:
+    """A run file's content plus the reasons it may be incomplete."""
+
+    run: RunData
+    problems: list[str] = field(default_factory=list)
+    salvaged: bool = False
+
+    @property
+    def path(self) -> Path:
+        return self.run.path
+
+    @property
+    def complete(self) -> bool:
+        return not self.problems
+
+    def table(self, group: str = DEFAULT_GROUP) -> dict[str, np.ndarray]:
+        """Columns of ``group`` cut to a common length (a live file's columns can differ
+        by the rows of one flush for an instant)."""
+        cols = self.run.columns.get(group, {})
+        if not cols:
+            return {}
+        n = min(len(data) for data, _, _ in cols.values())
+        return {name: data[:n] for name, (data, _, _) in cols.items()}
+
+    def units(self, name: str, group: str = DEFAULT_GROUP) -> str:
+        cols = self.run.columns.get(group, {})
+        return cols[name][1] if name in cols else ""
+
+    def figures(self, group: str | None = None) -> dict[str, tuple[Any, str]]:
+        return self.run.analysis.get(group, {})
+
+    def rows(self, group: str = DEFAULT_GROUP) -> int:
+        table = self.table(group)
+        return len(next(iter(table.values()))) if table else 0
+
+
+def load_run(path: Path | str) -> LoadedRun:
+    """Read ``path``; salvage what is readable from a damaged file.
+
+    Raises ``NotARunFileError`` (a ``UserInputError``: one line, exit status 2) for a
+    missing file, a file that is not HDF5, or an HDF5 file that is not a labrig run."""
+    path = Path(path)
+    try:
+        run = read_run(path)
+    except NotARunFileError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any read failure: try piece by piece
+        loaded = _salvage(path)
+        loaded.problems.insert(
+            0, f"file damaged or truncated ({type(exc).__name__}: {exc}); shown: what is readable"
+        )
+        return loaded
+    loaded = LoadedRun(run)
+    loaded.problems.extend(_status_problems(run))
+    return loaded
+
+
+def _status_problems(run: RunData) -> list[str]:
+    if run.status == "running":
+        return [
+            "run in progress (status 'running': still being written, or its writer stopped "
+            "without closing the file); shown: the data written so far"
+        ]
+    if run.status in ("aborted", "failed"):
+        reason = f": {run.abort_reason}" if run.abort_reason else ""
+        return [f"run {run.status}{reason}"]
+    if run.status not in ("finished",):
+        return [f"run status {run.status!r} unknown"]
+    return []
+
+
+# ----------------------------------------------------------------------------- salvage
+def _salvage(path: Path) -> LoadedRun:
+    """Read a damaged run file item by item, keeping every readable piece."""
+    problems: list[str] = []
+    try:
+        f = h5py.File(path, "r", libver="latest", swmr=True)
+    except OSError:
+        try:
+            f = h5py.File(path, "r")
+        except OSError as exc:
+            raise NotARunFileError(f"{path}: not an HDF5 file labrig can open ({exc})") from None
+    with f:
+        fmt = _decode(f.attrs.get("file_format", b""))
+        if fmt != FILE_FORMAT or "entry" not in f:
+            raise NotARunFileError(
+                f"{path}: not a labrig run file (file_format {fmt or 'missing'!r}, "
+                f"expected {FILE_FORMAT!r})"
+            )
+        entry = f["entry"]
+
+        def get(what: str, read, default):
+            try:
+                return read()
+            except Exception:  # noqa: BLE001 - the damaged part is named, the rest kept
+                problems.append(f"{what} unreadable")
+                return default
+
+        def text(name: str, default: Any = "") -> Any:
+            return get(
+                name, lambda: _read_value(entry[name]) if name in entry else default, default
+            )
+
+        groups = get(
+            "data group list",
+            lambda: [_decode(g) for g in entry.attrs.get("data_groups", [DEFAULT_GROUP])],
+            [DEFAULT_GROUP],
+        )
+        columns: dict[str, dict[str, tuple[np.ndarray, str, str]]] = {}
+        for gname in groups:
+            grp = get(f"data group {gname}", lambda g=gname: entry[g], None)
+            if grp is None:
+                continue
+            order = get(
+                f"{gname} column list",
+                lambda g=grp: [_decode(c) for c in g.attrs.get("columns", list(g))],
+                [],
+            )
+            cols = {}
+            for cname in order:
+                item = get(f"column {gname}/{cname}", lambda g=grp, c=cname: _column(g[c]), None)
+                if item is not None:
+                    cols[cname] = item
+            columns[gname] = cols
+
+        parameters = get(
+            "parameters",
+            lambda: {
+                n: (_read_value(ds), _decode(ds.attrs.get("units", "")))
+                for n, ds in entry["parameters"].items()
+            },
+            {},
+        )
+        analysis = get("analysis", lambda: _analysis(entry), {})
+        spectra = get("spectra", lambda: _spectra(entry), None)
+        log = get("log", lambda: _log(entry), [])
+        status = text("status", "unknown")
+        run = RunData(
+            path=path,
+            procedure=text("procedure", "unknown"),
+            status=status if status else "unknown",
+            start_time=text("start_time"),
+            end_time=text("end_time", None),
+            sample=text("sample"),
+            operator=text("operator"),
+            simulated=bool(text("simulated", False)),
+            labrig_version=_decode(f.attrs.get("labrig_version", "")),
+            parameters=parameters,
+            columns=columns,
+            analysis=analysis,
+            spectra=spectra,
+            log=log,
+            instruments={},
+            config_text=text("config"),
+            abort_reason=text("abort_reason", None),
+            signal=get("signal", lambda: _decode(entry[DEFAULT_GROUP].attrs.get("signal", "")), ""),
+            axis=get("axis", lambda: _decode(entry[DEFAULT_GROUP].attrs.get("axes", "")), ""),
+            groups=groups,
+        )
+    loaded = LoadedRun(run, salvaged=True)
+    if run.status != "unknown":  # an unreadable status is named among ``problems``
+        loaded.problems.extend(_status_problems(run))
+    loaded.problems.extend(problems)
+    return loaded
+
+
+def _column(ds: h5py.Dataset) -> tuple[np.ndarray, str, str]:
+    data = ds[()]
+    if data.dtype.kind == "S":
+        data = _decode(data)
+    name = ds.name.rsplit("/", 1)[-1]
+    return data, _decode(ds.attrs.get("units", "")), _decode(ds.attrs.get("long_name", name))
+
+
+def _analysis(entry: h5py.Group) -> dict[str | None, dict[str, tuple[Any, str]]]:
+    out: dict[str | None, dict[str, tuple[Any, str]]] = {}
+    if "analysis" not in entry:
+        return out
+    for name, obj in entry["analysis"].items():
+        if isinstance(obj, h5py.Group):
+            out[name] = {
+                k: (_read_value(v), _decode(v.attrs.get("units", ""))) for k, v in obj.items()
+            }
+        else:
+            out.setdefault(None, {})[name] = (_read_value(obj), _decode(obj.attrs.get("units", "")))
+    return out
+
+
+def _spectra(entry: h5py.Group) -> SpectraData | None:
+    if "spectra" not in entry:
+        return None
+    sp = entry["spectra"]
+    return SpectraData(
+        wavelength_nm=sp["wavelength_nm"][()],
+        counts=sp["counts"][()],
+        step=sp["step"][()],
+        integration_time_s=sp["integration_time_s"][()],
+        scans_averaged=sp["scans_averaged"][()],
+        saturated=sp["saturated"][()].astype(bool),
+        dark_subtracted=sp["dark_subtracted"][()].astype(bool),
+        dark=sp["dark"][()],
+        dark_step=sp["dark_step"][()],
+    )
+
+
+def _log(entry: h5py.Group) -> list[LogEntry]:
+    lg = entry["log"]
+    return [
+        LogEntry(float(t), int(lv), _decode(k), _decode(m))
+        for t, lv, k, m in zip(
+            lg["time"][()], lg["level"][()], lg["kind"][()], lg["message"][()], strict=False
+        )
+    ]

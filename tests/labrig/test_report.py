@@ -1,0 +1,220 @@
+"""labrig report: figures and summary from real run files of every procedure (made by the
+real procedures on the simulated bench), overlays, and the bad inputs (not a run, a run
+still in progress, a truncated file, an unknown procedure)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import h5py
+import matplotlib
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report_runs import config_file, make_run  # noqa: E402
+
+from labrig.cli import main  # noqa: E402
+from labrig.errors import NotARunFileError  # noqa: E402
+from labrig.report import FIGURE_MODULES, figure_function, generic_figure, make_report  # noqa: E402
+from labrig.report_data import load_run  # noqa: E402
+from labrig.store import read_run  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("report_runs")
+    made = {name: make_run(name, out) for name in ("jvl", "spectrum", "solar-jv", "sclc")}
+    made["lifetime"] = make_run("lifetime", out)
+    green = config_file(out / "cfg", preset="green_cspbbr3")
+    made["jvl-green"] = make_run("jvl", out, config=green)
+    return made
+
+
+def _set(path: Path, name: str, value: str) -> None:
+    with h5py.File(path, "r+") as f:
+        del f["entry"][name]
+        f["entry"][name] = value
+
+
+def _figure(paths):
+    loaded = [load_run(p) for p in paths]
+    with matplotlib.pyplot.rc_context():
+        return figure_function(loaded[0].run.procedure)(loaded)
+
+
+def _axes_by_title(fig) -> dict[str, matplotlib.axes.Axes]:
+    return {ax.get_title(): ax for ax in fig.axes if ax.get_title()}
+
+
+def test_matplotlib_backend_is_agg(runs):
+    import labrig.report_common  # noqa: F401
+
+    assert matplotlib.get_backend().lower() == "agg"
+
+
+def test_every_procedure_gets_its_figure_and_the_summary(runs, tmp_path):
+    files = [runs[k] for k in ("jvl", "spectrum", "solar-jv", "sclc", "lifetime")]
+    result = make_report(files, tmp_path, dpi=60)
+    assert sorted(p.name for p in result.figures) == sorted(f"{p.stem}.png" for p in files)
+    for path in result.figures:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert path.stat().st_size > 20_000  # a multi-panel figure, not an empty canvas
+    summary = result.summary.read_text()
+    for path in files:
+        assert path.name in summary
+    # the numbers in the summary are the file's analysis figures
+    jvl = read_run(runs["jvl"])
+    peak = jvl.analysis[None]["peak_eqe"][0]
+    assert "peak_eqe" in summary and f"{peak:.4g} %" in summary
+    sclc = read_run(runs["sclc"])
+    assert f"{sclc.analysis[None]['mobility'][0]:.4g} cm²/(V·s)" in summary
+    assert "[channel_01]" in summary and "fit_double_tau1" not in summary
+    assert len(summary.splitlines()) < 140  # about a page
+
+
+def test_jvl_panels_log_axes_units_and_cie(runs):
+    fig = _figure([runs["jvl"]])
+    panels = _axes_by_title(fig)
+    jvl = panels["J–V–L"]
+    assert jvl.get_yscale() == "log" and jvl.get_ylabel() == "current density J (mA/cm²)"
+    twin = [ax for ax in fig.axes if ax.get_ylabel() == "luminance L (cd/m²)"]
+    assert twin and twin[0].get_yscale() == "log"
+    eqe = panels["EQE vs current density"]
+    assert eqe.get_xscale() == "log" and eqe.get_ylabel() == "EQE (%)"
+    # the curve shown is the measured one, without the sub-noise points at 0 V
+    x, y = eqe.lines[0].get_data()
+    data = read_run(runs["jvl"]).columns["data"]
+    assert np.nanmax(y) == pytest.approx(read_run(runs["jvl"]).analysis[None]["peak_eqe"][0])
+    assert np.min(x) > np.nanmin(np.abs(data["current_density"][0]))
+    cie = panels["CIE 1931 chromaticity"]
+    labels = [line.get_label() for line in cie.lines]
+    assert "Rec. 2020" in labels
+    rec = next(line for line in cie.lines if line.get_label() == "Rec. 2020")
+    assert np.allclose(rec.get_xydata()[:3], [[0.708, 0.292], [0.170, 0.797], [0.131, 0.046]])
+    point = next(line for line in cie.lines if line.get_label() == "sim-red-CsPbI3")
+    an = read_run(runs["jvl"]).analysis[None]
+    assert point.get_xydata()[0] == pytest.approx([an["cie_x"][0], an["cie_y"][0]])
+    # the spectral locus closes through the red end near 700 nm (x ~ 0.735, y ~ 0.265)
+    locus = max(cie.lines, key=lambda line: len(line.get_xdata()))
+    assert max(locus.get_xdata()) == pytest.approx(0.7347, abs=2e-3)
+    spectra = panels["EL spectra"]
+    assert "628" in spectra.lines[0].get_label() and "FWHM" in spectra.lines[0].get_label()
+    matplotlib.pyplot.close(fig)
+
+
+def test_several_devices_overlay_on_shared_axes(runs, tmp_path):
+    result = make_report([runs["jvl"], runs["jvl-green"]], tmp_path, "pdf")
+    assert [p.name for p in result.figures] == ["jvl_compare_2_runs.pdf"]
+    assert result.figures[0].read_bytes()[:5] == b"%PDF-"
+    fig = _figure([runs["jvl"], runs["jvl-green"]])
+    eqe = _axes_by_title(fig)["EQE vs current density"]
+    assert len(eqe.lines) == 2
+    assert eqe.lines[0].get_color() != eqe.lines[1].get_color()
+    cie = _axes_by_title(fig)["CIE 1931 chromaticity"]
+    points = {line.get_label() for line in cie.lines}
+    assert {"sim-red-CsPbI3", "sim-green_cspbbr3"} <= points
+    matplotlib.pyplot.close(fig)
+
+
+def test_solar_sclc_lifetime_figures_draw_the_analysis(runs):
+    fig = _figure([runs["solar-jv"]])
+    jv = _axes_by_title(fig)["J–V (dark and light)"]
+    an = read_run(runs["solar-jv"]).analysis[None]
+    markers = [line.get_xydata()[0] for line in jv.lines if len(line.get_xdata()) == 1]
+    assert any(np.allclose(m, [an["reverse_voc"][0], 0]) for m in markers)
+    assert any(np.allclose(m, [0, -an["reverse_jsc"][0]]) for m in markers)
+    matplotlib.pyplot.close(fig)
+
+    fig = _figure([runs["sclc"]])
+    ax = _axes_by_title(fig)["SCLC log–log J–V"]
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    mg = next(line for line in ax.lines if line.get_label().startswith("Mott–Gurney"))
+    v, j = mg.get_data()
+    # J = 9/8 eps0 eps_r mu V^2 / d^3 with the preset film (1500 nm, eps_r 22)
+    mu = read_run(runs["sclc"]).analysis[None]["mobility"][0]
+    expected = 9 / 8 * 8.8541878128e-14 * 22 * mu * v**2 / (1500e-7) ** 3 * 1e3
+    assert j == pytest.approx(expected, rel=1e-9)
+    assert "refitted" not in mg.get_label()
+    matplotlib.pyplot.close(fig)
+
+    fig = _figure([runs["lifetime"]])
+    ax = _axes_by_title(fig)["luminance decay at constant current"]
+    run = read_run(runs["lifetime"])
+    t50 = run.analysis["channel_01"]["T50"][0]
+    assert any(
+        np.allclose(line.get_xydata(), [[t50, 0.5]])
+        for line in ax.lines
+        if len(line.get_xdata()) == 1
+    )
+    fits = [line for line in ax.lines if line.get_linestyle() == "--"]
+    assert len(fits) == 2  # the recorded best fit of each channel
+    x, y = fits[0].get_data()
+    rel = run.columns["channel_01"]["relative_luminance"][0]
+    th = run.columns["channel_01"]["time"][0] / 3600
+    assert np.interp(th[-1], x, y) == pytest.approx(rel[-1], abs=0.02)
+    matplotlib.pyplot.close(fig)
+
+
+def test_not_a_run_file_is_one_line_and_exit_2(runs, tmp_path):
+    yaml_file = tmp_path / "bench.yaml"
+    yaml_file.write_text("name: x\n")
+    with pytest.raises(NotARunFileError):
+        make_report([yaml_file], tmp_path / "out")
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["x"] = 1
+    result = CliRunner().invoke(main, ["report", str(other), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "not a labrig run file" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_running_and_truncated_files_are_reported_with_a_note(runs, tmp_path):
+    running = tmp_path / "running.h5"
+    shutil.copy(runs["jvl"], running)
+    _set(running, "status", "running")
+    truncated = tmp_path / "truncated.h5"
+    data = runs["jvl"].read_bytes()
+    truncated.write_bytes(data[: int(len(data) * 0.9)])
+
+    result = CliRunner().invoke(
+        main, ["report", str(running), str(truncated), "-o", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "run in progress" in result.output
+    assert "damaged or truncated" in result.output
+    summary = (tmp_path / "out" / "summary.txt").read_text()
+    assert "NOTE: run in progress" in summary and "NOTE: file damaged" in summary
+
+    loaded = load_run(truncated)
+    assert (
+        loaded.salvaged
+        and loaded.rows() == read_run(runs["jvl"]).columns["data"]["voltage"][0].size
+    )
+    fig = _figure([truncated])
+    notes = [t.get_text() for t in fig.texts]
+    assert any("damaged or truncated" in n for n in notes)
+    matplotlib.pyplot.close(fig)
+
+
+def test_unknown_procedure_gets_the_generic_column_plot(runs, tmp_path):
+    odd = tmp_path / "odd.h5"
+    shutil.copy(runs["sclc"], odd)
+    _set(odd, "procedure", "pulsed-el-v9")
+    assert "pulsed-el-v9" not in FIGURE_MODULES
+    result = make_report([odd], tmp_path / "out", "svg")  # vector: no dpi
+    assert result.figures[0].suffix == ".svg"
+    fig = generic_figure([load_run(odd)])
+    ylabels = {ax.get_ylabel() for ax in fig.axes if ax.get_visible()}
+    assert {"I (A)", "J (mA/cm²)", "slope"} <= ylabels
+    assert all(ax.get_xlabel() == "V (V)" for ax in fig.axes if ax.get_visible())
+    matplotlib.pyplot.close(fig)
+
+
+def test_bad_format_is_a_user_error(runs, tmp_path):
+    result = CliRunner().invoke(main, ["report", str(runs["sclc"]), "--format", "jpg"])
+    assert result.exit_code == 2
