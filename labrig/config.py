@@ -119,7 +119,7 @@ class SimulationConfig(StrictModel):
 
     seed: int = 0
     clock: Literal["wall", "simulated"] = "simulated"
-    clock_speed: Annotated[float, Field(gt=0)] = math.inf
+    clock_speed: Annotated[float, Field(gt=0, allow_inf_nan=True)] = math.inf  # .inf: instant
     noise: bool = True
     photodiode_dark_current_a: Annotated[float, Field(ge=0)] = 2e-12
     line_frequency_hz: Literal[50, 60] = 50

@@ -15,9 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
 
 
 class StrictModel(BaseModel):
-    """Config models reject unknown keys: a typo must never pass silently."""
+    """Config models reject unknown keys: a typo must never pass silently.  Numbers must
+    be finite (NaN would pass every range check); a field that means "unbounded" opts in
+    with ``Field(allow_inf_nan=True)`` and a bound that refuses NaN."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DegradationModel(StrictModel):
