@@ -30,7 +30,9 @@ channels that had ended stay ended, and the others continue where the file stops
 
 **Link loss.**  A lost rig link is logged and retried for ``reconnect_timeout``; the
 outputs meanwhile do what ``link_loss`` says (``hold``: keep ageing; ``off``: the rig's
-watchdog switches them off).  If the link does not come back the run fails, resumable.
+watchdog switches them off ``link_watchdog`` seconds after the host went silent — the
+procedure then talks to the rig at least every third of that period, even between sparse
+samples).  If the link does not come back the run fails, resumable.
 """
 
 from __future__ import annotations
@@ -395,7 +397,12 @@ class LifetimeProcedure(LabrigProcedure):
             now = clock.time()
             due = min(self._due(ch) for ch in active)
             if due > now:
-                clock.sleep(due - now)
+                if self.link_loss == "off" and due - now > self.link_watchdog / 3:
+                    # the rig's watchdog must keep hearing from us between sparse samples
+                    clock.sleep(self.link_watchdog / 3)
+                    self._call(lambda ch=active[0]: self.rig.status(ch.number))
+                else:
+                    clock.sleep(due - now)
                 continue
             for ch in active:
                 if self._due(ch) <= clock.time() and not self.should_stop():

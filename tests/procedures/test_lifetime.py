@@ -441,3 +441,36 @@ def test_smu_photometer_backend_runs_one_channel(tmp_path):
     cols = run.columns["channel_01"]
     assert cols["current"][0][-1] == pytest.approx(5e-3 * AREA, rel=1e-3)
     assert set(run.instruments) >= {"smu", "photometer", "lifetime"}
+
+
+def test_rig_gone_for_good_fails_the_run_resumably(tmp_path):
+    faults = [{"kind": "disconnect", "after": 40}]
+    result, data, rig = _run(
+        tmp_path,
+        _config(2, faults),
+        drive="current density",
+        levels="5",
+        stop_at="T90",
+        reconnect_timeout=10.0,
+        link_loss="off",
+        link_watchdog=120.0,
+    )
+    assert result.status == "failed"
+    assert "link lost" in result.reason
+    assert rig.watchdog_s == 120.0  # link_loss=off: the rig switches itself off
+    assert any(e.kind == "link_lost" for e in data.log)
+    n_before = len(data.columns["channel_01"]["time"][0])
+    assert n_before > 5
+
+    proc = LifetimeProcedure()
+    proc.resume_from = result.path
+    resumed = run_procedure(
+        proc, _config(2), output_dir=tmp_path, progress=False, resume=result.path
+    )
+    assert resumed.status == "finished", resumed.reason
+    after = read_run(result.path)
+    t = after.columns["channel_01"]["time"][0]
+    assert len(t) > n_before and np.all(np.diff(t) > 0)
+    # a fresh simulated rig restarts its clock: detected, logged, the axis continues
+    assert any(e.kind == "rig_time_reset" for e in after.log)
+    assert after.analysis["channel_01"]["end_reason"][0].startswith("T90 reached")
