@@ -96,7 +96,7 @@ def test_el_figures_at_peak_from_the_spectrum():
 
     from labrig.analysis.optics import gaussian_spectrum
 
-    wl = np.arange(360.0, 831.0, 1.0)
+    wl = np.arange(360.0, 781.0, 1.0)  # the CIE 1931 table range in colour-science
     s = gaussian_spectrum(wl, 628.0, 33.0)
     v = np.round(np.arange(0.0, 6.01, 0.1), 10)
     res = analyse_jvl(*_sweep(v), spectrum_at_peak=(wl, 1000 * s))
