@@ -173,8 +173,11 @@ class JVLProcedure(LabrigProcedure):
             elif isinstance(param, ListParameter):
                 allowed = "; allowed: " + ", ".join(map(str, param.choices))
             raise ParameterError(f"{name}={raw!r}: {exc}{allowed}".rstrip()) from None
-        setattr(self, name, param.value)
-        return param.value
+        value = param.value
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ParameterError(f"{name}={raw!r}: must be a finite number")
+        setattr(self, name, value)
+        return value
 
     def levels(self) -> list[float]:
         """The voltages to source, in order (direction applied); ParameterError if bad."""

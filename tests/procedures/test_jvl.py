@@ -70,6 +70,7 @@ def test_levels_directions_and_list():
         ),
         ({"smu_nplc": 50.0}, ParameterError, "smu_nplc=50.0.*allowed 0.01 to 10"),
         ({"direction": "sideways"}, ParameterError, "direction='sideways'"),
+        ({"stop_voltage": float("nan")}, ParameterError, "stop_voltage=nan: must be a finite"),
     ],
 )
 def test_bad_parameters_rejected_with_a_clear_line(kwargs, error, match):
