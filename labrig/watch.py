@@ -23,11 +23,14 @@ from typing import TextIO
 
 import numpy as np
 
+from labrig.errors import NotARunFileError
 from labrig.report_data import LoadedRun, load_run
 
 CLEAR = "\x1b[H\x1b[2J"
 LOG_LINES = 6
 MAX_COLUMNS = 12
+#: how long a file may stay unreadable (being created, being restructured) before watch gives up
+UNREADABLE_GRACE_S = 15.0
 
 
 def _age(seconds: float) -> str:
@@ -113,18 +116,35 @@ def watch(
     out: TextIO | None = None,
     redraw: bool | None = None,
     timeout: float | None = None,
+    figure_every: float = 10.0,
 ) -> str:
     """Follow ``path`` until its status leaves ``running`` (or once); return the status.
 
     ``redraw`` (default: ``out`` is a terminal) clears the screen for each snapshot;
     otherwise a snapshot is printed only when rows, events or status changed.
-    ``timeout`` (seconds, for scripts and tests) gives up and returns ``"running"``."""
+    ``timeout`` (seconds, for scripts and tests) gives up and returns ``"running"``.
+    The figure is re-rendered at most every ``figure_every`` seconds (drawing takes a
+    second or two) and once more when the run ends."""
     out = sys.stdout if out is None else out
     redraw = out.isatty() if redraw is None else redraw
     began = time.monotonic()
     previous = None
+    last_render = -float("inf")
+    unreadable_since: float | None = None
     while True:
-        loaded = load_run(path)
+        try:
+            loaded = load_run(path)
+            unreadable_since = None
+        except NotARunFileError:
+            # a run file is unreadable for an instant while it is created (the layout is
+            # written under an exclusive lock) and while the writer restructures it;
+            # only a file that stays unreadable is an error
+            now = time.monotonic()
+            unreadable_since = now if unreadable_since is None else unreadable_since
+            if not Path(path).exists() or now - unreadable_since > UNREADABLE_GRACE_S:
+                raise
+            time.sleep(min(interval, 0.2))
+            continue
         signature = _signature(loaded)
         changed = signature != previous
         if changed or redraw:
@@ -134,12 +154,14 @@ def watch(
             else:
                 out.write(text + "\n" + "-" * 40 + "\n")
             out.flush()
-        if figure is not None and changed:
+        status = loaded.run.status
+        due = time.monotonic() - last_render >= figure_every or status != "running"
+        if figure is not None and changed and due:
             from labrig.report import render_figure
 
             render_figure(loaded, Path(figure), Path(figure).suffix.lstrip(".") or "png")
+            last_render = time.monotonic()
         previous = signature
-        status = loaded.run.status
         if once or status != "running":
             return status
         if timeout is not None and time.monotonic() - began > timeout:
