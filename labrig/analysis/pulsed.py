@@ -1,0 +1,202 @@
+"""Pulsed-mode EL figures: EL vs pulse width, pulsed against DC EQE–J, duty and currents.
+
+Heating shows in two ways.  At a fixed drive the EL at the end of a pulse falls as the pulse
+lengthens (the emitting film heats within milliseconds): ``el_width_trend`` says whether it
+falls monotonically and by how much from the shortest to the longest width.  At the same J
+the pulsed EQE sits above the DC one once the DC device runs hot: ``compare_eqe`` puts both
+curves on the pulsed J points they share, the DC curve interpolated linearly in log J
+(EQE–J curves are smooth in log J, not in J), and reports the pulsed/DC ratio at the
+highest common J and the J above which the two differ by more than a threshold (5 %).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+#: relative difference at which pulsed and DC EQE count as diverged
+DIVERGENCE = 0.05
+
+
+@dataclass(frozen=True)
+class WidthTrend:
+    """EL against pulse width at one drive level (sorted by width)."""
+
+    width: np.ndarray
+    el: np.ndarray
+    monotonic_falling: bool  # every longer width gave less EL
+    relative_drop: float  # 1 - EL(longest)/EL(shortest)
+
+
+def el_width_trend(width: np.ndarray, el: np.ndarray) -> WidthTrend:
+    """Sort by width (repeated widths averaged) and measure the fall of EL with width."""
+    width = np.asarray(width, float)
+    el = np.asarray(el, float)
+    keep = np.isfinite(width) & np.isfinite(el)
+    if keep.sum() < 2:
+        raise ValueError("need EL at two or more finite pulse widths")
+    unique = np.unique(width[keep])
+    mean_el = np.array([el[keep][width[keep] == w].mean() for w in unique])
+    if not mean_el[0] > 0:
+        raise ValueError(f"EL at the shortest width ({unique[0]:g}) is not positive")
+    return WidthTrend(
+        width=unique,
+        el=mean_el,
+        monotonic_falling=bool(np.all(np.diff(mean_el) < 0)),
+        relative_drop=float(1.0 - mean_el[-1] / mean_el[0]),
+    )
+
+
+@dataclass(frozen=True)
+class EQEComparison:
+    """Pulsed and DC EQE on the pulsed J points inside both curves' J range."""
+
+    j: np.ndarray  # shared J axis (the pulsed points), ascending
+    pulsed: np.ndarray
+    dc: np.ndarray  # DC interpolated in log J
+    ratio: np.ndarray  # pulsed / DC
+    ratio_at_highest_j: float
+    highest_j: float
+    divergence_j: float  # J above which |ratio - 1| > threshold throughout; NaN: never
+
+
+def _curve(j: np.ndarray, eqe: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Points with J > 0 and finite EQE, ascending in J, repeated J averaged."""
+    j = np.asarray(j, float)
+    eqe = np.asarray(eqe, float)
+    keep = np.isfinite(j) & np.isfinite(eqe) & (j > 0)
+    j, eqe = j[keep], eqe[keep]
+    unique = np.unique(j)
+    return unique, np.array([eqe[j == x].mean() for x in unique])
+
+
+def compare_eqe(
+    j_pulsed: np.ndarray,
+    eqe_pulsed: np.ndarray,
+    j_dc: np.ndarray,
+    eqe_dc: np.ndarray,
+    threshold: float = DIVERGENCE,
+) -> EQEComparison:
+    """Both EQE–J curves on a shared J axis (any consistent J unit).  Raises ValueError
+    when they share fewer than two J points."""
+    jp, ep = _curve(j_pulsed, eqe_pulsed)
+    jd, ed = _curve(j_dc, eqe_dc)
+    if jp.size == 0 or jd.size < 2:
+        raise ValueError("need a pulsed curve and a DC curve of two or more points")
+    inside = (jp >= jd[0] * (1 - 1e-9)) & (jp <= jd[-1] * (1 + 1e-9))
+    if inside.sum() < 2:
+        raise ValueError(
+            f"pulsed J {jp[0]:.4g}–{jp[-1]:.4g} and DC J {jd[0]:.4g}–{jd[-1]:.4g} share fewer "
+            "than two points"
+        )
+    j = jp[inside]
+    pulsed = ep[inside]
+    dc = np.interp(np.log10(j), np.log10(jd), ed)
+    ratio = pulsed / dc
+    return EQEComparison(
+        j=j,
+        pulsed=pulsed,
+        dc=dc,
+        ratio=ratio,
+        ratio_at_highest_j=float(ratio[-1]),
+        highest_j=float(j[-1]),
+        divergence_j=divergence_j(j, ratio, threshold),
+    )
+
+
+def divergence_j(j: np.ndarray, ratio: np.ndarray, threshold: float = DIVERGENCE) -> float:
+    """Lowest J from which |ratio - 1| stays above ``threshold`` up to the highest J, the
+    crossing interpolated in log J; NaN if the last point is within the threshold."""
+    j = np.asarray(j, float)
+    off = np.abs(np.asarray(ratio, float) - 1.0)
+    beyond = off > threshold
+    if not beyond[-1]:
+        return float("nan")
+    k = len(beyond) - 1
+    while k > 0 and beyond[k - 1]:
+        k -= 1
+    if k == 0:
+        return float(j[0])
+    lj = np.log10(j[k - 1 : k + 1])
+    x = lj[0] + (threshold - off[k - 1]) / (off[k] - off[k - 1]) * (lj[1] - lj[0])
+    return float(10**x)
+
+
+def duty_cycle(width_s: float, period_s: float) -> float:
+    """On-time fraction of a pulse train."""
+    if not 0 < width_s <= period_s:
+        raise ValueError(f"width {width_s} s must lie in (0, period {period_s} s]")
+    return width_s / period_s
+
+
+@dataclass
+class PulsedAnalysis:
+    figures: dict[str, tuple[Any, str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def analyse_pulsed(
+    *,
+    width_ms: np.ndarray | None = None,
+    width_el: np.ndarray | None = None,
+    width_level: np.ndarray | None = None,
+    pulsed_j: np.ndarray | None = None,
+    pulsed_eqe: np.ndarray | None = None,
+    dc_j: np.ndarray | None = None,
+    dc_eqe: np.ndarray | None = None,
+    duty_percent: np.ndarray | None = None,
+    peak_current: np.ndarray | None = None,
+    mean_current: np.ndarray | None = None,
+) -> PulsedAnalysis:
+    """The run's headline figures (J in mA/cm², EQE in %, widths in ms); a figure that
+    cannot be computed is left out with a note saying why."""
+    out = PulsedAnalysis()
+    if width_ms is not None and width_el is not None and len(width_ms):
+        levels = np.asarray(width_level if width_level is not None else np.zeros(len(width_ms)))
+        top = float(levels[np.argmax(np.abs(levels))])
+        at = levels == top
+        try:
+            trend = el_width_trend(np.asarray(width_ms)[at], np.asarray(width_el)[at])
+        except ValueError as exc:
+            out.notes.append(f"EL vs width: {exc}")
+        else:
+            out.figures["el_drop"] = (100.0 * trend.relative_drop, "%")
+            out.figures["el_monotonic_with_width"] = (int(trend.monotonic_falling), "")
+            out.figures["el_width_level"] = (top, "V or A")
+            out.figures["shortest_width"] = (float(trend.width[0]), "ms")
+            out.figures["longest_width"] = (float(trend.width[-1]), "ms")
+            if not trend.monotonic_falling:
+                out.notes.append(
+                    "EL vs width: not monotonically falling "
+                    f"({', '.join(f'{v:.4g}' for v in trend.el)})"
+                )
+    if pulsed_j is not None and pulsed_eqe is not None:
+        if dc_j is None or dc_eqe is None:
+            out.notes.append("pulsed vs DC EQE: no DC reference in this run")
+        else:
+            try:
+                cmp = compare_eqe(pulsed_j, pulsed_eqe, dc_j, dc_eqe)
+            except ValueError as exc:
+                out.notes.append(f"pulsed vs DC EQE: {exc}")
+            else:
+                out.figures["pulsed_dc_eqe_ratio"] = (cmp.ratio_at_highest_j, "")
+                out.figures["highest_common_j"] = (cmp.highest_j, "mA/cm^2")
+                if np.isfinite(cmp.divergence_j):
+                    out.figures["divergence_j"] = (cmp.divergence_j, "mA/cm^2")
+                else:
+                    out.notes.append(
+                        f"pulsed vs DC EQE: within {100 * DIVERGENCE:g} % up to "
+                        f"{cmp.highest_j:.4g} mA/cm²"
+                    )
+    for name, values, units in (
+        ("duty_cycle", duty_percent, "%"),
+        ("peak_current", peak_current, "A"),
+        ("mean_current", mean_current, "A"),
+    ):
+        if values is not None and np.any(np.isfinite(values)):
+            v = np.asarray(values, float)
+            out.figures[f"{name}_min"] = (float(np.nanmin(v)), units)
+            out.figures[f"{name}_max"] = (float(np.nanmax(v)), units)
+    return out

@@ -1,0 +1,654 @@
+"""Pulsed-mode EL: EL vs pulse width, pulsed J–V–L and EQE–J against DC, heating made visible.
+
+Perovskite LEDs heat under DC drive; millisecond pulses keep the emitting film cool, so
+the pulsed EQE at high J sits above the DC curve and the EL at a fixed drive falls as the
+pulse gets longer.  This procedure separates that heating from the intrinsic roll-off.
+
+**Pulses.**  The 2400 has no pulse mode: with ``:SOUR:CLE:AUTO ON`` its output is on only
+for each source–delay–measure cycle (``SourceMeter.pulsed_cycles``), off in the solid-state
+NORMAL output-off state between cycles (never HIMP, whose relay would switch every pulse).
+The pulse width is the source delay plus the integration time (NPLC / line frequency, one
+A/D phase: autozero is off, three phases would triple it); the period is set by the
+trigger delay between cycles (``off_time`` = period − width − trigger latency).  The
+2400 measures V and I at the end of each pulse (its integration is the last part of it).
+
+**Achieved timing, measured.**  Before each width is used, a few back-to-back cycles at
+0 (no light, no heating) are timed with the 2400's own timestamps (TIME element): their
+spacing is trigger latency + width, so the achieved width is that spacing minus the
+2400's specified trigger latency (``TRIGGER_LATENCY_S``, autozero off).  The achieved
+period is the median spacing of the pulse train's own timestamps; the duty cycle is their
+ratio.  Both are stored per row, never the set values.
+
+**Photodiode inside the pulse.**  The 2400 outputs a Trigger Link trigger when each pulse
+starts (``:TRIG:OUTP SOUR``); the 6485, armed for one triggered conversion per pulse,
+starts its integration a trigger delay later, placed so that its aperture (NPLC / line
+frequency) ends ``APERTURE_MARGIN_S`` before the pulse does: the photodiode reads the
+light of the end of the pulse, where the 2400 measures the current.  (Averaging over on
+and off time and dividing by a duty cycle would mix in the 6485's and the cable's time
+constants; the triggered aperture needs no correction.)  The dark current, read with the
+output off before the first pulse, is subtracted.  This needs a Trigger Link cable from
+the 2400 to the 6485 on ``trigger_line``.
+
+**Photometry** as in the J–V–L sweep (``labrig.analysis.photometry.BenchPhotometry``) with
+the configured reference spectrum (a spectrometer cannot integrate inside the pulses
+without a trigger of its own; its exposure would average on and off time).
+
+**DC reference.**  ``dc_reference=measure``: after the pulsed points, the same drive levels
+are held DC for ``dc_dwell`` each in a rising sweep like a J–V–L (the device heats as it
+would there), read with the 2400 and an averaged 6485 burst; ``file``: the J–V–L run file
+``dc_file`` is read and its points stored.  Either way the DC rows sit in the same table
+(``mode`` = "dc" or "dc file") and the analysis compares EQE–J on a shared log-J axis
+(``labrig.analysis.pulsed``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter, Parameter
+
+from labrig.errors import InstrumentError, ParameterError, SafetyLimitError
+from labrig.procedure import Column, LabrigProcedure
+from labrig.procedures.jvl import JVLProcedure
+
+MODES = ("width sweep", "drive sweep")
+DRIVES = ("current", "voltage")
+DC_REFERENCES = ("none", "measure", "file")
+#: the 2400's trigger latency with autozero off (2400 manual, specifications), s
+TRIGGER_LATENCY_S = 1e-4
+#: longest integration per power-line cycle the validation assumes (50 Hz mains), s
+WORST_CYCLE_S = 1 / 50
+#: the 2400's NPLC range, its largest source current and the lines of its Trigger Link
+SMU_NPLC = (0.01, 10.0)
+SMU_MAX_CURRENT_A = 1.05
+SMU_HIGH_POWER_V, SMU_HIGH_POWER_A = 21.0, 0.105  # above 105 mA only up to 21 V
+#: the photodiode aperture ends this long before the pulse does (trigger jitter), s
+APERTURE_MARGIN_S = 2e-5
+#: widths allowed at all (s); shorter than the NPLC allows is rejected separately
+WIDTH_LIMITS_S = (1e-4, 0.1)
+#: above this duty cycle the "pulses" heat like DC: use the J–V–L sweep
+MAX_DUTY_CYCLE = 0.5
+#: back-to-back cycles timed at 0 to measure the achieved width
+TIMING_CYCLES = 4
+#: readings averaged for each DC point and for the photodiode dark
+DC_READINGS = 10
+MAX_BUFFER = 2500
+
+
+def number_list(name: str, text: str) -> list[float]:
+    """Comma-separated finite numbers (ParameterError naming ``name`` otherwise)."""
+    try:
+        values = [float(v) for v in str(text).replace(";", ",").split(",") if v.strip()]
+    except ValueError:
+        raise ParameterError(f"{name}={text!r}: not a comma-separated list of numbers") from None
+    if not values or not all(math.isfinite(v) for v in values):
+        raise ParameterError(f"{name}={text!r}: need at least one finite number")
+    return values
+
+
+class PulsedELProcedure(LabrigProcedure):
+    """Pulse-width and drive sweeps of auto-off 2400 pulses with a triggered photodiode."""
+
+    NAME = "pulsed-el"
+    SUMMARY = "pulsed EL: EL vs pulse width, pulsed J-V-L/EQE-J vs DC (heating separated)"
+    REQUIRED_ROLES = ("smu", "photometer")
+    COLUMNS = (
+        Column("mode", "", "width sweep, drive sweep, dc or dc file", "str"),
+        Column("set_width", "ms", "pulse width asked for"),
+        Column("achieved_width", "ms", "pulse width measured from the 2400's timestamps"),
+        Column("achieved_period", "ms", "pulse period measured from the 2400's timestamps"),
+        Column("duty_cycle", "%", "achieved width / achieved period (100 for DC)"),
+        Column("drive_level", "V or A", "programmed level: V for drive=voltage, A for current"),
+        Column("voltage", "V", "voltage during the pulse"),
+        Column("peak_current", "A", "current during the pulse"),
+        Column("mean_current", "A", "time-averaged current: peak × duty cycle"),
+        Column("current_density", "mA/cm^2", "current density J during the pulse"),
+        Column("photodiode_current", "A", "photodiode current inside the pulse, dark-subtracted"),
+        Column("luminance", "cd/m^2", "luminance during the pulse"),
+        Column("eqe", "%", "external quantum efficiency"),
+        Column("el_intensity", "a.u.", "photodiode current relative to the first row of its sweep"),
+        Column("compliance", "", "SMU in compliance during a pulse", "i1"),
+        Column("timestamp", "s", "time since the run started"),
+    )
+    SIGNAL = "el_intensity"
+    AXIS = "set_width"
+
+    _value = JVLProcedure._value  # pymeasure's conversion and range check, as ParameterError
+
+    mode = ListParameter("Mode", choices=MODES, default="width sweep")
+    drive = ListParameter("Drive", choices=DRIVES, default="current")
+    drive_levels = Parameter(
+        "Drive levels",
+        default="0.004",
+        description="comma-separated pulse levels: A for drive=current, V for drive=voltage",
+    )
+    widths = Parameter(
+        "Pulse widths", default="0.5, 1, 2, 5, 10, 20", description="comma-separated, ms"
+    )
+    period = FloatParameter(
+        "Period",
+        units="ms",
+        default=0.0,
+        minimum=0.0,
+        maximum=1e6,
+        description="0: from the duty cycle (period = width / duty cycle)",
+    )
+    duty_cycle = FloatParameter("Duty cycle", units="%", default=1.0, minimum=0.001, maximum=100)
+    pulses_per_point = IntegerParameter("Pulses per point", default=20, minimum=2, maximum=2500)
+    compliance = FloatParameter(
+        "Compliance",
+        default=0.0,
+        minimum=0.0,
+        maximum=210.0,
+        description="V for drive=current, A for drive=voltage; 0: the config's limit",
+    )
+    smu_nplc = FloatParameter("SMU NPLC", default=0.01, minimum=0.01, maximum=10)
+    photometer_nplc = FloatParameter("Photometer NPLC", default=0.01, minimum=0.01, maximum=60)
+    trigger_line = IntegerParameter("Trigger Link line", default=2, minimum=1, maximum=4)
+    rest = FloatParameter(
+        "Rest between points",
+        units="s",
+        default=2.0,
+        minimum=0.0,
+        maximum=3600,
+        description="output off so the substrate cools before the next point",
+    )
+    dc_reference = ListParameter("DC reference", choices=DC_REFERENCES, default="none")
+    dc_file = Parameter("DC J-V-L run file", default="", description="for dc_reference=file")
+    dc_dwell = FloatParameter(
+        "DC dwell per point", units="s", default=1.0, minimum=0.0, maximum=600
+    )
+
+    # ------------------------------------------------------------------ plan
+    def levels(self) -> list[float]:
+        return number_list("drive_levels", self._value("drive_levels"))
+
+    def widths_s(self) -> list[float]:
+        return [w * 1e-3 for w in number_list("widths", self._value("widths"))]
+
+    def period_s(self, width_s: float) -> float:
+        period_ms = self._value("period")
+        return period_ms * 1e-3 if period_ms > 0 else width_s / (self._value("duty_cycle") / 100)
+
+    def points(self) -> list[tuple[float, float]]:
+        """(level, width) in measurement order: widths inside levels for a width sweep,
+        levels inside widths for a drive sweep."""
+        levels, widths = self.levels(), self.widths_s()
+        if self._value("mode") == "width sweep":
+            return [(lv, w) for lv in levels for w in widths]
+        return [(lv, w) for w in widths for lv in levels]
+
+    def compliance_value(self, config: Any) -> float:
+        value = self._value("compliance")
+        if value > 0:
+            return value
+        if self._value("drive") == "current":
+            return config.limits.max_voltage_v
+        return config.limits.default_compliance_a
+
+    def estimated_points(self) -> int | None:
+        try:
+            dc = len(self.levels()) if self.dc_reference == "measure" else 0
+            return len(self.points()) + dc
+        except ParameterError:
+            return None
+
+    def validate(self, config: Any) -> None:
+        """Every limit the 2400, the 6485 and the config set, before any output."""
+        for name in self._parameters:
+            self._value(name)
+        if self.mode == "width sweep":
+            self.SIGNAL, self.AXIS = "el_intensity", "set_width"
+        else:
+            self.SIGNAL, self.AXIS = "eqe", "current_density"
+        limits = config.limits
+        compliance = self.compliance_value(config)
+        levels = self.levels()
+        worst = max(levels, key=abs)
+        if self.drive == "current":
+            if abs(worst) > SMU_MAX_CURRENT_A:
+                raise SafetyLimitError(
+                    f"drive_levels: peak current {worst:g} A is beyond the 2400's "
+                    f"±{SMU_MAX_CURRENT_A:g} A"
+                )
+            if abs(worst) > limits.max_current_a:
+                raise SafetyLimitError(
+                    f"drive_levels: peak current {worst:g} A exceeds limits.max_current_a "
+                    f"({limits.max_current_a:g} A)"
+                )
+            if compliance > limits.max_voltage_v:
+                raise SafetyLimitError(
+                    f"compliance={compliance:g} V exceeds limits.max_voltage_v "
+                    f"({limits.max_voltage_v:g} V)"
+                )
+            if abs(worst) > SMU_HIGH_POWER_A and compliance > SMU_HIGH_POWER_V:
+                raise SafetyLimitError(
+                    f"drive_levels: {worst:g} A needs compliance ≤ {SMU_HIGH_POWER_V:g} V "
+                    f"(the 2400 sources > {SMU_HIGH_POWER_A * 1e3:g} mA only up to 21 V)"
+                )
+        else:
+            if abs(worst) > limits.max_voltage_v:
+                raise SafetyLimitError(
+                    f"drive_levels: {worst:g} V exceeds limits.max_voltage_v "
+                    f"({limits.max_voltage_v:g} V)"
+                )
+            if compliance > limits.max_current_a:
+                raise SafetyLimitError(
+                    f"compliance={compliance:g} A: the peak current could exceed "
+                    f"limits.max_current_a ({limits.max_current_a:g} A)"
+                )
+        integration = self.smu_nplc * WORST_CYCLE_S
+        aperture = self.photometer_nplc * WORST_CYCLE_S
+        for width in self.widths_s():
+            lo, hi = WIDTH_LIMITS_S
+            if not lo <= width <= hi:
+                raise ParameterError(
+                    f"widths: {width * 1e3:g} ms is outside the allowed "
+                    f"{lo * 1e3:g}–{hi * 1e3:g} ms"
+                )
+            if width < integration:
+                raise ParameterError(
+                    f"widths: {width * 1e3:g} ms is shorter than the 2400 can make at "
+                    f"smu_nplc={self.smu_nplc:g} ({integration * 1e3:g} ms integration at "
+                    f"50 Hz, autozero off); the minimum is NPLC 0.01 -> "
+                    f"{SMU_NPLC[0] * WORST_CYCLE_S * 1e3:g} ms"
+                )
+            if width < aperture + APERTURE_MARGIN_S:
+                raise ParameterError(
+                    f"widths: {width * 1e3:g} ms cannot hold the photodiode reading: "
+                    f"photometer_nplc={self.photometer_nplc:g} integrates "
+                    f"{aperture * 1e3:g} ms at 50 Hz (+{APERTURE_MARGIN_S * 1e3:g} ms margin)"
+                )
+            period = self.period_s(width)
+            name = "period" if self.period > 0 else "duty_cycle"
+            if width >= period:
+                raise ParameterError(
+                    f"{name}: width {width * 1e3:g} ms is not shorter than the period "
+                    f"{period * 1e3:g} ms"
+                )
+            if period < width + TRIGGER_LATENCY_S:
+                raise ParameterError(
+                    f"{name}: period {period * 1e3:g} ms leaves less than the 2400's "
+                    f"trigger latency ({TRIGGER_LATENCY_S * 1e3:g} ms) off after a "
+                    f"{width * 1e3:g} ms pulse"
+                )
+            if width / period > MAX_DUTY_CYCLE:
+                raise ParameterError(
+                    f"{name}: duty cycle {100 * width / period:.3g} % at {width * 1e3:g} ms "
+                    f"exceeds the pulsed-mode limit {100 * MAX_DUTY_CYCLE:g} % (use the "
+                    "jvl procedure for DC)"
+                )
+            if period - width - TRIGGER_LATENCY_S > 999.9999:
+                raise ParameterError(
+                    f"{name}: period {period:g} s needs more than the 2400's longest trigger "
+                    "delay (999.9999 s) between pulses"
+                )
+        if self.pulses_per_point > MAX_BUFFER:
+            raise ParameterError(f"pulses_per_point={self.pulses_per_point}: at most {MAX_BUFFER}")
+        if self.dc_reference == "file":
+            self._dc_file_rows()  # readable, with J and EQE, or UserInputError
+        from labrig.analysis.photometry import BenchPhotometry
+
+        BenchPhotometry(config).reference  # noqa: B018 - ConfigError when it cannot be built
+
+    def _dc_file_rows(self) -> dict[str, np.ndarray]:
+        """J (mA/cm²), EQE (%), V, I, L and photodiode current of a J–V–L run file."""
+        from labrig.store import read_run
+
+        text = str(self.dc_file or "").strip()
+        if not text:
+            raise ParameterError("dc_file: empty; dc_reference=file needs a J-V-L run file")
+        path = Path(text).expanduser()
+        if not path.is_file():
+            raise ParameterError(f"dc_file={text!r}: no such file")
+        run = read_run(path)
+        data = run.columns.get("data", {})
+        needed = ("voltage", "current", "current_density", "eqe")
+        missing = [c for c in needed if c not in data]
+        if missing:
+            raise ParameterError(
+                f"dc_file={text!r}: not a J-V-L run (procedure {run.procedure!r}); "
+                f"missing column(s) {', '.join(missing)}"
+            )
+        out = {name: np.asarray(data[name][0], float) for name in needed}
+        for name in ("luminance", "photodiode_current"):
+            out[name] = (
+                np.asarray(data[name][0], float)
+                if name in data
+                else np.full(out["voltage"].shape, np.nan)
+            )
+        return out
+
+    # ------------------------------------------------------------------ run
+    def startup(self) -> None:
+        from labrig.analysis.photometry import BenchPhotometry
+
+        bench = self.bench
+        config = bench.config
+        self.validate(config)
+        self._points = self.points()
+        self._compliance = self.compliance_value(config)
+        self._function = "current" if self.drive == "current" else "voltage"
+        self._photometry = BenchPhotometry(config)
+        self._area_cm2 = config.device.active_area_cm2
+        worst = max(self.levels(), key=abs)
+        if self._function == "current":
+            bench.check_drive(volts=self._compliance, amps=worst)
+        else:
+            bench.check_drive(volts=worst, amps=self._compliance)
+        bench.smu.configure_source(
+            self._function, self._compliance, nplc=self.smu_nplc, source_delay=0.0, autozero=False
+        )
+        bench.smu.disable_output()
+        bench.photometer.configure(nplc=self.photometer_nplc)
+        bench.photometer.zero_correct()
+        frequency = getattr(bench.photometer, "line_frequency_hz", None)
+        self._line_hz = float(frequency()) if frequency is not None else 1 / WORST_CYCLE_S
+        self._timing: dict[float, float] = {}
+        self._first: dict[tuple[str, float], float] = {}
+        self._rows: list[dict[str, Any]] = []
+
+    def execute(self) -> None:
+        bench = self.bench
+        self._t0 = bench.clock.time()
+        self._dark = self._photodiode_dark()
+        for k, (level, width) in enumerate(self._points):
+            if self.should_stop():
+                self.log_event("stop", f"stopped by request before point {k}")
+                return
+            if k and self.rest:
+                bench.clock.sleep(self.rest)
+            self._pulsed_point(level, width)
+            self.emit_progress(100.0 * (k + 1) / (self.estimated_points() or 1))
+        if self.dc_reference == "measure":
+            self._measure_dc()
+        elif self.dc_reference == "file":
+            self._store_dc_file()
+        self._emit_figures()
+
+    def shutdown(self) -> None:
+        """Stop sourcing; the bench ramps down and makes every output safe afterwards."""
+        bench = getattr(self, "bench", None)
+        if bench is not None and bench.smu is not None:
+            bench.smu.disable_output()
+
+    # ------------------------------------------------------------------ measurements
+    def _photodiode_dark(self) -> float:
+        """Mean photodiode current with the output off (subtracted from every reading)."""
+        readings = self.bench.photometer.read_burst(DC_READINGS)
+        dark = float(np.mean([r.current for r in readings]))
+        self.log_event("dark", f"photodiode dark current {dark:.4g} A ({DC_READINGS} readings)")
+        return dark
+
+    def _integration_s(self) -> float:
+        return self.smu_nplc / self._line_hz
+
+    def _achieved_width(self, width: float) -> float:
+        """Measured on-time for ``width``: back-to-back cycles at 0 timed by the 2400."""
+        if width not in self._timing:
+            smu = self.bench.smu
+            _set_trigger_output(smu, (), self.trigger_line)
+            _reset_timestamp(smu)  # 7-digit stamps: keep them small to resolve µs
+            readings = smu.pulsed_cycles(
+                0.0,
+                TIMING_CYCLES,
+                source_delay=width - self._integration_s(),
+                nplc=self.smu_nplc,
+            )
+            spacing = float(np.median(np.diff([r.time for r in readings])))
+            self._timing[width] = spacing - TRIGGER_LATENCY_S
+            self.log_event(
+                "timing",
+                f"width {width * 1e3:g} ms: cycles {spacing * 1e3:.4g} ms apart, achieved "
+                f"{self._timing[width] * 1e3:.4g} ms (trigger latency "
+                f"{TRIGGER_LATENCY_S * 1e3:g} ms subtracted)",
+            )
+        return self._timing[width]
+
+    def _pulsed_point(self, level: float, width: float) -> None:
+        smu, photometer = self.bench.smu, self.bench.photometer
+        achieved_width = self._achieved_width(width)
+        period = self.period_s(width)
+        count = self.pulses_per_point
+        aperture = self.photometer_nplc / self._line_hz
+        _arm_photometer(
+            photometer,
+            count,
+            line=self.trigger_line,
+            delay_s=max(0.0, width - aperture - APERTURE_MARGIN_S),
+        )
+        _set_trigger_output(smu, ("source",), self.trigger_line)
+        _reset_timestamp(smu)
+        try:
+            readings = smu.pulsed_cycles(
+                level,
+                count,
+                source_delay=width - self._integration_s(),
+                nplc=self.smu_nplc,
+                off_time=max(0.0, period - width - TRIGGER_LATENCY_S),
+            )
+        finally:
+            _set_trigger_output(smu, (), self.trigger_line)
+        light = [r.current for r in _fetch_photometer(photometer, count)]
+        stamps = [r.time for r in readings]
+        achieved_period = float(np.median(np.diff(stamps)))
+        duty = achieved_width / achieved_period
+        peak = float(np.mean([r.current for r in readings]))
+        mode = str(self.mode)
+        self._emit_point(
+            mode=mode,
+            set_width=width,
+            achieved_width=achieved_width,
+            achieved_period=achieved_period,
+            duty=duty,
+            level=level,
+            voltage=float(np.mean([r.voltage for r in readings])),
+            peak=peak,
+            photodiode=float(np.mean(light)) - self._dark,
+            compliance=any(r.in_compliance for r in readings),
+            group=(mode, level if mode == "width sweep" else width),
+        )
+
+    def _measure_dc(self) -> None:
+        """A rising DC sweep over the same levels, ``dc_dwell`` each (J–V–L-like)."""
+        smu, photometer, clock = self.bench.smu, self.bench.photometer, self.bench.clock
+        smu.configure_source(self._function, self._compliance, nplc=1.0, source_delay=0.0)
+        levels = sorted(set(self.levels()), key=abs)
+        smu.set_level(levels[0])
+        smu.enable_output()
+        try:
+            for level in levels:
+                if self.should_stop():
+                    self.log_event("stop", "stopped by request during the DC reference")
+                    return
+                smu.set_level(level)
+                clock.sleep(self.dc_dwell)
+                reading = smu.measure()
+                light = np.mean([r.current for r in photometer.read_burst(DC_READINGS)])
+                self._emit_point(
+                    mode="dc",
+                    set_width=math.nan,
+                    achieved_width=math.nan,
+                    achieved_period=math.nan,
+                    duty=1.0,
+                    level=level,
+                    voltage=reading.voltage,
+                    peak=reading.current,
+                    photodiode=float(light) - self._dark,
+                    compliance=reading.in_compliance,
+                    group=("dc", 0.0),
+                )
+        finally:
+            smu.disable_output()
+        self.log_event("dc", f"DC reference: {len(levels)} levels, {self.dc_dwell:g} s each")
+
+    def _store_dc_file(self) -> None:
+        data = self._dc_file_rows()
+        n = len(data["voltage"])
+        self.emit_rows(
+            {
+                "mode": ["dc file"] * n,
+                "set_width": [math.nan] * n,
+                "achieved_width": [math.nan] * n,
+                "achieved_period": [math.nan] * n,
+                "duty_cycle": [100.0] * n,
+                "drive_level": list(data["voltage"]),
+                "voltage": list(data["voltage"]),
+                "peak_current": list(data["current"]),
+                "mean_current": list(data["current"]),
+                "current_density": list(data["current_density"]),
+                "photodiode_current": list(data["photodiode_current"]),
+                "luminance": list(data["luminance"]),
+                "eqe": list(data["eqe"]),
+                "el_intensity": [math.nan] * n,
+                "compliance": [0] * n,
+                "timestamp": [math.nan] * n,
+            }
+        )
+        for k in range(n):
+            self._rows.append(
+                {
+                    "mode": "dc file",
+                    "current_density": float(data["current_density"][k]),
+                    "eqe": float(data["eqe"][k]),
+                }
+            )
+        self.log_event("dc", f"DC reference: {n} points from {self.dc_file}")
+
+    def _emit_point(
+        self,
+        *,
+        mode: str,
+        set_width: float,
+        achieved_width: float,
+        achieved_period: float,
+        duty: float,
+        level: float,
+        voltage: float,
+        peak: float,
+        photodiode: float,
+        compliance: bool,
+        group: tuple[str, float],
+    ) -> None:
+        res = self._photometry.apply(
+            np.array([photodiode]),
+            np.array([peak]),
+            np.array([voltage]),
+            self._photometry.reference,
+        )
+        first = self._first.setdefault(group, photodiode)
+        row = {
+            "mode": mode,
+            "set_width": set_width * 1e3,
+            "achieved_width": achieved_width * 1e3,
+            "achieved_period": achieved_period * 1e3,
+            "duty_cycle": duty * 100,
+            "drive_level": level,
+            "voltage": voltage,
+            "peak_current": peak,
+            "mean_current": peak * duty,
+            "current_density": peak / self._area_cm2 * 1e3,
+            "photodiode_current": photodiode,
+            "luminance": float(res.luminance_cd_m2[0]),
+            "eqe": float(res.eqe[0] * 100),
+            "el_intensity": photodiode / first if first > 0 else math.nan,
+            "compliance": int(compliance),
+            "timestamp": self.bench.clock.time() - self._t0,
+        }
+        self._rows.append(row)
+        self.emit_row(row)
+        if compliance:
+            self.log_event(
+                "compliance",
+                f"{mode} at {level:g} {'A' if self._function == 'current' else 'V'}: the 2400 "
+                f"was in compliance ({self._compliance:g})",
+                logging.WARNING,
+            )
+
+    def _emit_figures(self) -> None:
+        from labrig.analysis.pulsed import analyse_pulsed
+
+        def col(name: str, rows: list[dict[str, Any]]) -> np.ndarray:
+            return np.array([r[name] for r in rows], float)
+
+        pulsed = [r for r in self._rows if r["mode"] in MODES]
+        dc = [r for r in self._rows if r["mode"] in ("dc", "dc file")]
+        widths = [r for r in pulsed if r["mode"] == "width sweep"]
+        drive = [r for r in pulsed if r["mode"] == "drive sweep"]
+        result = analyse_pulsed(
+            width_ms=col("set_width", widths) if widths else None,
+            width_el=col("photodiode_current", widths) if widths else None,
+            width_level=col("drive_level", widths) if widths else None,
+            pulsed_j=col("current_density", drive) if drive else None,
+            pulsed_eqe=col("eqe", drive) if drive else None,
+            dc_j=col("current_density", dc) if dc else None,
+            dc_eqe=col("eqe", dc) if dc else None,
+            duty_percent=col("duty_cycle", pulsed) if pulsed else None,
+            peak_current=col("peak_current", pulsed) if pulsed else None,
+            mean_current=col("mean_current", pulsed) if pulsed else None,
+        )
+        for note in result.notes:
+            self.log_event("analysis", note)
+        if result.figures:
+            self.emit_analysis(result.figures)
+
+
+# ---------------------------------------------------------------------- Trigger Link
+# TEMPORARY: the drivers get these as methods once their author is done with them
+# (drivers/keithley2400.py set_trigger_output, drivers/keithley6485.py arm/fetch);
+# until then they are reached here, on the drivers' own write/query.
+def _set_trigger_output(smu: Any, events: tuple[str, ...], line: int) -> None:
+    method = getattr(smu, "set_trigger_output", None)
+    if method is not None:
+        method(events, line=line)
+        return
+    scpi = {"source": "SOUR", "delay": "DEL", "sense": "SENS"}
+    smu.write(f":TRIG:OLIN {line}")
+    smu.write(":TRIG:OUTP " + (",".join(scpi[e] for e in events) or "NONE"))
+
+
+def _reset_timestamp(smu: Any) -> None:
+    method = getattr(smu, "reset_timestamp", None)
+    if method is not None:
+        method()
+        return
+    smu.write(":SYST:TIME:RES")
+
+
+def _arm_photometer(photometer: Any, count: int, *, line: int, delay_s: float) -> None:
+    method = getattr(photometer, "arm_link_burst", None)
+    if method is not None:
+        method(count, line=line, delay_s=delay_s)
+        return
+    photometer.write(":TRAC:CLE")
+    photometer.buffer_points = count
+    photometer.write(":TRAC:FEED SENS")
+    photometer.write(":TRAC:FEED:CONT NEXT")
+    photometer._set_trigger_count(count)
+    photometer.write(f":TRIG:DEL {delay_s:.6g}")
+    photometer.write(f":TRIG:ILIN {line}")
+    photometer.write(":TRIG:SOUR TLIN")
+    photometer.write(":INIT")
+    # a query answered after INIT: the 6485 is armed before the 2400 starts pulsing
+    source = photometer.query(":TRIG:SOUR?").strip()
+    if source != "TLIN":
+        raise InstrumentError(f"photometer: trigger source {source!r} after arming, not TLIN")
+
+
+def _fetch_photometer(photometer: Any, count: int) -> list[Any]:
+    method = getattr(photometer, "fetch_link_burst", None)
+    if method is not None:
+        return method(count)
+    readings = photometer._parse(photometer.query(":TRAC:DATA?"), ":TRAC:DATA?")
+    photometer.write(":TRIG:SOUR IMM")
+    photometer.write(":TRIG:DEL 0")
+    if len(readings) != count:
+        raise InstrumentError(
+            f"photometer: {len(readings)} of {count} pulses triggered a reading; is the "
+            "Trigger Link cable from the 2400 connected?"
+        )
+    return readings
