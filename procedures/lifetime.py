@@ -733,13 +733,11 @@ def channel_figures(
             out[f"fit_{fit.model}_{label}"] = (value * scale, unit)
             out[f"fit_{fit.model}_{label}_err"] = (fit.errors[key] * scale, unit)
     if fits:
-        best = fits[0]
-        low, high, std = best.t_fraction_band(0.5, samples=1000)
-        value = best.t_fraction(0.5)
-        out["best_model"] = (best.model, "")
-        out["T50_best"] = (value / 3600, "h")
-        out["T50_best_err"] = (std / 3600, "h")
-        out["T50_best_low"] = (min(low, value) / 3600, "h")
-        out["T50_best_high"] = (max(high, value) / 3600, "h")
+        pred = lt.prediction_from_fit(fits[0], times, lums, 0.5, samples=1000)
+        out["best_model"] = (pred.model, "")
+        out["T50_best"] = (pred.value_s / 3600, "h")
+        out["T50_best_err"] = (pred.std_s / 3600, "h")
+        out["T50_best_low"] = (pred.low_s / 3600, "h")
+        out["T50_best_high"] = (pred.high_s / 3600, "h")
         out["T50_extrapolated"] = (int(not math.isfinite(out["T50"][0])), "")
     return out

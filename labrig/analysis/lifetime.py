@@ -465,12 +465,28 @@ def predict_t_fraction(
     with a ``level`` band from the parameter covariance.  Used both for the early
     prediction while a run goes on and for extrapolating a channel that stopped early."""
     fit = best_fit(fit_models(time_s, luminance, models=models, reference=reference))
+    return prediction_from_fit(
+        fit, time_s, luminance, fraction, level=level, samples=samples, seed=seed
+    )
+
+
+def prediction_from_fit(
+    fit: DecayFit,
+    time_s: Sequence[float],
+    luminance: Sequence[float],
+    fraction: float = 0.5,
+    *,
+    level: float = 0.95,
+    samples: int = 2000,
+    seed: int = 0,
+) -> LifetimePrediction:
+    """The time to ``fraction`` from ``fit`` (made on these data) with its band."""
     value = fit.t_fraction(fraction)
     low, high, std = fit.t_fraction_band(fraction, level=level, samples=samples, seed=seed)
     # the band must contain the point estimate even for skewed sample distributions
     low, high = min(low, value), max(high, value)
     # and where the data have not fallen to the fraction yet, T is beyond the last point
-    reached = t_fraction(time_s, luminance, fraction, reference=reference)
+    reached = t_fraction(time_s, luminance, fraction, reference=fit.reference)
     if math.isnan(reached):
         last = float(np.nanmax(np.asarray(time_s, dtype=float)))
         low = max(low, last)

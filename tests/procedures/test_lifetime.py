@@ -474,3 +474,47 @@ def test_rig_gone_for_good_fails_the_run_resumably(tmp_path):
     # a fresh simulated rig restarts its clock: detected, logged, the axis continues
     assert any(e.kind == "rig_time_reset" for e in after.log)
     assert after.analysis["channel_01"]["end_reason"][0].startswith("T90 reached")
+
+
+def test_maximum_duration_ends_every_channel(tmp_path):
+    result, data, _ = _run(
+        tmp_path, _config(2), drive="current density", levels="5", max_duration=0.5
+    )
+    assert result.status == "finished", result.reason
+    for g in ("channel_01", "channel_02"):
+        assert data.analysis[g]["end_reason"][0] == "maximum duration 0.5 h reached"
+        t = data.columns[g]["time"][0]
+        assert 1800 <= t[-1] < 1800 + 600
+        # not reached: T50 is extrapolated, with an open or finite band above the data
+        assert data.analysis[g]["T50_extrapolated"][0] == 1
+        assert data.analysis[g]["T50_best_low"][0] * 3600 >= t[-1]
+
+
+def test_voltage_rise_and_fault_statuses_end_a_channel():
+    from labrig.interfaces import ChannelReading
+    from labrig.procedures.lifetime import _Channel
+
+    proc = LifetimeProcedure()
+    proc.set_parameters({"voltage_rise_limit": 0.5})
+    proc._fraction = 0.5
+    ch = _Channel(1, "channel_01", 5.0, l0=100.0, v0=4.0, lums=[100.0, 90.0])
+    ok = ChannelReading(1, 4.4, 1e-4, 1e-7, 10.0, "OK")
+    assert proc._stop_reason(ch, ok, 10.0) is None
+    risen = ChannelReading(1, 4.6, 1e-4, 1e-7, 10.0, "OK")
+    assert "voltage rose by 0.6 V" in proc._stop_reason(ch, risen, 10.0)
+    for status, words in (("SHORT", "short circuit"), ("OPEN", "open circuit")):
+        bad = ChannelReading(1, 0.0, 1e-4, 1e-12, 10.0, status)
+        assert words in proc._stop_reason(ch, bad, 10.0)
+
+
+def test_memory_per_channel_stays_bounded():
+    from labrig.procedures.lifetime import MAX_POINTS_IN_MEMORY, _Channel
+
+    ch = _Channel(1, "channel_01", 1.0)
+    for k in range(20 * MAX_POINTS_IN_MEMORY):
+        ch.keep(float(k), 1.0)
+    assert len(ch.times) <= MAX_POINTS_IN_MEMORY
+    head = MAX_POINTS_IN_MEMORY // 4
+    assert ch.times[:head] == [float(k) for k in range(head)]  # the dense start is whole
+    assert ch.times[-1] == 20 * MAX_POINTS_IN_MEMORY - 1
+    assert np.all(np.diff(ch.times) > 0)
