@@ -216,6 +216,10 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
     return merged
 
 
+#: longest value repr quoted in an error line
+MAX_SHOWN = 80
+
+
 def format_validation_error(exc: ValidationError) -> str:
     """One line per problem: dotted key, what is wrong, the value given."""
     lines = []
@@ -227,10 +231,13 @@ def format_validation_error(exc: ValidationError) -> str:
         elif err["type"] == "missing":
             msg = "required key is missing"
         given = err.get("input")
+        text = repr(given)
+        if len(text) > MAX_SHOWN:  # a whole sub-tree under a misspelt key is not readable
+            text = text[: MAX_SHOWN - 3] + "..."
         shown = (
             ""
             if err["type"] in ("missing", "model_type") or isinstance(given, dict)
-            else f" (got {given!r})"
+            else f" (got {text})"
         )
         lines.append(f"{loc or 'config'}: {msg}{shown}")
     return "\n".join(lines)
