@@ -1,0 +1,111 @@
+"""labrig gui: pymeasure's ManagedWindow, offscreen, running real procedures on the
+simulated bench through labrig's runner into HDF5 run files (not pymeasure CSVs)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+try:
+    import PySide6  # noqa: F401
+except ImportError:  # pragma: no cover - the gui extra is optional
+    pytest.skip(
+        "PySide6 (the `gui` extra: pip install labrig[gui]) is not installed",
+        allow_module_level=True,
+    )
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report_runs import config_file  # noqa: E402
+
+from labrig.config import load_config  # noqa: E402
+from labrig.store import read_run  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def app():
+    from pymeasure.display.Qt import QtWidgets
+
+    return QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+
+
+def _wait(app, done, timeout=60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            pytest.fail("the GUI run did not end in time")
+        app.processEvents()
+        time.sleep(0.02)
+    for _ in range(20):  # let the last queued signals (browser, curves) through
+        app.processEvents()
+
+
+def test_gui_runs_a_procedure_to_a_finished_hdf5_file(app, tmp_path):
+    from labrig.gui import LabrigWindow
+    from labrig.procedures.sclc import SCLCProcedure
+
+    window = LabrigWindow(SCLCProcedure, load_config("sclc_sim"), tmp_path)
+    window.inputs.points.setValue(21)
+    window.queue()
+    experiment = window.manager.experiments[0]
+    _wait(app, lambda: experiment.results.status is not None and not window.manager.is_running())
+
+    results = experiment.results
+    assert results.status == "finished", results.reason
+    assert results.path is not None and results.path.parent == tmp_path
+    assert list(tmp_path.glob("*.csv")) == []  # no pymeasure Results file
+    run = read_run(results.path)
+    assert run.procedure == "sclc" and run.status == "finished"
+    assert run.parameters["points"][0] == 21
+    assert len(run.columns["data"]["V"][0]) == 21
+    assert "mobility" in run.analysis[None]
+    assert {"smu"} <= set(run.instruments)
+    # the window saw the same rows live, and shows the file's name
+    assert len(results.data) == 21
+    assert results.data["J"].tolist() == pytest.approx(run.columns["data"]["J"][0].tolist())
+    assert experiment.browser_item.text(1) == results.path.name
+    assert experiment.procedure.status == experiment.procedure.FINISHED
+    window.close()
+
+
+def test_gui_abort_ends_the_run_as_aborted_in_its_file(app, tmp_path):
+    from labrig.gui import GUI_STOP_REASON, LabrigWindow
+    from labrig.procedures.jvl import JVLProcedure
+
+    cfg = load_config(config_file(tmp_path / "cfg", clock_speed=1))
+    window = LabrigWindow(JVLProcedure, cfg, tmp_path)
+    window.inputs.spectra.setValue("none")  # real-time spectrometer darks take seconds
+    window.inputs.dark_readings.setValue(2)
+    window.queue()
+    experiment = window.manager.experiments[0]
+    _wait(app, lambda: len(experiment.results.data) >= 3)
+    window.abort()
+    _wait(app, lambda: experiment.results.status is not None and not window.manager.is_running())
+    assert experiment.results.status == "aborted"
+    run = read_run(experiment.results.path)
+    assert run.status == "aborted" and run.abort_reason == GUI_STOP_REASON
+    assert 3 <= len(run.columns["data"]["voltage"][0]) < 25
+    assert run.log[-1].kind == "aborted"
+    window.close()
+
+
+def test_runnable_procedures_follow_the_configured_instruments():
+    from labrig.gui import runnable_procedures
+
+    assert "sclc" in runnable_procedures(load_config("sclc_sim"))
+    assert "jvl" not in runnable_procedures(load_config("sclc_sim"))  # no photometer
+    assert {"jvl", "spectrum", "lifetime"} <= set(runnable_procedures(load_config("sim")))
+
+
+def test_launch_refuses_a_procedure_the_bench_cannot_run(app, tmp_path):
+    from labrig.errors import UserInputError
+    from labrig.gui import launch
+
+    with pytest.raises(UserInputError, match="runnable here: .*sclc"):
+        launch(load_config("sclc_sim"), "jvl", tmp_path)
+    with pytest.raises(UserInputError, match="unknown procedure"):
+        launch(load_config("sclc_sim"), "nope", tmp_path)
