@@ -33,10 +33,11 @@ import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from scipy.optimize import OptimizeWarning, brentq, curve_fit
+from scipy.optimize.elementwise import find_root
 
 Reference = Literal["initial", "peak"]
 #: a fitted time constant this many times longer than the data is not determined by them
@@ -278,21 +279,10 @@ def _model_t_fraction(model: str, p: np.ndarray, fraction: float) -> float:
     if model == "stretched":
         return float(p[1] * math.log(1 / fraction) ** (1 / p[2]))
     _, f, tau1, tau2 = (float(v) for v in p)
-
-    def g(t: float) -> float:
-        return f * math.exp(-t / tau1) + (1 - f) * math.exp(-t / tau2) - fraction
-
-    hi = max(tau1, tau2)
-    while g(hi) > 0:
-        hi *= 2
-        if hi > 1e6 * max(tau1, tau2):
-            return math.inf
-    return float(brentq(g, 0.0, hi, xtol=1e-12 * hi, rtol=1e-12))
-
-
-def _valid(model: str, p: np.ndarray) -> bool:
-    spec = _SPECS[model]
-    return bool(np.all(p > np.array(spec.lower)) and np.all(p <= np.array(spec.upper)))
+    hi = float(_double_bracket(tau1, tau2, fraction))
+    return float(
+        brentq(lambda t: _double(t, 1.0, f, tau1, tau2) - fraction, 0.0, hi, xtol=1e-12 * hi)
+    )
 
 
 def _sample_t_fraction(fit: DecayFit, fraction: float, *, samples: int, seed: int) -> np.ndarray:
@@ -314,13 +304,33 @@ def _sample_t_fraction(fit: DecayFit, fraction: float, *, samples: int, seed: in
         centre, cov / np.outer(scale, scale), size=samples, check_valid="ignore"
     )
     draws[:, idx] = np.exp(draws[:, idx])
-    out = np.empty(samples)
-    for k, p in enumerate(draws):
-        # a parameter set outside the model's domain (τ ≤ 0, f ∉ [0,1]) is a draw the
-        # model cannot represent: count it as "never reaches" rather than dropping it,
-        # so a poorly constrained fit gets a wide (honest) band, not a narrow one
-        out[k] = _model_t_fraction(fit.model, p, fraction) if _valid(fit.model, p) else math.inf
+    spec = _SPECS[fit.model]
+    # a parameter set outside the model's domain (τ ≤ 0, f ∉ [0,1]) is a draw the model
+    # cannot represent: count it as "never reaches" rather than dropping it, so a poorly
+    # constrained fit gets a wide (honest) band, not a narrow one
+    valid = np.all((draws > np.array(spec.lower)) & (draws <= np.array(spec.upper)), axis=1)
+    out = np.full(samples, math.inf)
+    p = draws[valid]
+    log_inv = math.log(1 / fraction)
+    if fit.model == "single":
+        out[valid] = p[:, 1] * log_inv
+    elif fit.model == "stretched":
+        out[valid] = p[:, 1] * log_inv ** (1 / p[:, 2])
+    elif p.size:
+        f, tau1, tau2 = p[:, 1], p[:, 2], p[:, 3]
+        root = find_root(
+            lambda t, f, t1, t2: _double(t, 1.0, f, t1, t2) - fraction,
+            (np.zeros(len(p)), _double_bracket(tau1, tau2, fraction)),
+            args=(f, tau1, tau2),
+        )
+        out[valid] = np.where(root.success, root.x, math.inf)
     return out
+
+
+def _double_bracket(tau1: Any, tau2: Any, fraction: float) -> Any:
+    """A time by which the two-component decay is surely below ``fraction``: at
+    t = τ_max·(ln(1/fraction) + 1) both terms are below fraction/e."""
+    return np.maximum(tau1, tau2) * (math.log(1 / fraction) + 1)
 
 
 def aicc(rss: float, n: int, k: int) -> float:
