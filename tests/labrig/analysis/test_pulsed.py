@@ -1,0 +1,95 @@
+"""analysis.pulsed against hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from labrig.analysis.pulsed import (
+    analyse_pulsed,
+    compare_eqe,
+    divergence_j,
+    duty_cycle,
+    el_width_trend,
+)
+
+
+def test_el_width_trend_sorts_averages_and_measures_the_drop() -> None:
+    trend = el_width_trend([5, 0.5, 1, 5, 20], [0.95, 1.0, 0.99, 0.97, 0.90])
+    assert list(trend.width) == [0.5, 1, 5, 20]
+    assert trend.el[2] == pytest.approx(0.96)  # the two 5 ms points averaged
+    assert trend.monotonic_falling
+    assert trend.relative_drop == pytest.approx(0.10)
+    rising = el_width_trend([0.5, 1, 2], [1.0, 0.98, 0.985])
+    assert not rising.monotonic_falling
+    assert rising.relative_drop == pytest.approx(0.015)
+    with pytest.raises(ValueError, match="two or more"):
+        el_width_trend([1.0, math.nan], [1.0, 1.0])
+    with pytest.raises(ValueError, match="not positive"):
+        el_width_trend([1.0, 2.0], [0.0, 1.0])
+
+
+def test_compare_eqe_interpolates_dc_in_log_j() -> None:
+    # DC EQE linear in log10 J, so log-J interpolation is exact
+    j_dc = np.array([1.0, 10.0, 100.0, 1000.0])
+    eqe_dc = 20.0 - 4.0 * np.log10(j_dc)
+    j_p = np.array([3.0, 30.0, 300.0, 2000.0])  # the last lies beyond the DC range
+    eqe_p = (20.0 - 4.0 * np.log10(j_p)) * np.array([1.0, 1.02, 1.2, 1.5])
+    cmp = compare_eqe(j_p, eqe_p, j_dc, eqe_dc)
+    assert list(cmp.j) == [3.0, 30.0, 300.0]
+    assert cmp.dc == pytest.approx(20.0 - 4.0 * np.log10(cmp.j))
+    assert cmp.ratio == pytest.approx([1.0, 1.02, 1.2])
+    assert cmp.ratio_at_highest_j == pytest.approx(1.2)
+    assert cmp.highest_j == 300.0
+    # |ratio - 1| crosses 0.05 between 30 (0.02) and 300 (0.2): 3/18 of the decade
+    assert cmp.divergence_j == pytest.approx(10 ** (math.log10(30) + 3 / 18), rel=1e-12)
+
+
+def test_compare_eqe_needs_overlap() -> None:
+    with pytest.raises(ValueError, match="share fewer than two"):
+        compare_eqe([1e4, 2e4], [1.0, 1.0], [1.0, 10.0], [5.0, 5.0])
+    with pytest.raises(ValueError, match="two or more"):
+        compare_eqe([1.0], [1.0], [1.0], [5.0])
+
+
+def test_divergence_j_edges() -> None:
+    j = np.array([1.0, 10.0, 100.0])
+    assert math.isnan(divergence_j(j, [1.0, 1.1, 1.01]))  # back within at the top
+    assert divergence_j(j, [1.2, 1.1, 1.3]) == 1.0  # beyond everywhere
+    assert divergence_j(j, [1.1, 1.0, 0.9]) == pytest.approx(10**1.5)  # lower counts too
+
+
+def test_duty_cycle() -> None:
+    assert duty_cycle(1e-3, 0.1) == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="must lie"):
+        duty_cycle(2e-3, 1e-3)
+
+
+def test_analyse_pulsed_figures_and_notes() -> None:
+    result = analyse_pulsed(
+        width_ms=np.array([0.5, 1, 2, 0.5, 1, 2]),
+        width_el=np.array([1.0, 0.9, 0.8, 2.0, 1.9, 1.0]),
+        width_level=np.array([0.001, 0.001, 0.001, 0.004, 0.004, 0.004]),
+        pulsed_j=np.array([10.0, 100.0]),
+        pulsed_eqe=np.array([10.0, 6.0]),
+        duty_percent=np.array([1.0, 2.0]),
+        peak_current=np.array([0.001, 0.004]),
+        mean_current=np.array([1e-5, 8e-5]),
+    )
+    f = result.figures
+    assert f["el_drop"] == (pytest.approx(50.0), "%")  # the highest level: 2.0 -> 1.0
+    assert f["el_width_level"][0] == 0.004 and f["el_monotonic_with_width"][0] == 1
+    assert f["duty_cycle_max"] == (2.0, "%") and f["peak_current_min"] == (0.001, "A")
+    assert "pulsed_dc_eqe_ratio" not in f
+    assert any("no DC reference" in n for n in result.notes)
+    both = analyse_pulsed(
+        pulsed_j=np.array([10.0, 100.0]),
+        pulsed_eqe=np.array([10.0, 6.0]),
+        dc_j=np.array([10.0, 100.0]),
+        dc_eqe=np.array([10.0, 5.0]),
+    )
+    assert both.figures["pulsed_dc_eqe_ratio"] == (pytest.approx(1.2), "")
+    assert both.figures["highest_common_j"] == (100.0, "mA/cm^2")
+    assert both.figures["divergence_j"][0] == pytest.approx(10 ** (1 + 0.05 / 0.2))

@@ -1,0 +1,337 @@
+"""PulsedELProcedure: validation before any output, and the full chain on the simulated
+bench (2400 auto-off pulses and a Trigger-Link-triggered 6485 over TCP -> procedure ->
+HDF5) against the device model's truth and the simulated instruments' own timing."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+
+import h5py
+import numpy as np
+import pytest
+
+from labrig.bench import Bench
+from labrig.config import load_config, parse_config
+from labrig.errors import ParameterError, SafetyLimitError
+from labrig.procedures.pulsed_el import PulsedELProcedure
+from labrig.runner import run_procedure
+
+AREA_CM2 = 0.04
+
+
+# ------------------------------------------------------------------ validation (no bench)
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"widths": "2", "period": 1.0}, ParameterError, r"period: width 2 ms is not shorter"),
+        ({"widths": "1", "duty_cycle": 100.0}, ParameterError, "duty_cycle: width 1 ms"),
+        ({"widths": "10", "duty_cycle": 60.0}, ParameterError, "pulsed-mode limit 50 %"),
+        (
+            {"widths": "1", "period": 1.05},
+            ParameterError,
+            "less than the 2400's trigger latency",
+        ),
+        ({"drive_levels": "0.01, 0.2"}, SafetyLimitError, r"limits.max_current_a \(0.1 A\)"),
+        ({"drive_levels": "1.5"}, SafetyLimitError, "beyond the 2400's ±1.05 A"),
+        ({"compliance": 15.0}, SafetyLimitError, r"limits.max_voltage_v \(12 V\)"),
+        (
+            {"drive": "voltage", "drive_levels": "5, 13"},
+            SafetyLimitError,
+            "13 V exceeds limits.max_voltage_v",
+        ),
+        (
+            {"drive": "voltage", "drive_levels": "5", "compliance": 0.5},
+            SafetyLimitError,
+            "peak current could exceed limits.max_current_a",
+        ),
+        (
+            {"widths": "0.15"},
+            ParameterError,
+            r"shorter than the 2400 can make at smu_nplc=0.01 \(0.2 ms",
+        ),
+        ({"widths": "5", "smu_nplc": 1.0}, ParameterError, "smu_nplc=1 .20 ms integration"),
+        ({"widths": "5", "photometer_nplc": 1.0}, ParameterError, "photometer_nplc=1 integrates"),
+        ({"widths": "200"}, ParameterError, "outside the allowed 0.1–100 ms"),
+        ({"widths": "1, x"}, ParameterError, "widths='1, x'"),
+        ({"mode": "sideways"}, ParameterError, "mode='sideways'"),
+        ({"dc_reference": "file"}, ParameterError, "dc_file: empty"),
+        ({"dc_reference": "file", "dc_file": "/no/such.h5"}, ParameterError, "no such file"),
+    ],
+)
+def test_bad_input_rejected_naming_the_limit(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        PulsedELProcedure(**kwargs).validate(load_config("sim"))
+
+
+def test_bad_input_touches_no_instrument(tmp_path):
+    class Refuses(Bench):
+        def open(self):  # pragma: no cover - must not be reached
+            raise AssertionError("an instrument was opened")
+
+    with pytest.raises(ParameterError, match="not shorter than the period"):
+        run_procedure(
+            PulsedELProcedure(widths="5", period=2.0),
+            load_config("sim"),
+            output_dir=tmp_path,
+            progress=False,
+            bench_factory=Refuses,
+        )
+    assert not list(tmp_path.iterdir())
+
+
+def test_defaults_validate_and_plan():
+    p = PulsedELProcedure(drive_levels="0.001, 0.004")
+    p.validate(load_config("sim"))
+    assert p.points()[:2] == [(0.001, 0.5e-3), (0.001, 1e-3)]
+    assert len(p.points()) == 12 and p.estimated_points() == 12
+    q = PulsedELProcedure(mode="drive sweep", drive_levels="0.001, 0.004", widths="1, 2")
+    assert q.points() == [(0.001, 1e-3), (0.004, 1e-3), (0.001, 2e-3), (0.004, 2e-3)]
+    assert q.period_s(1e-3) == pytest.approx(0.1)  # 1 % duty
+    q.period = 50.0
+    assert q.period_s(1e-3) == pytest.approx(0.05)
+
+
+# ------------------------------------------------------------------ the full chain
+def _recording_bench():
+    """A Bench that keeps its simulated lab and records every on/off of the device's drive
+    (the simulated instruments' true pulse timing) and the truth at each pulse's end."""
+
+    class Recording(Bench):
+        lab = None
+        edges: list[tuple[float, bool]] = []
+        pulse_eqe: list[float] = []
+
+        def open(self):
+            super().open()
+            cls = type(self)
+            cls.lab = self.simulation
+            sim = self.simulation.bench
+            on_v, on_i, off = sim.source_voltage, sim.source_current, sim.output_off
+
+            def source_voltage(*a, **k):
+                cls.edges.append((sim.clock.time(), True))
+                return on_v(*a, **k)
+
+            def source_current(*a, **k):
+                cls.edges.append((sim.clock.time(), True))
+                return on_i(*a, **k)
+
+            def output_off():
+                truth = sim.truth()
+                if truth["output_on"] and truth["current_a"] > 0:
+                    cls.pulse_eqe.append(truth["eqe"])  # the light at the end of the pulse
+                cls.edges.append((sim.clock.time(), False))
+                return off()
+
+            sim.source_voltage, sim.source_current, sim.output_off = (
+                source_voltage,
+                source_current,
+                output_off,
+            )
+
+    Recording.edges = []
+    Recording.pulse_eqe = []
+    return Recording
+
+
+def _on_times(edges):
+    """Durations the drive was on (each on-edge to the next off-edge)."""
+    out, start = [], None
+    for t, on in edges:
+        if on and start is None:
+            start = t
+        elif not on and start is not None:
+            out.append(t - start)
+            start = None
+    return np.array(out)
+
+
+def _run(tmp_path, config=None, factory=None, **params):
+    factory = factory or _recording_bench()
+    result = run_procedure(
+        PulsedELProcedure(**params),
+        config or load_config("sim"),
+        output_dir=tmp_path,
+        progress=False,
+        bench_factory=factory,
+    )
+    with h5py.File(result.path, "r") as f:
+        data = {k: f["entry/data"][k][()] for k in f["entry/data"]}
+        analysis = {k: f["entry/analysis"][k][()] for k in f.get("entry/analysis", {})}
+        log = [m.decode() for m in f["entry/log/message"][()]]
+    if "mode" in data:
+        data["mode"] = np.array([m.decode() for m in data["mode"]])
+    return result, data, analysis, log, factory
+
+
+def _device(config):
+    from labrig.simulators.led import LEDDevice
+
+    return LEDDevice(config.device.model, config.device.active_area_cm2)
+
+
+def test_width_sweep_el_falls_with_width_as_the_film_heats(tmp_path):
+    config = load_config("sim")
+    result, data, analysis, log, factory = _run(
+        tmp_path, drive_levels="0.008", pulses_per_point=5, rest=5.0
+    )
+    assert result.status == "finished", result.reason
+    widths = data["set_width"]
+    assert list(widths) == [0.5, 1, 2, 5, 10, 20]
+    assert np.all(data["mode"] == "width sweep")
+    # EL falls monotonically with width, recorded as such
+    assert np.all(np.diff(data["photodiode_current"]) < 0)
+    assert analysis["el_monotonic_with_width"] == 1
+    # ... by what the film's heating predicts (end of each pulse, from ambient)
+    dev = _device(config)
+    amps = 0.008
+    volts = data["voltage"]
+    alpha = config.device.model.eqe_temperature_coefficient_per_k
+    factor = np.array(
+        [
+            math.exp(-alpha * (dev.pulse_temperature_k(v, amps, w * 1e-3) - 298.15))
+            for v, w in zip(volts, widths, strict=True)
+        ]
+    )
+    film_drop = 100 * (1 - factor[-1] / factor[0])
+    assert 1.0 < film_drop < 4.0
+    # measured: the film's heating plus a little substrate warming and ageing at 1 % duty
+    assert film_drop * 0.95 < analysis["el_drop"] < film_drop + 1.5
+    # ... and exactly what the simulated device emitted at the end of its pulses
+    truth = np.array(factory.pulse_eqe).reshape(6, 5).mean(axis=1)
+    assert data["el_intensity"] == pytest.approx(truth / truth[0], abs=0.002)
+    # EQE at the shortest pulse is the device's intrinsic EQE (film barely warm)
+    eqe_truth = dev.intrinsic_eqe(amps / AREA_CM2) * factor[0]
+    assert data["eqe"][0] / 100 == pytest.approx(eqe_truth, rel=0.02)
+    # achieved widths within 10 % of the simulated 2400's true on-times
+    on = _on_times(factory.edges)
+    for w, achieved in zip(widths, data["achieved_width"], strict=True):
+        true = on[np.argmin(np.abs(on - w * 1e-3))]  # pulses of this width
+        assert abs(true - w * 1e-3) < 1e-6  # the sim made what was asked (epoch-clock float)
+        assert achieved * 1e-3 == pytest.approx(true, rel=0.10)
+        assert achieved * 1e-3 == pytest.approx(true, rel=0.01)  # in fact much closer
+    # period and duty from timestamps: 1 % duty by default
+    assert data["achieved_period"] == pytest.approx(widths * 100, rel=0.01)
+    assert data["duty_cycle"] == pytest.approx(1.0, rel=0.01)
+    assert data["mean_current"] == pytest.approx(data["peak_current"] * 0.01, rel=0.01)
+    assert data["peak_current"] == pytest.approx(amps, rel=1e-3)
+    assert data["current_density"] == pytest.approx(amps / AREA_CM2 * 1e3, rel=1e-3)
+    assert any("achieved" in m for m in log)
+    # the output was left off
+    assert factory.lab.instruments["smu"].output is False
+    assert not factory.lab.bench.operating_point.output_on
+
+
+def test_drive_sweep_pulsed_eqe_above_dc_at_high_j(tmp_path):
+    config = load_config("sim")
+    levels = "0.0004, 0.001, 0.002, 0.004, 0.008, 0.012"
+    result, data, analysis, log, factory = _run(
+        tmp_path,
+        mode="drive sweep",
+        drive_levels=levels,
+        widths="1",
+        pulses_per_point=10,
+        dc_reference="measure",
+    )
+    assert result.status == "finished", result.reason
+    pulsed = data["mode"] == "drive sweep"
+    dc = data["mode"] == "dc"
+    assert pulsed.sum() == 6 and dc.sum() == 6
+    j = data["current_density"]
+    assert j[pulsed] == pytest.approx(j[dc], rel=1e-3)  # current drive: the same J
+    ratio = data["eqe"][pulsed] / data["eqe"][dc]
+    assert ratio[0] == pytest.approx(1.0, abs=0.02)  # low J: no heating, same EQE
+    assert ratio[-1] > 1.2  # high J: the DC device runs hot
+    assert np.all(np.diff(ratio) > -0.01)
+    assert analysis["pulsed_dc_eqe_ratio"] == pytest.approx(ratio[-1], rel=1e-6)
+    assert analysis["highest_common_j"] == pytest.approx(300.0, rel=1e-3)
+    assert 25.0 < analysis["divergence_j"] < 200.0
+    # pulsed EQE follows the intrinsic (published) curve within the film's small warming
+    dev = _device(config)
+    truth = np.array([dev.intrinsic_eqe(x * 1e-3) for x in j[pulsed]])
+    assert data["eqe"][pulsed] / 100 == pytest.approx(truth, rel=0.03)
+    assert np.all(data["duty_cycle"][dc] == 100.0)
+    assert factory.lab.instruments["smu"].output is False
+
+
+def test_voltage_drive_and_dc_from_a_jvl_file(tmp_path):
+    from labrig.procedures.jvl import JVLProcedure
+
+    jvl = run_procedure(
+        JVLProcedure(spectra="none", start_voltage=3.0, stop_voltage=9.0, step_voltage=0.5),
+        load_config("sim"),
+        output_dir=tmp_path / "jvl",
+        progress=False,
+    )
+    assert jvl.status == "finished", jvl.reason
+    result, data, analysis, log, _ = _run(
+        tmp_path / "pulsed",
+        mode="drive sweep",
+        drive="voltage",
+        drive_levels="4, 5, 6, 7, 8",
+        widths="2",
+        pulses_per_point=5,
+        dc_reference="file",
+        dc_file=str(jvl.path),
+    )
+    assert result.status == "finished", result.reason
+    from_file = data["mode"] == "dc file"
+    assert from_file.sum() == 13 and np.all(np.isnan(data["set_width"][from_file]))
+    pulsed = data["mode"] == "drive sweep"
+    assert data["drive_level"][pulsed] == pytest.approx([4, 5, 6, 7, 8])
+    assert data["voltage"][pulsed] == pytest.approx([4, 5, 6, 7, 8], abs=1e-3)
+    assert data["achieved_width"][pulsed] == pytest.approx(2.0, rel=0.01)
+    assert analysis["pulsed_dc_eqe_ratio"] > 1.0
+    assert any("from" in m and "DC reference" in m for m in log)
+
+
+# ------------------------------------------------------------------ faults and aborts
+def _assert_output_off(factory):
+    assert factory.lab.instruments["smu"].output is False
+    assert not factory.lab.bench.operating_point.output_on
+    assert factory.lab.instruments["smu"].auto_clear is False
+
+
+def test_smu_timeout_mid_run_fails_with_output_off(tmp_path):
+    data_cfg = load_config("sim").model_dump(exclude={"source_text", "source_path"}, mode="json")
+    data_cfg["device"]["preset"] = "red_cspbi3"
+    data_cfg["instruments"]["smu"]["timeout_s"] = 0.5
+    data_cfg["simulation"]["faults"] = {"smu": [{"kind": "timeout", "after": 60}]}
+    result, data, _, log, factory = _run(
+        tmp_path, config=parse_config(data_cfg), drive_levels="0.004", pulses_per_point=5
+    )
+    assert result.status == "failed", result.reason
+    assert 0 < len(data["set_width"]) < 6
+    _assert_output_off(factory)
+
+
+class _Interrupted(PulsedELProcedure):
+    """Sends itself SIGINT (like Ctrl-C) or raises while the third point is pulsing."""
+
+    how = "sigint"
+
+    def _pulsed_point(self, level, width):
+        self._count = getattr(self, "_count", 0) + 1
+        if self._count == 3:
+            if self.how == "sigint":
+                os.kill(os.getpid(), signal.SIGINT)
+            else:
+                raise RuntimeError("boom mid-run")
+        super()._pulsed_point(level, width)
+
+
+@pytest.mark.parametrize(("how", "status"), [("sigint", "aborted"), ("error", "failed")])
+def test_abort_and_exception_mid_run_leave_the_output_off(tmp_path, how, status):
+    factory = _recording_bench()
+    proc = _Interrupted(drive_levels="0.004", pulses_per_point=5)
+    proc.how = how
+    result = run_procedure(
+        proc, load_config("sim"), output_dir=tmp_path, progress=False, bench_factory=factory
+    )
+    assert result.status == status, result.reason
+    with h5py.File(result.path, "r") as f:
+        n = len(f["entry/data/set_width"][()])
+    assert 2 <= n <= 3
+    _assert_output_off(factory)
