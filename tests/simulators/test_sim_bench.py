@@ -281,3 +281,45 @@ def test_shipped_configs_build_their_device(config: str, device_class: str) -> N
     assert type(b.device).__name__ == device_class
     op = b.source_voltage(0.5, 0.1)
     assert op.output_on and math.isfinite(op.current)
+
+
+def test_scheduled_photodiode_samples_see_the_light_at_their_own_times(
+    bench: SimulatedBench, clock: SimulatedClock
+) -> None:
+    """A sample due inside a pulse reads the pulse's light even when the next update comes
+    after the pulse has ended; one due after it reads only the dark current."""
+    got: dict[str, float] = {}
+    t0 = clock.time()
+    bench.schedule_photodiode_sample(t0 + 0.5e-3, lambda a: got.__setitem__("inside", a))
+    bench.schedule_photodiode_sample(t0 + 2e-3, lambda a: got.__setitem__("after", a))
+    bench.source_current(0.004, 12.0)
+    clock.advance(1e-3)
+    lit = bench.truth()["photodiode_signal_a"]  # end of the 1 ms pulse
+    bench.output_off()
+    assert got["inside"] > 0.99 * lit  # a little brighter: the film had heated less
+    assert got["inside"] == pytest.approx(lit, rel=0.01)
+    assert "after" not in got
+    clock.advance(5e-3)
+    bench.update()
+    assert got["after"] == bench.dark_current_a
+
+
+def test_trigger_link_calls_listeners_on_their_line(bench: SimulatedBench) -> None:
+    calls: list[str] = []
+    bench.trigger_link.connect(2, lambda: calls.append("a"))
+    bench.trigger_link.connect(3, lambda: calls.append("b"))
+    bench.trigger_link.pulse(2)
+    assert calls == ["a"]
+
+
+def test_pulsed_film_heating_within_a_pulse_follows_the_two_node_truth(
+    bench: SimulatedBench, clock: SimulatedClock
+) -> None:
+    """The bench sub-steps fast enough after a change of drive to follow the ms film node."""
+    dev = bench.device
+    assert isinstance(dev, LEDDevice)
+    op = bench.source_current(0.008, 12.0)
+    clock.advance(5e-3)
+    t = bench.truth()
+    expected = dev.pulse_temperature_k(op.voltage, 0.008, 5e-3)
+    assert t["temperature_k"] == pytest.approx(expected, abs=0.02 * (expected - 298.15))

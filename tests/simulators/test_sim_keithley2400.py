@@ -402,3 +402,27 @@ def test_a_finite_clock_speed_makes_the_sweep_take_real_time() -> None:
     simulated = 10 * (1e-4 + 1e-3 + 3 / bench.config.simulation.line_frequency_hz)
     assert wall >= simulated / 20 * 0.95
     assert bench.clock.time() == pytest.approx(simulated, rel=1e-6)
+
+
+def test_trigger_link_output_at_source_delay_and_sense(
+    smu: SimulatedKeithley2400, bench: SimulatedBench
+) -> None:
+    """:TRIG:OUTP chooses after which parts of each cycle a trigger goes out on :TRIG:OLIN;
+    with SOUR the trigger comes when the output has just turned on."""
+    seen: list[tuple[float, bool]] = []
+    bench.trigger_link.connect(
+        3, lambda: seen.append((bench.clock.time(), bench.truth()["output_on"] > 0))
+    )
+    assert smu.handle(":TRIG:OUTP?") == "NONE" and smu.handle(":TRIG:OLIN?") == "2"
+    smu.handle(":SOUR:VOLT 3;:SENS:CURR:PROT 0.01;:SOUR:DEL 0.002;:SYST:AZER 0;:SOUR:CLE:AUTO 1")
+    smu.handle(":TRIG:OLIN 3;:TRIG:OUTP SOUR,SENS;:TRIG:COUN 2")
+    assert smu.handle(":TRIG:OUTP?") == "SOUR,SENS"
+    smu.handle(":READ?")
+    assert len(seen) == 4 and all(on for _, on in seen)  # both before the auto-off
+    cycle_on = 0.002 + 1 / 50  # source delay + 1 PLC at 50 Hz, autozero off
+    assert seen[1][0] - seen[0][0] == pytest.approx(cycle_on, abs=1e-6)
+    smu.handle(":TRIG:OUTP NONE")
+    smu.handle(":READ?")
+    assert len(seen) == 4
+    smu.handle(":TRIG:OUTP NONE,SOUR")
+    assert errors(smu) == ['-224,"Illegal parameter value"']
