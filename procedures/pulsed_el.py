@@ -148,6 +148,14 @@ class PulsedELProcedure(LabrigProcedure):
     )
     smu_nplc = FloatParameter("SMU NPLC", default=0.01, minimum=0.01, maximum=10)
     photometer_nplc = FloatParameter("Photometer NPLC", default=0.01, minimum=0.01, maximum=60)
+    photometer_range = FloatParameter(
+        "Photometer range",
+        units="A",
+        default=0.0,
+        minimum=0.0,
+        maximum=0.02,
+        description="0: auto range; a fixed 6485 range (2e-9 … 2e-2 A) spares ranging time",
+    )
     trigger_line = IntegerParameter("Trigger Link line", default=2, minimum=1, maximum=4)
     rest = FloatParameter(
         "Rest between points",
@@ -287,6 +295,13 @@ class PulsedELProcedure(LabrigProcedure):
                     f"{name}: period {period:g} s needs more than the 2400's longest trigger "
                     "delay (999.9999 s) between pulses"
                 )
+        if self.photometer_range and not any(
+            math.isclose(self.photometer_range, 2 * 10.0**e, rel_tol=1e-6) for e in range(-9, -1)
+        ):
+            raise ParameterError(
+                f"photometer_range={self.photometer_range:g} A: not a 6485 range; allowed "
+                "2e-9, 2e-8, …, 2e-2 A or 0 (auto)"
+            )
         if self.pulses_per_point > MAX_BUFFER:
             raise ParameterError(f"pulses_per_point={self.pulses_per_point}: at most {MAX_BUFFER}")
         if self.dc_reference == "file":
@@ -344,7 +359,9 @@ class PulsedELProcedure(LabrigProcedure):
             self._function, self._compliance, nplc=self.smu_nplc, source_delay=0.0, autozero=False
         )
         bench.smu.disable_output()
-        bench.photometer.configure(nplc=self.photometer_nplc)
+        bench.photometer.configure(
+            nplc=self.photometer_nplc, current_range=self.photometer_range or None
+        )
         bench.photometer.zero_correct()
         frequency = getattr(bench.photometer, "line_frequency_hz", None)
         self._line_hz = float(frequency()) if frequency is not None else 1 / WORST_CYCLE_S

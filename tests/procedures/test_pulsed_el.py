@@ -56,6 +56,7 @@ AREA_CM2 = 0.04
         ({"widths": "200"}, ParameterError, "outside the allowed 0.1–100 ms"),
         ({"widths": "1, x"}, ParameterError, "widths='1, x'"),
         ({"mode": "sideways"}, ParameterError, "mode='sideways'"),
+        ({"photometer_range": 3e-4}, ParameterError, "not a 6485 range"),
         ({"dc_reference": "file"}, ParameterError, "dc_file: empty"),
         ({"dc_reference": "file", "dc_file": "/no/such.h5"}, ParameterError, "no such file"),
     ],
@@ -234,6 +235,7 @@ def test_drive_sweep_pulsed_eqe_above_dc_at_high_j(tmp_path):
         widths="1",
         pulses_per_point=10,
         dc_reference="measure",
+        photometer_range=2e-5,
     )
     assert result.status == "finished", result.reason
     pulsed = data["mode"] == "drive sweep"
