@@ -68,6 +68,15 @@ PLANS = {
         ),
     ),
     "solar-jv": Plan("solar-jv", "solar_sim", ("smu",), dict(nplc=0.01)),
+    "pulsed-el": Plan(
+        "pulsed-el",
+        "sim",
+        ("smu", "photometer"),
+        # 6 widths x (4 timing cycles + 5 pulses) on the 2400, then 3 DC points
+        dict(
+            drive_levels="0.004", pulses_per_point=5, rest=0.0, dc_reference="measure", dc_dwell=0.1
+        ),
+    ),  # fmt: skip
     "lifetime": Plan(
         "lifetime",
         "sim",
@@ -129,6 +138,13 @@ CASES: list[Case] = [
     Case("solar-jv", "short", {"kind": "short", "after": 60}, "smu", "finished", None),
     Case("solar-jv", "open", {"kind": "open", "after": 60}, "smu", "finished", None),
     *_signals("solar-jv", "smu", at=60),
+    # pulsed EL: auto-off pulse trains on the 2400, the 6485 triggered inside each pulse
+    *_comm("pulsed-el", "smu", after_messages=45, after_readings=20),
+    Case("pulsed-el", "short", {"kind": "short", "after": 20}, "smu", "finished", None),
+    Case("pulsed-el", "open", {"kind": "open", "after": 20}, "smu", "finished", None),
+    Case("pulsed-el", "overrange", {"kind": "overrange", "after": 12}, "photometer", "failed",
+         "OverRangeError"),
+    *_signals("pulsed-el", "smu", at=20),
     # lifetime: two rig channels over pyserial; a dropped link is waited out and resumed,
     # a failed device ends only its own channel
     Case("lifetime", "timeout", {"kind": "timeout", "after": 30}, "lifetime", "failed",
