@@ -337,3 +337,28 @@ def test_abort_and_exception_mid_run_leave_the_output_off(tmp_path, how, status)
         n = len(f["entry/data/set_width"][()])
     assert 2 <= n <= 3
     _assert_output_off(factory)
+
+
+def test_unplugged_trigger_link_fails_the_run_with_output_off(tmp_path):
+    """No trigger reaches the 6485: its buffer stays empty, the run fails (it never
+    reports light it did not see) and the 2400 is left off."""
+    recording = _recording_bench()
+
+    class Unplugged(recording):
+        def open(self):
+            super().open()
+            self.simulation.bench.trigger_link.pulse = lambda line: None
+
+    data_cfg = load_config("sim").model_dump(exclude={"source_text", "source_path"}, mode="json")
+    data_cfg["device"]["preset"] = "red_cspbi3"
+    data_cfg["instruments"]["photometer"]["timeout_s"] = 0.5
+    result, data, _, log, factory = _run(
+        tmp_path,
+        config=parse_config(data_cfg),
+        factory=Unplugged,
+        drive_levels="0.004",
+        pulses_per_point=3,
+    )
+    assert result.status == "failed", result.reason
+    assert len(data["set_width"]) == 0
+    _assert_output_off(factory)
