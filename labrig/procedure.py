@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pymeasure.experiment import Procedure
@@ -65,8 +66,13 @@ class LabrigProcedure(Procedure):
     #: extra data groups besides /entry/data, each with the same COLUMNS (lifetime channels)
     GROUPS: ClassVar[Sequence[str]] = ()
 
+    #: whether ``labrig run NAME --resume FILE`` can continue an interrupted run
+    SUPPORTS_RESUME: ClassVar[bool] = False
+
     #: set by the runner before ``startup``
     bench: Bench
+    #: set by the runner before ``validate`` when resuming: the run file to continue
+    resume_from: Path | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -222,9 +222,14 @@ def run_procedure(
     User mistakes (``UserInputError``) found before the run starts propagate and nothing
     is written; once the file exists every ending is recorded in it and returned.
     """
+    name = procedure.NAME or type(procedure).__name__
+    if resume is not None:
+        if not procedure.SUPPORTS_RESUME:
+            raise UserInputError(f"--resume: procedure {name!r} cannot resume a run")
+        # the procedure reads what was written before the store reopens (and locks) it
+        procedure.resume_from = Path(resume)
     procedure.validate(config)
     roles = _roles(procedure, config)
-    name = procedure.NAME or type(procedure).__name__
     if resume is not None:
         _check_resumable(Path(resume), name, procedure)
     else:

@@ -234,6 +234,7 @@ class LifetimeProcedure(LabrigProcedure):
         "Reconnect for up to", units="s", default=300.0, minimum=0, maximum=86400
     )
 
+    SUPPORTS_RESUME = True
     #: set by the runner when continuing a run (``--resume FILE``)
     resume_from: Path | None = None
 

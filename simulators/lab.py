@@ -85,6 +85,9 @@ def _start_role(lab: SimulatedLab, role: str, config: BenchConfig) -> None:
             clock=lab.clock,
             seed=config.simulation.seed,
             faults=faults,
+            photodiode=config.calibration.photodiode,
+            noise=config.simulation.noise,
+            dark_current_a=config.simulation.photodiode_dark_current_a,
         )
         server = RigServer(instrument)
     else:

@@ -36,6 +36,7 @@ class SweepProcedure(LabrigProcedure):
     """A small voltage sweep; ``hook(step)`` lets a test act in the middle of it."""
 
     NAME = "sweep-test"
+    SUPPORTS_RESUME = True
     COLUMNS = (Column("voltage_v", "V", "voltage"), Column("current_a", "A", "current"))
     SIGNAL, AXIS = "current_a", "voltage_v"
     REQUIRED_ROLES = ("smu",)
@@ -444,3 +445,14 @@ def test_signals_from_another_process(tmp_path: Path, second_ctrl_c: bool) -> No
         assert "('smu.off', True)" in events and "('smu.shutdown', False)" not in events
     run = read_run(Path(result.split()[-1]))
     assert (run.status, run.abort_reason) == ("aborted", "interrupted by SIGINT")
+
+
+def test_resume_is_refused_by_a_procedure_that_cannot(rig, tmp_path: Path) -> None:
+    class OneShot(SweepProcedure):
+        SUPPORTS_RESUME = False
+
+    first = _run(_sweep(), rig, tmp_path)
+    with pytest.raises(UserInputError, match="cannot resume"):
+        run_procedure(
+            OneShot(), fake_config(), output_dir=tmp_path, progress=False, resume=first.path
+        )
