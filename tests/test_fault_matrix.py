@@ -76,7 +76,7 @@ PLANS = {
         dict(
             drive_levels="0.004", pulses_per_point=5, rest=0.0, dc_reference="measure", dc_dwell=0.1
         ),
-    ),  # fmt: skip
+    ),
     "lifetime": Plan(
         "lifetime",
         "sim",

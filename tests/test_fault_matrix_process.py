@@ -1,0 +1,206 @@
+"""The faults that need a second process: kill -9 of a run, and signals to a run whose
+instruments live in another process (``labrig sim serve``), as at a real bench.
+
+* kill -9: nothing can run in the dying process, so the file must already hold every row
+  older than about a second (the store's background flush) and open with status
+  ``running``.  The run prints each row as the procedure hands it to the store, with the
+  wall time, so the test knows exactly what was emitted before the kill.
+* out of process: the run reaches the simulated 2400 over TCP with a real-bench config
+  (``simulated: false``); after SIGINT or SIGTERM the test asks the simulator itself, over
+  pyvisa, whether the output is off (``:OUTP?`` -> 0).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import pyvisa
+import yaml
+
+from labrig.config import shipped_config_dir
+from labrig.store import read_run
+
+#: a J-V-L sweep at real instrument timing: a row every ~50 ms for far longer than the test
+SLOW_JVL = {
+    "stop_voltage": 3.0,
+    "step_voltage": 0.005,
+    "spectra": "none",
+    "source_delay": 0.04,
+    "smu_nplc": 0.01,
+    "photometer_nplc": 0.01,
+    "dark_readings": 2,
+}
+
+
+def _sim_yaml(tmp_path: Path, *, clock_speed: float, **instruments) -> Path:
+    data = yaml.safe_load((shipped_config_dir() / "sim.yaml").read_text())
+    data["instruments"] = instruments or {r: data["instruments"][r] for r in ("smu", "photometer")}
+    data["simulation"]["clock_speed"] = clock_speed
+    path = tmp_path / f"bench-{len(list(tmp_path.glob('bench-*.yaml')))}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _wait_for_rows(out: Path, proc: subprocess.Popen, rows: int, timeout: float = 60) -> Path:
+    """The run file in ``out`` once it holds ``rows`` rows (read live, as a viewer would)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"the run ended early: {proc.communicate()}"
+        files = list(out.glob("*.h5"))
+        if files:
+            try:
+                data = read_run(files[0]).columns["data"]
+                if len(next(iter(data.values()))[0]) >= rows:
+                    return files[0]
+            except Exception:  # noqa: BLE001 - the file is still being laid out
+                pass
+        time.sleep(0.1)
+    raise AssertionError(f"no run file with {rows} rows in {out} after {timeout} s")
+
+
+# ----------------------------------------------------------------------------- kill -9
+CHILD = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from labrig.config import load_config
+    from labrig.procedures.jvl import JVLProcedure
+    from labrig.runner import run_procedure
+
+    class Printing(JVLProcedure):
+        def emit_rows(self, columns, group=None):
+            super().emit_rows(columns, group)  # returned: the store has the rows
+            print("rows", len(next(iter(columns.values()))), time.time(), flush=True)
+
+    proc = Printing()
+    proc.set_parameters({params!r})
+    run_procedure(proc, load_config(sys.argv[1]), output_dir=Path(sys.argv[2]), progress=False)
+    """
+)
+
+
+def test_kill_9_leaves_a_readable_file_with_the_rows_up_to_a_second_before(tmp_path: Path):
+    config = _sim_yaml(tmp_path, clock_speed=1.0)
+    out = tmp_path / "runs"
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD.format(params=SLOW_JVL), str(config), str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        emitted: list[tuple[int, float]] = []  # (rows so far, wall time)
+        total = 0
+        t_start = None
+        for line in child.stdout:
+            _, n, stamp = line.split()
+            total += int(n)
+            emitted.append((total, float(stamp)))
+            t_start = t_start or time.time()
+            if time.time() - t_start > 2.5:
+                break
+        t_kill = time.time()
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        child.stdout.close()
+    assert child.returncode == -signal.SIGKILL
+
+    run = read_run(next(out.glob("*.h5")))
+    assert run.status == "running" and run.end_time is None  # it never closed
+    kept = len(run.columns["data"]["voltage"][0])
+    due = max(n for n, stamp in emitted if stamp <= t_kill - 1.0)
+    assert due > 10, "the run wrote too few rows to test anything"
+    assert kept >= due, f"{kept} rows on disk, but {due} were emitted more than 1 s before kill"
+    assert kept <= emitted[-1][0] + 1  # nothing invented
+    voltage = run.columns["data"]["voltage"][0]
+    assert (voltage[:kept] == sorted(voltage[:kept])).all()  # no torn or repeated batch
+
+
+# ----------------------------------------------------------------------------- out of process
+@pytest.fixture
+def served(tmp_path: Path):
+    """``labrig sim serve`` in its own process at real instrument timing; its resources."""
+    config = _sim_yaml(tmp_path, clock_speed=1.0)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "labrig", "sim", "serve", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    resources: dict[str, str] = {}
+    try:
+        for line in server.stdout:
+            found = re.match(r"\s+(\w+)\s+(TCPIP::\S+)", line)
+            if found:
+                resources[found.group(1)] = found.group(2)
+            if {"smu", "photometer"} <= set(resources):
+                break
+        assert {"smu", "photometer"} <= set(resources), server.communicate(timeout=10)
+        yield resources
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        server.stdout.close()
+        server.stderr.close()
+
+
+def _query(resource: str, command: str) -> str:
+    rm = pyvisa.ResourceManager("@py")
+    try:
+        inst = rm.open_resource(
+            resource, read_termination="\n", write_termination="\n", timeout=5000
+        )
+        try:
+            return inst.query(command).strip()
+        finally:
+            inst.close()
+    finally:
+        rm.close()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_to_a_run_on_served_instruments_leaves_the_2400_off(tmp_path, served, sig):
+    real = {
+        "smu": {"driver": "keithley2400", "resource": served["smu"], "timeout_s": 5},
+        "photometer": {"driver": "keithley6485", "resource": served["photometer"]},
+    }
+    config = _sim_yaml(tmp_path, clock_speed=1.0, **real)
+    out = tmp_path / "runs"
+    args = [sys.executable, "-m", "labrig", "run", "jvl", "--config", str(config), "-o", str(out)]
+    for name, value in SLOW_JVL.items():
+        args += ["--set", f"{name}={value}"]
+    run = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        path = _wait_for_rows(out, run, rows=5)
+        run.send_signal(sig)
+        stdout, stderr = run.communicate(timeout=30)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+    assert run.returncode == 130, (stdout, stderr)
+    assert "Traceback" not in stderr
+    # the simulated 2400 itself, asked by a third party over pyvisa
+    assert _query(served["smu"], ":OUTP?") == "0"
+    data = read_run(path)
+    assert (data.status, data.abort_reason) == ("aborted", f"interrupted by {sig.name}")
+    assert not data.simulated  # a real-bench config: the run could not tell
+    assert data.instruments["smu"].resource == served["smu"]
+    current = data.columns["data"]["current"][0]
+    assert len(current) >= 5 and current.max() > 0  # the output was on while it ran
