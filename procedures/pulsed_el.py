@@ -440,16 +440,15 @@ class PulsedELProcedure(LabrigProcedure):
         )
         _set_trigger_output(smu, ("source",), self.trigger_line)
         _reset_timestamp(smu)
-        try:
-            readings = smu.pulsed_cycles(
-                level,
-                count,
-                source_delay=width - self._integration_s(),
-                nplc=self.smu_nplc,
-                off_time=max(0.0, period - width - TRIGGER_LATENCY_S),
-            )
-        finally:
-            _set_trigger_output(smu, (), self.trigger_line)
+        readings = smu.pulsed_cycles(
+            level,
+            count,
+            source_delay=width - self._integration_s(),
+            nplc=self.smu_nplc,
+            off_time=max(0.0, period - width - TRIGGER_LATENCY_S),
+        )
+        # (after a failure the trigger output may stay on: harmless, the output is off)
+        _set_trigger_output(smu, (), self.trigger_line)
         light = [r.current for r in _fetch_photometer(photometer, count)]
         stamps = [r.time for r in readings]
         achieved_period = float(np.median(np.diff(stamps)))
