@@ -76,7 +76,6 @@ MAX_DUTY_CYCLE = 0.5
 TIMING_CYCLES = 4
 #: readings averaged for each DC point and for the photodiode dark
 DC_READINGS = 10
-MAX_BUFFER = 2500
 
 
 def number_list(name: str, text: str) -> list[float]:
@@ -302,8 +301,6 @@ class PulsedELProcedure(LabrigProcedure):
                 f"photometer_range={self.photometer_range:g} A: not a 6485 range; allowed "
                 "2e-9, 2e-8, …, 2e-2 A or 0 (auto)"
             )
-        if self.pulses_per_point > MAX_BUFFER:
-            raise ParameterError(f"pulses_per_point={self.pulses_per_point}: at most {MAX_BUFFER}")
         if self.dc_reference == "file":
             self._dc_file_rows()  # readable, with J and EQE, or UserInputError
         from labrig.analysis.photometry import BenchPhotometry
@@ -365,6 +362,12 @@ class PulsedELProcedure(LabrigProcedure):
         bench.photometer.zero_correct()
         frequency = getattr(bench.photometer, "line_frequency_hz", None)
         self._line_hz = float(frequency()) if frequency is not None else 1 / WORST_CYCLE_S
+        self.log_event(
+            "setup",
+            f"photodiode triggered over Trigger Link line {self.trigger_line} at each pulse "
+            f"start; aperture {self.photometer_nplc / self._line_hz * 1e3:.3g} ms ending "
+            f"{APERTURE_MARGIN_S * 1e3:g} ms before the pulse does ({self._line_hz:g} Hz mains)",
+        )
         self._timing: dict[float, float] = {}
         self._first: dict[tuple[str, float], float] = {}
         self._rows: list[dict[str, Any]] = []
