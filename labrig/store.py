@@ -65,6 +65,8 @@ RESERVED_NAMES = frozenset(
 STATUSES = ("running", "finished", "aborted", "failed")
 ROW_CHUNK = 1024
 SPECTRUM_CHUNK = 32
+#: buffered spectra written (not flushed) at once: 4 MB of 2048-pixel spectra
+SPECTRA_SPILL = 8 * SPECTRUM_CHUNK
 LOG_CHUNK = 64
 LOG_KIND_BYTES = 64
 LOG_MESSAGE_BYTES = 1024
@@ -736,6 +738,10 @@ class RunStore:
             if dark is not None:
                 self._buf.darks.append((int(step), np.asarray(dark, dtype="f8")))
             self._buf.pending += 1
+            if len(self._buf.spectra) >= SPECTRA_SPILL:
+                # write a chunk's worth now: a fast spectrometer would otherwise pile up
+                # hundreds of MB before the next flush, and one huge stack is slow
+                self._write_spectra()
             self._maybe_flush()
 
     def set_analysis(
@@ -790,6 +796,28 @@ class RunStore:
                     except Exception:  # noqa: BLE001 - report, keep the thread alive
                         log.exception("flushing %s failed", self.path)
 
+    def _write_spectra(self) -> None:
+        """Append the buffered spectra and darks to their datasets (no HDF5 flush: the
+        next ``_flush_locked`` makes them visible and crash-safe)."""
+        buf = self._buf
+        if not buf.spectra and not buf.darks:
+            return
+        assert self._file is not None
+        sp = self._file["entry/spectra"]
+        if buf.spectra:
+            step, counts, itime, scans, sat, dsub = zip(*buf.spectra, strict=True)
+            _append(sp["counts"], np.stack(counts))
+            _append(sp["step"], np.asarray(step, "i8"))
+            _append(sp["integration_time_s"], np.asarray(itime, "f8"))
+            _append(sp["scans_averaged"], np.asarray(scans, "i4"))
+            _append(sp["saturated"], np.asarray(sat, "i1"))
+            _append(sp["dark_subtracted"], np.asarray(dsub, "i1"))
+            buf.spectra.clear()
+        if buf.darks:
+            _append(sp["dark"], np.stack([d for _, d in buf.darks]))
+            _append(sp["dark_step"], np.asarray([s for s, _ in buf.darks], "i8"))
+            buf.darks.clear()
+
     def _flush_locked(self) -> None:
         self._last_flush = time.monotonic()
         buf = self._buf
@@ -805,19 +833,7 @@ class RunStore:
             grp = entry[gname]
             for col in self._groups[gname]:
                 _append(grp[col.name], _to_array(cols[col.name], _h5_dtype(col), col.name))
-        if buf.spectra:
-            sp = entry["spectra"]
-            step, counts, itime, scans, sat, dsub = zip(*buf.spectra, strict=True)
-            _append(sp["counts"], np.stack(counts))
-            _append(sp["step"], np.asarray(step, "i8"))
-            _append(sp["integration_time_s"], np.asarray(itime, "f8"))
-            _append(sp["scans_averaged"], np.asarray(scans, "i4"))
-            _append(sp["saturated"], np.asarray(sat, "i1"))
-            _append(sp["dark_subtracted"], np.asarray(dsub, "i1"))
-        if buf.darks:
-            sp = entry["spectra"]
-            _append(sp["dark"], np.stack([d for _, d in buf.darks]))
-            _append(sp["dark_step"], np.asarray([s for s, _ in buf.darks], "i8"))
+        self._write_spectra()
         if buf.log:
             lg = entry["log"]
             t, lv, kind, msg = zip(*buf.log, strict=True)
