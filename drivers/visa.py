@@ -58,7 +58,7 @@ def open_adapter(resource: str, *, timeout_s: float) -> VISAAdapter:
     Raises InstrumentNotFoundError if the resource cannot be opened at all.
     """
     try:
-        return VISAAdapter(
+        adapter = VISAAdapter(
             resource,
             visa_library=VISA_LIBRARY,
             read_termination=TERMINATION,
@@ -67,6 +67,20 @@ def open_adapter(resource: str, *, timeout_s: float) -> VISAAdapter:
         )
     except Exception as exc:  # pyvisa and pyvisa-py raise several unrelated types here
         raise InstrumentNotFoundError(f"no instrument at {resource!r}: {exc}") from exc
+    _no_delay(adapter)
+    return adapter
+
+
+def _no_delay(adapter: Any) -> None:
+    """Nagle's algorithm off on a TCPIP SOCKET link (VISA's VI_ATTR_TCPIP_NODELAY default,
+    which pyvisa-py does not implement).  With it on, a command followed by a query (a
+    level, then ``:READ?``) waits for the delayed ACK of the command: ~40 ms a point."""
+    sock = _socket_of(adapter)
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError as exc:  # a link that is already gone says so on first use
+            log.debug("TCP_NODELAY not set: %s", exc)
 
 
 def parse_identity(reply: str, resource: str = "") -> InstrumentIdentity:
