@@ -1,0 +1,191 @@
+"""Per-point cost of a J-V-L point through labrig against a bare pyvisa loop sending the
+same SCPI to the same simulated instruments.
+
+The simulated 2400 and 6485 are served by ``labrig sim serve`` in their own process
+(as instruments are), with instrument timing off (``clock_speed: .inf``), so what is
+measured is software: labrig's path is procedure -> drivers -> pyvisa-py -> simulator,
+plus photometry and the HDF5 store; the baseline is a loop of ``:SOURCE:VOLTAGE v``,
+``:READ?`` (2400) and ``READ?`` (6485) on plain pyvisa-py sessions, parsing the floats.
+Runs alternate labrig / bare; per-point times are medians of the steady state (first to
+last row of each sweep), and the figure is their ratio.
+
+    .venv/bin/python bench/jvl_overhead.py [--points 400] [--repeat 3] [--profile]
+
+Target: labrig / bare <= 1.15.  ``--profile`` prints where labrig's time goes (cProfile
+of one labrig sweep, by own time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pyvisa
+import yaml
+
+from labrig.config import load_config, shipped_config_dir
+from labrig.procedures.jvl import JVLProcedure
+from labrig.runner import run_procedure
+
+STEP_V = 0.005
+
+
+def _serve(tmp: Path) -> tuple[subprocess.Popen, dict[str, str]]:
+    data = yaml.safe_load((shipped_config_dir() / "sim.yaml").read_text())
+    data["instruments"] = {r: data["instruments"][r] for r in ("smu", "photometer")}
+    data["simulation"]["clock_speed"] = float("inf")
+    config = tmp / "serve.yaml"
+    config.write_text(yaml.safe_dump(data))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "labrig", "sim", "serve", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    resources: dict[str, str] = {}
+    for line in server.stdout:
+        found = re.match(r"\s+(\w+)\s+(TCPIP::\S+)", line)
+        if found:
+            resources[found.group(1)] = found.group(2)
+        if {"smu", "photometer"} <= set(resources):
+            return server, resources
+    raise RuntimeError("labrig sim serve printed no resources")
+
+
+def _real_config(tmp: Path, resources: dict[str, str]) -> Path:
+    data = yaml.safe_load((shipped_config_dir() / "sim.yaml").read_text())
+    data["instruments"] = {
+        "smu": {"driver": "keithley2400", "resource": resources["smu"]},
+        "photometer": {"driver": "keithley6485", "resource": resources["photometer"]},
+    }
+    path = tmp / "bench.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def labrig_sweep(config: Path, out: Path, points: int, profile: cProfile.Profile | None) -> float:
+    """Seconds per point of a labrig J-V-L sweep (first row to last row)."""
+    stamps: list[float] = []
+
+    class Timed(JVLProcedure):
+        def emit_rows(self, columns, group=None):
+            super().emit_rows(columns, group)
+            stamps.append(time.perf_counter())
+
+    proc = Timed()
+    proc.set_parameters(
+        {
+            "start_voltage": 0.0,
+            "stop_voltage": round(STEP_V * (points - 1), 6),
+            "step_voltage": STEP_V,
+            "spectra": "none",
+            "smu_nplc": 0.01,
+            "photometer_nplc": 0.01,
+            "source_delay": 0.0,
+            "dark_readings": 2,
+        }
+    )
+    if profile is not None:
+        profile.enable()
+    result = run_procedure(proc, load_config(config), output_dir=out, progress=False)
+    if profile is not None:
+        profile.disable()
+    if result.status != "finished" or len(stamps) != points:
+        raise RuntimeError(f"labrig sweep: {result.status} {result.reason}, {len(stamps)} rows")
+    return (stamps[-1] - stamps[0]) / (points - 1)
+
+
+def bare_sweep(resources: dict[str, str], points: int, nodelay: bool) -> float:
+    """Seconds per point of the same SCPI sent from a plain pyvisa-py loop."""
+    rm = pyvisa.ResourceManager("@py")
+    smu = rm.open_resource(resources["smu"], read_termination="\n", write_termination="\n")
+    pam = rm.open_resource(resources["photometer"], read_termination="\n", write_termination="\n")
+    for inst in (smu, pam):  # pyvisa-py does not implement VI_ATTR_TCPIP_NODELAY
+        sock = inst.visalib.sessions[inst.session].interface
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, int(nodelay))
+    try:
+        smu.write(":SOURCE:VOLTAGE 0")
+        smu.write(":OUTPUT 1")
+        t0 = None
+        for k in range(points):
+            smu.write(f":SOURCE:VOLTAGE {k * STEP_V:g}")
+            v, i, _, _, _ = (float(x) for x in smu.query(":READ?").split(","))
+            light, _ = (float(x) for x in pam.query("READ?").split(","))
+            if k == 0:
+                t0 = time.perf_counter()
+        elapsed = time.perf_counter() - t0
+        smu.write(":OUTPUT 0")
+    finally:
+        smu.close()
+        pam.close()
+        rm.close()
+    return elapsed / (points - 1)
+
+
+def _tcp_nodelay_in_drivers(resource: str) -> bool:
+    """Whether labrig's 2400 driver has Nagle's algorithm off on its TCPIP SOCKET link
+    (the bare loop is run the same way, and the other way for comparison)."""
+    from labrig.drivers import keithley2400
+    from labrig.drivers.visa import _socket_of
+
+    smu = keithley2400.connect(resource)
+    try:
+        sock = _socket_of(smu.adapter)
+        return bool(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+    finally:
+        smu.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--points", type=int, default=400)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        server, resources = _serve(tmp)
+        try:
+            nodelay = _tcp_nodelay_in_drivers(resources["smu"])
+            config = _real_config(tmp, resources)
+            labrig_sweep(config, tmp / "warm-up", 20, None)  # imports, first connections
+            labrig, bare, bare_other = [], [], []
+            for k in range(args.repeat):
+                labrig.append(labrig_sweep(config, tmp / f"run{k}", args.points, None))
+                bare.append(bare_sweep(resources, args.points, nodelay))
+                bare_other.append(bare_sweep(resources, args.points, not nodelay))
+            profile = cProfile.Profile() if args.profile else None
+            if profile is not None:
+                labrig_sweep(config, tmp / "profiled", args.points, profile)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=10)
+    med_l, med_b, med_o = (statistics.median(x) for x in (labrig, bare, bare_other))
+    ratio = med_l / med_b
+    same = "on" if nodelay else "off"
+    print(f"J-V-L point overhead ({args.points} points, median of {args.repeat}, sim in its own")
+    print("process, clock_speed .inf):")
+    print(f"  labrig (procedure, drivers, store)  : {med_l * 1e3:7.3f} ms/point")
+    print(f"  bare pyvisa-py loop, TCP_NODELAY {same:3s}: {med_b * 1e3:7.3f} ms/point")
+    print(f"  ratio labrig/bare                   : {ratio:7.2f}   (target <= 1.15)")
+    print(
+        f"  (bare loop with TCP_NODELAY {'off' if nodelay else 'on'}: {med_o * 1e3:.3f} ms/point)"
+    )
+    print("target met" if ratio <= 1.15 else "TARGET NOT MET")
+    if profile is not None:
+        print("\nlabrig sweep profile (own time):")
+        pstats.Stats(profile).sort_stats("tottime").print_stats(18)
+
+
+if __name__ == "__main__":
+    main()
