@@ -65,6 +65,9 @@ RESERVED_NAMES = frozenset(
 STATUSES = ("running", "finished", "aborted", "failed")
 ROW_CHUNK = 1024
 SPECTRUM_CHUNK = 32
+#: rows (and events) buffered before a flush even within the interval: each buffered
+#: value is a Python object, so 200 000 rows of 11 columns held ~90 MB
+MAX_PENDING = 50_000
 #: buffered spectra written (not flushed) at once: 4 MB of 2048-pixel spectra
 SPECTRA_SPILL = 8 * SPECTRUM_CHUNK
 LOG_CHUNK = 64
@@ -779,7 +782,7 @@ class RunStore:
     def _maybe_flush(self) -> None:
         if (
             time.monotonic() - self._last_flush >= self.flush_interval_s
-            or self._buf.pending >= 200_000
+            or self._buf.pending >= MAX_PENDING
         ):
             self._flush_locked()
 
