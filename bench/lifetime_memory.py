@@ -1,0 +1,247 @@
+"""Long lifetime runs: memory stays flat and the file grows in proportion to the samples.
+
+Two parts, each in its own process (so each peak RSS is its own):
+
+* ``chain``: the whole lifetime chain -- runner, ``LifetimeProcedure``, rig driver over
+  pyserial ``socket://``, the simulated 8-channel rig on an accelerated clock, the HDF5
+  store -- sampling every channel once a second of rig time (``first_interval`` =
+  ``max_interval`` = 1 s), for as many simulated hours as fit the time budget.
+* ``store``: the store side of the full 1000-hour, 8-channel, one-sample-a-second run
+  (28.8 million rows in the lifetime columns), appended an hour of rows per channel at a
+  time, as fast as the store takes them.
+
+Both print resident memory and file size at checkpoints as the run grows; the figures
+are the RSS growth from the first checkpoint to the last (against the RSS the imports
+alone take, measured in the same process) and the spread of bytes per sample.
+
+    .venv/bin/python bench/lifetime_memory.py [--chain-hours 1.5] [--store-hours 1000]
+
+Targets: peak RSS < 150 MB, flat as the run grows; file size proportional to samples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+CHANNELS = 8
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def peak_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM")
+
+
+def _import_everything() -> None:
+    import labrig.drivers.lifetime_rig  # noqa: F401
+    import labrig.procedures.lifetime  # noqa: F401
+    import labrig.runner  # noqa: F401
+    import labrig.simulators.lab  # noqa: F401
+    import labrig.simulators.lifetime_rig  # noqa: F401
+    import labrig.store  # noqa: F401
+
+
+# ----------------------------------------------------------------------------- chain
+def chain(hours: float, out: Path) -> dict:
+    _import_everything()
+    import yaml
+
+    from labrig.config import parse_config, shipped_config_dir
+    from labrig.procedures.lifetime import LifetimeProcedure
+    from labrig.runner import run_procedure
+
+    baseline = rss_mb()
+    data = yaml.safe_load((shipped_config_dir() / "sim.yaml").read_text())
+    data["instruments"] = {"lifetime": {**data["instruments"]["lifetime"], "channels": CHANNELS}}
+    config = parse_config(data)
+    samples = [0]
+    checkpoints: list[tuple[int, float, int]] = []
+
+    class Counted(LifetimeProcedure):
+        def emit_row(self, values, group=None):
+            super().emit_row(values, group)
+            samples[0] += 1
+
+    proc = Counted()
+    proc.set_parameters(
+        {
+            "channels": "all",
+            "drive": "current density",
+            "levels": "1",  # mA/cm^2: T50 far beyond the run, no channel ends early
+            "first_interval": 1.0,
+            "max_interval": 1.0,
+            "settle_time": 0.0,
+            "max_duration": hours,
+            "voltage_rise_limit": 0.0,
+        }
+    )
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.5):
+            files = list(out.glob("*.h5"))
+            size = files[0].stat().st_size if files else 0
+            checkpoints.append((samples[0], rss_mb(), size))
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    t0 = time.perf_counter()
+    watcher.start()
+    result = run_procedure(proc, config, output_dir=out, progress=False)
+    done.set()
+    watcher.join()
+    elapsed = time.perf_counter() - t0
+    path = result.path
+    checkpoints.append((samples[0], rss_mb(), path.stat().st_size))
+    return {
+        "status": result.status,
+        "reason": result.reason,
+        "samples": samples[0],
+        "seconds": elapsed,
+        "baseline_mb": baseline,
+        "peak_mb": peak_mb(),
+        "checkpoints": checkpoints,
+        "simulated_hours": hours,
+    }
+
+
+# ----------------------------------------------------------------------------- store
+def store(hours: int, out: Path) -> dict:
+    _import_everything()
+    import numpy as np
+
+    from labrig.procedures.lifetime import LifetimeProcedure
+    from labrig.store import RunStore
+
+    baseline = rss_mb()
+    groups = [f"channel_{n:02d}" for n in range(1, CHANNELS + 1)]
+    st = RunStore.create(
+        out,
+        procedure="lifetime",
+        sample="bench",
+        columns=LifetimeProcedure.COLUMNS,
+        signal="relative_luminance",
+        axis="time",
+        parameters={},
+        config_text="name: bench\n",
+        simulated=True,
+        groups=groups,
+    )
+    rng = np.random.default_rng(0)
+    hour = np.arange(3600, dtype=float)
+    noise = rng.normal(0.0, 1e-3, 3600)
+    checkpoints: list[tuple[int, float, int]] = []
+    t0 = time.perf_counter()
+    samples = 0
+    for h in range(hours):
+        t = h * 3600.0 + hour
+        rel = np.exp(-t / 3.6e7) + noise
+        for g in groups:
+            st.append_rows(
+                {
+                    "time": t,
+                    "rig_time": t + 10.0,
+                    "voltage": 3.0 + 1e-9 * t,
+                    "current": np.full(3600, 4e-5),
+                    "current_set": np.full(3600, 4e-5),
+                    "current_density": np.full(3600, 1.0),
+                    "photodiode_current": 1e-7 * rel,
+                    "photodiode_dark": np.full(3600, 2e-12),
+                    "luminance": 100.0 * rel,
+                    "relative_luminance": rel,
+                    "status": ["OK"] * 3600,
+                },
+                group=g,
+            )
+            samples += 3600
+        if (h + 1) % max(1, hours // 20) == 0:
+            st.flush()
+            checkpoints.append((samples, rss_mb(), st.path.stat().st_size))
+    st.close("finished")
+    elapsed = time.perf_counter() - t0
+    size = st.path.stat().st_size
+    checkpoints.append((samples, rss_mb(), size))
+    return {
+        "samples": samples,
+        "seconds": elapsed,
+        "baseline_mb": baseline,
+        "peak_mb": peak_mb(),
+        "checkpoints": checkpoints,
+        "simulated_hours": hours,
+    }
+
+
+# ----------------------------------------------------------------------------- report
+def _report(name: str, r: dict) -> bool:
+    cps = [c for c in r["checkpoints"] if c[0] > 0]
+    first, last = cps[max(0, len(cps) // 10)], cps[-1]
+    growth = last[1] - first[1]
+    # proportional: the second half of the run costs what the whole run costs per sample
+    half = min(cps, key=lambda c: abs(c[0] - last[0] / 2))
+    overall = last[2] / last[0]
+    incremental = (last[2] - half[2]) / max(1, last[0] - half[0])
+    spread = abs(incremental - overall) / overall
+    print(f"{name}: {r['samples']:,} samples ({r['simulated_hours']:g} h x {CHANNELS} channels "
+          f"at 1 sample/s) in {r['seconds']:.1f} s ({r['samples'] / r['seconds']:,.0f}/s)")  # fmt: skip
+    if "status" in r:
+        print(f"  run {r['status']}" + (f": {r['reason']}" if r["reason"] else ""))
+    print(f"  RSS after imports {r['baseline_mb']:.1f} MB, peak {r['peak_mb']:.1f} MB "
+          f"(target < 150 MB)")  # fmt: skip
+    print(f"  RSS from {first[0]:,} to {last[0]:,} samples: {first[1]:.1f} -> {last[1]:.1f} MB "
+          f"({growth:+.1f} MB)")  # fmt: skip
+    print(f"  file: {last[2] / 1e6:,.1f} MB, {overall:.1f} bytes/sample overall, "
+          f"{incremental:.1f} in the second half ({spread:.1%} apart)")  # fmt: skip
+    step = max(1, len(cps) // 5)
+    for n, mb, size in cps[::step]:
+        print(f"    {n:>12,} samples  RSS {mb:6.1f} MB  file {size / 1e6:9.1f} MB")
+    return r["peak_mb"] < 150 and growth < 10 and spread < 0.1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--chain-hours", type=float, default=1.5)
+    parser.add_argument("--store-hours", type=int, default=1000)
+    parser.add_argument("--part", choices=["chain", "store"], help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.part:  # the child process
+        fn = chain if args.part == "chain" else store
+        hours = args.chain_hours if args.part == "chain" else args.store_hours
+        print(json.dumps(fn(hours, Path(args.out))))
+        return
+    ok = True
+    for part, hours_arg in (("chain", "--chain-hours"), ("store", "--store-hours")):
+        hours = args.chain_hours if part == "chain" else args.store_hours
+        with tempfile.TemporaryDirectory() as tmp:
+            proc = subprocess.run(
+                [sys.executable, __file__, "--part", part, hours_arg, str(hours), "--out", tmp],
+                capture_output=True,
+                text=True,
+                env={**os.environ, "PYTHONWARNINGS": "ignore"},
+            )
+            if proc.returncode:
+                print(proc.stderr[-3000:])
+                raise SystemExit(f"{part} part failed")
+            ok &= _report(part, json.loads(proc.stdout.strip().splitlines()[-1]))
+    print("targets met" if ok else "TARGETS NOT MET")
+
+
+if __name__ == "__main__":
+    main()
