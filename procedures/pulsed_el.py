@@ -609,6 +609,8 @@ class PulsedELProcedure(LabrigProcedure):
             duty_percent=col("duty_cycle", pulsed) if pulsed else None,
             peak_current=col("peak_current", pulsed) if pulsed else None,
             mean_current=col("mean_current", pulsed) if pulsed else None,
+            set_width_ms=col("set_width", pulsed) if pulsed else None,
+            achieved_width_ms=col("achieved_width", pulsed) if pulsed else None,
         )
         for note in result.notes:
             self.log_event("analysis", note)

@@ -149,6 +149,8 @@ def analyse_pulsed(
     duty_percent: np.ndarray | None = None,
     peak_current: np.ndarray | None = None,
     mean_current: np.ndarray | None = None,
+    set_width_ms: np.ndarray | None = None,
+    achieved_width_ms: np.ndarray | None = None,
 ) -> PulsedAnalysis:
     """The run's headline figures (J in mA/cm², EQE in %, widths in ms); a figure that
     cannot be computed is left out with a note saying why."""
@@ -190,6 +192,11 @@ def analyse_pulsed(
                         f"pulsed vs DC EQE: within {100 * DIVERGENCE:g} % up to "
                         f"{cmp.highest_j:.4g} mA/cm²"
                     )
+    if set_width_ms is not None and achieved_width_ms is not None and len(set_width_ms):
+        deviation = np.asarray(achieved_width_ms, float) / np.asarray(set_width_ms, float) - 1
+        if np.any(np.isfinite(deviation)):
+            worst = float(deviation[np.nanargmax(np.abs(deviation))])
+            out.figures["width_deviation_worst"] = (100.0 * worst, "%")
     for name, values, units in (
         ("duty_cycle", duty_percent, "%"),
         ("peak_current", peak_current, "A"),

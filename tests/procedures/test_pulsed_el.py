@@ -220,6 +220,7 @@ def test_width_sweep_el_falls_with_width_as_the_film_heats(tmp_path):
     assert data["peak_current"] == pytest.approx(amps, rel=1e-3)
     assert data["current_density"] == pytest.approx(amps / AREA_CM2 * 1e3, rel=1e-3)
     assert any("achieved" in m for m in log)
+    assert abs(analysis["width_deviation_worst"]) < 1.0  # %
     # the output was left off
     assert factory.lab.instruments["smu"].output is False
     assert not factory.lab.bench.operating_point.output_on

@@ -77,11 +77,14 @@ def test_analyse_pulsed_figures_and_notes() -> None:
         duty_percent=np.array([1.0, 2.0]),
         peak_current=np.array([0.001, 0.004]),
         mean_current=np.array([1e-5, 8e-5]),
+        set_width_ms=np.array([0.5, 1.0, 2.0]),
+        achieved_width_ms=np.array([0.49, 1.03, 2.0]),
     )
     f = result.figures
     assert f["el_drop"] == (pytest.approx(50.0), "%")  # the highest level: 2.0 -> 1.0
     assert f["el_width_level"][0] == 0.004 and f["el_monotonic_with_width"][0] == 1
     assert f["duty_cycle_max"] == (2.0, "%") and f["peak_current_min"] == (0.001, "A")
+    assert f["width_deviation_worst"] == (pytest.approx(3.0), "%")  # signed, the largest
     assert "pulsed_dc_eqe_ratio" not in f
     assert any("no DC reference" in n for n in result.notes)
     both = analyse_pulsed(
