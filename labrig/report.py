@@ -59,6 +59,23 @@ def figure_function(procedure: str) -> Callable:
     return getattr(importlib.import_module(module), name)
 
 
+def draw(procedure: str, runs: Sequence[LoadedRun]):
+    """The procedure's figure; for files that lack what it needs (a damaged file missing
+    columns), the generic plot of whatever is there, saying why."""
+    try:
+        return figure_function(procedure)(runs)
+    except Exception as exc:  # noqa: BLE001 - never lose the readable data to a plot bug
+        if all(lr.complete for lr in runs):
+            raise
+        import matplotlib.pyplot as plt
+
+        plt.close("all")
+        note = f"{procedure} figure not possible ({type(exc).__name__}: {exc}); generic plot"
+        for loaded in runs:
+            loaded.problems.append(note)
+        return generic_figure(runs)
+
+
 def make_report(
     files: Sequence[Path | str],
     output_dir: Path | str,
@@ -86,7 +103,7 @@ def make_report(
     written = []
     with plt.rc_context(STYLE):
         for procedure, group in by_procedure.items():
-            fig = figure_function(procedure)(group)
+            fig = draw(procedure, group)
             path = output_dir / f"{_figure_stem(procedure, group)}.{fmt}"
             fig.savefig(path, format=fmt, **({"dpi": dpi} if dpi else {}))
             plt.close(fig)
@@ -103,7 +120,7 @@ def render_figure(loaded: LoadedRun, path: Path, fmt: str = "png") -> Path:
     from labrig.report_common import STYLE
 
     with plt.rc_context(STYLE):
-        fig = figure_function(loaded.run.procedure)([loaded])
+        fig = draw(loaded.run.procedure, [loaded])
         tmp = path.with_name(path.name + ".tmp")
         fig.savefig(tmp, format=fmt)
         plt.close(fig)

@@ -75,6 +75,16 @@ def load_run(path: Path | str) -> LoadedRun:
     Raises ``NotARunFileError`` (a ``UserInputError``: one line, exit status 2) for a
     missing file, a file that is not HDF5, or an HDF5 file that is not a labrig run."""
     path = Path(path)
+    cut = _truncation(path)
+    if cut is not None:
+        size, stored = cut
+        loaded = _salvage_truncated(path, size, stored)
+        loaded.problems.insert(
+            0,
+            f"file truncated ({size} of {stored} bytes); shown: the rows wholly inside the "
+            "file, items beyond its end are named as unreadable",
+        )
+        return loaded
     try:
         run = read_run(path)
     except NotARunFileError:
@@ -105,16 +115,82 @@ def _status_problems(run: RunData) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- salvage
-def _salvage(path: Path) -> LoadedRun:
-    """Read a damaged run file item by item, keeping every readable piece."""
-    problems: list[str] = []
+def _truncation(path: Path) -> tuple[int, int] | None:
+    """(size, end-of-file address the superblock records) when the file is shorter than
+    HDF5 wrote it, else None.  Checked before anything else: an SWMR read (the only
+    kind a crashed writer's file allows) of data beyond the end retries for minutes."""
     try:
-        f = h5py.File(path, "r", libver="latest", swmr=True)
+        with path.open("rb") as f:
+            head = f.read(48)
+        size = path.stat().st_size
     except OSError:
+        return None
+    # superblock version 2/3 (what libver="latest" writes): signature, version, size of
+    # offsets, size of lengths, flags, then base, extension and end-of-file addresses
+    if len(head) < 48 or head[:8] != b"\x89HDF\r\n\x1a\n" or head[8] not in (2, 3):
+        return None
+    width = head[9]
+    if width not in (4, 8):
+        return None
+    start = 12 + 2 * width
+    stored = int.from_bytes(head[start : start + width], "little")
+    return (size, stored) if size < stored else None
+
+
+def _salvage_truncated(path: Path, size: int, stored: int) -> LoadedRun:
+    """Read a truncated file through a copy padded with zeros to its recorded length:
+    HDF5 then opens it normally (no SWMR retries), metadata in the lost part fails its
+    checksum at once, and data chunks that lie past ``size`` are cut off."""
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="labrig-salvage-") as tmp:
+        padded = Path(tmp) / path.name
+        shutil.copyfile(path, padded)
+        with padded.open("r+b") as f:
+            f.truncate(stored)
         try:
-            f = h5py.File(path, "r")
+            handle = h5py.File(padded, "r")
         except OSError as exc:
-            raise NotARunFileError(f"{path}: not an HDF5 file labrig can open ({exc})") from None
+            raise NotARunFileError(
+                f"{path}: truncated ({size} of {stored} bytes) and not readable ({exc})"
+            ) from None
+        loaded = _salvage(path, handle, size)
+    return loaded
+
+
+def _intact(ds: h5py.Dataset, size: int | None) -> Any:
+    """``ds``'s values, cut before the first chunk that reaches past ``size`` bytes."""
+    if size is None:
+        return ds[()]
+    if ds.chunks is None:
+        offset = ds.id.get_offset()
+        if offset is not None and offset + ds.id.get_storage_size() > size:
+            raise OSError("data beyond the end of the file")
+        return ds[()]
+    rows = ds.shape[0]
+    for i in range(ds.id.get_num_chunks()):
+        info = ds.id.get_chunk_info(i)
+        if info.byte_offset + info.size > size:
+            rows = min(rows, info.chunk_offset[0])
+    return ds[:rows]
+
+
+def _salvage(path: Path, handle: h5py.File | None = None, size: int | None = None) -> LoadedRun:
+    """Read a damaged run file item by item, keeping every readable piece (``handle``
+    and ``size``: an already opened padded copy of a truncated file, and its real size)."""
+    problems: list[str] = []
+    f = handle
+    if f is None:
+        try:
+            f = h5py.File(path, "r", libver="latest", swmr=True)
+        except OSError:
+            try:
+                f = h5py.File(path, "r")
+            except OSError as exc:
+                raise NotARunFileError(
+                    f"{path}: not an HDF5 file labrig can open ({exc})"
+                ) from None
     with f:
         fmt = _decode(f.attrs.get("file_format", b""))
         if fmt != FILE_FORMAT or "entry" not in f:
@@ -153,9 +229,15 @@ def _salvage(path: Path) -> LoadedRun:
             )
             cols = {}
             for cname in order:
-                item = get(f"column {gname}/{cname}", lambda g=grp, c=cname: _column(g[c]), None)
+                item = get(
+                    f"column {gname}/{cname}", lambda g=grp, c=cname: _column(g[c], size), None
+                )
                 if item is not None:
                     cols[cname] = item
+            longest = max((len(data) for data, _, _ in cols.values()), default=0)
+            for cname in [c for c, (data, _, _) in cols.items() if longest and not len(data)]:
+                del cols[cname]  # wholly past the end of a truncated file
+                problems.append(f"column {gname}/{cname} lost")
             columns[gname] = cols
 
         parameters = get(
@@ -167,7 +249,7 @@ def _salvage(path: Path) -> LoadedRun:
             {},
         )
         analysis = get("analysis", lambda: _analysis(entry), {})
-        spectra = get("spectra", lambda: _spectra(entry), None)
+        spectra = get("spectra", lambda: _spectra(entry, size), None)
         log = get("log", lambda: _log(entry), [])
         status = text("status", "unknown")
         run = RunData(
@@ -199,8 +281,8 @@ def _salvage(path: Path) -> LoadedRun:
     return loaded
 
 
-def _column(ds: h5py.Dataset) -> tuple[np.ndarray, str, str]:
-    data = ds[()]
+def _column(ds: h5py.Dataset, size: int | None) -> tuple[np.ndarray, str, str]:
+    data = _intact(ds, size)
     if data.dtype.kind == "S":
         data = _decode(data)
     name = ds.name.rsplit("/", 1)[-1]
@@ -221,20 +303,24 @@ def _analysis(entry: h5py.Group) -> dict[str | None, dict[str, tuple[Any, str]]]
     return out
 
 
-def _spectra(entry: h5py.Group) -> SpectraData | None:
+def _spectra(entry: h5py.Group, size: int | None) -> SpectraData | None:
     if "spectra" not in entry:
         return None
     sp = entry["spectra"]
+
+    def get(name: str) -> np.ndarray:
+        return np.asarray(_intact(sp[name], size))
+
     return SpectraData(
-        wavelength_nm=sp["wavelength_nm"][()],
-        counts=sp["counts"][()],
-        step=sp["step"][()],
-        integration_time_s=sp["integration_time_s"][()],
-        scans_averaged=sp["scans_averaged"][()],
-        saturated=sp["saturated"][()].astype(bool),
-        dark_subtracted=sp["dark_subtracted"][()].astype(bool),
-        dark=sp["dark"][()],
-        dark_step=sp["dark_step"][()],
+        wavelength_nm=get("wavelength_nm"),
+        counts=get("counts"),
+        step=get("step"),
+        integration_time_s=get("integration_time_s"),
+        scans_averaged=get("scans_averaged"),
+        saturated=get("saturated").astype(bool),
+        dark_subtracted=get("dark_subtracted").astype(bool),
+        dark=get("dark"),
+        dark_step=get("dark_step"),
     )
 
 

@@ -12,10 +12,12 @@ parameters in each channel's analysis group), evaluated with
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from labrig.report_common import (
     axis_label,
@@ -76,6 +78,70 @@ def recorded_fit(loaded: LoadedRun, group: str):
     )
 
 
+@dataclass
+class ChannelSummary:
+    """One channel's headline numbers: the run's recorded analysis, or — while the run
+    goes on (the store writes the analysis when the run closes) — T-values read off the
+    data so far with ``labrig.analysis.lifetime.t_values``."""
+
+    l0: float | None
+    j: float | None
+    t95_h: float | None
+    t50_h: float | None
+    t50_fit: bool  # T50 from the fit's extrapolation (not reached in the data)
+    band_h: tuple[float, float] | None
+    model: str
+    live: bool
+
+
+def channel_summary(loaded: LoadedRun, group: str) -> ChannelSummary:
+    figs = loaded.figures(group)
+
+    def value(key: str) -> float | None:
+        return figure_value(loaded, key, group)
+
+    if "T50" in figs or "best_model" in figs:
+        t50, fit = value("T50"), False
+        if t50 is None and value("T50_best") is not None:
+            t50, fit = value("T50_best"), True
+        lo, hi = value("T50_best_low"), value("T50_best_high")
+        return ChannelSummary(
+            l0=value("initial_luminance"),
+            j=value("current_density"),
+            t95_h=value("T95"),
+            t50_h=t50,
+            t50_fit=fit,
+            band_h=(lo, hi) if fit and lo is not None and hi is not None else None,
+            model=str(figs.get("best_model", ("—", ""))[0]),
+            live=False,
+        )
+    from labrig.analysis.lifetime import t_values
+
+    t = loaded.table(group)
+    time_s, lum = np.asarray(t["time"], float), np.asarray(t["luminance"], float)
+    values = t_values(time_s, lum) if len(time_s) > 1 else {}
+
+    def hours(key: str) -> float | None:
+        v = values.get(key, float("nan"))
+        return float(v) / 3600 if np.isfinite(v) else None
+
+    ended = figs.get("end_reason", ("", ""))[0]
+    for entry in loaded.run.log:  # a channel that ended while the run goes on says so
+        if entry.kind == "channel_end" and entry.message.startswith(f"{group} ended: "):
+            ended = entry.message.split(" ended: ", 1)[1]
+    j = np.asarray(t.get("current_density", []), float)
+    return ChannelSummary(
+        l0=float(lum[0]) if len(lum) else None,
+        j=float(j[0]) if len(j) else None,
+        t95_h=hours("T95"),
+        t50_h=hours("T50"),
+        t50_fit=False,
+        band_h=None,
+        model=str(ended)[:32] if ended else "(running)",
+        live=True,
+    )
+
+
 def lifetime_figure(runs: Sequence[LoadedRun]) -> Figure:
     fig, axes = new_figure(1, 3, width=4.6)
     ax_l, ax_s, ax_tab = axes[0]
@@ -87,15 +153,20 @@ def lifetime_figure(runs: Sequence[LoadedRun]) -> Figure:
     for loaded, label in zip(runs, labels, strict=True):
         for group in channel_groups(loaded):
             name = f"{label} {_short(group)}" if multi else _short(group)
-            _channel(ax_l, loaded, group, name, colour(k))
-            l0 = figure_value(loaded, "initial_luminance", group)
-            t50 = figure_value(loaded, "T50", group)
-            extrapolated = t50 is None
-            if t50 is None:
-                t50 = figure_value(loaded, "T50_best", group)
-            if l0 is not None and t50 is not None:
-                scaling.append((l0, t50, extrapolated, colour(k), name))
-            rows.append(_table_row(loaded, group, name))
+            summary = channel_summary(loaded, group)
+            _channel(ax_l, loaded, group, name, colour(k), summary)
+            if summary.l0 is not None and summary.t50_h is not None:
+                scaling.append((summary.l0, summary.t50_h, summary.t50_fit, colour(k), name))
+            rows.append(
+                [
+                    name,
+                    fmt(summary.l0, "cd/m^2"),
+                    fmt(summary.j, "mA/cm^2"),
+                    fmt(summary.t95_h, "h"),
+                    fmt(summary.t50_h, "h") + (" (fit)" if summary.t50_fit else ""),
+                    summary.model,
+                ]
+            )
             k += 1
     if k == 0:
         no_data(ax_l, "no channel data yet")
@@ -106,7 +177,10 @@ def lifetime_figure(runs: Sequence[LoadedRun]) -> Figure:
     ax_l.set_xlim(left=0)
     ax_l.set_title("luminance decay at constant current")
     if k:
-        ax_l.legend(loc="upper right", fontsize=7.5)
+        handles, _ = ax_l.get_legend_handles_labels()
+        handles.append(Line2D([], [], ls="--", color="0.1", lw=0.9, label="best decay fit"))
+        handles.append(Line2D([], [], ls="none", marker="o", color="0.5", mec="black", label="T50"))
+        ax_l.legend(handles=handles, loc="best", fontsize=7.5)
     _scaling_panel(ax_s, runs, scaling)
     header = ["channel", "L0", "J", "T95", "T50", "model"]
     figures_table(ax_tab, header, rows, "figures")
@@ -119,32 +193,31 @@ def _short(group: str) -> str:
     return group.replace("channel_", "ch ")
 
 
-def _channel(ax: Axes, loaded: LoadedRun, group: str, name: str, col: str) -> None:
+def _channel(
+    ax: Axes, loaded: LoadedRun, group: str, name: str, col: str, summary: ChannelSummary
+) -> None:
     t = loaded.table(group)
     time_h = np.asarray(t["time"], float) / 3600.0
     rel = np.asarray(t["relative_luminance"], float)
     m = np.isfinite(time_h) & np.isfinite(rel)
-    ax.plot(time_h[m], rel[m], "-", color=col, label=name, lw=1.4)
+    ax.plot(time_h[m], rel[m], "-", color=col, label=name, lw=2.2, alpha=0.75)
     fit = recorded_fit(loaded, group)
     if fit is not None and m.any():
-        end = max(time_h[m].max(), figure_value(loaded, "T50_best", group) or 0.0)
+        end = max(time_h[m].max(), summary.t50_h or 0.0)
         x_h = np.linspace(0, end, 200)
-        ax.plot(x_h, fit.evaluate(x_h * 3600.0), "--", color="0.15", lw=0.9)
-    t50 = figure_value(loaded, "T50", group)
-    if t50 is not None:
-        ax.plot([t50], [0.5], "o", color=col, mec="black", ms=6, zorder=5)
+        ax.plot(x_h, fit.evaluate(x_h * 3600.0), "--", color="0.1", lw=0.9)
+    if summary.t50_h is None:
         return
-    best = figure_value(loaded, "T50_best", group)
-    if best is not None:  # not reached: the extrapolation with its band
-        lo = figure_value(loaded, "T50_best_low", group)
-        hi = figure_value(loaded, "T50_best_high", group)
-        if lo is not None and hi is not None:
-            ax.errorbar(
-                [best], [0.5], xerr=[[best - lo], [hi - best]], fmt="o", mfc="white", mec=col,
-                ecolor=col, capsize=3, zorder=5,
-            )  # fmt: skip
-        else:
-            ax.plot([best], [0.5], "o", mfc="white", mec=col, zorder=5)
+    if not summary.t50_fit:
+        ax.plot([summary.t50_h], [0.5], "o", color=col, mec="black", ms=6, zorder=5)
+    elif summary.band_h is not None:  # not reached: the extrapolation with its band
+        lo, hi = summary.band_h
+        ax.errorbar(
+            [summary.t50_h], [0.5], xerr=[[summary.t50_h - lo], [hi - summary.t50_h]], fmt="o",
+            mfc="white", mec=col, ecolor=col, capsize=3, zorder=5,
+        )  # fmt: skip
+    else:
+        ax.plot([summary.t50_h], [0.5], "o", mfc="white", mec=col, zorder=5)
 
 
 def _scaling_panel(ax: Axes, runs: Sequence[LoadedRun], points: list) -> None:
@@ -154,51 +227,27 @@ def _scaling_panel(ax: Axes, runs: Sequence[LoadedRun], points: list) -> None:
         ax.plot(
             [l0], [t50], "o", mfc="white" if extrapolated else col, mec=col, ms=7, ls="none",
         )  # fmt: skip
-    for loaded in runs:
+    labels = run_labels(runs)
+    styles = ("--", "-.", ":", (0, (5, 1, 1, 1)))
+    drawn = False
+    for k, (loaded, label) in enumerate(zip(runs, labels, strict=True)):
         n = figure_value(loaded, "acceleration_exponent")
         ref = figure_value(loaded, "T50_at_1000_cd_m2")
         if n is None or ref is None or not points:
             continue
         l0s = np.array([p[0] for p in points])
         x = np.geomspace(min(l0s.min(), 1000) / 1.5, max(l0s.max(), 1000) * 1.5, 50)
+        who = f"{label}: " if len(runs) > 1 else ""
         ax.plot(
-            x,
-            ref * (1000.0 / x) ** n,
-            "--",
-            color="0.3",
-            lw=1,
-            label=f"L0ⁿ·T50 = const, n = {n:.2f}",
-        )
-        ax.plot([1000], [ref], "D", color="0.3", ms=5, label=f"T50 at 1000 cd/m² = {ref:.3g} h")
-        ax.legend(fontsize=7.5, loc="upper right")
-        break
+            x, ref * (1000.0 / x) ** n, ls=styles[k % len(styles)], color="0.3", lw=1,
+            label=f"{who}L0ⁿ·T50 = const, n = {n:.2f}",
+        )  # fmt: skip
+        ax.plot([1000], [ref], "D", color="0.3", ms=5, label=f"{who}T50(1000 cd/m²) = {ref:.3g} h")
+        drawn = True
+    if drawn:
+        ax.legend(fontsize=7, loc="upper right")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(axis_label("initial luminance L0", "cd/m^2"))
     ax.set_ylabel(axis_label("T50", "h"))
     ax.set_title("luminance scaling (open: extrapolated)")
-
-
-def _table_row(loaded: LoadedRun, group: str, name: str) -> list[str]:
-    figs = loaded.figures(group)
-
-    def cell(key: str) -> str:
-        item = figs.get(key)
-        return "—" if item is None else fmt(*item)
-
-    t50 = cell("T50")
-    if t50 == "—" and "T50_best" in figs:
-        t50 = fmt(*figs["T50_best"]) + " (fit)"
-    if not figs:
-        return [name, "—", "—", "—", "running" if loaded.run.status == "running" else "—", "—"]
-    end = figs.get("end_reason", ("", ""))[0]
-    if "best_model" not in figs and end:  # ended before a fit was possible: say why
-        return [name, cell("initial_luminance"), cell("current_density"), "—", "—", str(end)[:32]]
-    return [
-        name,
-        cell("initial_luminance"),
-        cell("current_density"),
-        cell("T95"),
-        t50,
-        cell("best_model"),
-    ]

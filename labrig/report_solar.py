@@ -127,6 +127,7 @@ def solar_figure(runs: Sequence[LoadedRun]) -> Figure:
             if t and len(t["P"]):
                 ts = np.asarray(t["timestamp"], float)
                 ax_m.plot(ts - ts[0], t["P"], color=colour(i), label=labels[i])
+        ax_m.ticklabel_format(axis="y", useOffset=False)
         ax_m.set_xlabel(axis_label("time", "s"))
         ax_m.set_ylabel(axis_label("P at tracked MPP", "mW/cm^2"))
         ax_m.set_title("maximum-power-point tracking")

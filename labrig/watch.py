@@ -28,7 +28,7 @@ from labrig.report_data import LoadedRun, load_run
 
 CLEAR = "\x1b[H\x1b[2J"
 LOG_LINES = 6
-MAX_COLUMNS = 12
+MAX_COLUMNS = 7
 #: how long a file may stay unreadable (being created, being restructured) before watch gives up
 UNREADABLE_GRACE_S = 15.0
 
@@ -88,7 +88,10 @@ def snapshot(loaded: LoadedRun, now: float | None = None) -> str:
         if rows:
             table = loaded.table(group)
             cols = run.columns[group]
-            shown = [n for n in table if n != "timestamp"][:MAX_COLUMNS]
+            # the NXdata axis and signal first (time and L/L0 of a lifetime channel)
+            first = [n for n in (run.axis, run.signal) if n in table]
+            rest = [n for n in table if n not in first and n != "timestamp"]
+            shown = (first + rest)[:MAX_COLUMNS]
             parts = [f"{n} = {_value(table[n][-1], cols[n][1])}" for n in shown]
             lines.append("    last: " + ", ".join(parts))
     if run.spectra is not None and len(run.spectra.counts):
