@@ -72,13 +72,18 @@ CHILD = textwrap.dedent(
     import sys, time
     from pathlib import Path
     from labrig.config import load_config
-    from labrig.procedures.jvl import JVLProcedure
+    from labrig.procedures import load
     from labrig.runner import run_procedure
 
-    class Printing(JVLProcedure):
+    class Printing(load({name!r})):
+        def emit_row(self, values, group=None):
+            super().emit_row(values, group)  # returned: the store has the row
+            print("rows", group or "data", 1, time.time(), flush=True)
+
         def emit_rows(self, columns, group=None):
-            super().emit_rows(columns, group)  # returned: the store has the rows
-            print("rows", len(next(iter(columns.values()))), time.time(), flush=True)
+            super().emit_rows(columns, group)
+            n = len(next(iter(columns.values())))
+            print("rows", group or "data", n, time.time(), flush=True)
 
     proc = Printing()
     proc.set_parameters({params!r})
@@ -86,24 +91,48 @@ CHILD = textwrap.dedent(
     """
 )
 
+#: lifetime on a 20x clock: both channels sampled once a (simulated) second
+LIFETIME_1HZ = {
+    "channels": "1,2",
+    "drive": "current density",
+    "levels": "1",
+    "first_interval": 1.0,
+    "max_interval": 1.0,
+    "settle_time": 0.0,
+    "max_duration": 10.0,
+}
 
-def test_kill_9_leaves_a_readable_file_with_the_rows_up_to_a_second_before(tmp_path: Path):
-    config = _sim_yaml(tmp_path, clock_speed=1.0)
+
+@pytest.mark.parametrize(
+    "name, params, clock_speed, roles, axis",
+    [
+        ("jvl", SLOW_JVL, 1.0, ("smu", "photometer"), "voltage"),
+        ("lifetime", LIFETIME_1HZ, 20.0, ("lifetime",), "time"),
+    ],
+    ids=["jvl", "lifetime"],
+)
+def test_kill_9_leaves_a_readable_file_with_the_rows_up_to_a_second_before(
+    tmp_path: Path, name, params, clock_speed, roles, axis
+):
+    data = yaml.safe_load((shipped_config_dir() / "sim.yaml").read_text())
+    instruments = {r: dict(data["instruments"][r]) for r in roles}
+    if "lifetime" in instruments:
+        instruments["lifetime"]["channels"] = 2
+    config = _sim_yaml(tmp_path, clock_speed=clock_speed, **instruments)
     out = tmp_path / "runs"
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD.format(params=SLOW_JVL), str(config), str(out)],
+        [sys.executable, "-c", CHILD.format(name=name, params=params), str(config), str(out)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
     )
+    emitted: dict[str, list[tuple[int, float]]] = {}  # group -> (rows so far, wall time)
     try:
-        emitted: list[tuple[int, float]] = []  # (rows so far, wall time)
-        total = 0
         t_start = None
         for line in child.stdout:
-            _, n, stamp = line.split()
-            total += int(n)
-            emitted.append((total, float(stamp)))
+            _, group, n, stamp = line.split()
+            rows = emitted.setdefault(group, [(0, 0.0)])
+            rows.append((rows[-1][0] + int(n), float(stamp)))
             t_start = t_start or time.time()
             if time.time() - t_start > 2.5:
                 break
@@ -119,13 +148,15 @@ def test_kill_9_leaves_a_readable_file_with_the_rows_up_to_a_second_before(tmp_p
 
     run = read_run(next(out.glob("*.h5")))
     assert run.status == "running" and run.end_time is None  # it never closed
-    kept = len(run.columns["data"]["voltage"][0])
-    due = max(n for n, stamp in emitted if stamp <= t_kill - 1.0)
-    assert due > 10, "the run wrote too few rows to test anything"
-    assert kept >= due, f"{kept} rows on disk, but {due} were emitted more than 1 s before kill"
-    assert kept <= emitted[-1][0] + 1  # nothing invented
-    voltage = run.columns["data"]["voltage"][0]
-    assert (voltage[:kept] == sorted(voltage[:kept])).all()  # no torn or repeated batch
+    assert emitted, "the run emitted nothing before the kill"
+    for group, rows in emitted.items():
+        column = run.columns[group][axis][0]
+        kept = len(column)
+        due = max(n for n, stamp in rows if stamp <= t_kill - 1.0)
+        assert due > 10, f"{group}: too few rows before the kill to test anything"
+        assert kept >= due, f"{group}: {kept} rows on disk, {due} emitted over 1 s before kill"
+        assert kept <= rows[-1][0] + 1  # nothing invented
+        assert (column == sorted(column)).all()  # no torn or repeated batch
 
 
 # ----------------------------------------------------------------------------- out of process
