@@ -200,8 +200,10 @@ def generic_figure(runs: Sequence[LoadedRun]):
                 continue
             columns.append((g, name, units))
     columns = columns[:12]
-    ncols = min(3, max(1, len(columns)))
-    nrows = max(1, math.ceil(len(columns) / ncols))
+    with_spectra = [lr for lr in runs if lr.run.spectra is not None and len(lr.run.spectra.counts)]
+    panels = len(columns) + bool(with_spectra)
+    ncols = min(3, max(1, panels))
+    nrows = max(1, math.ceil(panels / ncols))
     fig, axes = new_figure(nrows, ncols)
     flat = list(axes.ravel())
     labels = run_labels(runs)
@@ -233,14 +235,40 @@ def generic_figure(runs: Sequence[LoadedRun]):
         ax.set_ylabel(axis_label(name, units))
         if multi_group:
             ax.set_title(g)
-    for ax in flat[len(columns) :]:
+    if with_spectra:
+        _generic_spectra(flat[len(columns)], runs)
+    for ax in flat[panels:]:
         ax.set_visible(False)
-    if not columns:
+    if not panels:
         flat[0].set_visible(True)
         flat[0].axis("off")
         no_data(flat[0], "no numeric data columns")
     elif len(runs) > 1:
         flat[0].legend()
-    letter_panels(flat[: len(columns)])
+    letter_panels(flat[:panels])
     title(fig, f"{first.procedure} (generic plot)", runs)
     return fig
+
+
+def _generic_spectra(ax, runs: Sequence[LoadedRun]) -> None:
+    """Every recorded spectrum (up to 12 per run), normalised, one colour per run."""
+    import numpy as np
+
+    from labrig.report_common import axis_label, colour, run_labels
+
+    for i, (loaded, label) in enumerate(zip(runs, run_labels(runs), strict=True)):
+        sp = loaded.run.spectra
+        if sp is None or not len(sp.counts):
+            continue
+        picks = np.unique(np.linspace(0, len(sp.counts) - 1, min(12, len(sp.counts))).astype(int))
+        for k, idx in enumerate(picks):
+            counts = np.asarray(sp.counts[idx], float)
+            peak = np.nanmax(counts) if np.any(np.isfinite(counts)) else 0
+            if peak > 0:
+                ax.plot(
+                    sp.wavelength_nm, counts / peak, color=colour(i), lw=0.9, alpha=0.8,
+                    label=label if k == 0 else None,
+                )  # fmt: skip
+    ax.set_xlabel(axis_label("wavelength", "nm"))
+    ax.set_ylabel("normalised counts")
+    ax.set_title("spectra")

@@ -4,7 +4,13 @@ small enough to take about a second.  Not committed binaries: made per test sess
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from labrig.config import load_config, resolve_config_path
 
@@ -63,3 +69,30 @@ def make_run(
     result = run_procedure(proc, cfg, output_dir=output_dir, progress=False)
     assert result.status == "finished", (procedure, result.reason)
     return result.path
+
+
+def start_slow_run(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
+    """`labrig run jvl` in another process on the simulated bench at real instrument
+    timing (clock_speed 1, ~4 s); returns the process and its run file once it exists."""
+    cfg = config_file(tmp_path / "cfg", clock_speed=1)
+    out = tmp_path / "runs"
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "labrig", "run", "jvl", "--config", str(cfg), "-o", str(out),
+            "--set", "spectra=none", "--set", "step_voltage=0.4", "--set", "dark_readings=3",
+            "--no-progress",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        files = list(out.glob("*.h5")) if out.exists() else []
+        if files:
+            return proc, files[0]
+        if proc.poll() is not None:
+            pytest.fail(f"run ended before writing a file: {proc.stdout.read().decode()}")
+        time.sleep(0.05)
+    proc.kill()
+    pytest.fail("no run file appeared")

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report_runs import config_file, make_run  # noqa: E402
+from report_runs import config_file, make_run, start_slow_run  # noqa: E402
 
 from labrig.cli import main  # noqa: E402
 from labrig.errors import NotARunFileError  # noqa: E402
@@ -240,3 +240,30 @@ def test_unknown_procedure_gets_the_generic_column_plot(runs, tmp_path):
 def test_bad_format_is_a_user_error(runs, tmp_path):
     result = CliRunner().invoke(main, ["report", str(runs["sclc"]), "--format", "jpg"])
     assert result.exit_code == 2
+
+
+def test_a_run_killed_mid_sweep_is_reported_from_what_reached_the_disk(tmp_path):
+    """kill -9 of a real `labrig run` (no chance to close the file): status stays
+    'running'; the report draws the rows written and says the run did not end."""
+    import signal
+    import time
+
+    proc, path = start_slow_run(tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if load_run(path).rows() >= 4:
+                    break
+            except NotARunFileError:
+                pass  # the layout is still being written
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    result = make_report([path], tmp_path / "out", dpi=60)
+    loaded = result.runs[0]
+    assert loaded.run.status == "running" and 4 <= loaded.rows() < 16
+    assert "run in progress" in loaded.problems[0]
+    assert "NOTE: run in progress" in result.summary.read_text()
+    assert result.figures[0].stat().st_size > 20_000

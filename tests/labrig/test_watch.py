@@ -4,50 +4,21 @@ slowed to real instrument timing with ``simulation.clock_speed: 1``) to its end.
 from __future__ import annotations
 
 import io
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report_runs import config_file  # noqa: E402
+from report_runs import start_slow_run  # noqa: E402
 
 from labrig.cli import main  # noqa: E402
 from labrig.store import read_run  # noqa: E402
 from labrig.watch import watch  # noqa: E402
 
 
-def _start_slow_run(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
-    cfg = config_file(tmp_path / "cfg", clock_speed=1)
-    out = tmp_path / "runs"
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "labrig", "run", "jvl", "--config", str(cfg), "-o", str(out),
-            "--set", "spectra=none", "--set", "step_voltage=0.4", "--set", "dark_readings=3",
-            "--no-progress",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        files = list(out.glob("*.h5")) if out.exists() else []
-        if files:
-            return proc, files[0]
-        if proc.poll() is not None:
-            pytest.fail(f"run ended before writing a file: {proc.stdout.read().decode()}")
-        time.sleep(0.05)
-    proc.kill()
-    pytest.fail("no run file appeared")
-
-
 def test_watch_follows_a_live_run_to_its_end(tmp_path):
-    proc, path = _start_slow_run(tmp_path)
+    proc, path = start_slow_run(tmp_path)
     try:
         out = io.StringIO()
         status = watch(path, interval=0.2, out=out, redraw=False, timeout=90)
@@ -67,7 +38,7 @@ def test_watch_follows_a_live_run_to_its_end(tmp_path):
 
 
 def test_watch_once_and_the_cli(tmp_path):
-    proc, path = _start_slow_run(tmp_path)
+    proc, path = start_slow_run(tmp_path)
     try:
         result = CliRunner().invoke(main, ["watch", str(path), "--once"])
         assert result.exit_code == 0, result.output
