@@ -226,9 +226,13 @@ def figures_table(
         return
     # column widths from the longest text in each column, fitted into the axes; the
     # font shrinks for wide tables rather than the table spilling over other panels
-    longest = [max(len(str(r[c])) for r in [list(header), *rows]) + 2 for c in range(len(header))]
+    longest = [
+        max([1.15 * len(str(header[c]))] + [len(str(r[c])) for r in rows]) + 3
+        for c in range(len(header))
+    ]  # the header row is bold: wider per character
     widths = [n / sum(longest) for n in longest]
-    size = float(np.clip(8.5 * 60 / sum(longest), 6.0, 8.5))
+    inches = ax.get_position().width * ax.figure.get_figwidth()
+    size = float(np.clip(8.5 * (17.0 * inches) / sum(longest), 5.5, 8.5))
     table = ax.table(
         cellText=[list(r) for r in rows],
         colLabels=list(header),

@@ -240,6 +240,7 @@ def _spectra_panel(
 
     peak_name, fwhm_name = figure_names
     ranges = []
+    legend_lines = 0
     for i, (loaded, label, item) in enumerate(zip(runs, labels, spectra, strict=True)):
         if item is None:
             continue
@@ -260,10 +261,11 @@ def _spectra_panel(
             pass
         text = label
         if peak is not None and width is not None:
-            text += f": {peak:.1f} nm, FWHM {width:.1f} nm"
+            text += f"\npeak {peak:.1f} nm, FWHM {width:.1f} nm"
         if note and len(runs) == 1:
-            text += f" ({note})"
+            text += f"\nat {note}"
         ax.plot(wl, s, color=colour(i), label=text)
+        legend_lines += text.count("\n") + 1
         if peak is not None:
             ax.axvline(peak, color=colour(i), lw=0.8, ls=":")
         span = _half_max_span(wl, s)
@@ -283,7 +285,8 @@ def _spectra_panel(
         pad = max(40.0, 0.3 * (hi - lo))
         ax.set_xlim(lo - pad, hi + pad)
         ax.legend(loc="upper right", fontsize=7.5)
-    ax.set_ylim(-0.02, 1.25)
+    ax.set_ylim(-0.02, 1.1 + 0.085 * legend_lines)  # room above the peaks for the legend
+    ax.set_yticks(np.arange(0, 1.01, 0.2))
     ax.set_xlabel(axis_label("wavelength", "nm"))
     ax.set_ylabel("normalised EL intensity")
     ax.set_title("EL spectra")
