@@ -62,14 +62,16 @@ def figure_function(procedure: str) -> Callable:
 def draw(procedure: str, runs: Sequence[LoadedRun]):
     """The procedure's figure; for files that lack what it needs (a damaged file missing
     columns), the generic plot of whatever is there, saying why."""
+    import matplotlib.pyplot as plt
+
+    before = set(plt.get_fignums())
     try:
         return figure_function(procedure)(runs)
     except Exception as exc:  # noqa: BLE001 - never lose the readable data to a plot bug
         if all(lr.complete for lr in runs):
             raise
-        import matplotlib.pyplot as plt
-
-        plt.close("all")
+        for number in set(plt.get_fignums()) - before:  # the half-drawn figure
+            plt.close(number)
         note = f"{procedure} figure not possible ({type(exc).__name__}: {exc}); generic plot"
         for loaded in runs:
             loaded.problems.append(note)
@@ -161,13 +163,25 @@ def summary_text(runs: Sequence[LoadedRun]) -> str:
             shown = {k: v for k, v in figures.items() if not k.startswith(_SUMMARY_SKIP_PREFIXES)}
             if not shown:
                 continue
-            if group is not None:
+            items = [
+                (name, fmt(value, units))
+                for name, (value, units) in shown.items()
+                if not (isinstance(value, float) and math.isnan(value))
+            ]
+            if group is None:
+                width = max(len(k) for k, _ in items) if items else 0
+                lines.extend(f"    {name:<{width}}  {text}" for name, text in items)
+            else:  # per-channel groups (8 lifetime channels...): compact, to stay on a page
                 lines.append(f"  [{group}]")
-            width = max(len(k) for k in shown)
-            for name, (value, units) in shown.items():
-                if isinstance(value, float) and math.isnan(value):
-                    continue
-                lines.append(f"    {name:<{width}}  {fmt(value, units)}")
+                line = "   "
+                for name, text in items:  # never split a figure from its value and units
+                    piece = f" {name} {text};"
+                    if len(line) + len(piece) > 100 and line.strip():
+                        lines.append(line)
+                        line = "   "
+                    line += piece
+                if line.strip():
+                    lines.append(line)
         lines.append("")
     return "\n".join(lines)
 
