@@ -324,9 +324,13 @@ def export(file, fmt, output_dir):
 def gui(procedure, config, simulate, output_dir):
     """pymeasure's ManagedWindow for PROCEDURE (asked for when omitted) on the bench;
     each queued run writes the same HDF5 file as `labrig run` (needs the `gui` extra)."""
-    from labrig.gui import launch
-
     cfg = _load_config(config, procedure, simulate)
+    try:
+        from labrig.gui import launch
+    except (ImportError, RuntimeError) as exc:  # qtpy: no Qt binding installed
+        raise UserInputError(
+            f"labrig gui needs Qt: pip install 'labrig[gui]' (PySide6-Essentials) ({exc})"
+        ) from None
     sys.exit(launch(cfg, procedure, output_dir))
 
 

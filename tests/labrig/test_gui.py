@@ -109,3 +109,15 @@ def test_launch_refuses_a_procedure_the_bench_cannot_run(app, tmp_path):
         launch(load_config("sclc_sim"), "jvl", tmp_path)
     with pytest.raises(UserInputError, match="unknown procedure"):
         launch(load_config("sclc_sim"), "nope", tmp_path)
+
+
+def test_cli_gui_refuses_bad_procedure_with_exit_2(app, tmp_path):
+    from click.testing import CliRunner
+
+    from labrig.cli import main
+
+    result = CliRunner().invoke(
+        main, ["gui", "jvl", "--config", "sclc_sim", "-o", str(tmp_path / "runs")]
+    )
+    assert result.exit_code == 2
+    assert "runnable here: solar-jv, sclc" in result.output
