@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import signal
 import sys
 import threading
@@ -34,7 +35,13 @@ from typing import Any
 
 from labrig.bench import Bench
 from labrig.config import BenchConfig
-from labrig.errors import ConfigError, LabrigError, RunAborted, UserInputError
+from labrig.errors import (
+    ConfigError,
+    LabrigError,
+    ParameterError,
+    RunAborted,
+    UserInputError,
+)
 from labrig.procedure import GROUP_KEY, LabrigProcedure
 from labrig.store import RunStore, check_output_dir, read_run
 
@@ -206,6 +213,15 @@ def _roles(procedure: LabrigProcedure, config: BenchConfig) -> list[str]:
     return list(dict.fromkeys([*procedure.REQUIRED_ROLES, *optional]))
 
 
+def _check_numbers(procedure: LabrigProcedure) -> None:
+    """No NaN parameter reaches ``validate``: pymeasure's range check passes NaN (every
+    comparison is False), and a procedure's arithmetic on it fails with a traceback."""
+    for pname in procedure.parameter_objects():
+        value = getattr(procedure, pname, None)
+        if isinstance(value, float) and math.isnan(value):
+            raise ParameterError(f"{pname}=nan: not a number; give a finite value")
+
+
 def run_procedure(
     procedure: LabrigProcedure,
     config: BenchConfig,
@@ -228,6 +244,7 @@ def run_procedure(
             raise UserInputError(f"--resume: procedure {name!r} cannot resume a run")
         # the procedure reads what was written before the store reopens (and locks) it
         procedure.resume_from = Path(resume)
+    _check_numbers(procedure)
     procedure.validate(config)
     roles = _roles(procedure, config)
     if resume is not None:
