@@ -115,3 +115,23 @@ def test_bad_settings_on_the_command_line_exit_2_without_traceback(tmp_path: Pat
         assert stderr.startswith("labrig: error:"), stderr
         assert expected in stderr, stderr
         assert not out.exists() or not list(out.iterdir()), "a file was written"
+
+
+# ----------------------------------------------------------------------------- scripts, GUI
+@pytest.mark.parametrize("name", PROCEDURES)
+def test_nan_parameters_are_refused_before_anything_opens(name: str, configs, tmp_path) -> None:
+    """Set from a script or the GUI (not through ``--set``), a NaN float parameter still
+    gets a one-line ParameterError from the runner, and no file or instrument is touched."""
+    from pymeasure.experiment import FloatParameter
+
+    from labrig.runner import run_procedure
+
+    cls = load(name)
+    floats = [p for p, obj in parameter_objects(cls).items() if isinstance(obj, FloatParameter)]
+    assert floats
+    for pname in floats:
+        proc = cls()
+        proc.set_parameters({pname: math.nan})
+        with pytest.raises(ParameterError, match=f"{pname}=nan"):
+            run_procedure(proc, configs[name], output_dir=tmp_path / "runs", progress=False)
+    assert not (tmp_path / "runs").exists()
