@@ -89,19 +89,23 @@ def _jvl_panel(ax: Axes, runs: Sequence[LoadedRun], labels: Sequence[str]) -> No
     ax_l.grid(False)
     ax_l.spines["right"].set_visible(True)
     any_j = any_l = False
-    for i, (loaded, label) in enumerate(zip(runs, labels, strict=True)):
+    returns = False
+    for i, loaded in enumerate(runs):
         t = loaded.table()
         if not t:
             continue
         v, j, lum = t["voltage"], t["current_density"], t["luminance"]
-        m = positive(j) & np.isfinite(v)
-        if m.any():
-            ax.plot(v[m], j[m], "-", color=colour(i), label=label)
-            any_j = True
-        m = positive(lum) & np.isfinite(v) & light_measured(loaded)
-        if m.any():
-            ax_l.plot(v[m], lum[m], "--", color=colour(i))
-            any_l = True
+        for first, sel in branches(v):
+            returns |= not first
+            alpha = 1.0 if first else RETURN_ALPHA
+            m = sel & positive(j) & np.isfinite(v)
+            if m.any():
+                ax.plot(v[m], j[m], "-", color=colour(i), alpha=alpha)
+                any_j = True
+            m = sel & positive(lum) & np.isfinite(v) & light_measured(loaded)
+            if m.any():
+                ax_l.plot(v[m], lum[m], "--", color=colour(i), alpha=alpha)
+                any_l = True
     if not any_j:
         no_data(ax)
     ax.set_yscale("log")
@@ -115,6 +119,8 @@ def _jvl_panel(ax: Axes, runs: Sequence[LoadedRun], labels: Sequence[str]) -> No
         Line2D([], [], color="0.2", ls="-", label="J"),
         Line2D([], [], color="0.2", ls="--", label="L"),
     ]
+    if returns:
+        handles.append(Line2D([], [], color="0.2", alpha=RETURN_ALPHA, label="return sweep"))
     if len(runs) > 1:
         handles += [Line2D([], [], color=colour(i), label=label) for i, label in enumerate(labels)]
     ax.legend(handles=handles, loc="upper left")
@@ -137,10 +143,14 @@ def _efficiency_panel(
             continue
         units = units or loaded.units(column)
         j, y = t["current_density"], t[column]
-        m = positive(j, y) & light_measured(loaded)
-        if m.any():
-            ax.plot(j[m], y[m], "o-", ms=3, color=colour(i), label=label)
-            plotted = True
+        for first, sel in branches(t["voltage"]):
+            m = sel & positive(j, y) & light_measured(loaded)
+            if m.any():
+                ax.plot(
+                    j[m], y[m], "o-", ms=3, color=colour(i), alpha=1.0 if first else RETURN_ALPHA,
+                    label=label if first else None,
+                )  # fmt: skip
+                plotted = True
     if not plotted:
         no_data(ax, "no step with measurable light")
     ax.set_xscale("log")
@@ -161,6 +171,24 @@ def _cie_points(
         if x is not None and y is not None:
             points.append((x, y, label, colour(i)))
     return points
+
+
+#: the return branch of a forward-and-back sweep is drawn fainter than the first
+RETURN_ALPHA = 0.45
+
+
+def branches(voltage: np.ndarray) -> list[tuple[bool, np.ndarray]]:
+    """(is the first branch, row mask) for the sweep's first monotonic run and the rest
+    (the return of ``direction=both``), so a hysteresis loop is not drawn as one line."""
+    from labrig.analysis.jvl import first_branch
+
+    v = np.asarray(voltage, float)
+    first = np.zeros(v.size, bool)
+    first[first_branch(v)] = True
+    out = [(True, first)]
+    if (~first).any():
+        out.append((False, ~first))
+    return out
 
 
 def light_measured(loaded: LoadedRun) -> np.ndarray:
