@@ -47,6 +47,7 @@ class Plan:
     params: dict[str, Any]
     instrument: dict[str, Any] = field(default_factory=dict)  # extra keys for every role
     source: str = "smu"  # role whose simulator counts readings (faults, signals)
+    replace: dict[str, dict[str, Any]] = field(default_factory=dict)  # roles configured anew
 
 
 PLANS = {
@@ -91,6 +92,21 @@ PLANS = {
         ),
         instrument={"channels": 2},
         source="lifetime",
+    ),
+    # the same procedure on the one-channel rig made of the 2400 and the 6485
+    "lifetime-2400": Plan(
+        "lifetime",
+        "sim",
+        ("smu", "photometer", "lifetime"),
+        dict(
+            drive="current density",
+            levels="10",
+            max_duration=0.02,
+            settle_time=1.0,
+            first_interval=1.0,
+            max_interval=5.0,
+        ),
+        replace={"lifetime": {"driver": "smu_photometer", "simulated": True}},
     ),
 }
 
@@ -158,6 +174,13 @@ CASES: list[Case] = [
     Case("lifetime", "open", {"kind": "open", "after": 3, "channel": 2}, "lifetime", "finished",
          None),
     *_signals("lifetime", "lifetime", at=30),
+    # lifetime on the 2400 + 6485: a lost link is not waited out (no rig to reconnect to)
+    *_comm("lifetime-2400", "smu", after_messages=40, after_readings=10),
+    Case("lifetime-2400", "short", {"kind": "short", "after": 10}, "smu", "finished", None),
+    Case("lifetime-2400", "open", {"kind": "open", "after": 10}, "smu", "finished", None),
+    Case("lifetime-2400", "overrange", {"kind": "overrange", "after": 14}, "photometer", "failed",
+         "OverRangeError"),
+    *_signals("lifetime-2400", "smu", at=10),
 ]  # fmt: skip
 
 
@@ -165,8 +188,9 @@ CASES: list[Case] = [
 def _config(plan: Plan, case: Case) -> BenchConfig:
     data = yaml.safe_load((shipped_config_dir() / f"{plan.base}.yaml").read_text())
     data["instruments"] = {role: data["instruments"][role] for role in plan.roles}
+    data["instruments"].update(plan.replace)
     for inst in data["instruments"].values():
-        if inst["driver"] != "usb2000plus":
+        if inst["driver"] not in ("usb2000plus", "smu_photometer"):
             inst["timeout_s"] = 0.3  # a time-out case costs a few of these
         inst.update(plan.instrument)
     if case.spec is not None and "kind" in case.spec:
@@ -278,9 +302,9 @@ def _signals_restored():
 
 @pytest.mark.parametrize("case", CASES, ids=_ids)
 def test_fault_leaves_outputs_off_file_readable_rows_kept(case: Case, tmp_path: Path, caplog):
-    if case.procedure not in available():
-        pytest.skip(f"procedure {case.procedure} not installed yet")
     plan = PLANS[case.procedure]
+    if plan.name not in available():
+        pytest.skip(f"procedure {plan.name} not installed yet")
     config = _config(plan, case)
     proc = _counting(load(plan.name))()
     proc.counted = collections.Counter()
