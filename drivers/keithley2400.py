@@ -55,6 +55,7 @@ CONFIRM_TIMEOUT_S = 1.0
 SHUTDOWN_RESYNC_S = 10.0
 AUTO_DELAY_ESTIMATE_S = 0.005
 LINE_FREQUENCY_WORST_HZ = 50.0
+TRIGGER_LINES = range(1, 5)
 
 _SCPI_FUNCTION = {"voltage": "VOLT", "current": "CURR"}
 _OPPOSITE = {"voltage": "current", "current": "voltage"}
@@ -460,6 +461,30 @@ class Keithley2400(VisaTransport, PymeasureKeithley2400, SourceMeter):
             self.trigger_delay = 0
         self._write_level(function, 0.0)
         return readings
+
+    def set_trigger_output(
+        self, events: Sequence[Literal["source", "delay", "sense"]] = (), *, line: int = 2
+    ) -> None:
+        """Trigger Link output (``:TRIG:OLIN``, ``:TRIG:OUTP``): a trigger on ``line``
+        (1–4) after the source is set, after the source delay and/or after the measurement
+        of every source-delay-measure cycle; no events: none.  With ``"source"`` a
+        picoammeter armed on the same line starts as each auto-off pulse starts."""
+        scpi = {"source": "SOUR", "delay": "DEL", "sense": "SENS"}
+        bad = [e for e in events if e not in scpi]
+        if bad:
+            raise _reject(
+                f"trigger output event(s) {', '.join(map(repr, bad))}; allowed "
+                "'source', 'delay', 'sense'"
+            )
+        if line not in TRIGGER_LINES:
+            raise _reject(f"Trigger Link line {line!r}; allowed 1–4")
+        self.write(f":TRIG:OLIN {line}")
+        self.write(":TRIG:OUTP " + (",".join(scpi[e] for e in dict.fromkeys(events)) or "NONE"))
+
+    def reset_timestamp(self) -> None:
+        """Zero the reading timestamps (``:SYST:TIME:RES``).  They come with 7 digits, so
+        timing µs-scale pulses needs them small."""
+        self.write(":SYST:TIME:RES")
 
     # ---------------------------------------------------------------- shutdown
     def shutdown(self, ramp: bool = True) -> None:
