@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter, Parameter
 
-from labrig.errors import InstrumentError, ParameterError, SafetyLimitError
+from labrig.errors import ParameterError, SafetyLimitError
 from labrig.procedure import Column, LabrigProcedure
 from labrig.procedures.jvl import JVLProcedure
 
@@ -411,8 +411,8 @@ class PulsedELProcedure(LabrigProcedure):
         """Measured on-time for ``width``: back-to-back cycles at 0 timed by the 2400."""
         if width not in self._timing:
             smu = self.bench.smu
-            _set_trigger_output(smu, (), self.trigger_line)
-            _reset_timestamp(smu)  # 7-digit stamps: keep them small to resolve µs
+            smu.set_trigger_output((), line=self.trigger_line)
+            smu.reset_timestamp()  # 7-digit stamps: keep them small to resolve µs
             readings = smu.pulsed_cycles(
                 0.0,
                 TIMING_CYCLES,
@@ -435,14 +435,13 @@ class PulsedELProcedure(LabrigProcedure):
         period = self.period_s(width)
         count = self.pulses_per_point
         aperture = self.photometer_nplc / self._line_hz
-        _arm_photometer(
-            photometer,
+        photometer.arm_link_burst(
             count,
             line=self.trigger_line,
             delay_s=max(0.0, width - aperture - APERTURE_MARGIN_S),
         )
-        _set_trigger_output(smu, ("source",), self.trigger_line)
-        _reset_timestamp(smu)
+        smu.set_trigger_output(("source",), line=self.trigger_line)
+        smu.reset_timestamp()
         readings = smu.pulsed_cycles(
             level,
             count,
@@ -451,8 +450,8 @@ class PulsedELProcedure(LabrigProcedure):
             off_time=max(0.0, period - width - TRIGGER_LATENCY_S),
         )
         # (after a failure the trigger output may stay on: harmless, the output is off)
-        _set_trigger_output(smu, (), self.trigger_line)
-        light = [r.current for r in _fetch_photometer(photometer, count)]
+        smu.set_trigger_output((), line=self.trigger_line)
+        light = [r.current for r in photometer.fetch_link_burst(count)]
         stamps = [r.time for r in readings]
         achieved_period = float(np.median(np.diff(stamps)))
         duty = achieved_width / achieved_period
@@ -616,60 +615,3 @@ class PulsedELProcedure(LabrigProcedure):
             self.log_event("analysis", note)
         if result.figures:
             self.emit_analysis(result.figures)
-
-
-# ---------------------------------------------------------------------- Trigger Link
-# TEMPORARY: the drivers get these as methods once their author is done with them
-# (drivers/keithley2400.py set_trigger_output, drivers/keithley6485.py arm/fetch);
-# until then they are reached here, on the drivers' own write/query.
-def _set_trigger_output(smu: Any, events: tuple[str, ...], line: int) -> None:
-    method = getattr(smu, "set_trigger_output", None)
-    if method is not None:
-        method(events, line=line)
-        return
-    scpi = {"source": "SOUR", "delay": "DEL", "sense": "SENS"}
-    smu.write(f":TRIG:OLIN {line}")
-    smu.write(":TRIG:OUTP " + (",".join(scpi[e] for e in events) or "NONE"))
-
-
-def _reset_timestamp(smu: Any) -> None:
-    method = getattr(smu, "reset_timestamp", None)
-    if method is not None:
-        method()
-        return
-    smu.write(":SYST:TIME:RES")
-
-
-def _arm_photometer(photometer: Any, count: int, *, line: int, delay_s: float) -> None:
-    method = getattr(photometer, "arm_link_burst", None)
-    if method is not None:
-        method(count, line=line, delay_s=delay_s)
-        return
-    photometer.write(":TRAC:CLE")
-    photometer.buffer_points = count
-    photometer.write(":TRAC:FEED SENS")
-    photometer.write(":TRAC:FEED:CONT NEXT")
-    photometer._set_trigger_count(count)
-    photometer.write(f":TRIG:DEL {delay_s:.6g}")
-    photometer.write(f":TRIG:ILIN {line}")
-    photometer.write(":TRIG:SOUR TLIN")
-    photometer.write(":INIT")
-    # a query answered after INIT: the 6485 is armed before the 2400 starts pulsing
-    source = photometer.query(":TRIG:SOUR?").strip()
-    if source != "TLIN":
-        raise InstrumentError(f"photometer: trigger source {source!r} after arming, not TLIN")
-
-
-def _fetch_photometer(photometer: Any, count: int) -> list[Any]:
-    method = getattr(photometer, "fetch_link_burst", None)
-    if method is not None:
-        return method(count)
-    readings = photometer._parse(photometer.query(":TRAC:DATA?"), ":TRAC:DATA?")
-    photometer.write(":TRIG:SOUR IMM")
-    photometer.write(":TRIG:DEL 0")
-    if len(readings) != count:
-        raise InstrumentError(
-            f"photometer: {len(readings)} of {count} pulses triggered a reading; is the "
-            "Trigger Link cable from the 2400 connected?"
-        )
-    return readings
