@@ -363,3 +363,72 @@ def test_unplugged_trigger_link_fails_the_run_with_output_off(tmp_path):
     assert result.status == "failed", result.reason
     assert len(data["set_width"]) == 0
     _assert_output_off(factory)
+
+
+# ------------------------------------------------------------------ driver methods it uses
+@pytest.fixture
+def linked():
+    """The 2400 and 6485 drivers over TCP on one simulated bench (noise off)."""
+    from labrig.clock import SimulatedClock
+    from labrig.drivers import keithley2400, keithley6485
+    from labrig.simulators.bench import SimulatedBench
+    from labrig.simulators.keithley2400 import SimulatedKeithley2400
+    from labrig.simulators.keithley6485 import SimulatedKeithley6485
+    from labrig.simulators.server import SCPIServer
+
+    data = load_config("sim").model_dump(exclude={"source_text", "source_path"}, mode="json")
+    data["simulation"]["noise"] = False
+    sim = SimulatedBench(parse_config(data), SimulatedClock(start=0.0))
+    with (
+        SCPIServer(SimulatedKeithley2400(sim)) as s1,
+        SCPIServer(SimulatedKeithley6485(sim)) as s2,
+    ):
+        smu = keithley2400.connect(s1.resource, timeout_s=1.0)
+        pico = keithley6485.connect(s2.resource, timeout_s=1.0)
+        try:
+            yield sim, smu, pico
+        finally:
+            smu.close()
+            pico.close()
+
+
+def test_driver_trigger_link_methods_refuse_bad_settings_before_scpi(linked):
+    from labrig.errors import InstrumentSettingError
+
+    _, smu, pico = linked
+    with pytest.raises(InstrumentSettingError, match="'later'; allowed 'source'"):
+        smu.set_trigger_output(("source", "later"))
+    with pytest.raises(InstrumentSettingError, match="line 5; allowed 1–4"):
+        smu.set_trigger_output(("source",), line=5)
+    with pytest.raises(InstrumentSettingError, match="line 7; allowed 1–6"):
+        pico.arm_link_burst(3, line=7)
+    with pytest.raises(InstrumentSettingError, match="trigger delay -1"):
+        pico.arm_link_burst(3, delay_s=-1.0)
+    with pytest.raises(InstrumentSettingError, match="burst of 2501"):
+        pico.arm_link_burst(2501)
+
+
+def test_driver_arm_pulse_fetch_over_tcp(linked):
+    sim, smu, pico = linked
+    smu.configure_source("current", 12.0, nplc=0.01, source_delay=0.0, autozero=False)
+    pico.configure(nplc=0.01, current_range=2e-5)
+    pico.zero_correct()
+    pico.arm_link_burst(4, line=3, delay_s=0.7e-3)
+    smu.set_trigger_output(("source",), line=3)
+    smu.reset_timestamp()
+    pulses = smu.pulsed_cycles(0.004, 4, source_delay=0.8e-3, nplc=0.01, off_time=0.05)
+    smu.set_trigger_output((), line=3)
+    light = pico.fetch_link_burst(4)
+    assert pulses[0].time == pytest.approx(0.0511, abs=1e-6)  # restarted at the reset
+    assert np.diff([r.time for r in pulses]) == pytest.approx(0.0511, abs=1e-6)
+    sim.source_current(0.004, 12.0)
+    steady = sim.photodiode_current()
+    sim.output_off()
+    assert [r.current for r in light] == pytest.approx([steady] * 4, rel=0.01)
+    assert pico.read().current < 1e-8  # back to immediate triggering: a dark reading
+    # triggers that never come: the buffer is short and the fetch says why
+    pico.arm_link_burst(3, line=4)
+    smu.set_trigger_output(("source",), line=3)  # the wrong line
+    smu.pulsed_cycles(0.004, 3, source_delay=0.8e-3, nplc=0.01)
+    with pytest.raises(Exception, match="no reply|triggers reached"):
+        pico.fetch_link_burst(3)
