@@ -76,7 +76,7 @@ def calibrate_luminance(
     before/after.  The bench must be open with smu and photometer (spectrometer optional:
     without it the reference spectrum weights the photodiode, as in a spectra-off run)."""
     from labrig.analysis.photometry import BenchPhotometry
-    from labrig.procedures.jvl import SpectrumRecorder
+    from labrig.spectrum_recorder import SpectrumRecorder
 
     if not current_a > 0:
         raise ParameterError(f"current {current_a!r} A: must be > 0 (forward drive)")

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -50,12 +50,11 @@ from pymeasure.experiment import (
 from labrig.errors import ParameterError, SafetyLimitError
 from labrig.interfaces import SourceMeter, Spectrum
 from labrig.procedure import Column, LabrigProcedure
+from labrig.spectrum_recorder import SpectrumRecorder
 
 DIRECTIONS = ("forward", "reverse", "both")
 MODES = ("point-by-point", "buffered")
 SPECTRA = ("none", "every_step", "every_n_steps", "above_threshold")
-#: longest exposure the auto-exposure may choose (s)
-MAX_EXPOSURE_S = 2.0
 #: luminance a breakdown check needs to have seen before it can trigger (cd/m²)
 BREAKDOWN_MIN_LUMINANCE = 1.0
 #: light counts as measured (for the efficiency figures) above this many dark-noise sigmas
@@ -514,41 +513,6 @@ class JVLProcedure(LabrigProcedure):
         for note in result.notes:
             self.log_event("analysis", note)
         self.emit_analysis(result.figures)
-
-
-class SpectrumRecorder:
-    """Auto-exposed, dark-subtracted EL spectra whose darks were all taken with the
-    source off before the drive started (see the module docstring: the exposure ladder).
-    Shared by the J–V–L sweep and ``labrig calibrate luminance``."""
-
-    def __init__(self, spectrometer: Any, max_exposure_s: float = MAX_EXPOSURE_S) -> None:
-        self.spectrometer = spectrometer
-        lo, hi = spectrometer.integration_time_limits_s
-        hi = min(hi, max_exposure_s)
-        ladder = [lo]
-        while ladder[-1] * 2 < hi:
-            ladder.append(ladder[-1] * 2)
-        self.ladder = [*ladder, hi]
-        self.darks: dict[float, np.ndarray] = {}
-
-    def take_darks(self) -> None:
-        """One dark per ladder time; the caller has the source off."""
-        for t in self.ladder:
-            self.spectrometer.set_integration_time(t)
-            self.darks[t] = self.spectrometer.take_dark()
-
-    def acquire(self) -> tuple[Spectrum, np.ndarray]:
-        """(dark-subtracted spectrum, the dark used) at the ladder time just below the
-        auto-exposed one."""
-        if not self.darks:
-            raise RuntimeError("SpectrumRecorder.acquire before take_darks")
-        chosen = self.spectrometer.auto_expose(max_time_s=self.ladder[-1])
-        t = max([x for x in self.ladder if x <= chosen * (1 + 1e-9)], default=self.ladder[0])
-        self.spectrometer.set_integration_time(t)
-        raw = self.spectrometer.acquire(subtract_dark=False)
-        dark = self.darks[t]
-        spectrum = replace(raw, counts=raw.counts - dark, dark_subtracted=True, relative_power=None)
-        return spectrum, dark
 
 
 class _SweepPhotometry:

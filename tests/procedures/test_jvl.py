@@ -122,9 +122,9 @@ def test_reference_spectrum_needed_only_where_spectra_cannot_stand_in():
 )
 def test_spectrum_recorder_darks_before_drive_and_exposes_on_the_ladder():
     from labrig.drivers.usb2000plus import USB2000Plus
-    from labrig.procedures.jvl import SpectrumRecorder
     from labrig.simulators.bench import SimulatedBench
     from labrig.simulators.spectrometer import SimulatedSpectrometer
+    from labrig.spectrum_recorder import SpectrumRecorder
 
     sim = SimulatedBench(load_config("sim"))
     spectrometer = USB2000Plus(SimulatedSpectrometer(sim))
