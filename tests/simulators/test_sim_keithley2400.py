@@ -226,10 +226,42 @@ def test_timing_follows_nplc_autozero_delay_and_line_frequency(
     data = readings(smu.handle(":READ?"))
     elapsed = clock.time() - t0
     f_line = smu.bench.config.simulation.line_frequency_hz
-    per_reading = delay + 1e-4 + nplc / f_line * (3 if autozero == "ON" else 1)
-    assert elapsed == pytest.approx(n * per_reading, rel=1e-6)
-    # TIME is clock time minus power-up time: resolution ~0.2 µs at a Unix-epoch clock
-    np.testing.assert_allclose(np.diff(data[:, 3]), per_reading, rtol=1e-3, atol=1e-6)
+    cls = SimulatedKeithley2400
+    cycle = delay + 1e-4 + nplc / f_line * (3 if autozero == "ON" else 1)
+    firmware = cls.ARM_OVERHEAD_S + n * (cls.READING_OVERHEAD_S + cls.BUS_PER_READING_S)
+    assert elapsed == pytest.approx(n * cycle + firmware, rel=1e-6)
+    # TIME is clock time minus power-up time: resolution ~0.2 µs at a Unix-epoch clock;
+    # stamps are exactly one cycle apart, the first one cycle after the :READ? (the
+    # firmware's time is spent after the last measurement)
+    np.testing.assert_allclose(np.diff(data[:, 3]), cycle, rtol=1e-3, atol=1e-6)
+    assert data[0, 3] == pytest.approx(t0 - smu._t0 + cycle, abs=1e-6)
+
+
+def test_point_by_point_pays_the_firmware_cost_a_sweep_pays_once(
+    smu: SimulatedKeithley2400,
+) -> None:
+    """Datasheet system speeds at NPLC 0.01, autozero off, source delay 0: ~1100
+    readings/s in a sweep to memory, ~80/s as single source + :READ? over the bus."""
+    cls = SimulatedKeithley2400
+    smu.handle(":SENS:CURR:NPLC 0.01;:SYST:AZER OFF;:SOUR:DEL 0;:SENS:CURR:PROT 0.01")
+    smu.handle(":SOUR:VOLT 1;:OUTP ON")
+    clock = smu.bench.clock
+    t0 = clock.time()
+    for v in np.linspace(0.0, 2.0, 10):
+        smu.handle(f":SOUR:VOLT {v}")
+        smu.handle(":READ?")
+    single = (clock.time() - t0) / 10
+    f_line = smu.bench.config.simulation.line_frequency_hz
+    cycle = 1e-4 + 0.01 / f_line
+    expected = cls.ARM_OVERHEAD_S + cycle + cls.READING_OVERHEAD_S + cls.BUS_PER_READING_S
+    assert single == pytest.approx(expected, rel=1e-6)
+    assert 75 <= 1 / single <= 85
+    smu.handle(":SOUR:VOLT:MODE LIST;:SOUR:LIST:VOLT 0,0.5,1,1.5,2;:TRIG:COUN 5")
+    t0 = clock.time()
+    smu.handle(":INIT")
+    in_sweep = (clock.time() - t0 - cls.ARM_OVERHEAD_S) / 5
+    assert in_sweep == pytest.approx(cycle + cls.READING_OVERHEAD_S, rel=1e-6)
+    assert 1080 <= 1 / in_sweep <= 1170
 
 
 def test_line_frequency_is_the_benchs(smu: SimulatedKeithley2400) -> None:
@@ -392,14 +424,18 @@ def test_faults_from_config(bench: SimulatedBench) -> None:
 
 
 def test_a_finite_clock_speed_makes_the_sweep_take_real_time() -> None:
-    """clock_speed 20: a 0.61 s (simulated) burst takes ~31 ms of wall time."""
+    """clock_speed 20: a 0.63 s (simulated) burst takes ~32 ms of wall time."""
     bench = SimulatedBench(load_config("sim"), clock=SimulatedClock(start=0.0, speed=20.0))
     smu = SimulatedKeithley2400(bench)
     smu.handle(":TRIG:COUN 10;:SOUR:VOLT 2;:OUTP ON")
     start = time.perf_counter()
     smu.handle(":READ?")
     wall = time.perf_counter() - start
-    simulated = 10 * (1e-4 + 1e-3 + 3 / bench.config.simulation.line_frequency_hz)
+    cls = SimulatedKeithley2400
+    cycle = 1e-4 + 1e-3 + 3 / bench.config.simulation.line_frequency_hz
+    simulated = (  # the :READ?: armed, 10 cycles stored and sent
+        cls.ARM_OVERHEAD_S + 10 * (cycle + cls.READING_OVERHEAD_S + cls.BUS_PER_READING_S)
+    )
     assert wall >= simulated / 20 * 0.95
     assert bench.clock.time() == pytest.approx(simulated, rel=1e-6)
 
