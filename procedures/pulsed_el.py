@@ -610,6 +610,7 @@ class PulsedELProcedure(LabrigProcedure):
             mean_current=col("mean_current", pulsed) if pulsed else None,
             set_width_ms=col("set_width", pulsed) if pulsed else None,
             achieved_width_ms=col("achieved_width", pulsed) if pulsed else None,
+            level_units="A" if self._function == "current" else "V",
         )
         for note in result.notes:
             self.log_event("analysis", note)

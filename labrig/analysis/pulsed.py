@@ -151,9 +151,11 @@ def analyse_pulsed(
     mean_current: np.ndarray | None = None,
     set_width_ms: np.ndarray | None = None,
     achieved_width_ms: np.ndarray | None = None,
+    level_units: str = "A",
 ) -> PulsedAnalysis:
     """The run's headline figures (J in mA/cm², EQE in %, widths in ms); a figure that
-    cannot be computed is left out with a note saying why."""
+    cannot be computed is left out with a note saying why.  ``level_units`` is the unit of
+    ``width_level``: "A" for a current drive, "V" for a voltage drive."""
     out = PulsedAnalysis()
     if width_ms is not None and width_el is not None and len(width_ms):
         levels = np.asarray(width_level if width_level is not None else np.zeros(len(width_ms)))
@@ -166,7 +168,7 @@ def analyse_pulsed(
         else:
             out.figures["el_drop"] = (100.0 * trend.relative_drop, "%")
             out.figures["el_monotonic_with_width"] = (int(trend.monotonic_falling), "")
-            out.figures["el_width_level"] = (top, "V or A")
+            out.figures["el_width_level"] = (top, level_units)
             out.figures["shortest_width"] = (float(trend.width[0]), "ms")
             out.figures["longest_width"] = (float(trend.width[-1]), "ms")
             if not trend.monotonic_falling:
