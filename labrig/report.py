@@ -36,6 +36,7 @@ FIGURE_MODULES: dict[str, str] = {
     "solar-jv": "labrig.report_solar:solar_figure",
     "sclc": "labrig.report_sclc:sclc_figure",
     "lifetime": "labrig.report_lifetime:lifetime_figure",
+    "pulsed-el": "labrig.report_pulsed:pulsed_figure",
 }
 
 #: analysis figures left out of the one-page summary (they stay in the file):
