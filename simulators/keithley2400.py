@@ -35,6 +35,7 @@ import numpy as np
 
 from labrig.config import FaultSpec
 from labrig.simulators.faults import ConnectionDropped, FaultInjector
+from labrig.simulators.keithley_common import KeithleyTriggerModel
 from labrig.simulators.scpi import (
     NoReply,
     SCPIError,
@@ -78,7 +79,21 @@ def best_range(value: float, ranges: tuple[float, ...]) -> float:
     return ranges[-1]
 
 
-class SimulatedKeithley2400(SCPIInstrument):
+def _parse_range(args: list[str], ranges: tuple[float, ...], current: float) -> float:
+    """A ``:RANGe`` parameter (a value, MIN/MAX/DEF/UP/DOWN) -> the range it selects."""
+    value = parse_number(
+        one_param(args),
+        low=-ranges[-1],
+        high=ranges[-1],
+        default=ranges[-1],
+        current=current,
+        steps=ranges,
+        minimum=ranges[0],
+    )
+    return best_range(value, ranges)
+
+
+class SimulatedKeithley2400(SCPIInstrument, KeithleyTriggerModel):
     """A Keithley 2400 on the simulated bench; serve it with ``SCPIServer``.
 
     Besides each source–delay–measure cycle, the real 2400 spends time on its own
@@ -110,6 +125,10 @@ class SimulatedKeithley2400(SCPIInstrument):
     ARM_OVERHEAD_S = 11.7e-3  # parsing + trigger-model set-up per :READ?, :MEAS?, :INIT
     READING_OVERHEAD_S = 0.6e-3  # per reading taken in the trigger model (storage)
     BUS_PER_READING_S = 0.2e-3  # per reading sent by :READ?, :MEAS?, :FETC?, :TRAC:DATA?
+
+    ELEMENTS = ELEMENTS
+    ELEMENT_CHOICES = ("VOLTage", "CURRent", "RESistance", "TIME", "STATus")
+    # MAX_READINGS (= MAX_POINTS), TRIG_DELAY_MAX_S and LINK_LINES: the mixin's defaults
 
     def __init__(
         self, bench: Any, faults: list[FaultSpec] | None = None, serial: str = "4105123"
@@ -154,16 +173,11 @@ class SimulatedKeithley2400(SCPIInstrument):
         self.autozero = True
         self.output = False
         self.smode = "NORM"
-        self.elements = list(ELEMENTS)
-        self.trig_count = 1
-        self.arm_count = 1
-        self.trig_delay = 0.0
+        self._reset_trigger_model()
         self.trig_source = "IMM"
         self.arm_source = "IMM"
         self.arm_timer = 0.1
         self.trig_output: list[str] = []  # Trigger Link output events: SOUR, DEL, SENS
-        self.trig_olin = 2
-        self.trig_ilin = 1
         self.beeper = True
         self.display = True
         self.average = False
@@ -174,10 +188,6 @@ class SimulatedKeithley2400(SCPIInstrument):
         self.terminals = "FRON"
         self.ovp = 210.0
         self.line_frequency = float(self.bench.config.simulation.line_frequency_hz)
-        self.last: list[list[float]] | None = None
-        self.trace: list[list[float]] = []
-        self.trace_points = 100
-        self.trace_feed_next = False
         self.bench.output_off()
 
     # ------------------------------------------------------------- command tree
@@ -264,58 +274,22 @@ class SimulatedKeithley2400(SCPIInstrument):
         t.add("[:SENSe]:FUNCtion:OFF", set=self._set_sense_off)
         t.add("[:SENSe]:FUNCtion:ALL", set=self._set_sense_all)
         t.add("[:SENSe]:FUNCtion:OFF:ALL", set=lambda a: self._no_args(a, self.sense.clear))
-        t.add(
-            "[:SENSe]:FUNCtion:CONCurrent",
-            set=self._set_attr_bool("concurrent"),
-            query=lambda _: nr1(self.concurrent),
-        )
-        t.add(
-            "[:SENSe]:AVERage[:STATe]",
-            set=self._set_attr_bool("average"),
-            query=lambda _: nr1(self.average),
-        )
-        t.add(
-            "[:SENSe]:AVERage:TCONtrol",
-            set=self._set_attr_choice("average_tcon", ("REPeat", "MOVing")),
-            query=lambda _: self.average_tcon,
-        )
+        self._add_bool(t, "[:SENSe]:FUNCtion:CONCurrent", "concurrent")
+        self._add_bool(t, "[:SENSe]:AVERage[:STATe]", "average")
+        self._add_choice(t, "[:SENSe]:AVERage:TCONtrol", "average_tcon", ("REPeat", "MOVing"))
         t.add(
             "[:SENSe]:AVERage:COUNt",
             set=self._set_average_count,
             query=lambda _: nr1(self.average_count),
         )
         t.add(":SOURce:SWEep:POINts", set=self._set_points, query=lambda _: nr1(self._points()))
-        t.add(
-            ":SOURce:SWEep:SPACing",
-            set=self._set_attr_choice("spacing", ("LINear", "LOGarithmic")),
-            query=lambda _: self.spacing,
-        )
-        t.add(
-            ":SOURce:SWEep:RANGing",
-            set=self._set_attr_choice("sweep_ranging", ("BEST", "AUTO", "FIXed")),
-            query=lambda _: self.sweep_ranging,
-        )
-        t.add(
-            ":SOURce:SWEep:DIRection",
-            set=self._set_attr_choice("direction", ("UP", "DOWn")),
-            query=lambda _: self.direction,
-        )
-        t.add(
-            ":SOURce:SWEep:CABort",
-            set=self._set_attr_choice("cabort", ("NEVer", "EARLy", "LATE")),
-            query=lambda _: self.cabort,
-        )
+        self._add_choice(t, ":SOURce:SWEep:SPACing", "spacing", ("LINear", "LOGarithmic"))
+        self._add_choice(t, ":SOURce:SWEep:RANGing", "sweep_ranging", ("BEST", "AUTO", "FIXed"))
+        self._add_choice(t, ":SOURce:SWEep:DIRection", "direction", ("UP", "DOWn"))
+        self._add_choice(t, ":SOURce:SWEep:CABort", "cabort", ("NEVer", "EARLy", "LATE"))
         t.add(":SOURce:DELay", set=self._set_delay, query=lambda _: nr3(self.src_delay))
-        t.add(
-            ":SOURce:DELay:AUTO",
-            set=self._set_attr_bool("src_delay_auto"),
-            query=lambda _: nr1(self.src_delay_auto),
-        )
-        t.add(
-            ":SOURce:CLEar:AUTO",
-            set=self._set_attr_bool("auto_clear"),
-            query=lambda _: nr1(self.auto_clear),
-        )
+        self._add_bool(t, ":SOURce:DELay:AUTO", "src_delay_auto")
+        self._add_bool(t, ":SOURce:CLEar:AUTO", "auto_clear")
         t.add(
             ":SOURce:CLEar:AUTO:MODE",
             set=lambda a: parse_choice(one_param(a), ("ALWays", "TCOunt")),
@@ -332,62 +306,27 @@ class SimulatedKeithley2400(SCPIInstrument):
         t.add(
             ":SYSTem:LFRequency:AUTO", set=lambda a: parse_bool(one_param(a)), query=lambda _: "0"
         )
-        t.add(
-            ":SYSTem:BEEPer:STATe",
-            set=self._set_attr_bool("beeper"),
-            query=lambda _: nr1(self.beeper),
-        )
+        self._add_bool(t, ":SYSTem:BEEPer:STATe", "beeper")
         t.add(":SYSTem:BEEPer[:IMMediate]", set=lambda a: None)
-        t.add(
-            ":SYSTem:RSENse",
-            set=self._set_attr_bool("remote_sense"),
-            query=lambda _: nr1(self.remote_sense),
-        )
+        self._add_bool(t, ":SYSTem:RSENse", "remote_sense")
         t.add(":SYSTem:TIME:RESet", set=lambda a: self._no_args(a, self._reset_time))
         t.add(":SYSTem:TIME", query=lambda _: nr3(self._now()))
-        t.add(
-            ":DISPlay:ENABle", set=self._set_attr_bool("display"), query=lambda _: nr1(self.display)
-        )
-        t.add(
-            ":ROUTe:TERMinals",
-            set=self._set_attr_choice("terminals", ("FRONt", "REAR")),
-            query=lambda _: self.terminals,
-        )
+        self._add_bool(t, ":DISPlay:ENABle", "display")
+        self._add_choice(t, ":ROUTe:TERMinals", "terminals", ("FRONt", "REAR"))
         t.add(":OUTPut[:STATe]", set=self._set_output, query=lambda _: nr1(self.output))
-        t.add(
-            ":OUTPut:SMODe",
-            set=self._set_attr_choice("smode", ("NORMal", "ZERO", "HIMPedance", "GUARd")),
-            query=lambda _: self.smode,
-        )
+        self._add_choice(t, ":OUTPut:SMODe", "smode", ("NORMal", "ZERO", "HIMPedance", "GUARd"))
         t.add(
             ":FORMat:ELEMents[:SENSe]",
             set=self._set_elements,
             query=lambda _: ",".join(self.elements),
         )
-        t.add(
-            ":FORMat[:DATA]",
-            set=lambda a: parse_choice(one_param(a), ("ASCii",)),
-            query=lambda _: "ASC",
-        )
-        t.add(
-            ":TRIGger:COUNt",
-            set=self._set_count("trig_count"),
-            query=lambda _: nr1(self.trig_count),
-        )
-        t.add(":ARM:COUNt", set=self._set_count("arm_count"), query=lambda _: nr1(self.arm_count))
-        t.add(":TRIGger:DELay", set=self._set_trig_delay, query=lambda _: nr3(self.trig_delay))
-        t.add(
-            ":TRIGger:SOURce",
-            set=self._set_attr_choice("trig_source", ("IMMediate", "TLINk")),
-            query=lambda _: self.trig_source,
-        )
-        t.add(
+        self._add_trigger_model(t)
+        self._add_choice(t, ":TRIGger:SOURce", "trig_source", ("IMMediate", "TLINk"))
+        self._add_choice(
+            t,
             ":ARM:SOURce",
-            set=self._set_attr_choice(
-                "arm_source",
-                ("IMMediate", "TIMer", "MANual", "BUS", "TLINk", "NSTest", "PSTest", "BSTest"),
-            ),
-            query=lambda _: self.arm_source,
+            "arm_source",
+            ("IMMediate", "TIMer", "MANual", "BUS", "TLINk", "NSTest", "PSTest", "BSTest"),
         )
         t.add(":ARM:TIMer", set=self._set_arm_timer, query=lambda _: nr3(self.arm_timer))
         t.add(":TRIGger:CLEar", set=lambda a: None)
@@ -397,46 +336,15 @@ class SimulatedKeithley2400(SCPIInstrument):
             query=lambda _: ",".join(self.trig_output) or "NONE",
         )
         t.add(":ARM:OUTPut", set=lambda a: None, query=lambda _: "NONE")
-        t.add(
-            ":TRIGger:OLINe", set=self._set_line("trig_olin"), query=lambda _: nr1(self.trig_olin)
-        )
-        t.add(
-            ":TRIGger:ILINe", set=self._set_line("trig_ilin"), query=lambda _: nr1(self.trig_ilin)
-        )
         for name in (":ARM:OLINe", ":ARM:ILINe"):
             t.add(name, set=lambda a: parse_int(one_param(a), low=1, high=4), query=lambda _: "1")
         t.add(":INITiate[:IMMediate]", set=self._initiate)
         t.add(":ABORt", set=lambda a: None)
         t.add(":READ", query=self._read_query)
-        t.add(":FETCh", query=self._fetch_query)
         t.add(":TRACe:CLEar", set=lambda a: self._no_args(a, self.trace.clear))
-        t.add(":TRACe:POINts", set=self._set_trace_points, query=lambda _: nr1(self.trace_points))
-        t.add(":TRACe:POINts:ACTual", query=lambda _: nr1(len(self.trace)))
-        t.add(
-            ":TRACe:FEED",
-            set=lambda a: parse_choice(one_param(a), ("SENSe", "CALCulate1", "CALCulate2")),
-            query=lambda _: "SENS",
-        )
-        t.add(
-            ":TRACe:FEED:CONTrol",
-            set=self._set_trace_control,
-            query=lambda _: "NEXT" if self.trace_feed_next else "NEV",
-        )
         t.add(":TRACe:DATA", query=self._trace_data)
 
     # ------------------------------------------------------------- helpers
-    @staticmethod
-    def _no_args(args: list[str], fn: Any) -> None:
-        if args:
-            raise SCPIError(-108)
-        fn()
-
-    def _now(self) -> float:
-        return self.bench.clock.time() - self._t0
-
-    def _reset_time(self) -> None:
-        self._t0 = self.bench.clock.time()
-
     def _query_num(self, getter: Any, low: float, high: float) -> Any:
         """A numeric query that also answers ``? MIN`` / ``? MAX``."""
 
@@ -451,18 +359,6 @@ class SimulatedKeithley2400(SCPIInstrument):
             return nr3(getter())
 
         return query
-
-    def _set_attr_bool(self, attr: str) -> Any:
-        def setter(args: list[str]) -> None:
-            setattr(self, attr, parse_bool(one_param(args)))
-
-        return setter
-
-    def _set_attr_choice(self, attr: str, choices: tuple[str, ...]) -> Any:
-        def setter(args: list[str]) -> None:
-            setattr(self, attr, parse_choice(one_param(args), choices))
-
-        return setter
 
     def _setter_bool(self, attr: str, key: str) -> Any:
         def setter(args: list[str]) -> None:
@@ -513,16 +409,7 @@ class SimulatedKeithley2400(SCPIInstrument):
         ranges = V_RANGES if f == "VOLT" else I_RANGES
 
         def setter(args: list[str]) -> None:
-            value = parse_number(
-                one_param(args),
-                low=-ranges[-1],
-                high=ranges[-1],
-                default=ranges[-1],
-                current=self.src_range[f],
-                steps=ranges,
-                minimum=ranges[0],
-            )
-            self.src_range[f] = best_range(value, ranges)
+            self.src_range[f] = _parse_range(args, ranges, self.src_range[f])
             self.src_range_auto[f] = False
 
         return setter
@@ -603,16 +490,7 @@ class SimulatedKeithley2400(SCPIInstrument):
         ranges = V_RANGES if f == "VOLT" else I_RANGES
 
         def setter(args: list[str]) -> None:
-            value = parse_number(
-                one_param(args),
-                low=-ranges[-1],
-                high=ranges[-1],
-                default=ranges[-1],
-                current=self.sense_range[f],
-                steps=ranges,
-                minimum=ranges[0],
-            )
-            self.sense_range[f] = best_range(value, ranges)
+            self.sense_range[f] = _parse_range(args, ranges, self.sense_range[f])
             self.sense_range_auto[f] = False
             self._reapply()
 
@@ -694,27 +572,6 @@ class SimulatedKeithley2400(SCPIInstrument):
         self.output = False
         self.bench.output_off()
 
-    def _set_elements(self, args: list[str]) -> None:
-        if not args or args == [""]:
-            raise SCPIError(-109)
-        chosen = {
-            parse_choice(a, ("VOLTage", "CURRent", "RESistance", "TIME", "STATus")) for a in args
-        }
-        self.elements = [e for e in ELEMENTS if e in chosen]
-
-    def _set_count(self, attr: str) -> Any:
-        def setter(args: list[str]) -> None:
-            value = parse_int(one_param(args), low=1, high=MAX_POINTS, default=1)
-            other = self.arm_count if attr == "trig_count" else self.trig_count
-            if value * other > MAX_POINTS:
-                raise SCPIError(-221)
-            setattr(self, attr, value)
-
-        return setter
-
-    def _set_trig_delay(self, args: list[str]) -> None:
-        self.trig_delay = parse_number(one_param(args), low=0.0, high=999.9999, default=0.0)
-
     def _set_trig_output(self, args: list[str]) -> None:
         """``:TRIG:OUTP SOUR,DEL,SENS`` or ``NONE``: Trigger Link output after the source
         is set, after the source delay and after the measurement of each cycle."""
@@ -727,24 +584,12 @@ class SimulatedKeithley2400(SCPIInstrument):
             events = set()
         self.trig_output = [e for e in ("SOUR", "DEL", "SENS") if e in events]
 
-    def _set_line(self, attr: str) -> Any:
-        def setter(args: list[str]) -> None:
-            setattr(self, attr, parse_int(one_param(args), low=1, high=4))
-
-        return setter
-
     def _trigger_out(self, event: str) -> None:
         if event in self.trig_output:
             self.bench.trigger_link.pulse(self.trig_olin)
 
     def _set_arm_timer(self, args: list[str]) -> None:
         self.arm_timer = parse_number(one_param(args), low=0.001, high=99999.99, default=0.1)
-
-    def _set_trace_points(self, args: list[str]) -> None:
-        self.trace_points = parse_int(one_param(args), low=1, high=MAX_POINTS, default=100)
-
-    def _set_trace_control(self, args: list[str]) -> None:
-        self.trace_feed_next = parse_choice(one_param(args), ("NEXT", "NEVer")) == "NEXT"
 
     # ------------------------------------------------------------- physics
     def _compliance_limit(self) -> tuple[float, bool]:
@@ -877,12 +722,7 @@ class SimulatedKeithley2400(SCPIInstrument):
             self._apply(self.level[self.func])  # back to the bias level after a sweep
         # the firmware's arming and per-reading storage (see the class docstring)
         clock.sleep(self.ARM_OVERHEAD_S + self.READING_OVERHEAD_S * len(readings))
-        if self.trace_feed_next:
-            room = self.trace_points - len(self.trace)
-            self.trace.extend(readings[: max(0, room)])
-            if len(self.trace) >= self.trace_points:
-                self.trace_feed_next = False
-        self.last = readings
+        self._feed_trace(readings)
         return readings
 
     def _format(self, readings: list[list[float]]) -> str:
@@ -904,12 +744,6 @@ class SimulatedKeithley2400(SCPIInstrument):
                 raise NoReply from None
             raise
         return self._format(readings)
-
-    def _fetch_query(self, args: list[str]) -> str:
-        if not self.last:
-            self.push_error(-230)
-            raise NoReply
-        return self._format(self.last)
 
     def _trace_data(self, args: list[str]) -> str:
         if not self.trace:

@@ -40,6 +40,7 @@ import numpy as np
 
 from labrig.config import FaultSpec
 from labrig.simulators.faults import FaultInjector
+from labrig.simulators.keithley_common import KeithleyTriggerModel
 from labrig.simulators.scpi import (
     NoReply,
     SCPIError,
@@ -89,8 +90,14 @@ def _fixed_range(value: float) -> float:
     return RANGES[-1]
 
 
-class SimulatedKeithley6485(SCPIInstrument):
+class SimulatedKeithley6485(SCPIInstrument, KeithleyTriggerModel):
     """A Keithley 6485 on the simulated bench; serve it with ``SCPIServer``."""
+
+    ELEMENTS = ELEMENTS
+    ELEMENT_CHOICES = ("READing", "UNITs", "TIME", "STATus")
+    MAX_READINGS = MAX_READINGS
+    TRIG_DELAY_MAX_S = 999.9998
+    LINK_LINES = 6
 
     def __init__(
         self, bench: Any, faults: list[FaultSpec] | None = None, serial: str = "1234567"
@@ -126,40 +133,21 @@ class SimulatedKeithley6485(SCPIInstrument):
         self.average_tcon = "MOV"
         self.median = False
         self.median_rank = 1
-        self.elements = list(ELEMENTS)
-        self.trig_count = 1
-        self.arm_count = 1
-        self.trig_delay = 0.0
-        self.trace: list[list[float]] = []
-        self.trace_points = 100
-        self.trace_next = False
+        self._reset_trigger_model()
         self.trace_tst_delta = False
-        self.last: list[list[float]] | None = None
         self._window: deque[float] = deque()
         self.trig_source = "IMM"
-        self.trig_ilin = 1
-        self.trig_olin = 2
         self._disarm()
 
     # ------------------------------------------------------------- command tree
     def _build_tree(self) -> None:
         t = self.tree
-        t.add(
-            ":SYSTem:ZCHeck[:STATe]",
-            set=self._set_bool("zero_check"),
-            query=lambda _: nr1(self.zero_check),
-        )
-        t.add(
-            ":SYSTem:ZCORrect[:STATe]",
-            set=self._set_bool("zero_correct"),
-            query=lambda _: nr1(self.zero_correct),
+        self._add_bool(t, ":SYSTem:ZCHeck[:STATe]", "zero_check", self._set_bool("zero_check"))
+        self._add_bool(
+            t, ":SYSTem:ZCORrect[:STATe]", "zero_correct", self._set_bool("zero_correct")
         )
         t.add(":SYSTem:ZCORrect:ACQuire", set=self._acquire_zero)
-        t.add(
-            ":SYSTem:AZERo[:STATe]",
-            set=self._set_bool("autozero"),
-            query=lambda _: nr1(self.autozero),
-        )
+        self._add_bool(t, ":SYSTem:AZERo[:STATe]", "autozero", self._set_bool("autozero"))
         t.add(":SYSTem:LFRequency", query=lambda _: nr1(int(self.line_frequency)))
         t.add(":SYSTem:TIME:RESet", set=lambda a: self._reset_time())
         t.add(":CONFigure[:CURRent][:DC]", set=self._configure, query=lambda _: '"CURR:DC"')
@@ -169,10 +157,8 @@ class SimulatedKeithley6485(SCPIInstrument):
             set=self._set_range,
             query=lambda _: nr3(self.range),
         )
-        t.add(
-            "[:SENSe]:CURRent[:DC]:RANGe:AUTO",
-            set=self._set_bool("auto_range"),
-            query=lambda _: nr1(self.auto_range),
+        self._add_bool(
+            t, "[:SENSe]:CURRent[:DC]:RANGe:AUTO", "auto_range", self._set_bool("auto_range")
         )
         t.add(
             "[:SENSe]:CURRent[:DC]:RANGe:AUTO:ULIMit",
@@ -185,51 +171,22 @@ class SimulatedKeithley6485(SCPIInstrument):
             query=lambda _: nr3(self.llim),
         )
         t.add("[:SENSe]:CURRent[:DC]:NPLCycles", set=self._set_nplc, query=lambda _: nr3(self.nplc))
-        t.add(
-            "[:SENSe]:AVERage[:STATe]",
-            set=self._set_bool("average"),
-            query=lambda _: nr1(self.average),
-        )
+        self._add_bool(t, "[:SENSe]:AVERage[:STATe]", "average", self._set_bool("average"))
         t.add(
             "[:SENSe]:AVERage:COUNt",
             set=self._set_average_count,
             query=lambda _: nr1(self.average_count),
         )
         t.add("[:SENSe]:AVERage:TCONtrol", set=self._set_tcon, query=lambda _: self.average_tcon)
-        t.add(
-            "[:SENSe]:MEDian[:STATe]",
-            set=self._set_bool("median"),
-            query=lambda _: nr1(self.median),
-        )
+        self._add_bool(t, "[:SENSe]:MEDian[:STATe]", "median", self._set_bool("median"))
         t.add("[:SENSe]:MEDian:RANK", set=self._set_rank, query=lambda _: nr1(self.median_rank))
         t.add(":FORMat:ELEMents", set=self._set_elements, query=lambda _: ",".join(self.elements))
-        t.add(
-            ":FORMat[:DATA]",
-            set=lambda a: parse_choice(one_param(a), ("ASCii",)),
-            query=lambda _: "ASC",
-        )
-        t.add(
-            ":TRIGger:COUNt",
-            set=self._set_count("trig_count"),
-            query=lambda _: nr1(self.trig_count),
-        )
-        t.add(":ARM:COUNt", set=self._set_count("arm_count"), query=lambda _: nr1(self.arm_count))
-        t.add(":TRIGger:DELay", set=self._set_trig_delay, query=lambda _: nr3(self.trig_delay))
+        self._add_trigger_model(t)
         t.add(":TRIGger:DELay:AUTO", set=lambda a: parse_bool(one_param(a)), query=lambda _: "0")
         t.add(
             ":TRIGger:SOURce",
             set=self._set_trig_source,
             query=lambda _: self.trig_source,
-        )
-        t.add(
-            ":TRIGger:ILINe",
-            set=self._set_line("trig_ilin"),
-            query=lambda _: nr1(self.trig_ilin),
-        )
-        t.add(
-            ":TRIGger:OLINe",
-            set=self._set_line("trig_olin"),
-            query=lambda _: nr1(self.trig_olin),
         )
         t.add(
             ":ARM:SOURce",
@@ -239,21 +196,8 @@ class SimulatedKeithley6485(SCPIInstrument):
         t.add(":INITiate[:IMMediate]", set=self._initiate)
         t.add(":ABORt", set=lambda a: self._disarm())
         t.add(":READ", query=self._read_query)
-        t.add(":FETCh", query=self._fetch_query)
         t.add(":MEASure[:CURRent][:DC]", query=self._measure_query)
         t.add(":TRACe:CLEar", set=lambda a: self.trace.clear())
-        t.add(":TRACe:POINts", set=self._set_trace_points, query=lambda _: nr1(self.trace_points))
-        t.add(":TRACe:POINts:ACTual", query=lambda _: nr1(len(self.trace)))
-        t.add(
-            ":TRACe:FEED",
-            set=lambda a: parse_choice(one_param(a), ("SENSe", "CALCulate1", "CALCulate2")),
-            query=lambda _: "SENS",
-        )
-        t.add(
-            ":TRACe:FEED:CONTrol",
-            set=self._set_trace_control,
-            query=lambda _: "NEXT" if self.trace_next else "NEV",
-        )
         t.add(
             ":TRACe:TSTamp:FORMat",
             set=self._set_tst_format,
@@ -273,15 +217,6 @@ class SimulatedKeithley6485(SCPIInstrument):
 
     def _set_trig_source(self, args: list[str]) -> None:
         self.trig_source = parse_choice(one_param(args), ("IMMediate", "TLINk"))
-
-    def _set_line(self, attr: str) -> Any:
-        def setter(args: list[str]) -> None:
-            setattr(self, attr, parse_int(one_param(args), low=1, high=6))
-
-        return setter
-
-    def _reset_time(self) -> None:
-        self._t0 = self.bench.clock.time()
 
     def _set_function(self, args: list[str]) -> None:
         word = one_param(args).strip("'\"").upper()
@@ -345,31 +280,6 @@ class SimulatedKeithley6485(SCPIInstrument):
 
     def _set_rank(self, args: list[str]) -> None:
         self.median_rank = parse_int(one_param(args), low=1, high=5, default=1)
-
-    def _set_elements(self, args: list[str]) -> None:
-        if not args or args == [""]:
-            raise SCPIError(-109)
-        chosen = {parse_choice(a, ("READing", "UNITs", "TIME", "STATus")) for a in args}
-        self.elements = [e for e in ELEMENTS if e in chosen]
-
-    def _set_count(self, attr: str) -> Any:
-        def setter(args: list[str]) -> None:
-            value = parse_int(one_param(args), low=1, high=MAX_READINGS, default=1)
-            other = self.arm_count if attr == "trig_count" else self.trig_count
-            if value * other > MAX_READINGS:
-                raise SCPIError(-221)
-            setattr(self, attr, value)
-
-        return setter
-
-    def _set_trig_delay(self, args: list[str]) -> None:
-        self.trig_delay = parse_number(one_param(args), low=0.0, high=999.9998, default=0.0)
-
-    def _set_trace_points(self, args: list[str]) -> None:
-        self.trace_points = parse_int(one_param(args), low=1, high=MAX_READINGS, default=100)
-
-    def _set_trace_control(self, args: list[str]) -> None:
-        self.trace_next = parse_choice(one_param(args), ("NEXT", "NEVer")) == "NEXT"
 
     def _set_tst_format(self, args: list[str]) -> None:
         self.trace_tst_delta = parse_choice(one_param(args), ("ABSolute", "DELTa")) == "DELT"
@@ -501,12 +411,9 @@ class SimulatedKeithley6485(SCPIInstrument):
         if complete:
             self._disarm()
         self.last = readings
-        if self.trace_next:  # the buffer was set to take these readings
+        if self.trace_feed_next:  # the buffer was set to take these readings
             self.trace = readings[: self.trace_points]
-            self.trace_next = not complete
-
-    def _now(self) -> float:
-        return self.bench.clock.time() - self._t0
+            self.trace_feed_next = not complete
 
     def _acquire_zero(self, args: list[str]) -> None:
         if not self.zero_check:
@@ -516,12 +423,7 @@ class SimulatedKeithley6485(SCPIInstrument):
 
     def _run(self) -> list[list[float]]:
         readings = [self._reading() for _ in range(self.trig_count * self.arm_count)]
-        self.last = readings
-        if self.trace_next:
-            room = self.trace_points - len(self.trace)
-            self.trace.extend(readings[: max(0, room)])
-            if len(self.trace) >= self.trace_points:
-                self.trace_next = False
+        self._feed_trace(readings)
         return readings
 
     def _format(self, readings: list[list[float]], *, buffer: bool = False) -> str:
@@ -558,12 +460,6 @@ class SimulatedKeithley6485(SCPIInstrument):
             self.push_error(-230)
             raise NoReply
         return self._format(self._run())
-
-    def _fetch_query(self, args: list[str]) -> str:
-        if not self.last:
-            self.push_error(-230)
-            raise NoReply
-        return self._format(self.last)
 
     def _measure_query(self, args: list[str]) -> str:
         self._configure([])
