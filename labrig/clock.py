@@ -49,12 +49,22 @@ class SimulatedClock(Clock):
     wall clock.  Thread-safe: the simulated instruments sleep on it from server threads.
     """
 
+    #: how far real time may run behind the schedule before the schedule is reset (s):
+    #: small overshoots of ``time.sleep`` are paid back by the next sleeps; a longer
+    #: stretch of real time spent elsewhere is not "owed" to later sleeps
+    CATCH_UP_S = 0.005
+
     def __init__(self, start: float | None = None, speed: float = math.inf) -> None:
         if not speed > 0:
             raise ValueError(f"clock speed must be > 0, got {speed}")
         self._now = time.time() if start is None else float(start)
         self.speed = float(speed)
         self._lock = threading.Lock()
+        # real-time schedule for finite speeds: simulated ``_anchor_sim`` was due at
+        # real ``_anchor_real`` (monotonic); sleeps wait for the schedule, not per call
+        # (none until the first sleep: time before it is not owed to anyone)
+        self._anchor_sim = self._now
+        self._anchor_real = -math.inf
 
     @property
     def simulated(self) -> bool:
@@ -73,6 +83,19 @@ class SimulatedClock(Clock):
     def sleep(self, seconds: float) -> None:
         if seconds <= 0:
             return
-        if math.isfinite(self.speed):
-            time.sleep(seconds / self.speed)
-        self.advance(seconds)
+        if not math.isfinite(self.speed):
+            self.advance(seconds)
+            return
+        with self._lock:
+            real_now = time.monotonic()
+            due = self._anchor_real + (self._now - self._anchor_sim) / self.speed
+            if due < real_now - self.CATCH_UP_S:  # time was spent elsewhere: re-anchor
+                self._anchor_sim, self._anchor_real = self._now, real_now
+                due = real_now
+            self._now += seconds
+            wake = due + seconds / self.speed
+        # sleeping to a deadline, not for an interval, keeps a run of short sleeps (an
+        # instrument's cycles) from adding up each call's overshoot
+        delay = wake - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)

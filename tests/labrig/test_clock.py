@@ -1,0 +1,78 @@
+"""The simulated clock: instant or scaled sleeps, and no drift over many short sleeps."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import pytest
+
+from labrig.clock import SimulatedClock, WallClock
+
+
+def test_instant_clock_advances_without_waiting():
+    clock = SimulatedClock(start=100.0)
+    started = time.monotonic()
+    clock.sleep(3600)
+    assert clock.time() == 100.0 + 3600
+    assert time.monotonic() - started < 0.1
+    assert clock.simulated and not WallClock().simulated
+
+
+def test_scaled_clock_sleeps_scaled_real_time():
+    clock = SimulatedClock(start=0.0, speed=100.0)
+    started = time.monotonic()
+    clock.sleep(5.0)
+    elapsed = time.monotonic() - started
+    assert clock.time() == pytest.approx(5.0)
+    assert 0.045 < elapsed < 0.2
+
+
+def test_many_short_sleeps_do_not_accumulate_overshoot():
+    """500 sleeps of 0.2 ms at real speed take ~0.1 s, not 500 x (0.2 ms + overshoot)."""
+    clock = SimulatedClock(start=0.0, speed=1.0)
+    started = time.monotonic()
+    for _ in range(500):
+        clock.sleep(2e-4)
+    elapsed = time.monotonic() - started
+    assert clock.time() == pytest.approx(0.1)
+    assert 0.099 < elapsed < 0.13, elapsed
+
+
+def test_time_spent_elsewhere_is_not_owed_to_later_sleeps():
+    clock = SimulatedClock(start=0.0, speed=1.0)
+    clock.sleep(0.01)
+    time.sleep(0.1)  # the caller computes for a while
+    started = time.monotonic()
+    clock.sleep(0.05)
+    assert time.monotonic() - started > 0.045
+
+
+def test_threads_share_one_simulated_time():
+    clock = SimulatedClock(start=0.0)
+
+    def work():
+        for _ in range(1000):
+            clock.sleep(1.0)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert clock.time() == 4000.0
+
+
+def test_speed_must_be_positive():
+    with pytest.raises(ValueError):
+        SimulatedClock(speed=0)
+    assert math.isinf(SimulatedClock().speed)
+
+
+def test_time_before_the_first_sleep_is_not_owed():
+    clock = SimulatedClock(start=0.0, speed=1.0)
+    time.sleep(0.004)  # less than the catch-up allowance
+    started = time.monotonic()
+    clock.sleep(0.02)
+    assert time.monotonic() - started >= 0.0195
