@@ -40,6 +40,23 @@ class LabrigGroup(click.Group):
             sys.exit(EXIT_ABORTED)
 
 
+config_option = click.option(
+    "-c", "--config", metavar="FILE", help="Bench config (YAML), or a shipped name."
+)
+
+
+def output_dir_option(default: str, help_text: str):
+    """The ``-o/--output-dir`` option shared by the commands that write files."""
+    return click.option(
+        "-o",
+        "--output-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path(default),
+        show_default=True,
+        help=help_text,
+    )
+
+
 def _load_config(config: str | None, procedure: str | None = None, simulate: bool = False):
     from labrig.config import load_config
 
@@ -80,7 +97,7 @@ def main() -> None:
 # --------------------------------------------------------------------------- run
 @main.command()
 @click.argument("procedure")
-@click.option("-c", "--config", metavar="FILE", help="Bench config (YAML), or a shipped name.")
+@config_option
 @click.option("--simulate", is_flag=True, help="Use the built-in simulated bench (no hardware).")
 @click.option(
     "-s",
@@ -92,14 +109,7 @@ def main() -> None:
 )
 @click.option("--sample", help="Sample name for the file (default: the config's device.sample).")
 @click.option("--operator", default="", help="Who ran it (stored in the file).")
-@click.option(
-    "-o",
-    "--output-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("runs"),
-    show_default=True,
-    help="Where the run file is written.",
-)
+@output_dir_option("runs", "Where the run file is written.")
 @click.option(
     "--resume",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -212,7 +222,7 @@ def procedures_cmd(name):
 
 # --------------------------------------------------------------------------- check
 @main.command()
-@click.option("-c", "--config", metavar="FILE", help="Bench config (YAML), or a shipped name.")
+@config_option
 @click.option("--simulate", is_flag=True, help="Check the built-in simulated bench.")
 def check(config, simulate):
     """Connect each configured instrument and print its identity; enables no output."""
@@ -241,14 +251,7 @@ def inspect(file):
 # --------------------------------------------------------------------------- report
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "-o",
-    "--output-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("report"),
-    show_default=True,
-    help="Where the figures and summary.txt are written.",
-)
+@output_dir_option("report", "Where the figures and summary.txt are written.")
 @click.option(
     "--format",
     "fmt",
@@ -334,16 +337,9 @@ def export(file, fmt, output_dir):
 # --------------------------------------------------------------------------- gui
 @main.command()
 @click.argument("procedure", required=False)
-@click.option("-c", "--config", metavar="FILE", help="Bench config (YAML), or a shipped name.")
+@config_option
 @click.option("--simulate", is_flag=True, help="Use the built-in simulated bench (no hardware).")
-@click.option(
-    "-o",
-    "--output-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("runs"),
-    show_default=True,
-    help="Where the run files are written.",
-)
+@output_dir_option("runs", "Where the run files are written.")
 def gui(procedure, config, simulate, output_dir):
     """pymeasure's ManagedWindow for PROCEDURE (asked for when omitted) on the bench;
     each queued run writes the same HDF5 file as `labrig run` (needs the `gui` extra)."""
