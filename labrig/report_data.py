@@ -23,12 +23,15 @@ from labrig.errors import NotARunFileError
 from labrig.store import (
     DEFAULT_GROUP,
     FILE_FORMAT,
-    LogEntry,
     RunData,
-    SpectraData,
     _decode,
     _read_value,
+    read_analysis,
+    read_column,
+    read_log,
+    read_parameters,
     read_run,
+    read_spectra,
 )
 
 
@@ -200,6 +203,9 @@ def _salvage(path: Path, handle: h5py.File | None = None, size: int | None = Non
             )
         entry = f["entry"]
 
+        def intact(ds: h5py.Dataset) -> Any:
+            return _intact(ds, size)
+
         def get(what: str, read, default):
             try:
                 return read()
@@ -230,7 +236,9 @@ def _salvage(path: Path, handle: h5py.File | None = None, size: int | None = Non
             cols = {}
             for cname in order:
                 item = get(
-                    f"column {gname}/{cname}", lambda g=grp, c=cname: _column(g[c], size), None
+                    f"column {gname}/{cname}",
+                    lambda g=grp, c=cname: read_column(g[c], intact),
+                    None,
                 )
                 if item is not None:
                     cols[cname] = item
@@ -242,15 +250,12 @@ def _salvage(path: Path, handle: h5py.File | None = None, size: int | None = Non
 
         parameters = get(
             "parameters",
-            lambda: {
-                n: (_read_value(ds), _decode(ds.attrs.get("units", "")))
-                for n, ds in entry["parameters"].items()
-            },
+            lambda: read_parameters(entry),
             {},
         )
-        analysis = get("analysis", lambda: _analysis(entry), {})
-        spectra = get("spectra", lambda: _spectra(entry, size), None)
-        log = get("log", lambda: _log(entry), [])
+        analysis = get("analysis", lambda: read_analysis(entry), {})
+        spectra = get("spectra", lambda: read_spectra(entry, intact), None)
+        log = get("log", lambda: read_log(entry), [])
         status = text("status", "unknown")
         run = RunData(
             path=path,
@@ -279,56 +284,3 @@ def _salvage(path: Path, handle: h5py.File | None = None, size: int | None = Non
         loaded.problems.extend(_status_problems(run))
     loaded.problems.extend(problems)
     return loaded
-
-
-def _column(ds: h5py.Dataset, size: int | None) -> tuple[np.ndarray, str, str]:
-    data = _intact(ds, size)
-    if data.dtype.kind == "S":
-        data = _decode(data)
-    name = ds.name.rsplit("/", 1)[-1]
-    return data, _decode(ds.attrs.get("units", "")), _decode(ds.attrs.get("long_name", name))
-
-
-def _analysis(entry: h5py.Group) -> dict[str | None, dict[str, tuple[Any, str]]]:
-    out: dict[str | None, dict[str, tuple[Any, str]]] = {}
-    if "analysis" not in entry:
-        return out
-    for name, obj in entry["analysis"].items():
-        if isinstance(obj, h5py.Group):
-            out[name] = {
-                k: (_read_value(v), _decode(v.attrs.get("units", ""))) for k, v in obj.items()
-            }
-        else:
-            out.setdefault(None, {})[name] = (_read_value(obj), _decode(obj.attrs.get("units", "")))
-    return out
-
-
-def _spectra(entry: h5py.Group, size: int | None) -> SpectraData | None:
-    if "spectra" not in entry:
-        return None
-    sp = entry["spectra"]
-
-    def get(name: str) -> np.ndarray:
-        return np.asarray(_intact(sp[name], size))
-
-    return SpectraData(
-        wavelength_nm=get("wavelength_nm"),
-        counts=get("counts"),
-        step=get("step"),
-        integration_time_s=get("integration_time_s"),
-        scans_averaged=get("scans_averaged"),
-        saturated=get("saturated").astype(bool),
-        dark_subtracted=get("dark_subtracted").astype(bool),
-        dark=get("dark"),
-        dark_step=get("dark_step"),
-    )
-
-
-def _log(entry: h5py.Group) -> list[LogEntry]:
-    lg = entry["log"]
-    return [
-        LogEntry(float(t), int(lv), _decode(k), _decode(m))
-        for t, lv, k, m in zip(
-            lg["time"][()], lg["level"][()], lg["kind"][()], lg["message"][()], strict=False
-        )
-    ]

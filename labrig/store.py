@@ -40,7 +40,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -330,6 +330,83 @@ def read_run(path: Path | str, *, attempts: int = 3) -> RunData:
     raise AssertionError("unreachable")
 
 
+# ---------------------------------------------------------------- reading one section
+# ``read_run`` and the report's salvage of damaged files both read a run file section by
+# section with these; ``values`` reads a dataset's contents (the salvage passes one that
+# stops before data lost off the end of a truncated file).
+def dataset_values(ds: h5py.Dataset) -> Any:
+    return ds[()]
+
+
+def read_column(
+    ds: h5py.Dataset, values: Callable[[h5py.Dataset], Any] = dataset_values
+) -> tuple[np.ndarray, str, str]:
+    """(data, units, long_name) of one data column."""
+    data = values(ds)
+    if data.dtype.kind == "S":
+        data = _decode(data)
+    name = ds.name.rsplit("/", 1)[-1]
+    return data, _decode(ds.attrs.get("units", "")), _decode(ds.attrs.get("long_name", name))
+
+
+def read_parameters(entry: h5py.Group) -> dict[str, tuple[Any, str]]:
+    return {
+        name: (_read_value(ds), _decode(ds.attrs.get("units", "")))
+        for name, ds in entry["parameters"].items()
+    }
+
+
+def read_analysis(entry: h5py.Group) -> dict[str | None, dict[str, tuple[Any, str]]]:
+    """Figures by group (None: the run's own), each (value, units)."""
+    analysis: dict[str | None, dict[str, tuple[Any, str]]] = {}
+    if "analysis" not in entry:
+        return analysis
+    for name, obj in entry["analysis"].items():
+        if isinstance(obj, h5py.Group):
+            analysis[name] = {
+                k: (_read_value(v), _decode(v.attrs.get("units", ""))) for k, v in obj.items()
+            }
+        else:
+            analysis.setdefault(None, {})[name] = (
+                _read_value(obj),
+                _decode(obj.attrs.get("units", "")),
+            )
+    return analysis
+
+
+def read_spectra(
+    entry: h5py.Group, values: Callable[[h5py.Dataset], Any] = dataset_values
+) -> SpectraData | None:
+    if "spectra" not in entry:
+        return None
+    sp = entry["spectra"]
+
+    def get(name: str) -> np.ndarray:
+        return np.asarray(values(sp[name]))
+
+    return SpectraData(
+        wavelength_nm=get("wavelength_nm"),
+        counts=get("counts"),
+        step=get("step"),
+        integration_time_s=get("integration_time_s"),
+        scans_averaged=get("scans_averaged"),
+        saturated=get("saturated").astype(bool),
+        dark_subtracted=get("dark_subtracted").astype(bool),
+        dark=get("dark"),
+        dark_step=get("dark_step"),
+    )
+
+
+def read_log(entry: h5py.Group) -> list[LogEntry]:
+    lg = entry["log"]
+    return [
+        LogEntry(float(t), int(lv), _decode(k), _decode(m))
+        for t, lv, k, m in zip(
+            lg["time"][()], lg["level"][()], lg["kind"][()], lg["message"][()], strict=False
+        )
+    ]
+
+
 def _read_run(path: Path) -> RunData:
     with _open_for_reading(path) as f:
         fmt = _decode(f.attrs.get("file_format", b""))
@@ -348,60 +425,13 @@ def _read_run(path: Path) -> RunData:
         for gname in groups:
             grp = entry[gname]
             order = [_decode(c) for c in grp.attrs.get("columns", list(grp))]
-            cols = {}
-            for cname in order:
-                ds = grp[cname]
-                data = ds[()]
-                if data.dtype.kind == "S":
-                    data = _decode(data)
-                cols[cname] = (
-                    data,
-                    _decode(ds.attrs.get("units", "")),
-                    _decode(ds.attrs.get("long_name", cname)),
-                )
-            columns[gname] = cols
+            columns[gname] = {cname: read_column(grp[cname]) for cname in order}
 
-        parameters = {
-            name: (_read_value(ds), _decode(ds.attrs.get("units", "")))
-            for name, ds in entry["parameters"].items()
-        }
+        parameters = read_parameters(entry)
 
-        analysis: dict[str | None, dict[str, tuple[Any, str]]] = {}
-        if "analysis" in entry:
-            for name, obj in entry["analysis"].items():
-                if isinstance(obj, h5py.Group):
-                    analysis[name] = {
-                        k: (_read_value(v), _decode(v.attrs.get("units", "")))
-                        for k, v in obj.items()
-                    }
-                else:
-                    analysis.setdefault(None, {})[name] = (
-                        _read_value(obj),
-                        _decode(obj.attrs.get("units", "")),
-                    )
-
-        spectra = None
-        if "spectra" in entry:
-            sp = entry["spectra"]
-            spectra = SpectraData(
-                wavelength_nm=sp["wavelength_nm"][()],
-                counts=sp["counts"][()],
-                step=sp["step"][()],
-                integration_time_s=sp["integration_time_s"][()],
-                scans_averaged=sp["scans_averaged"][()],
-                saturated=sp["saturated"][()].astype(bool),
-                dark_subtracted=sp["dark_subtracted"][()].astype(bool),
-                dark=sp["dark"][()],
-                dark_step=sp["dark_step"][()],
-            )
-
-        lg = entry["log"]
-        log_entries = [
-            LogEntry(float(t), int(lv), _decode(k), _decode(m))
-            for t, lv, k, m in zip(
-                lg["time"][()], lg["level"][()], lg["kind"][()], lg["message"][()], strict=False
-            )
-        ]
+        analysis = read_analysis(entry)
+        spectra = read_spectra(entry)
+        log_entries = read_log(entry)
 
         instruments = {}
         for role, grp in entry.get("instruments", {}).items():
