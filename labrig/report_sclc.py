@@ -17,6 +17,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from labrig.analysis.sclc import VACUUM_PERMITTIVITY_F_M
 from labrig.report_common import (
     axis_label,
     colour,
@@ -32,7 +33,6 @@ from labrig.report_common import (
 )
 from labrig.report_data import LoadedRun
 
-EPS0_F_CM = 8.8541878128e-14
 REGIONS = (
     ("ohmic", "Ohmic (slope 1)", "#56B4E9"),
     ("tfl", "trap-filled limit", "#E69F00"),
@@ -158,7 +158,7 @@ def _mott_gurney(loaded: LoadedRun, x, v, j, child) -> tuple[np.ndarray | None, 
     geometry = _device_geometry(loaded)
     if mu is not None and geometry is not None:
         d_cm, eps_r = geometry
-        return 9 / 8 * EPS0_F_CM * eps_r * mu * veff**2 / d_cm**3 * 1e3, ""
+        return 9 / 8 * VACUUM_PERMITTIVITY_F_M * 1e-2 * eps_r * mu * veff**2 / d_cm**3 * 1e3, ""
     m = (v >= child[0]) & (v <= child[1]) & (v > float(vbi))
     if m.sum() < 2:
         return None, ""

@@ -26,12 +26,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.constants import elementary_charge as ELEMENTARY_CHARGE_C
 from scipy.optimize import brentq
 
+from labrig.analysis.sclc import VACUUM_PERMITTIVITY_F_M
 from labrig.devices import SingleCarrierModel
 
-ELEMENTARY_CHARGE_C = 1.602176634e-19
-VACUUM_PERMITTIVITY_F_M = 8.8541878128e-12
 CORNER_SHARPNESS = 3.0
 
 

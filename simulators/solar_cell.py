@@ -25,12 +25,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.constants import Boltzmann as BOLTZMANN_J_K
+from scipy.constants import elementary_charge as ELEMENTARY_CHARGE_C
 from scipy.optimize import brentq, minimize_scalar
 
 from labrig.devices import SolarModel
 
-BOLTZMANN_J_K = 1.380649e-23
-ELEMENTARY_CHARGE_C = 1.602176634e-19
 ONE_SUN_MW_CM2 = 100.0
 _MAX_EXPONENT = 600.0  # exp() argument cap: keeps brentq's trial points finite
 
