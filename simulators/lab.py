@@ -68,7 +68,9 @@ def _start_role(lab: SimulatedLab, role: str, config: BenchConfig) -> None:
         from labrig.simulators.spectrometer import SimulatedSpectrometer
 
         serial = inst.resource or "SIM2K0001"
-        lab.instruments[role] = SimulatedSpectrometer(lab.bench, serial_number=serial, faults=faults)
+        lab.instruments[role] = SimulatedSpectrometer(
+            lab.bench, serial_number=serial, faults=faults
+        )
         lab.resources[role] = serial
         return
     elif inst.driver == "lifetime_rig":
