@@ -166,24 +166,42 @@ class Keithley2400(VisaTransport, PymeasureKeithley2400, SourceMeter):
         validator=strict_range,
         values=(-MAX_CURRENT_A, MAX_CURRENT_A),
     )
-    # pymeasure's trigger_count/arm_count setters query the other count first; a plain
-    # setting keeps each transaction one write (the product is checked by the methods).
-    trigger_count = PymeasureInstrument.control(
+    # The two trigger-model counts, as plain one-write settings; the public
+    # ``trigger_count``/``arm_count`` below add pymeasure's guard on their product.
+    _trigger_count_scpi = PymeasureInstrument.control(
         ":TRIG:COUN?",
         ":TRIG:COUN %d",
-        """Control the trigger-layer count (int, 1 to 2500).""",
+        """Control the trigger-layer count (int, 1 to 2500), unguarded.""",
         validator=lambda v, vs: strict_discrete_range(v, vs, 1),
         values=(1, MAX_POINTS),
         cast=int,
     )
-    arm_count = PymeasureInstrument.control(
+    _arm_count_scpi = PymeasureInstrument.control(
         ":ARM:COUN?",
         ":ARM:COUN %d",
-        """Control the arm-layer count (int, 1 to 2500).""",
+        """Control the arm-layer count (int, 1 to 2500), unguarded.""",
         validator=lambda v, vs: strict_discrete_range(v, vs, 1),
         values=(1, MAX_POINTS),
         cast=int,
     )
+
+    @property
+    def trigger_count(self) -> int:
+        """Control the trigger-layer count (int, 1 to 2500; trigger × arm ≤ 2500)."""
+        return self._trigger_count_scpi
+
+    @trigger_count.setter
+    def trigger_count(self, count: int) -> None:
+        self._set_count("trigger", count)
+
+    @property
+    def arm_count(self) -> int:
+        """Control the arm-layer count (int, 1 to 2500; trigger × arm ≤ 2500)."""
+        return self._arm_count_scpi
+
+    @arm_count.setter
+    def arm_count(self, count: int) -> None:
+        self._set_count("arm", count)
 
     def __init__(self, adapter, name: str = "Keithley 2400 SourceMeter", **kwargs) -> None:
         # what this driver last told the instrument (None: unknown, so it is re-sent)
@@ -196,6 +214,7 @@ class Keithley2400(VisaTransport, PymeasureKeithley2400, SourceMeter):
         self._output_on: bool | None = None
         self._auto_clear: bool = False
         self._trigger_count: int | None = None
+        self._arm_count: int | None = None
         self._fixed_mode: bool = False
         self._identity: InstrumentIdentity | None = None
         super().__init__(adapter, name, **kwargs)
@@ -313,6 +332,8 @@ class Keithley2400(VisaTransport, PymeasureKeithley2400, SourceMeter):
         else:
             self.source_delay = source_delay
         self.auto_zero_enabled = autozero
+        if self._arm_count != 1:  # buffered readings assume one arm cycle
+            self.arm_count = 1
         self._set_trigger_count(1)
         self._function = function
         self._compliance = compliance
@@ -575,9 +596,30 @@ class Keithley2400(VisaTransport, PymeasureKeithley2400, SourceMeter):
 
     def _set_trigger_count(self, count: int) -> None:
         if self._trigger_count != count:
-            self._trigger_count = None
             self.trigger_count = count
-            self._trigger_count = count
+
+    def _set_count(self, layer: Literal["trigger", "arm"], count: int) -> None:
+        """Set one trigger-model count, keeping trigger × arm ≤ 2500 (pymeasure's guard):
+        a larger product makes the 2400 file -221 and silently keep its old count, so it
+        is refused before any SCPI.  The other count is the one this driver last wrote,
+        asked for only when unknown and it matters (``count`` > 1)."""
+        if isinstance(count, bool) or not isinstance(count, int | np.integer):
+            raise _reject(f"{layer}_count {count!r} is not a whole number; allowed 1–{MAX_POINTS}")
+        if not 1 <= count <= MAX_POINTS:
+            raise _reject(f"{layer}_count {count} is outside the allowed 1–{MAX_POINTS}")
+        other_layer = "arm" if layer == "trigger" else "trigger"
+        other: int | None = getattr(self, f"_{other_layer}_count")
+        if other is None and count > 1:
+            other = getattr(self, f"_{other_layer}_count_scpi")
+            setattr(self, f"_{other_layer}_count", other)
+        if other is not None and count * other > MAX_POINTS:
+            raise _reject(
+                f"{layer}_count {count} × {other_layer}_count {other} = {count * other} "
+                f"readings; the product is allowed at most {MAX_POINTS}"
+            )
+        setattr(self, f"_{layer}_count", None)  # unknown until the write went through
+        setattr(self, f"_{layer}_count_scpi", count)
+        setattr(self, f"_{layer}_count", int(count))
 
     def _write_level(self, function: SourceFunction, level: float) -> None:
         if function == "voltage":

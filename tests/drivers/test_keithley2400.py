@@ -29,6 +29,7 @@ def configured(compliance: str = "0.01") -> list[tuple[str, str | None]]:
         (":SENSE:CURRENT:NPLCYCLES 1", None),
         (":SOURCE:DELAY:AUTO 1", None),
         (":SYSTEM:AZERO:STATE 1", None),
+        (":ARM:COUN 1", None),
         (":TRIG:COUN 1", None),
     ]
 
@@ -59,6 +60,7 @@ def test_configure_current_source_fixed_ranges_delay_no_autozero():
         (":SENSE:VOLTAGE:NPLCYCLES 0.1", None),
         (":SOURCE:DELAY 0.002", None),
         (":SYSTEM:AZERO:STATE 0", None),
+        (":ARM:COUN 1", None),
         (":TRIG:COUN 1", None),
     ]
     with expected_protocol(Keithley2400, pairs) as smu:
@@ -311,6 +313,7 @@ def test_current_above_105_ma_with_high_voltage_compliance_is_refused():
         (":SENSE:VOLTAGE:NPLCYCLES 1", None),
         (":SOURCE:DELAY:AUTO 1", None),
         (":SYSTEM:AZERO:STATE 1", None),
+        (":ARM:COUN 1", None),
         (":TRIG:COUN 1", None),
     ]
     with expected_protocol(Keithley2400, pairs) as smu:
@@ -372,3 +375,44 @@ def test_identity_is_parsed_from_idn():
         )
         assert ident.firmware.startswith("C30")
         assert smu.identity() is ident  # cached: no second query
+
+
+@pytest.mark.parametrize("first", ["arm_count", "trigger_count"])
+def test_arm_times_trigger_count_above_2500_is_refused_in_either_order(first):
+    """pymeasure's guard on the product: the second count is refused before any SCPI
+    (the 2400 itself would file -221 and silently keep its old count)."""
+    second = "trigger_count" if first == "arm_count" else "arm_count"
+    scpi = {"arm_count": ":ARM:COUN", "trigger_count": ":TRIG:COUN"}
+    pairs = INIT + [(f"{scpi[second]}?", "1"), (f"{scpi[first]} 100", None)]
+    with expected_protocol(Keithley2400, pairs) as smu:
+        setattr(smu, first, 100)  # the other count is unknown: asked once
+        with pytest.raises(InstrumentSettingError, match="100 × .* = 10000 readings.*2500"):
+            setattr(smu, second, 100)
+        with pytest.raises(InstrumentSettingError, match="= 2600 readings"):
+            setattr(smu, second, 26)
+
+
+def test_counts_known_from_configure_are_checked_without_a_query():
+    pairs = INIT + configured() + [(":TRIG:COUN 2500", None), (":TRIG:COUN 1250", None)]
+    pairs += [(":ARM:COUN 2", None)]
+    with expected_protocol(Keithley2400, pairs) as smu:
+        smu.configure_source("voltage", 0.01)
+        smu.trigger_count = 2500
+        with pytest.raises(InstrumentSettingError, match="arm_count 2 × trigger_count 2500"):
+            smu.arm_count = 2
+        smu.trigger_count = 1250
+        smu.arm_count = 2  # exactly 2500
+
+
+def test_count_the_instrument_already_holds_limits_the_other():
+    pairs = INIT + [(":ARM:COUN?", "100")]
+    with expected_protocol(Keithley2400, pairs) as smu:
+        with pytest.raises(InstrumentSettingError, match="trigger_count 26 × arm_count 100"):
+            smu.trigger_count = 26
+
+
+@pytest.mark.parametrize("count", [0, 2501, True, 2.5, "10"])
+def test_count_outside_1_to_2500_or_not_whole_sends_nothing(count):
+    with expected_protocol(Keithley2400, INIT) as smu:
+        with pytest.raises(InstrumentSettingError, match="allowed 1–2500"):
+            smu.arm_count = count

@@ -200,6 +200,22 @@ def test_out_of_range_level_reaches_no_instrument(smu, smu_sim):
     assert smu.query(":SYST:ERR?").startswith("0")
 
 
+@pytest.mark.parametrize("first", ["arm_count", "trigger_count"])
+def test_count_product_above_2500_reaches_no_instrument(smu, first):
+    """Unguarded, the simulated 2400 files -221 and keeps 1 (like the instrument); the
+    driver refuses first, so the instrument's counts and error queue stay clean."""
+    smu.write(":ARM:COUN 100;:TRIG:COUN 100")
+    assert smu.query(":SYST:ERR?").startswith("-221")
+    assert smu.query(":ARM:COUN?;:TRIG:COUN?").strip() == "100;1"
+    smu.write(":ARM:COUN 1")
+    second = "trigger_count" if first == "arm_count" else "arm_count"
+    setattr(smu, first, 100)
+    with pytest.raises(InstrumentSettingError, match="10000 readings"):
+        setattr(smu, second, 100)
+    assert (smu.arm_count, smu.trigger_count) == ((100, 1) if first == "arm_count" else (1, 100))
+    assert smu.query(":SYST:ERR?").startswith("0")
+
+
 def test_wrong_model_is_refused(smu_sim):
     with pytest.raises(WrongInstrumentError, match="6485.*2400"):
         keithley6485.connect(smu_sim[1].resource, timeout_s=2.0)
