@@ -66,12 +66,12 @@ class SpectrumProcedure(LabrigProcedure):
     compliance_voltage = FloatParameter(
         "Compliance voltage (current mode)", units="V", default=10.0, minimum=0.1, maximum=210.0
     )
-    compliance_current = FloatParameter(
+    compliance_current = FloatParameter(  # A, as in every procedure (files before: mA)
         "Compliance current (voltage mode)",
-        units="mA",
+        units="A",
         default=0.0,
         minimum=0.0,
-        maximum=1050.0,
+        maximum=1.05,
         description="0: the config's limits.default_compliance_a",
     )
     settle_time = FloatParameter("Settle time", units="s", default=1.0, minimum=0.0, maximum=600.0)
@@ -94,7 +94,7 @@ class SpectrumProcedure(LabrigProcedure):
         """(function, level in V or A, compliance in A or V), SI."""
         if self.source_mode == "current":
             return "current", float(self.drive_current) * 1e-3, float(self.compliance_voltage)
-        compliance = float(self.compliance_current) * 1e-3 or config.limits.default_compliance_a
+        compliance = float(self.compliance_current) or config.limits.default_compliance_a
         return "voltage", float(self.drive_voltage), compliance
 
     def validate(self, config: Any) -> None:
@@ -127,8 +127,8 @@ class SpectrumProcedure(LabrigProcedure):
                 )
             if compliance > lim.max_current_a:
                 raise SafetyLimitError(
-                    f"compliance_current={compliance * 1e3:g} mA exceeds limits.max_current_a "
-                    f"({lim.max_current_a * 1e3:g} mA)"
+                    f"compliance_current={compliance:g} A exceeds limits.max_current_a "
+                    f"({lim.max_current_a:g} A)"
                 )
         if not level:
             raise ParameterError(f"drive_{function}=0: a spectrum needs a non-zero drive")

@@ -70,9 +70,9 @@ def run(procedure, config, tmp_path):
             r"drive_voltage=15 V exceeds limits.max_voltage_v \(12 V\)",
         ),
         (
-            {"source_mode": "voltage", "compliance_current": 200.0},
+            {"source_mode": "voltage", "compliance_current": 0.2},
             SafetyLimitError,
-            "compliance_current=200 mA exceeds",
+            r"compliance_current=0.2 A exceeds limits.max_current_a \(0.1 A\)",
         ),
         ({"drive_current": 0.0}, ParameterError, "drive_current=0"),
     ],
@@ -215,3 +215,45 @@ def test_without_a_photometer_the_photodiode_column_is_nan(tmp_path):
         assert np.isnan(f["entry/data/photodiode_current"][0])
         assert "photometer" not in f["entry/instruments"]
         assert f["entry/analysis/peak_wavelength"][()] == pytest.approx(628.0, abs=0.3)
+
+
+@needs_bench
+def test_compliance_current_is_in_amperes_like_every_procedure(tmp_path):
+    """50 µA at 3.5 V, where the device draws ~113 µA: the 2400 limits the current to
+    what was asked in A (read mA, it would be 50 nA)."""
+    config = load_config("sim")
+    free = truth_at(config, volts=3.5)["current_a"]
+    assert free > 2 * 5e-5
+    procedure = SpectrumProcedure(source_mode="voltage", drive_voltage=3.5)
+    procedure.compliance_current = 5e-5
+    result = run(procedure, config, tmp_path)
+    with h5py.File(result.path, "r") as f:
+        param = f["entry/parameters/compliance_current"]
+        assert (param[()], param.attrs["units"]) == (5e-5, "A")
+        assert f["entry/data/in_compliance"][0] == 1
+        assert f["entry/data/current"][0] == pytest.approx(5e-5, rel=0.01)
+
+
+def test_a_file_from_before_amperes_reads_with_its_own_unit(tmp_path):
+    """Files written when spectrum's compliance_current was in mA say so themselves."""
+    from click.testing import CliRunner
+
+    from labrig.cli import main
+    from labrig.store import RunStore, read_run
+
+    store = RunStore.create(
+        tmp_path,
+        procedure="spectrum",
+        sample="old",
+        columns=SpectrumProcedure.COLUMNS,
+        signal=SpectrumProcedure.SIGNAL,
+        axis=SpectrumProcedure.AXIS,
+        parameters={"compliance_current": (0.05, "mA"), "source_mode": ("voltage", "")},
+        config_text="name: old\n",
+        simulated=True,
+    )
+    store.close("finished")
+    assert read_run(store.path).parameters["compliance_current"] == (0.05, "mA")
+    out = CliRunner().invoke(main, ["inspect", str(store.path)])
+    assert out.exit_code == 0, out.output
+    assert "compliance_current" in out.output and "0.05 mA" in out.output
