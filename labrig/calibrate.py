@@ -6,19 +6,21 @@ at the same pixel gives the luminance directly.  Driving the device at a set cur
 the ratio meter / labrig (labrig's value *without* any earlier correction) is the
 luminance-meter correction factor ``calibration.luminance_correction``.
 
-Where it is stored: in the bench config's own ``calibration`` section
-(``luminance_correction`` and ``luminance_correction_date``), because that is what
-``load_config`` reads and what every run file records under ``/entry/config``; a
-separate file would be one more thing to forget to pass.  The two keys are edited in
-place in the YAML text (comments and layout are kept), and the result is re-validated
-before it replaces the file; nothing is written if that fails.
+Where it is stored: in a bench config's ``calibration`` section
+(``luminance_correction`` and ``luminance_correction_date``, with the values they replace
+as ``previous_luminance_correction`` and ``..._date``), because that is what
+``load_config`` reads and what every run file records under ``/entry/config``.  The
+config is the user's own file, or the one they name with ``--output``; labrig's shipped
+configs are never written (a shipped bench is calibrated into a copy in the working
+directory), or every later ``--simulate`` run would silently carry one bench's factor.
+The YAML is round-tripped with ruamel.yaml (comments, key order and styles kept) and
+re-validated before it replaces the target; nothing is written if that fails.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from labrig.errors import ConfigError, ParameterError
+from labrig.errors import ConfigError, ParameterError, UserInputError
 
 if TYPE_CHECKING:
     from labrig.bench import Bench
@@ -53,8 +55,21 @@ class LuminanceCalibration:
     previous_factor: float
     factor: float
     date: _dt.date
+    #: where the calibrated config was written
     config_path: Path
     spectrum_used: str  # "measured" or "reference"
+
+
+def check_meter_reading(meter: float) -> None:
+    """A luminance-meter reading must be a positive number of cd/m²."""
+    if not (np.isfinite(meter) and meter > 0):
+        raise ParameterError(f"meter reading {meter!r} cd/m²: must be a positive number")
+
+
+def check_current(current_a: float) -> None:
+    """The calibration drives the LED forward: a positive current."""
+    if not current_a > 0:
+        raise ParameterError(f"current {current_a!r} A: must be > 0 (forward drive)")
 
 
 def _photodiode(bench: Bench, dark: float) -> float:
@@ -66,20 +81,19 @@ def calibrate_luminance(
     bench: Bench,
     current_a: float,
     read_meter: Callable[[str], float],
-    config_path: Path,
+    target: Path,
     *,
     settle_s: float = SETTLE_S,
     today: _dt.date | None = None,
 ) -> LuminanceCalibration:
-    """Drive ``current_a``, ask ``read_meter(prompt)`` for the meter's cd/m², store
-    factor = meter / labrig (uncorrected) with today's date in ``config_path`` and return
-    before/after.  The bench must be open with smu and photometer (spectrometer optional:
+    """Drive ``current_a``, ask ``read_meter(prompt)`` for the meter's cd/m², write the
+    bench's config with factor = meter / labrig (uncorrected) and today's date to
+    ``target`` (see ``calibration_target``) and return before/after.  The bench must be open with smu and photometer (spectrometer optional:
     without it the reference spectrum weights the photodiode, as in a spectra-off run)."""
     from labrig.analysis.photometry import BenchPhotometry
     from labrig.spectrum_recorder import SpectrumRecorder
 
-    if not current_a > 0:
-        raise ParameterError(f"current {current_a!r} A: must be > 0 (forward drive)")
+    check_current(current_a)
     bench.check_drive(amps=current_a)
     photometry = BenchPhotometry(bench.config)
     smu = bench.smu
@@ -114,8 +128,7 @@ def calibrate_luminance(
                 f"({reading.voltage:.3f} V), in cd/m²"
             )
         )
-        if not (np.isfinite(meter) and meter > 0):
-            raise ParameterError(f"meter reading {meter!r} cd/m²: must be a positive number")
+        check_meter_reading(meter)
         if not uncorrected > 0:
             raise ParameterError(
                 f"labrig sees no light at {current_a:g} A ({uncorrected:.3g} cd/m²): check the "
@@ -128,8 +141,11 @@ def calibrate_luminance(
     finally:
         smu.disable_output()
     date = today or _dt.date.today()
-    write_luminance_correction(Path(config_path), factor, date)
-    log.info("luminance correction %.4g (was %.4g) written to %s", factor, previous, config_path)
+    config = bench.config
+    write_luminance_correction(
+        config.source_text, Path(target), factor, date, source_path=config.source_path
+    )
+    log.info("luminance correction %.4g (was %.4g) written to %s", factor, previous, target)
     return LuminanceCalibration(
         current_a=current_a,
         voltage_v=reading.voltage,
@@ -139,71 +155,143 @@ def calibrate_luminance(
         previous_factor=previous,
         factor=factor,
         date=date,
-        config_path=Path(config_path),
+        config_path=Path(target),
         spectrum_used=used,
     )
 
 
-_TOP_KEY = re.compile(r"^(?P<key>[A-Za-z_][\w-]*)\s*:")
+def calibration_target(source_path: Path, output: Path | None) -> tuple[Path, str | None]:
+    """Where a calibration of the config at ``source_path`` is written, and the one line
+    that says so when it is not the config itself; decided before anything is enabled.
+
+    ``output`` when the user names one; else the config in place, except that a shipped
+    config (read-only to every command) becomes a copy in the working directory."""
+    from labrig.config import is_shipped
+
+    source_path = Path(source_path)
+    if output is not None:
+        target, note = Path(output), None
+    elif is_shipped(source_path):
+        target = Path.cwd() / source_path.name
+        note = (
+            f"shipped config {source_path.stem!r} is read-only: the calibrated copy goes to "
+            f"{target} (use it with --config {target})"
+        )
+        if target.exists():
+            raise UserInputError(
+                f"calibrate: {target} already exists; calibrate it with --config {target}, "
+                "or name a new file with --output FILE"
+            )
+    else:
+        return source_path, None
+    if is_shipped(target):
+        raise UserInputError(
+            f"calibrate: {target} is one of labrig's shipped configs, which are read-only; "
+            "name a file outside the installed package with --output FILE"
+        )
+    if target.is_dir() or not target.parent.is_dir():
+        raise UserInputError(
+            f"calibrate: {target} is not a file in an existing directory; name a .yaml "
+            "file in a directory that exists with --output FILE"
+        )
+    return target, note
 
 
-def _set_keys(text: str, values: dict[str, str]) -> str:
-    """The YAML text with ``calibration.<key>: value`` set for each key (block style)."""
-    lines = text.splitlines(keepends=True)
-    start = next(
-        (i for i, line in enumerate(lines) if re.match(r"^calibration\s*:\s*(#.*)?$", line)),
-        None,
-    )
-    if start is None:
-        raise ConfigError("config: no block-style top-level 'calibration:' section to update")
-    end = len(lines)
-    for i in range(start + 1, len(lines)):
-        if _TOP_KEY.match(lines[i]):
-            end = i
-            break
-    body = [
-        line
-        for line in lines[start + 1 : end]
-        if line.strip() and not line.lstrip().startswith("#")
-    ]
-    indent = re.match(r"^(\s*)", body[0]).group(1) if body else "  "
-    remaining = dict(values)
-    for i in range(start + 1, end):
-        m = re.match(rf"^{indent}(?P<key>[A-Za-z_]\w*)\s*:(?P<rest>.*)$", lines[i].rstrip("\n"))
-        if m and m.group("key") in remaining:
-            comment = re.search(r"\s+#.*$", m.group("rest"))
-            tail = comment.group(0) if comment else ""
-            key = m.group("key")
-            lines[i] = f"{indent}{key}: {remaining.pop(key)}{tail}\n"
-    insert = [f"{indent}{key}: {value}\n" for key, value in remaining.items()]
-    lines[start + 1 : start + 1] = insert
-    return "".join(lines)
+def _yaml():
+    from ruamel.yaml import YAML
+
+    yaml = YAML()  # round-trip: comments, key order, flow/block style and quotes are kept
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never re-wrap a long line
+    return yaml
 
 
-def write_luminance_correction(config_path: Path, factor: float, date: _dt.date) -> None:
-    """Set ``calibration.luminance_correction`` and ``..._date`` in the config file, keeping
-    everything else; the edited text must load to exactly these values or nothing is written."""
-    from labrig.config import load_config, parse_config
+def updated_config_text(text: str, factor: float, date: _dt.date) -> str:
+    """The config ``text`` with the new factor and date, and the ones they replace kept as
+    ``previous_luminance_correction`` / ``..._date`` (round-tripped YAML, not a text edit)."""
+    import io
 
-    config_path = Path(config_path)
+    from ruamel.yaml.error import YAMLError
+
+    yaml = _yaml()
     try:
-        text = config_path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"config {config_path}: cannot read it ({exc})") from None
-    new = _set_keys(
-        text,
-        {"luminance_correction": f"{factor:.6g}", "luminance_correction_date": date.isoformat()},
+        data = yaml.load(text)
+    except YAMLError as exc:
+        raise ConfigError(f"config: cannot parse it to update the calibration ({exc})") from None
+    cal = data.get("calibration") if isinstance(data, dict) else None
+    if not isinstance(cal, dict):
+        raise ConfigError("config: no 'calibration' mapping to update")
+    values = {
+        "luminance_correction": float(f"{factor:.6g}"),
+        "luminance_correction_date": date,
+        "previous_luminance_correction": float(cal.get("luminance_correction", 1.0)),
+        "previous_luminance_correction_date": cal.get("luminance_correction_date"),
+    }
+    order = list(values)
+    for key, value in values.items():
+        if key in cal:
+            cal[key] = value
+            continue
+        if value is None:
+            continue
+        # a new key goes right after the last of the keys before it, so the four stay together
+        before = [k for k in order[: order.index(key)] if k in cal]
+        cal.insert(list(cal).index(before[-1]) + 1 if before else len(cal), key, value)
+    out = io.StringIO()
+    yaml.dump(data, out)
+    return _keep_layout(text, yaml, out.getvalue())
+
+
+def _keep_layout(text: str, yaml, new: str) -> str:
+    """``new`` with every line the edit did not touch taken verbatim from ``text``.
+
+    ruamel keeps comments and styles but normalises some spacing (``a_per_w:   [...]``
+    aligned under the line above loses its padding).  The untouched round trip of
+    ``text`` is line-for-line ``text`` up to that spacing, so the lines it shares with
+    ``new`` are put back as they were written."""
+    import difflib
+    import io
+
+    plain = io.StringIO()
+    yaml.dump(yaml.load(text), plain)
+    original, same, edited = (
+        text.splitlines(keepends=True),
+        plain.getvalue().splitlines(keepends=True),
+        new.splitlines(keepends=True),
     )
+    if len(original) != len(same):
+        return new  # the round trip re-flowed lines: no line-for-line map back
+    kept: list[str] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, same, edited).get_opcodes():
+        kept.extend(original[i1:i2] if op == "equal" else edited[j1:j2])
+    return "".join(kept)
+
+
+def write_luminance_correction(
+    source_text: str, target: Path, factor: float, date: _dt.date, *, source_path: str = ""
+) -> None:
+    """Write the config ``source_text`` with the new correction to ``target`` (never a
+    shipped config); the new text must load to exactly these values or nothing is written."""
+    from labrig.config import is_shipped, load_config, parse_config
+
+    target = Path(target)
+    if is_shipped(target):
+        raise UserInputError(f"{target}: labrig's shipped configs are read-only")
+    new = updated_config_text(source_text, factor, date)
     import yaml
 
-    check = parse_config(yaml.safe_load(new), source_path=str(config_path))
+    check = parse_config(yaml.safe_load(new), source_path=source_path or str(target))
     cal = check.calibration
     if not (
         np.isclose(cal.luminance_correction, float(f"{factor:.6g}"))
         and cal.luminance_correction_date == date
     ):
-        raise ConfigError(f"config {config_path}: could not update the calibration section safely")
-    tmp = config_path.with_name(config_path.name + ".tmp")
-    tmp.write_text(new, encoding="utf-8")
-    tmp.replace(config_path)
-    load_config(config_path)  # the file on disk loads as checked
+        raise ConfigError(f"config {target}: could not update the calibration section safely")
+    tmp = target.with_name(target.name + ".tmp")
+    try:
+        tmp.write_text(new, encoding="utf-8")
+        tmp.replace(target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"{target}: cannot write it ({exc.strerror or exc})") from None
+    load_config(target)  # the file on disk loads as checked

@@ -356,16 +356,19 @@ def gui(procedure, config, simulate, output_dir):
 # --------------------------------------------------------------------------- calibrate
 @main.group()
 def calibrate() -> None:
-    """Calibrations stored in the bench config."""
+    """Calibrations, stored in a bench config (never in a shipped one)."""
 
 
 @calibrate.command("luminance")
+@config_option
+@click.option("--simulate", is_flag=True, help="Calibrate the built-in simulated bench.")
 @click.option(
-    "-c",
-    "--config",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
     metavar="FILE",
-    required=True,
-    help="Bench config whose calibration.luminance_correction is updated.",
+    help="Write the calibrated config here (default: the --config file itself; a shipped "
+    "config is never written, it is copied to the working directory).",
 )
 @click.option(
     "--current",
@@ -382,13 +385,33 @@ def calibrate() -> None:
     default=None,
     help="The meter reading in cd/m² (asked for interactively when omitted).",
 )
-def calibrate_luminance_cmd(config, current_ma, meter_cd_m2):
-    """Drive the device at a set current, compare labrig's luminance with a luminance
-    meter's reading (e.g. a Konica Minolta LS-160 read by eye) and store the correction
-    factor with today's date in the config's calibration section."""
-    cfg = _load_config(config)
+def calibrate_luminance_cmd(config, simulate, output, current_ma, meter_cd_m2):
+    """Compare labrig's luminance with a luminance meter's reading at a set current
+    and store the correction factor, its date and the one it replaces in a config.
+
+    \b
+    Examples:
+      labrig calibrate luminance --config bench.yaml --meter 512
+      labrig calibrate luminance --simulate --meter 1000 --output sim_cal.yaml
+    """
+    cfg = _load_config(config, None, simulate)
     from labrig.bench import Bench
-    from labrig.calibrate import calibrate_luminance
+    from labrig.calibrate import (
+        calibrate_luminance,
+        calibration_target,
+        check_current,
+        check_meter_reading,
+    )
+
+    check_current(current_ma * 1e-3)
+    if meter_cd_m2 is not None:
+        check_meter_reading(meter_cd_m2)
+    roles = [r for r in ("smu", "photometer", "spectrometer") if r in cfg.instruments]
+    bench = Bench(cfg, roles)
+    bench.check_drive(amps=current_ma * 1e-3)  # the limits, before anything is opened
+    target, note = calibration_target(Path(cfg.source_path), output)
+    if note:
+        click.echo(note)
 
     def read_meter(prompt: str) -> float:
         if meter_cd_m2 is not None:
@@ -396,9 +419,8 @@ def calibrate_luminance_cmd(config, current_ma, meter_cd_m2):
             return meter_cd_m2
         return click.prompt(prompt, type=float)
 
-    roles = [r for r in ("smu", "photometer", "spectrometer") if r in cfg.instruments]
-    with Bench(cfg, roles) as bench:
-        result = calibrate_luminance(bench, current_ma * 1e-3, read_meter, Path(cfg.source_path))
+    with bench:
+        result = calibrate_luminance(bench, current_ma * 1e-3, read_meter, target)
     click.echo(
         f"luminance correction {result.previous_factor:.4g} -> {result.factor:.4g} "
         f"({result.date.isoformat()}, {result.spectrum_used} spectrum)"

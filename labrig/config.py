@@ -80,6 +80,9 @@ class Calibration(StrictModel):
     photodiode: PhotodiodeCalibration
     luminance_correction: PositiveFloat = 1.0
     luminance_correction_date: _dt.date | None = None
+    #: the factor (and its date) that ``labrig calibrate luminance`` replaced
+    previous_luminance_correction: PositiveFloat | None = None
+    previous_luminance_correction_date: _dt.date | None = None
     spectral_response_file: str | None = None
     reference_peak_nm: Annotated[float, Field(ge=300, le=1100)] | None = None
     reference_fwhm_nm: Annotated[float, Field(gt=0, le=300)] | None = None
@@ -165,6 +168,12 @@ class BenchConfig(StrictModel):
 # --------------------------------------------------------------------------- loading
 def shipped_config_dir() -> Path:
     return Path(str(resources.files("labrig.configs")))
+
+
+def is_shipped(path: str | Path) -> bool:
+    """True for a file inside labrig's installed ``configs`` directory: those are read-only
+    to every command (a calibrated copy goes elsewhere)."""
+    return Path(path).resolve().is_relative_to(shipped_config_dir().resolve())
 
 
 def resolve_config_path(name_or_path: str | Path) -> Path:
