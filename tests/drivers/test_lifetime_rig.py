@@ -182,3 +182,74 @@ def test_closed_driver_reports_disconnected(rig_and_driver):
     driver.close()  # idempotent
     with pytest.raises(InstrumentDisconnectedError, match="not connected"):
         driver.measure(1)
+
+
+def _scripted_rig(replies: dict[str, list[bytes | float]]):
+    """A one-client TCP peer answering each command with its reply pieces (a number
+    between pieces is a pause in seconds), so the driver's line reading meets replies
+    split across TCP segments."""
+    import contextlib
+    import threading
+    import time
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn, conn.makefile("rb") as lines, contextlib.suppress(OSError):
+            for line in lines:
+                for piece in replies[line.decode().strip()]:
+                    if isinstance(piece, float):
+                        time.sleep(piece)
+                    else:
+                        conn.sendall(piece)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"socket://127.0.0.1:{listener.getsockname()[1]}", listener
+
+
+RIG_SETUP = {
+    "*IDN?": [b"LABRIG,LTR-8,", 0.02, b"SIM9,1.0\n"],
+    "SYST:CHAN?": [b"8", 0.02, b"\n"],
+    "SYST:CURR:MAX?": [b"1.0E-02\n"],
+    "SYST:VOLT:MAX?": [b"1.0E+01\n"],
+}
+
+
+def test_a_reply_split_across_segments_is_read_whole():
+    replies = {
+        **RIG_SETUP,
+        "CH1:MEAS?": [b"4.4731E+00,5.0000E-04,", 0.05, b"3.1275E-07,", 0.05, b"3600.125,OK\n"],
+    }
+    url, listener = _scripted_rig(replies)
+    driver = connect(url, timeout_s=2)
+    try:
+        assert driver.identity().serial == "SIM9"
+        assert driver.measure(1) == ChannelReading(1, 4.4731, 5e-4, 3.1275e-7, 3600.125, "OK")
+    finally:
+        driver.close()
+        listener.close()
+
+
+def test_a_line_beyond_the_reply_is_not_taken_as_part_of_it():
+    replies = {**RIG_SETUP, "CH1:STAT?": [b"OK\nOFF\n"]}
+    url, listener = _scripted_rig(replies)
+    driver = connect(url, timeout_s=2)
+    try:
+        assert driver.status(1) == "OK"
+    finally:
+        driver.close()
+        listener.close()
+
+
+def test_a_reply_that_trickles_past_the_time_out_is_a_time_out():
+    replies = {**RIG_SETUP, "CH1:STAT?": [b"O", 0.4, b"K", 0.4, b"\n"]}
+    url, listener = _scripted_rig(replies)
+    driver = connect(url, timeout_s=2)
+    driver.timeout_s = 0.5  # the reply's three pieces take 0.8 s
+    try:
+        with pytest.raises(InstrumentTimeoutError, match="no reply"):
+            driver.status(1)
+    finally:
+        driver.close()
+        listener.close()
