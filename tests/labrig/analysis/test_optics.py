@@ -80,6 +80,18 @@ def test_photopic_v_published_values(wl, v):
     assert optics.photopic_v(np.array([wl]))[0] == pytest.approx(v, rel=2e-3)
 
 
+def test_shipped_photopic_table_is_colour_sciences_to_the_last_digit():
+    """The package's V(λ) copy must stay colour-science's own table.  If colour-science
+    revises it, regenerate labrig/analysis/data/cie_1924_photopic_v.csv from
+    ``SDS_LEFS_PHOTOPIC["CIE 1924 Photopic Standard Observer"]`` (repr of each value)."""
+    from colour.colorimetry import SDS_LEFS_PHOTOPIC
+
+    sd = SDS_LEFS_PHOTOPIC["CIE 1924 Photopic Standard Observer"]
+    wl, v = optics.photopic_table()
+    assert np.array_equal(wl, np.asarray(sd.wavelengths, float))
+    assert np.array_equal(v, np.asarray(sd.values, float))
+
+
 def test_photopic_v_zero_outside_and_interpolates():
     v = optics.photopic_v(np.array([200.0, 900.0, 555.5]))
     assert v[0] == 0 and v[1] == 0
