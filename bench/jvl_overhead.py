@@ -20,57 +20,20 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
-import re
-import signal
 import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pyvisa
-import yaml
+from served import bench_config, served_instruments
 
-from labrig.config import load_config, shipped_config_dir
+from labrig.config import load_config
 from labrig.procedures.jvl import JVLProcedure
 from labrig.runner import run_procedure
 
 STEP_V = 0.005
-
-
-def _serve(tmp: Path) -> tuple[subprocess.Popen, dict[str, str]]:
-    data = yaml.safe_load((shipped_config_dir() / "sim.yaml").read_text())
-    data["instruments"] = {r: data["instruments"][r] for r in ("smu", "photometer")}
-    data["simulation"]["clock_speed"] = float("inf")
-    config = tmp / "serve.yaml"
-    config.write_text(yaml.safe_dump(data))
-    server = subprocess.Popen(
-        [sys.executable, "-m", "labrig", "sim", "serve", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    resources: dict[str, str] = {}
-    for line in server.stdout:
-        found = re.match(r"\s+(\w+)\s+(TCPIP::\S+)", line)
-        if found:
-            resources[found.group(1)] = found.group(2)
-        if {"smu", "photometer"} <= set(resources):
-            return server, resources
-    raise RuntimeError("labrig sim serve printed no resources")
-
-
-def _real_config(tmp: Path, resources: dict[str, str]) -> Path:
-    data = yaml.safe_load((shipped_config_dir() / "sim.yaml").read_text())
-    data["instruments"] = {
-        "smu": {"driver": "keithley2400", "resource": resources["smu"]},
-        "photometer": {"driver": "keithley6485", "resource": resources["photometer"]},
-    }
-    path = tmp / "bench.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
 
 
 def labrig_sweep(config: Path, out: Path, points: int, profile: cProfile.Profile | None) -> float:
@@ -154,10 +117,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        server, resources = _serve(tmp)
-        try:
+        with served_instruments(tmp) as resources:
             nodelay = _tcp_nodelay_in_drivers(resources["smu"])
-            config = _real_config(tmp, resources)
+            config = bench_config(tmp, resources)
             labrig_sweep(config, tmp / "warm-up", 20, None)  # imports, first connections
             labrig, bare, bare_other = [], [], []
             for k in range(args.repeat):
@@ -167,9 +129,6 @@ def main() -> None:
             profile = cProfile.Profile() if args.profile else None
             if profile is not None:
                 labrig_sweep(config, tmp / "profiled", args.points, profile)
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=10)
     med_l, med_b, med_o = (statistics.median(x) for x in (labrig, bare, bare_other))
     ratio = med_l / med_b
     same = "on" if nodelay else "off"

@@ -1,0 +1,234 @@
+"""labrig's J-V-L against a PyMeasure user's own stack, on the same served instruments.
+
+The peer is what a PyMeasure user writes for the same sweep: a ``Procedure`` with
+``DATA_COLUMNS``, pymeasure's stock ``Keithley2400``, a minimal 6485 ``Instrument``, and
+``Worker`` + ``Results`` writing CSV.  Both send the same SCPI per point
+(``:SOURCE:VOLTAGE v``, ``:READ?`` to the 2400, ``READ?`` to the 6485) with the same
+instrument settings (NPLC 0.01, source delay 0) to ``labrig sim serve`` in its own process
+(instrument timing off), with Nagle's algorithm off on both clients.  labrig runs its
+default J-V-L with spectra off (dark readings, stop checks, photometry, HDF5 store).
+
+Printed: per-point time (median over runs, first row to last row, in this process),
+whole-process time (spawn to exit, median) and peak RSS of each as a child process.
+
+    .venv/bin/python bench/pymeasure_peer.py [--points 400] [--repeat 3]
+
+Targets: per point <= 1.0x the peer, whole process <= 1.0x, labrig peak RSS <= 120 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from served import bench_config, served_instruments
+
+STEP_V = 0.005
+NPLC = 0.01
+TARGET_RSS_MB = 120.0
+
+
+# ----------------------------------------------------------------------------- the peer
+def _peer_classes():
+    """The peer's Procedure and 6485, as a PyMeasure user would write them (imported
+    only when the peer runs, so labrig's own timings do not carry pymeasure's GUI side)."""
+    from pymeasure.experiment import FloatParameter, IntegerParameter, Parameter, Procedure
+    from pymeasure.instruments import Instrument
+    from pymeasure.instruments.keithley import Keithley2400
+
+    def _nodelay(instrument) -> None:
+        # pyvisa-py leaves Nagle on for SOCKET sessions; the peer gets what labrig has
+        session = instrument.adapter.connection
+        sock = session.visalib.sessions[session.session].interface
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    class Keithley6485(Instrument):
+        current = Instrument.measurement(
+            "READ?", "Photocurrent in A.", get_process_list=lambda v: v[0]
+        )
+        nplc = Instrument.control(":SENS:CURR:NPLC?", ":SENS:CURR:NPLC %g", "NPLC.")
+
+    class PeerJVL(Procedure):
+        smu_resource = Parameter("SMU resource")
+        photometer_resource = Parameter("Photometer resource")
+        points = IntegerParameter("Points", default=400)
+        step = FloatParameter("Step", units="V", default=STEP_V)
+        DATA_COLUMNS = ["Voltage (V)", "Current (A)", "Photocurrent (A)"]
+        stamps: list[float] = []
+
+        def startup(self):
+            kw = {"read_termination": "\n", "write_termination": "\n"}
+            self.smu = Keithley2400(self.smu_resource, **kw)
+            self.pam = Keithley6485(self.photometer_resource, "Keithley 6485", **kw)
+            for inst in (self.smu, self.pam):
+                _nodelay(inst)
+            self.smu.apply_voltage(compliance_current=0.1)
+            self.smu.current_nplc = NPLC  # pymeasure 0.16's way (measure_current is deprecated)
+            self.smu.current_range_auto_enabled = True
+            self.smu.source_delay = 0.0
+            self.pam.nplc = NPLC
+            self.smu.source_voltage = 0.0
+            self.smu.enable_source()
+
+        def execute(self):
+            for k in range(self.points):
+                self.smu.source_voltage = round(k * self.step, 6)
+                v, i = self.smu.values(":READ?")[:2]
+                light = self.pam.current
+                self.emit(
+                    "results",
+                    {"Voltage (V)": v, "Current (A)": i, "Photocurrent (A)": light},
+                )
+                self.stamps.append(time.perf_counter())
+                self.emit("progress", 100 * (k + 1) / self.points)
+                if self.should_stop():
+                    break
+
+        def shutdown(self):
+            if hasattr(self, "smu"):
+                self.smu.disable_source()
+                self.smu.adapter.close()
+                self.pam.adapter.close()
+
+    return PeerJVL
+
+
+def peer_sweep(resources: dict[str, str], out: Path, points: int) -> float:
+    """Seconds per point of the PyMeasure user's sweep (first row to last row)."""
+    from pymeasure.experiment import Results, Worker
+
+    procedure = _peer_classes()()
+    procedure.smu_resource = resources["smu"]
+    procedure.photometer_resource = resources["photometer"]
+    procedure.points = points
+    procedure.stamps = []
+    out.mkdir(parents=True, exist_ok=True)
+    results = Results(procedure, str(out / "peer.csv"))
+    worker = Worker(results)
+    worker.start()
+    worker.join(timeout=600)
+    stamps = procedure.stamps
+    if len(stamps) != points:
+        raise RuntimeError(f"peer sweep: {len(stamps)} of {points} rows")
+    return (stamps[-1] - stamps[0]) / (points - 1)
+
+
+# ----------------------------------------------------------------------------- labrig
+def labrig_settings(points: int) -> dict[str, object]:
+    """labrig's default J-V-L with spectra off, at the peer's instrument settings."""
+    return {
+        "start_voltage": 0.0,
+        "stop_voltage": round(STEP_V * (points - 1), 6),
+        "step_voltage": STEP_V,
+        "spectra": "none",
+        "smu_nplc": NPLC,
+        "photometer_nplc": NPLC,
+        "source_delay": 0.0,
+    }
+
+
+def labrig_sweep(config: Path, out: Path, points: int) -> float:
+    """Seconds per point of labrig's J-V-L (first row to last row)."""
+    from labrig.config import load_config
+    from labrig.procedures.jvl import JVLProcedure
+    from labrig.runner import run_procedure
+
+    stamps: list[float] = []
+
+    class Timed(JVLProcedure):
+        def emit_rows(self, columns, group=None):
+            super().emit_rows(columns, group)
+            stamps.append(time.perf_counter())
+
+    proc = Timed()
+    proc.set_parameters(labrig_settings(points))
+    result = run_procedure(proc, load_config(config), output_dir=out, progress=False)
+    if result.status != "finished" or len(stamps) != points:
+        raise RuntimeError(f"labrig sweep: {result.status} {result.reason}, {len(stamps)} rows")
+    return (stamps[-1] - stamps[0]) / (points - 1)
+
+
+# ----------------------------------------------------------------------------- processes
+def _child(argv: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS MB) of one child process from spawn to exit."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv[:4]} exited {proc.returncode}: {proc.stderr.read()!r}")
+    proc.stderr.close()
+    return wall, usage.ru_maxrss / 1024
+
+
+def labrig_process(config: Path, out: Path, points: int) -> tuple[float, float]:
+    argv = [sys.executable, "-m", "labrig", "run", "jvl", "--config", str(config)]
+    argv += ["-o", str(out), "--no-progress"]
+    for name, value in labrig_settings(points).items():
+        argv += ["--set", f"{name}={value}"]
+    return _child(argv)
+
+
+def peer_process(resources: dict[str, str], out: Path, points: int) -> tuple[float, float]:
+    argv = [sys.executable, __file__, "--as-peer", resources["smu"], resources["photometer"]]
+    argv += ["--points", str(points), "--out", str(out)]
+    return _child(argv)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--points", type=int, default=400)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--as-peer", nargs=2, metavar=("SMU", "PHOTOMETER"), help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.as_peer:  # the peer's whole process, spawned by the benchmark
+        smu, pam = args.as_peer
+        peer_sweep({"smu": smu, "photometer": pam}, args.out, args.points)
+        return
+    with tempfile.TemporaryDirectory() as tmp_name, served_instruments(Path(tmp_name)) as res:
+        tmp = Path(tmp_name)
+        config = bench_config(tmp, res)
+        labrig_sweep(config, tmp / "warm-up", 20)  # imports, first connections
+        peer_sweep(res, tmp / "warm-up-peer", 20)
+        per_point: dict[str, list[float]] = {"labrig": [], "peer": []}
+        process: dict[str, list[tuple[float, float]]] = {"labrig": [], "peer": []}
+        for k in range(args.repeat):
+            per_point["labrig"].append(labrig_sweep(config, tmp / f"l{k}", args.points))
+            per_point["peer"].append(peer_sweep(res, tmp / f"p{k}", args.points))
+            process["labrig"].append(labrig_process(config, tmp / f"lp{k}", args.points))
+            process["peer"].append(peer_process(res, tmp / f"pp{k}", args.points))
+    pp = {who: statistics.median(t) for who, t in per_point.items()}
+    wall = {who: statistics.median(w for w, _ in runs) for who, runs in process.items()}
+    rss = {who: max(m for _, m in runs) for who, runs in process.items()}
+    ratios = {"per point": pp["labrig"] / pp["peer"], "process": wall["labrig"] / wall["peer"]}
+    print(
+        f"J-V-L, {args.points} points, labrig vs a PyMeasure user's stack, median of "
+        f"{args.repeat} (sim served in its own process, clock_speed .inf):"
+    )
+    print(
+        f"  per point      : labrig {pp['labrig'] * 1e3:6.3f} ms, peer {pp['peer'] * 1e3:6.3f}"
+        f" ms -> {ratios['per point']:.2f}x (target <= 1.0)"
+    )
+    print(
+        f"  whole process  : labrig {wall['labrig']:6.2f} s,  peer {wall['peer']:6.2f} s"
+        f"  -> {ratios['process']:.2f}x (target <= 1.0)"
+    )
+    print(
+        f"  peak RSS       : labrig {rss['labrig']:6.1f} MB, peer {rss['peer']:6.1f} MB"
+        f" (target labrig <= {TARGET_RSS_MB:g} MB)"
+    )
+    met = max(ratios.values()) <= 1.0 and rss["labrig"] <= TARGET_RSS_MB
+    print("targets met" if met else "TARGETS NOT MET")
+
+
+if __name__ == "__main__":
+    main()
