@@ -19,7 +19,7 @@ import numpy as np
 
 from labrig.errors import UserInputError
 from labrig.report_data import LoadedRun, load_run
-from labrig.store import check_output_dir
+from labrig.store import check_output_dir, sanitize
 
 FORMATS = ("csv",)
 _HEADER = re.compile(r"^(?P<name>.*?)(?: \[(?P<units>[^\]]*)\])?$")
@@ -55,7 +55,10 @@ def export_csv(path: Path | str, output_dir: Path | str | None = None) -> list[P
     for group in loaded.run.columns:
         if loaded.rows(group) == 0 and group != "data":
             continue
-        target = out / f"{stem}_{group}.csv"
+        # group names come from the file: sanitised (and kept apart) before they name files
+        target = out / f"{stem}_{sanitize(group, 'group')}.csv"
+        if target in written:
+            target = out / f"{stem}_{sanitize(group, 'group')}-{len(written) + 1}.csv"
         _write_group(loaded, group, target)
         written.append(target)
     sp = loaded.run.spectra

@@ -24,7 +24,7 @@ from typing import Literal
 
 from labrig.errors import UserInputError
 from labrig.report_data import LoadedRun, load_run
-from labrig.store import DEFAULT_GROUP, check_output_dir
+from labrig.store import DEFAULT_GROUP, check_output_dir, sanitize
 
 Format = Literal["png", "pdf", "svg"]
 FORMATS: tuple[str, ...] = ("png", "pdf", "svg")
@@ -132,9 +132,11 @@ def render_figure(loaded: LoadedRun, path: Path, fmt: str = "png") -> Path:
 
 
 def _figure_stem(procedure: str, runs: Sequence[LoadedRun]) -> str:
+    """A file name inside ``-o`` whatever the files say: the procedure name is read from
+    a file (a crafted ``../../x`` must not become a path), so it is sanitised."""
     if len(runs) == 1:
         return runs[0].path.stem
-    return f"{procedure}_compare_{len(runs)}_runs"
+    return f"{sanitize(procedure, 'unknown')}_compare_{len(runs)}_runs"
 
 
 # ------------------------------------------------------------------------------ summary
