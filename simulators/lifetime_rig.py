@@ -182,8 +182,10 @@ class SimulatedLifetimeRig:
 
     # ------------------------------------------------------------------ tests and faults
     def device(self, channel: int) -> Any:
-        """The ``LEDDevice`` on ``channel`` (ground truth for tests only)."""
-        return self._chan(channel).device
+        """The ``LEDDevice`` on ``channel``, aged to the present (ground truth for tests)."""
+        ch = self._chan(channel)
+        ch.bench.update()
+        return ch.device
 
     def inject_fault(self, kind: str, after: int = 0, channel: int | None = None) -> None:
         if kind not in SUPPORTED_FAULTS:
@@ -252,9 +254,9 @@ class SimulatedLifetimeRig:
             self._garble_next = False
             self._apply_link_faults()  # fires on the command after ``after`` commands
             self.commands += 1
-            for ch in self._channels:  # every driven device ages to the present first
-                if ch.output_on:
-                    ch.bench.update()
+            # No sweep over the channels here: each channel's device ages to the present
+            # whenever it is touched (every SimulatedBench access updates first), so one
+            # command costs one device's integration, not eight.
             self.poll()
             self._last_command = self.clock.time()
             try:
