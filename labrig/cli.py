@@ -450,25 +450,33 @@ def sim() -> None:
 def sim_serve(config):
     """Serve the simulated instruments on loopback until Ctrl-C.
 
-    Prints the resource strings: open them with pyvisa-py
-    (`pyvisa.ResourceManager("@py").open_resource(...)`), pymeasure, or a real-bench config
-    (`resource: TCPIP::127.0.0.1::PORT::SOCKET`, `simulated: false`).  The spectrometer is
-    USB (inside seabreeze) and cannot be served to another process.
+    Prints the resource strings and the terminations a client must set: open them with
+    pyvisa-py (`pyvisa.ResourceManager("@py").open_resource(resource,
+    read_termination="\\n", write_termination="\\n")`), pymeasure (the same keywords), or
+    a real-bench config (`resource: TCPIP::127.0.0.1::PORT::SOCKET`, `simulated: false`).
+    One client per instrument at a time; a second is refused (logged here).  The
+    spectrometer is USB (inside seabreeze) and cannot be served to another process.
     """
+    import logging
     import signal
     import threading
 
     from labrig.config import load_config
     from labrig.simulators.lab import start_lab
+    from labrig.simulators.server import SCPIServer
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     cfg = load_config(config)
     roles = [r for r, i in cfg.instruments.items() if i.simulated and r != "spectrometer"]
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with start_lab(cfg, roles) as lab:
         click.echo(f"simulated bench '{cfg.name}' ({cfg.device.sample}) serving:")
+        scpi = {s.resource: s.terminations for s in lab.servers if isinstance(s, SCPIServer)}
         for role in roles:
-            click.echo(f"  {role:12s} {lab.resources[role]}")
+            resource = lab.resources[role]
+            extra = f"  ({scpi[resource]})" if resource in scpi else ""
+            click.echo(f"  {role:12s} {resource}{extra}")
         click.echo("Ctrl-C to stop", err=True)
         sys.stdout.flush()
         try:

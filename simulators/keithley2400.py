@@ -35,7 +35,15 @@ import numpy as np
 
 from labrig.config import FaultSpec
 from labrig.simulators.faults import ConnectionDropped, FaultInjector
-from labrig.simulators.keithley_common import KeithleyTriggerModel
+from labrig.simulators.keithley_common import (
+    ARM,
+    ARM_TCON,
+    MEAS_ROF,
+    OVERFLOW_READING,
+    TRIG,
+    TRIG_TCON,
+    KeithleyTriggerModel,
+)
 from labrig.simulators.scpi import (
     NoReply,
     SCPIError,
@@ -69,6 +77,10 @@ OTHER = {"VOLT": "CURR", "CURR": "VOLT"}
 LIMIT = {"VOLT": V_MAX, "CURR": I_MAX}
 RANGES = {"VOLT": V_RANGES, "CURR": I_RANGES}
 PROT_MIN = {"VOLT": 2e-4, "CURR": 1e-9}
+#: measurement event register: the source is in compliance (2400 manual, status structure)
+MEAS_COMPLIANCE = 1 << 14
+#: ``*OPT?``: no options installed (a Contact-Check unit would answer CONTACT CHECK)
+OPTIONS = "0"
 
 
 def best_range(value: float, ranges: tuple[float, ...]) -> float:
@@ -93,7 +105,7 @@ def _parse_range(args: list[str], ranges: tuple[float, ...], current: float) -> 
     return best_range(value, ranges)
 
 
-class SimulatedKeithley2400(SCPIInstrument, KeithleyTriggerModel):
+class SimulatedKeithley2400(KeithleyTriggerModel, SCPIInstrument):
     """A Keithley 2400 on the simulated bench; serve it with ``SCPIServer``.
 
     Besides each source–delay–measure cycle, the real 2400 spends time on its own
@@ -161,7 +173,7 @@ class SimulatedKeithley2400(SCPIInstrument, KeithleyTriggerModel):
         self.direction = "UP"
         self.cabort = "NEV"
         self.source_list = {"VOLT": [0.0], "CURR": [0.0]}
-        self.src_delay = 0.0
+        self.src_delay = 0.0  # the manual delay; with auto on, :SOUR:DEL? reports the auto one
         self.src_delay_auto = True
         self.auto_clear = False
         self.sense = ["CURR:DC"]
@@ -178,15 +190,19 @@ class SimulatedKeithley2400(SCPIInstrument, KeithleyTriggerModel):
         self.arm_source = "IMM"
         self.arm_timer = 0.1
         self.trig_output: list[str] = []  # Trigger Link output events: SOUR, DEL, SENS
+        self.arm_output: list[str] = []  # arm-layer output events: TENT, TEX
+        self.arm_ilin, self.arm_olin = 1, 2
         self.beeper = True
         self.display = True
         self.average = False
         self.average_tcon = "REP"
         self.average_count = 10
         self.remote_sense = False
-        self.res_mode = "MAN"
+        self.res_mode = "AUTO"  # auto ohms is the power-on/reset method (manual, section 4)
         self.terminals = "FRON"
         self.ovp = 210.0
+        if not hasattr(self, "line_frequency_auto"):  # a SYSTem setting: *RST keeps it
+            self.line_frequency_auto = False
         self.line_frequency = float(self.bench.config.simulation.line_frequency_hz)
         self.bench.output_off()
 
@@ -287,7 +303,7 @@ class SimulatedKeithley2400(SCPIInstrument, KeithleyTriggerModel):
         self._add_choice(t, ":SOURce:SWEep:RANGing", "sweep_ranging", ("BEST", "AUTO", "FIXed"))
         self._add_choice(t, ":SOURce:SWEep:DIRection", "direction", ("UP", "DOWn"))
         self._add_choice(t, ":SOURce:SWEep:CABort", "cabort", ("NEVer", "EARLy", "LATE"))
-        t.add(":SOURce:DELay", set=self._set_delay, query=lambda _: nr3(self.src_delay))
+        t.add(":SOURce:DELay", set=self._set_delay, query=self._query_num(self._delay, 0, 9999.999))
         self._add_bool(t, ":SOURce:DELay:AUTO", "src_delay_auto")
         self._add_bool(t, ":SOURce:CLEar:AUTO", "auto_clear")
         t.add(
@@ -303,9 +319,8 @@ class SimulatedKeithley2400(SCPIInstrument, KeithleyTriggerModel):
         t.add(
             ":SYSTem:LFRequency", set=self._set_lfr, query=lambda _: nr1(int(self.line_frequency))
         )
-        t.add(
-            ":SYSTem:LFRequency:AUTO", set=lambda a: parse_bool(one_param(a)), query=lambda _: "0"
-        )
+        self._add_bool(t, ":SYSTem:LFRequency:AUTO", "line_frequency_auto", self._set_lfr_auto)
+        t.add("*OPT", query=lambda _: OPTIONS)
         self._add_bool(t, ":SYSTem:BEEPer:STATe", "beeper")
         t.add(":SYSTem:BEEPer[:IMMediate]", set=lambda a: None)
         self._add_bool(t, ":SYSTem:RSENse", "remote_sense")
@@ -321,27 +336,31 @@ class SimulatedKeithley2400(SCPIInstrument, KeithleyTriggerModel):
             query=lambda _: ",".join(self.elements),
         )
         self._add_trigger_model(t)
-        self._add_choice(t, ":TRIGger:SOURce", "trig_source", ("IMMediate", "TLINk"))
+        self._add_choice(t, f"{TRIG}:SOURce", "trig_source", ("IMMediate", "TLINk"))
         self._add_choice(
             t,
-            ":ARM:SOURce",
+            f"{ARM}:SOURce",
             "arm_source",
             ("IMMediate", "TIMer", "MANual", "BUS", "TLINk", "NSTest", "PSTest", "BSTest"),
         )
-        t.add(":ARM:TIMer", set=self._set_arm_timer, query=lambda _: nr3(self.arm_timer))
+        t.add(f"{ARM}:TIMer", set=self._set_arm_timer, query=lambda _: nr3(self.arm_timer))
         t.add(":TRIGger:CLEar", set=lambda a: None)
         t.add(
-            ":TRIGger:OUTPut",
+            f"{TRIG_TCON}:OUTPut",
             set=self._set_trig_output,
             query=lambda _: ",".join(self.trig_output) or "NONE",
         )
-        t.add(":ARM:OUTPut", set=lambda a: None, query=lambda _: "NONE")
-        for name in (":ARM:OLINe", ":ARM:ILINe"):
-            t.add(name, set=lambda a: parse_int(one_param(a), low=1, high=4), query=lambda _: "1")
+        t.add(
+            f"{ARM_TCON}:OUTPut",
+            set=self._set_arm_output,
+            query=lambda _: ",".join(self.arm_output) or "NONE",
+        )
+        for attr, name in (("arm_ilin", f"{ARM_TCON}:ILINe"), ("arm_olin", f"{ARM_TCON}:OLINe")):
+            t.add(name, set=self._set_line(attr), query=lambda _, a=attr: nr1(getattr(self, a)))
         t.add(":INITiate[:IMMediate]", set=self._initiate)
-        t.add(":ABORt", set=lambda a: None)
+        t.add(":ABORt", set=lambda a: self._no_args(a, self._abort_bus))
         t.add(":READ", query=self._read_query)
-        t.add(":TRACe:CLEar", set=lambda a: self._no_args(a, self.trace.clear))
+        t.add(":TRACe:CLEar", set=lambda a: self._no_args(a, self._clear_trace))
         t.add(":TRACe:DATA", query=self._trace_data)
 
     # ------------------------------------------------------------- helpers
@@ -464,6 +483,11 @@ class SimulatedKeithley2400(SCPIInstrument, KeithleyTriggerModel):
 
         return setter
 
+    def _delay(self) -> float:
+        """What ``:SOUR:DEL?`` reports: the auto-selected delay while auto delay is on
+        (1 ms after ``*RST``, as the instrument reads back), else the manual one."""
+        return self._source_delay_s()
+
     def _set_delay(self, args: list[str]) -> None:
         self.src_delay = parse_number(one_param(args), low=0.0, high=9999.999, default=0.0)
         self.src_delay_auto = False
@@ -516,6 +540,12 @@ class SimulatedKeithley2400(SCPIInstrument, KeithleyTriggerModel):
             self.bench.clock.sleep(self._integration_s())
             return
         self.autozero = parse_bool(word)
+
+    def _set_lfr_auto(self, args: list[str]) -> None:
+        """Auto line frequency: the instrument measures the mains (the bench's) itself."""
+        self.line_frequency_auto = parse_bool(one_param(args))
+        if self.line_frequency_auto:
+            self.line_frequency = float(self.bench.config.simulation.line_frequency_hz)
 
     def _set_lfr(self, args: list[str]) -> None:
         value = parse_number(one_param(args), low=50, high=60)
@@ -583,6 +613,18 @@ class SimulatedKeithley2400(SCPIInstrument, KeithleyTriggerModel):
                 raise SCPIError(-224)
             events = set()
         self.trig_output = [e for e in ("SOUR", "DEL", "SENS") if e in events]
+
+    def _set_arm_output(self, args: list[str]) -> None:
+        """``:ARM:OUTP TENT,TEX`` or ``NONE``: Trigger Link output on entering / leaving
+        the trigger layer."""
+        if not args or args == [""]:
+            raise SCPIError(-109)
+        events = {parse_choice(a, ("TENTer", "TEXit", "NONE")) for a in args}
+        if "NONE" in events:
+            if len(events) > 1:
+                raise SCPIError(-224)
+            events = set()
+        self.arm_output = [e for e in ("TENT", "TEX") if e in events]
 
     def _trigger_out(self, event: str) -> None:
         if event in self.trig_output:
@@ -667,8 +709,9 @@ class SimulatedKeithley2400(SCPIInstrument, KeithleyTriggerModel):
             resistance = values["VOLT"] / values["CURR"] if values["CURR"] else OVERFLOW
         return [values["VOLT"], values["CURR"], resistance, self._now(), float(status)]
 
-    def _run_trigger_model(self) -> list[list[float]]:
-        """The arm/trigger layers: source–delay–measure cycles over the sweep points."""
+    def _run_trigger_model(self, arms: int | None = None) -> list[list[float]]:
+        """The arm/trigger layers: source–delay–measure cycles over the sweep points
+        (``arms`` passes of the arm layer; default ``:ARM:COUN``)."""
         if not self.output and not self.auto_clear:
             raise SCPIError(803)
         levels = self._sweep_levels()
@@ -681,7 +724,8 @@ class SimulatedKeithley2400(SCPIInstrument, KeithleyTriggerModel):
         readings: list[list[float]] = []
         index = 0
         aborted = False
-        for arm in range(self.arm_count):
+        n_arms = self.arm_count if arms is None else arms
+        for arm in range(n_arms):
             arm_start = clock.time()
             for _ in range(self.trig_count):
                 level = levels[index % len(levels)]
@@ -712,7 +756,7 @@ class SimulatedKeithley2400(SCPIInstrument, KeithleyTriggerModel):
                     break
             if aborted:
                 break
-            if self.arm_source == "TIM" and arm < self.arm_count - 1:
+            if self.arm_source == "TIM" and arm < n_arms - 1:
                 clock.sleep(max(0.0, arm_start + self.arm_timer - clock.time()))
         if aborted or self.auto_clear:
             # a compliance abort turns the output off; auto-clear leaves it off
@@ -731,11 +775,33 @@ class SimulatedKeithley2400(SCPIInstrument, KeithleyTriggerModel):
         keep = [ELEMENTS.index(e) for e in self.elements]
         return ",".join(nr3(r[i]) for r in readings for i in keep)
 
+    def _statistic_columns(self) -> list[int]:
+        return [i for i, f in enumerate(("VOLT:DC", "CURR:DC", "RES")) if f in self.sense]
+
+    def _reading_events(self, readings: list[list[float]]) -> int:
+        bits = 0
+        for reading in readings:
+            status = int(reading[4])
+            if status & (ST_COMPLIANCE | ST_RANGE_COMPLIANCE):
+                bits |= MEAS_COMPLIANCE
+            if any(abs(v) >= OVERFLOW_READING for v in reading[:2]):
+                bits |= MEAS_ROF
+        return bits
+
+    def _run_bus_arm(self) -> list[list[float]]:
+        return self._run_trigger_model(arms=1)
+
     # ---------------------------------------------------------- reading commands
     def _initiate(self, args: list[str]) -> None:
+        if self.arm_source == "BUS":
+            self._no_args(args, self._arm_bus)  # the cycles wait for *TRG
+            return
         self._no_args(args, self._run_trigger_model)
 
     def _read_query(self, args: list[str]) -> str:
+        if self.arm_source == "BUS":
+            self._arm_bus()  # waits for a *TRG this message cannot bring: no reply
+            raise NoReply
         try:
             readings = self._run_trigger_model()
         except SCPIError as exc:

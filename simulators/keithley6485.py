@@ -40,7 +40,7 @@ import numpy as np
 
 from labrig.config import FaultSpec
 from labrig.simulators.faults import FaultInjector
-from labrig.simulators.keithley_common import KeithleyTriggerModel
+from labrig.simulators.keithley_common import ARM, MEAS_ROF, TRIG, KeithleyTriggerModel
 from labrig.simulators.scpi import (
     NoReply,
     SCPIError,
@@ -90,7 +90,7 @@ def _fixed_range(value: float) -> float:
     return RANGES[-1]
 
 
-class SimulatedKeithley6485(SCPIInstrument, KeithleyTriggerModel):
+class SimulatedKeithley6485(KeithleyTriggerModel, SCPIInstrument):
     """A Keithley 6485 on the simulated bench; serve it with ``SCPIServer``."""
 
     ELEMENTS = ELEMENTS
@@ -98,6 +98,7 @@ class SimulatedKeithley6485(SCPIInstrument, KeithleyTriggerModel):
     MAX_READINGS = MAX_READINGS
     TRIG_DELAY_MAX_S = 999.9998
     LINK_LINES = 6
+    STAT_MIN_READINGS = 2  # CALC3:DATA? on one reading or none: -230 (6485/6487 manual)
 
     def __init__(
         self, bench: Any, faults: list[FaultSpec] | None = None, serial: str = "1234567"
@@ -182,22 +183,19 @@ class SimulatedKeithley6485(SCPIInstrument, KeithleyTriggerModel):
         t.add("[:SENSe]:MEDian:RANK", set=self._set_rank, query=lambda _: nr1(self.median_rank))
         t.add(":FORMat:ELEMents", set=self._set_elements, query=lambda _: ",".join(self.elements))
         self._add_trigger_model(t)
-        t.add(":TRIGger:DELay:AUTO", set=lambda a: parse_bool(one_param(a)), query=lambda _: "0")
+        t.add(f"{TRIG}:DELay:AUTO", set=lambda a: parse_bool(one_param(a)), query=lambda _: "0")
         t.add(
-            ":TRIGger:SOURce",
+            f"{TRIG}:SOURce",
             set=self._set_trig_source,
             query=lambda _: self.trig_source,
         )
-        t.add(
-            ":ARM:SOURce",
-            set=lambda a: parse_choice(one_param(a), ("IMMediate", "TIMer", "BUS", "TLINk")),
-            query=lambda _: "IMM",
-        )
+        # TIMer and TLINk arming are accepted but run at once, as IMMediate
+        self._add_choice(t, f"{ARM}:SOURce", "arm_source", ("IMMediate", "TIMer", "BUS", "TLINk"))
         t.add(":INITiate[:IMMediate]", set=self._initiate)
-        t.add(":ABORt", set=lambda a: self._disarm())
+        t.add(":ABORt", set=lambda a: self._abort())
         t.add(":READ", query=self._read_query)
         t.add(":MEASure[:CURRent][:DC]", query=self._measure_query)
-        t.add(":TRACe:CLEar", set=lambda a: self.trace.clear())
+        t.add(":TRACe:CLEar", set=lambda a: self._clear_trace())
         t.add(
             ":TRACe:TSTamp:FORMat",
             set=self._set_tst_format,
@@ -414,6 +412,7 @@ class SimulatedKeithley6485(SCPIInstrument, KeithleyTriggerModel):
         if self.trace_feed_next:  # the buffer was set to take these readings
             self.trace = readings[: self.trace_points]
             self.trace_feed_next = not complete
+        self._measurement_events(readings)
 
     def _acquire_zero(self, args: list[str]) -> None:
         if not self.zero_check:
@@ -421,10 +420,24 @@ class SimulatedKeithley6485(SCPIInstrument, KeithleyTriggerModel):
         value, _ = self._convert()
         self.zcor_value = value
 
-    def _run(self) -> list[list[float]]:
-        readings = [self._reading() for _ in range(self.trig_count * self.arm_count)]
+    def _run(self, arms: int | None = None) -> list[list[float]]:
+        n_arms = self.arm_count if arms is None else arms
+        readings = [self._reading() for _ in range(self.trig_count * n_arms)]
         self._feed_trace(readings)
         return readings
+
+    def _run_bus_arm(self) -> list[list[float]]:
+        return self._run(arms=1)
+
+    def _abort(self) -> None:
+        self._disarm()
+        self._abort_bus()
+
+    def _statistic_columns(self) -> list[int]:
+        return [0]
+
+    def _reading_events(self, readings: list[list[float]]) -> int:
+        return MEAS_ROF if any(int(r[2]) & ST_OFLO for r in readings) else 0
 
     def _format(self, readings: list[list[float]], *, buffer: bool = False) -> str:
         out = []
@@ -453,9 +466,15 @@ class SimulatedKeithley6485(SCPIInstrument, KeithleyTriggerModel):
         if self.trig_source == "TLIN":
             self._arm()
             return
+        if self.arm_source == "BUS":
+            self._arm_bus()  # the conversions wait for *TRG
+            return
         self._run()
 
     def _read_query(self, args: list[str]) -> str:
+        if self.arm_source == "BUS":
+            self._arm_bus()  # waits for a *TRG this message cannot bring: no reply
+            raise NoReply
         if self.trig_source == "TLIN":  # waits for triggers the link does not bring
             self.push_error(-230)
             raise NoReply

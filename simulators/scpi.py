@@ -46,6 +46,7 @@ ERROR_MESSAGES: dict[int, str] = {
     -221: "Settings conflict",
     -222: "Parameter data out of range",
     -223: "Too much data",
+    -211: "Trigger ignored",
     -224: "Illegal parameter value",
     -230: "Data corrupt or stale",
     -350: "Queue overflow",
@@ -58,8 +59,37 @@ ERROR_QUEUE_SIZE = 10
 
 # Standard event status register bits (IEEE 488.2).
 ESR_OPC, ESR_QYE, ESR_DDE, ESR_EXE, ESR_CME, ESR_PON = 1, 4, 8, 16, 32, 128
-# Status byte bits (Keithley): error available, message available, event summary.
-STB_EAV, STB_MAV, STB_ESB, STB_MSS = 4, 16, 32, 64
+# Status byte bits (Keithley): measurement, error available, questionable, message
+# available, event summary, master summary, operation summary.
+STB_MSB, STB_EAV, STB_QSB, STB_MAV, STB_ESB, STB_MSS, STB_OSB = 1, 4, 8, 16, 32, 64, 128
+
+
+class StatusRegister:
+    """One SCPI status register set: condition (live), event (latched; read clears it)
+    and enable (which events reach the status byte's summary bit)."""
+
+    def __init__(self) -> None:
+        self.condition = 0
+        self.event = 0
+        self.enable = 0
+
+    def signal(self, bits: int) -> None:
+        """Latch ``bits`` as events (a reading taken, a buffer filled ...)."""
+        self.event |= bits
+
+    def set_condition(self, bits: int) -> None:
+        """The live condition; bits that newly turn on latch as events (SCPI's default
+        positive-transition filter)."""
+        self.event |= bits & ~self.condition
+        self.condition = bits
+
+    def read_event(self) -> int:
+        value, self.event = self.event, 0
+        return value
+
+    @property
+    def summary(self) -> bool:
+        return bool(self.event & self.enable)
 
 
 class SCPIError(Exception):
@@ -92,26 +122,31 @@ class _Token:
     short: str
     long: str
     optional: bool
+    suffix: str = ""  # a numbered node (``CALCulate3``) needs its number
 
     def matches(self, mnemonic: str) -> bool:
         base = mnemonic.rstrip("0123456789")
         suffix = mnemonic[len(base) :]
-        if suffix and suffix != "1":  # SOUR1, OUTP1, SENS1: the only channel there is
+        if self.suffix:
+            if suffix != self.suffix:
+                return False
+        elif suffix and suffix != "1":  # SOUR1, OUTP1, SENS1: the only channel there is
             return False
         return base in (self.short, self.long)
-
-
-_TOKEN_RE = re.compile(r"(\[)?:?([A-Za-z*]+\??)(\])?")
 
 
 def _parse_pattern(pattern: str) -> list[_Token]:
     """``[:SOURce]:VOLTage[:LEVel]`` -> tokens; upper-case letters are the short form."""
     tokens = []
-    for part in re.findall(r"\[:?[A-Za-z]+\]|:?[A-Za-z*]+", pattern):
+    for part in re.findall(r"\[:?[A-Za-z]+\]|:?[A-Za-z*]+\d*", pattern):
         optional = part.startswith("[")
-        name = part.strip("[]:")
+        stripped = part.strip("[]:")
+        name = stripped.rstrip("0123456789")
+        suffix = stripped[len(name) :]
         short = "".join(ch for ch in name if ch.isupper() or ch == "*")
-        tokens.append(_Token(short=short or name.upper(), long=name.upper(), optional=optional))
+        tokens.append(
+            _Token(short=short or name.upper(), long=name.upper(), optional=optional, suffix=suffix)
+        )
     return tokens
 
 
@@ -270,6 +305,11 @@ class SCPIInstrument:
         self.sre = 0
         self.tree = CommandTree()
         self.faults: FaultInjector | None = None
+        # status register sets and the status-byte bit each one sums into
+        self.status: dict[str, tuple[StatusRegister, int]] = {
+            "OPERation": (StatusRegister(), STB_OSB),
+            "QUEStionable": (StatusRegister(), STB_QSB),
+        }
         self._build_common()
         self._build_tree()
         self._output: deque[str] = deque()
@@ -308,8 +348,15 @@ class SCPIInstrument:
         return f'{code},"{message}"'
 
     def clear_status(self) -> None:
+        """``*CLS``: the error queue and every event register."""
         self.errors.clear()
         self.esr = 0
+        for register, _ in self.status.values():
+            register.event = 0
+
+    def bus_trigger(self) -> None:
+        """``*TRG`` (a GPIB trigger): ignored (-211) unless the instrument waits for one."""
+        raise SCPIError(-211)
 
     # -- message handling ---------------------------------------------------------
     def handle(self, message: str) -> str | None:
@@ -332,6 +379,8 @@ class SCPIInstrument:
             header, params = header.strip(), params.strip()
             is_query = header.endswith("?")
             name = header[:-1] if is_query else header
+            if name.startswith(":*"):  # ``;:*CLS``: the colon before a common command
+                name = name[1:]
             if name.startswith("*"):
                 mnemonics = [name.upper()]
             else:
@@ -424,7 +473,10 @@ class SCPIInstrument:
             stb |= STB_MAV
         if self.esr & self.ese:
             stb |= STB_ESB
-        if stb & self.sre:
+        for register, bit in self.status.values():
+            if register.summary:
+                stb |= bit
+        if stb & self.sre & ~STB_MSS:
             stb |= STB_MSS
         return stb
 
@@ -472,8 +524,32 @@ class SCPIInstrument:
         t.add(":SYSTem:ERRor:COUNt", query=lambda _: nr1(len(self.errors)))
         t.add(":SYSTem:ERRor:ALL", query=lambda _: self._all_errors())
         t.add(":SYSTem:CLEar", set=no_args(self.errors.clear))
-        t.add(":STATus:PRESet", set=no_args(lambda: None))
+        t.add(":STATus:QUEue:CLEar", set=no_args(self.errors.clear))
+        t.add(":STATus:PRESet", set=no_args(self._preset_status))
+        t.add("*TRG", set=no_args(lambda: self.bus_trigger()))
         t.add(":SYSTem:VERSion", query=lambda _: "1996.0")
+        for name in self.status:
+            self._add_status_register(name)
+
+    def _add_status_register(self, name: str) -> None:
+        """``:STATus:<name>[:EVENt]?``, ``:CONDition?`` and ``:ENABle``."""
+
+        def register() -> StatusRegister:
+            return self.status[name][0]
+
+        def set_enable(args: list[str]) -> None:
+            register().enable = parse_int(one_param(args), low=0, high=65535)
+
+        self.tree.add(f":STATus:{name}[:EVENt]", query=lambda _: nr1(register().read_event()))
+        self.tree.add(f":STATus:{name}:CONDition", query=lambda _: nr1(register().condition))
+        self.tree.add(
+            f":STATus:{name}:ENABle", set=set_enable, query=lambda _: nr1(register().enable)
+        )
+
+    def _preset_status(self) -> None:
+        """``:STAT:PRES``: the enable registers of the SCPI register sets back to 0."""
+        for register, _ in self.status.values():
+            register.enable = 0
 
     def _all_errors(self) -> str:
         out = [self.pop_error() for _ in range(len(self.errors))]

@@ -1,13 +1,24 @@
 """Serve a simulated SCPI instrument on a loopback TCP port.
 
 The drivers reach it exactly as they would reach an instrument behind a LAN adapter:
-``TCPIP::127.0.0.1::PORT::SOCKET`` through pyvisa-py with '\\n' terminations.  One
-client at a time (as a GPIB-LAN bridge); when it goes, the next may connect.
+``TCPIP::127.0.0.1::PORT::SOCKET`` through pyvisa-py with '\\n' terminations
+(``READ_TERMINATION`` / ``WRITE_TERMINATION``: a client must set them, pyvisa's socket
+sessions have no default).  One client at a time (as a GPIB-LAN bridge): a second client
+is refused at once, with a warning in the server's log, and its connection closed; when
+the first goes, the next may connect.
+
+Any client gets sub-millisecond write-then-query round trips: the accepted socket has
+``TCP_NODELAY`` (replies are not held back by Nagle's algorithm) and, where the platform
+has it, ``TCP_QUICKACK`` re-armed after every receive (Linux drops it again on its own),
+so a write is acknowledged at once and a client that leaves Nagle on (pyvisa-py does)
+does not wait ~40 ms for the delayed ACK before it may send its query.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import select
 import socket
 import struct
 import threading
@@ -15,7 +26,24 @@ from typing import Any
 
 from labrig.simulators.faults import ConnectionDropped
 
+log = logging.getLogger(__name__)
+
 _ACCEPT_POLL_S = 0.1
+READ_TERMINATION = "\n"
+WRITE_TERMINATION = "\n"
+
+
+def tune_socket(sock: socket.socket) -> None:
+    """Low-latency options on an accepted socket (see the module docstring)."""
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    _quickack(sock)
+
+
+def _quickack(sock: socket.socket) -> None:
+    quickack = getattr(socket, "TCP_QUICKACK", None)
+    if quickack is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, quickack, 1)
 
 
 class SCPIServer:
@@ -36,13 +64,18 @@ class SCPIServer:
     def resource(self) -> str:
         return f"TCPIP::{self.host}::{self.port}::SOCKET"
 
+    @property
+    def terminations(self) -> str:
+        """What a client must set, in pyvisa's keywords (printed by ``labrig sim serve``)."""
+        return f"read_termination={READ_TERMINATION!r}, write_termination={WRITE_TERMINATION!r}"
+
     def start(self) -> SCPIServer:
         if self._thread is not None:
             return self
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self._requested_port))
-        sock.listen(1)
+        sock.listen(4)
         sock.settimeout(_ACCEPT_POLL_S)
         self._sock = sock
         self.port = sock.getsockname()[1]
@@ -85,6 +118,12 @@ class SCPIServer:
     def _reset_client(self, client: socket.socket) -> None:
         with self._client_lock:
             self._client = None
+        self._abort(client)
+
+    @staticmethod
+    def _abort(client: socket.socket) -> None:
+        """Close with a reset (RST): the client's next read or write fails at once with
+        a connection error (pyvisa-py waits out its time-out on an orderly close)."""
         with contextlib.suppress(OSError):
             client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             client.close()
@@ -99,7 +138,7 @@ class SCPIServer:
             except OSError:
                 break
             client.settimeout(_ACCEPT_POLL_S)
-            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            tune_socket(client)
             with self._client_lock:
                 self._client = client
             try:
@@ -107,20 +146,47 @@ class SCPIServer:
             finally:
                 self._close_client()
 
+    def _refuse(self, busy_with: socket.socket) -> None:
+        """A second client while one is served: say why in the log and close it at once
+        (its first read or write fails with a connection error, not a silent hang)."""
+        try:
+            other, address = self._sock.accept()  # type: ignore[union-attr]
+        except OSError:
+            return
+        with contextlib.suppress(OSError):
+            peer = busy_with.getpeername()
+            log.warning(
+                "%s: refused a second client from %s:%s; serving %s:%s (one client at a time)",
+                self.resource,
+                *address[:2],
+                *peer[:2],
+            )
+        self._abort(other)
+
     def _talk(self, client: socket.socket) -> None:
         buffer = b""
         while True:
             stopping = self._stop.is_set()
             try:
+                ready, _, _ = select.select([client, self._sock], [], [], _ACCEPT_POLL_S)
+            except (OSError, ValueError):
+                return
+            if client not in ready:
+                if self._sock in ready:
+                    # the client has nothing unread (no data, no close): it is still there
+                    self._refuse(client)
+                elif stopping:
+                    return  # nothing left unread: stop
+                continue
+            try:
                 chunk = client.recv(65536)
             except TimeoutError:
-                if stopping:
-                    return  # nothing left unread: stop
                 continue
             except OSError:
                 return
             if not chunk:
                 return  # the client closed
+            _quickack(client)
             buffer += chunk
             while b"\n" in buffer:
                 raw, buffer = buffer.split(b"\n", 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from labrig.simulators.scpi import (
+    CommandTree,
     NoReply,
     SCPIError,
     SCPIInstrument,
@@ -236,3 +237,35 @@ def test_scpi_error_carries_code_and_message() -> None:
     exc = SCPIError(-222)
     assert (exc.code, exc.message) == (-222, "Parameter data out of range")
     assert str(exc) == '-222,"Parameter data out of range"'
+
+
+def test_status_registers_sum_into_the_status_byte(toy: Toy) -> None:
+    register, bit = toy.status["OPERation"]
+    toy.handle(":STAT:OPER:ENAB 1024;*SRE 128")
+    assert toy.handle(":STAT:OPER:ENAB?") == "1024"
+    register.signal(1024)
+    assert int(toy.handle("*STB?")) == 128 | 64  # OSB, and MSS through the SRE
+    assert toy.handle(":STAT:OPER?") == "1024"  # reading the event register clears it
+    assert int(toy.handle("*STB?")) == 0
+    register.set_condition(8)
+    assert toy.handle(":STAT:OPER:COND?") == "8"
+    register.signal(1024)
+    toy.handle("*CLS")  # clears events, keeps enables
+    assert toy.handle(":STAT:OPER?;:STAT:OPER:ENAB?") == "0;1024"
+    toy.handle(":STAT:PRES")  # enables back to 0
+    assert toy.handle(":STAT:OPER:ENAB?;:STAT:QUES:ENAB?") == "0;0"
+
+
+def test_trg_with_nothing_waiting_is_ignored_with_211(toy: Toy) -> None:
+    toy.handle("*TRG")
+    assert errors(toy) == ['-211,"Trigger ignored"']
+
+
+def test_numbered_nodes_need_their_number() -> None:
+    tree = CommandTree()
+    tree.add(":CALCulate3:DATA", query=lambda _: "3")
+    tree.add(":CALCulate:DATA", query=lambda _: "1")
+    assert tree.find(["CALC3", "DATA"]).pattern == ":CALCulate3:DATA"
+    assert tree.find(["CALC1", "DATA"]).pattern == ":CALCulate:DATA"
+    assert tree.find(["CALC", "DATA"]).pattern == ":CALCulate:DATA"
+    assert tree.find(["CALC2", "DATA"]) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 
@@ -134,3 +135,45 @@ def test_restart_serves_again() -> None:
         sock.close()
     finally:
         server.stop()
+
+
+def test_accepted_socket_has_nodelay() -> None:
+    """(TCP_QUICKACK cannot be pinned here: the kernel leaves quick-ACK mode on its own,
+    which is why the server re-arms it; ``bench/scpi_roundtrip.py`` measures the effect.)"""
+    with SCPIServer(Echo()) as server:
+        sock = raw_client(server.port)
+        sock.sendall(b"*IDN?\n")
+        assert recv_line(sock) == b"ACME,ECHO,0,1\n"
+        accepted = server._client
+        assert accepted is not None
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        sock.close()
+
+
+def test_terminations_a_client_must_set() -> None:
+    assert SCPIServer(Echo()).terminations == "read_termination='\\n', write_termination='\\n'"
+
+
+def test_a_second_client_is_refused_at_once_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    with SCPIServer(Echo()) as server:
+        first = raw_client(server.port)
+        first.sendall(b":LEV 1\n")
+        rm = pyvisa.ResourceManager("@py")
+        second = rm.open_resource(
+            server.resource, read_termination="\n", write_termination="\n", timeout=5000
+        )
+        with caplog.at_level("WARNING", logger="labrig.simulators.server"):
+            with pytest.raises((ConnectionError, pyvisa.errors.VisaIOError)) as refused:
+                for _ in range(50):  # until the server has turned it away
+                    second.query("*IDN?")
+        assert not isinstance(refused.value, pyvisa.errors.VisaIOError)  # not a time-out
+        assert any(
+            "refused a second client" in r.getMessage() and "one client at a time" in r.getMessage()
+            for r in caplog.records
+        )
+        first.sendall(b":LEV?\n")  # the first client is served on
+        assert recv_line(first) == b"+1.000000E+00\n"
+        first.close()
+        with contextlib.suppress(Exception):
+            second.close()
+        rm.close()

@@ -462,3 +462,137 @@ def test_trigger_link_output_at_source_delay_and_sense(
     assert len(seen) == 4
     smu.handle(":TRIG:OUTP NONE,SOUR")
     assert errors(smu) == ['-224,"Illegal parameter value"']
+
+
+# ------------------------------------------------ what third-party clients rely on (#20)
+def test_opt_query_reports_no_options(smu: SimulatedKeithley2400) -> None:
+    assert smu.handle("*OPT?") == "0"
+    assert errors(smu) == []
+
+
+def test_reset_states_match_the_instrument(smu: SimulatedKeithley2400) -> None:
+    smu.handle(":SENS:RES:MODE MAN;:SOUR:DEL 0.25;:ARM:ILIN 3;:ARM:OUTP TENT")
+    smu.handle("*RST")
+    assert smu.handle(":SENS:RES:MODE?") == "AUTO"  # auto ohms (manual, section 4)
+    assert smu.handle(":SENS:RES:RANG:AUTO?") == "1"
+    # auto delay on: the delay it reads back is the auto-selected 1 ms
+    assert smu.handle(":SOUR:DEL:AUTO?") == "1"
+    assert float(smu.handle(":SOUR:DEL?")) == pytest.approx(1e-3)
+    assert smu.handle(":ARM:ILIN?;:ARM:OLIN?;:TRIG:ILIN?;:TRIG:OLIN?") == "1;2;1;2"
+    assert smu.handle(":ARM:OUTP?") == "NONE"
+    smu.handle(":SOUR:DEL 0.25")
+    assert smu.handle(":SOUR:DEL:AUTO?") == "0"
+    assert float(smu.handle(":SOUR:DEL?")) == 0.25
+
+
+def test_arm_trigger_link_settings_keep_what_was_set(smu: SimulatedKeithley2400) -> None:
+    smu.handle(":ARM:OUTP TENT,TEX;:ARM:ILIN 3;:ARM:OLIN 4")
+    assert smu.handle(":ARM:OUTP?;:ARM:ILIN?;:ARM:OLIN?") == "TENT,TEX;3;4"
+    smu.handle(":ARM:OUTP TEX")
+    assert smu.handle(":ARM:OUTP?") == "TEX"
+    smu.handle(":ARM:ILIN 5")  # lines 1-4 only
+    assert errors(smu) == ['-222,"Parameter data out of range"']
+    assert smu.handle(":ARM:ILIN?") == "3"
+
+
+def test_optional_sequence_layer_and_tconfigure_nodes(smu: SimulatedKeithley2400) -> None:
+    smu.handle(":TRIG:SEQ:DEL 0.5;:ARM:SEQ:LAY:COUN 3;:TRIG:SEQ1:TCON:OLIN 3")
+    assert smu.handle(":TRIG:DEL?") == "+5.000000E-01"
+    assert smu.handle(":TRIGger:SEQuence:DELay?") == "+5.000000E-01"
+    assert smu.handle(":ARM:COUN?;:TRIG:OLIN?") == "3;3"
+    assert errors(smu) == []
+
+
+def test_line_frequency_auto_keeps_its_state(smu: SimulatedKeithley2400) -> None:
+    assert smu.handle(":SYST:LFR:AUTO?") == "0"
+    assert smu.handle(":SYST:LFR?") == "50"  # the bench's mains
+    smu.handle(":SYST:LFR 60;:SYST:LFR:AUTO ON")
+    assert smu.handle(":SYST:LFR:AUTO?") == "1"
+    assert smu.handle(":SYST:LFR?") == "50"  # measured from the mains again
+    smu.handle("*RST")  # a SYSTem setting: *RST leaves it
+    assert smu.handle(":SYST:LFR:AUTO?") == "1"
+
+
+def test_status_queue_clear_and_colon_before_a_common_command(
+    smu: SimulatedKeithley2400,
+) -> None:
+    smu.handle(":BOGUS")
+    smu.handle("status:queue:clear;*RST;:stat:pres;:*CLS;")  # pymeasure's legacy reset()
+    assert errors(smu) == []
+
+
+def test_full_buffer_raises_msb_and_mss_in_the_status_byte(smu: SimulatedKeithley2400) -> None:
+    """pymeasure's config_buffer/start_buffer/wait_for_buffer: *STB? & 65 == 65."""
+    smu.handle(":STAT:PRES;*CLS;*SRE 1;:STAT:MEAS:ENAB 512;")
+    smu.handle(":TRAC:CLEAR;")
+    smu.handle(":TRAC:POIN 5;:TRIG:COUN 5;:TRIG:DEL 0")
+    smu.handle(":TRAC:FEED SENSE;:TRAC:FEED:CONT NEXT;")
+    smu.handle(":SOUR:VOLT 1;:OUTP ON")
+    assert int(smu.handle("*STB?")) & 65 == 0
+    smu.handle(":INIT")
+    assert int(smu.handle("*STB?")) & 65 == 65
+    event = int(smu.handle(":STAT:MEAS?"))  # reading available, buffer available, full
+    assert event & (64 | 256 | 512) == 64 | 256 | 512
+    assert int(smu.handle(":STAT:MEAS?")) == 0  # reading the event register clears it
+    assert int(smu.handle(":STAT:MEAS:COND?")) & 512 == 512  # the buffer is still full
+    assert int(smu.handle("*STB?")) & 65 == 0
+    smu.handle(":TRAC:CLE")
+    assert int(smu.handle(":STAT:MEAS:COND?")) & 768 == 0
+
+
+def test_compliance_sets_the_measurement_event_bit(smu: SimulatedKeithley2400) -> None:
+    smu.handle(":SENS:CURR:PROT 1e-6;:SOUR:VOLT 4;:OUTP ON")
+    status = readings(smu.handle(":READ?"))[0, 4]
+    assert int(status) & ST_COMPLIANCE
+    assert int(smu.handle(":STAT:MEAS?")) & (1 << 14)
+
+
+def test_calc3_statistics_of_the_buffer(smu: SimulatedKeithley2400) -> None:
+    smu.handle(":SENS:FUNC:ALL;:FORM:ELEM VOLT,CURR,RES,TIME,STAT")
+    smu.handle(":SOUR:VOLT:MODE LIST;:SOUR:LIST:VOLT 2.0,2.2,2.4,2.6;:TRIG:COUN 4")
+    smu.handle(":TRAC:POIN 4;:TRAC:FEED SENS;:TRAC:FEED:CONT NEXT;:OUTP ON;:INIT")
+    data = readings(smu.handle(":TRAC:DATA?"))
+    assert len(data) == 4 and data[:, 1].max() > 0  # the LED conducts: a real spread
+    expected = {
+        "MEAN": data[:, :3].mean(axis=0),
+        "SDEV": data[:, :3].std(axis=0, ddof=1),
+        "MAX": data[:, :3].max(axis=0),
+        "MIN": data[:, :3].min(axis=0),
+        "PKPK": np.ptp(data[:, :3], axis=0),
+    }
+    for statistic, values in expected.items():
+        got = [float(x) for x in smu.handle(f":CALC3:FORM {statistic};:CALC3:DATA?").split(",")]
+        assert got == pytest.approx(values, rel=1e-6), statistic  # voltage, current, resistance
+    smu.handle(":SENS:FUNC:OFF 'RES'")
+    assert len(smu.handle(":CALC3:FORM MEAN;:CALC3:DATA?").split(",")) == 2
+    smu.handle(":TRAC:CLE")
+    assert smu.handle(":CALC3:DATA?") == "+9.910000E+37,+9.910000E+37"  # no data: NAN
+    assert errors(smu) == []
+
+
+def test_bus_trigger_runs_one_arm_layer_per_trg(smu: SimulatedKeithley2400) -> None:
+    smu.handle("*TRG")  # nothing waits for it
+    assert errors(smu) == ['-211,"Trigger ignored"']
+    smu.handle(":ARM:SOUR BUS;:ARM:COUN 2;:TRIG:COUN 3;:SOUR:VOLT 1;:OUTP ON")
+    smu.handle(":TRAC:POIN 6;:TRAC:FEED:CONT NEXT;:INIT")
+    assert smu.handle(":TRAC:POIN:ACT?") == "0"  # armed, waiting
+    smu.handle("*TRG")
+    assert smu.handle(":TRAC:POIN:ACT?") == "3"
+    smu.handle("*TRG")
+    assert smu.handle(":TRAC:POIN:ACT?") == "6"
+    assert len(readings(smu.handle(":FETC?"))) == 6
+    smu.handle("*TRG")  # both arm events taken
+    assert errors(smu) == ['-211,"Trigger ignored"']
+    smu.handle(":INIT;:ABOR;*TRG")  # an abort returns to idle
+    assert errors(smu) == ['-211,"Trigger ignored"']
+
+
+def test_unknown_command_files_113_and_a_query_gets_no_reply(
+    visa: pyvisa.resources.MessageBasedResource,
+) -> None:
+    visa.timeout = 300
+    visa.write(":SOUR:VOLT:FANCy?")
+    with pytest.raises(pyvisa.errors.VisaIOError):
+        visa.read()  # nothing was sent: the client times out, the server goes on
+    assert visa.query(":SYST:ERR?") == '-113,"Undefined header"'
+    assert visa.query("*IDN?").startswith("KEITHLEY INSTRUMENTS INC.,MODEL 2400")

@@ -351,3 +351,59 @@ def test_trigger_link_missing_triggers_leave_the_buffer_short(bench, smu, pico) 
     pico.handle(":ABOR")  # disarmed: later 2400 cycles do not reach it
     _pulse_train(smu, 2, on_s=1e-3, integration_s=0.2e-3)
     assert len(pico.handle(":TRAC:DATA?").split(",")) == 4
+
+
+# ------------------------------------------------ what third-party clients rely on (#20)
+def test_buffer_statistics_calc3(smu: SimulatedKeithley2400, pico: SimulatedKeithley6485) -> None:
+    light_on(smu)
+    pico.handle("SYST:ZCH OFF;:TRAC:POIN 1;:TRAC:FEED:CONT NEXT;:INIT")
+    pico.handle(":CALC3:DATA?")  # one reading: no statistic (6485/6487 manual: -230)
+    assert errors(pico) == ['-230,"Data corrupt or stale"']
+    pico.handle(":TRAC:CLE;:TRAC:POIN 6;:TRIG:COUN 6;:TRAC:FEED:CONT NEXT;:INIT")
+    pico.handle(":FORM:ELEM READ")
+    data = np.array([float(x.rstrip("A")) for x in pico.handle(":TRAC:DATA?").split(",")])
+    assert len(data) == 6 and data.std() > 0  # noisy photocurrent: a real spread
+    expected = {
+        "MEAN": data.mean(),
+        "SDEV": data.std(ddof=1),
+        "MAX": data.max(),
+        "MIN": data.min(),
+        "PKPK": np.ptp(data),
+    }
+    for statistic, value in expected.items():
+        pico.handle(f":CALC3:FORM {statistic}")
+        assert float(pico.handle(":CALC3:DATA?")) == pytest.approx(value, rel=1e-9), statistic
+    assert pico.handle(":CALC3:FORM?") == "PKPK"
+    assert errors(pico) == []
+
+
+def test_overflowed_reading_spoils_the_statistic(
+    smu: SimulatedKeithley2400, pico: SimulatedKeithley6485
+) -> None:
+    light_on(smu)
+    pico.handle("SYST:ZCH OFF;:CURR:RANG 2e-9;:TRAC:POIN 3;:TRIG:COUN 3")
+    pico.handle(":TRAC:FEED:CONT NEXT;:INIT")
+    assert pico.handle(":CALC3:DATA?") == "+9.910000E+37"
+    assert int(pico.handle(":STAT:MEAS?")) & 128  # reading overflow
+
+
+def test_full_buffer_and_bus_trigger_in_the_status_byte(pico: SimulatedKeithley6485) -> None:
+    pico.handle(":STAT:PRES;*CLS;*SRE 1;:STAT:MEAS:ENAB 512")
+    pico.handle(":ARM:SOUR BUS;:ARM:COUN 2;:TRIG:COUN 2;:TRAC:POIN 4;:TRAC:FEED:CONT NEXT")
+    assert pico.handle(":ARM:SOUR?") == "BUS"
+    pico.handle(":INIT")
+    pico.handle("*TRG")
+    assert pico.handle(":TRAC:POIN:ACT?") == "2"
+    assert int(pico.handle("*STB?")) & 65 == 0  # half full
+    pico.handle("*TRG")
+    assert pico.handle(":TRAC:POIN:ACT?") == "4"
+    assert int(pico.handle("*STB?")) & 65 == 65  # buffer full: MSB, and MSS through *SRE 1
+    pico.handle("*TRG")
+    assert errors(pico) == ['-211,"Trigger ignored"']
+
+
+def test_opt_is_not_a_6485_command(pico: SimulatedKeithley6485) -> None:
+    """The 6485's common commands have no ``*OPT?``: -113, and no reply."""
+    assert pico.handle("*OPT?") is None
+    assert errors(pico) == ['-113,"Undefined header"']
+    assert pico.handle(":TRIG:SEQ:COUN 4;:TRIG:COUN?") == "4"
