@@ -41,7 +41,10 @@ PULSED_MODES = ("width sweep", "drive sweep")
 DC_MODES = ("dc", "dc file")
 
 PULSED_TABLE = (
-    ("el_drop", "EL drop over widths"),
+    ("el_drop", "EL drop over widths (as measured)"),
+    ("heating_drop", "  of it heating (drift removed)"),
+    ("el_drift", "EL drift over the sweep (ageing)"),
+    ("el_drift_on_time", "  over drive on-time"),
     ("el_width_level", "at drive level"),
     ("el_monotonic_with_width", "EL monotonic (1 = yes)"),
     ("shortest_width", "shortest width"),
@@ -80,10 +83,14 @@ def level_text(loaded: LoadedRun, level: float) -> str:
 
 
 def _rows(loaded: LoadedRun, modes: Sequence[str]) -> dict[str, np.ndarray]:
+    """The rows of ``modes``, without the reference trains that bracket a width sweep
+    (they measure the drift, stored as ``el_drift``; files before them have none)."""
     t = loaded.table()
     if not t or "mode" not in t:
         return {}
     keep = np.isin(np.asarray(t["mode"]).astype(str), list(modes))
+    if "reference" in t:
+        keep &= np.asarray(t["reference"]) != 1
     return {k: np.asarray(v)[keep] for k, v in t.items()}
 
 

@@ -19,6 +19,17 @@ spacing is trigger latency + width, so the achieved width is that spacing minus 
 period is the median spacing of the pulse train's own timestamps; the duty cycle is their
 ratio.  Both are stored per row, never the set values.
 
+**Heating apart from ageing.**  The device ages while it is pulsed, so a sweep run in
+increasing width order would add its ageing to the EL drop read as heating.  Each drive
+level's width sweep is therefore bracketed: a train at the reference (shortest) width
+first, then every other width followed by another reference train (``reference`` = 1).
+The analysis divides each width's EL by the reference EL interpolated in drive on-time
+(``on_time``) to the middle of its train -- heating alone -- and reports the reference
+EL's change over the sweep as the drift (``labrig.analysis.pulsed.separate_heating``).
+Warmth a long train leaves in the substrate dims the next reference a little and counts
+as drift: give ``rest`` a few substrate time constants (on the simulated device, τ = 3 s,
+the default 2 s leaves about 0.1 % of EL).
+
 **Photodiode inside the pulse.**  The 2400 outputs a Trigger Link trigger when each pulse
 starts (``:TRIG:OUTP SOUR``); the 6485, armed for one triggered conversion per pulse,
 starts its integration a trigger delay later, placed so that its aperture (NPLC / line
@@ -76,6 +87,20 @@ MAX_DUTY_CYCLE = 0.5
 TIMING_CYCLES = 4
 #: readings averaged for each DC point and for the photodiode dark
 DC_READINGS = 10
+#: the bench's settling after a DC level change: the 6485 settles a step response within
+#: 100 ms at 1-10 PLC (6485 manual, "Rate"); a shorter DC dwell reads before it has
+DC_SETTLING_S = 0.1
+
+
+def bracketed(level: float, widths: list[float]) -> list[tuple[float, float, bool]]:
+    """(level, width, reference) of one drive level's width sweep: the reference
+    (shortest) width first, then each other width (in the order given) followed by a
+    reference train, so the device's drift during the sweep is measured beside it."""
+    ref = min(widths)
+    out = [(level, ref, False)]
+    for width in dict.fromkeys(w for w in widths if w != ref):
+        out += [(level, width, False), (level, ref, True)]
+    return out
 
 
 def number_list(name: str, text: str) -> list[float]:
@@ -112,6 +137,13 @@ class PulsedELProcedure(LabrigProcedure):
         Column("el_intensity", "a.u.", "photodiode current relative to the first row of its sweep"),
         Column("compliance", "", "SMU in compliance during a pulse", "i1"),
         Column("timestamp", "s", "time since the run started"),
+        Column(
+            "reference",
+            "",
+            "1: a reference-width train bracketing the width sweep (drift), 0: a sweep point",
+            "i1",
+        ),
+        Column("on_time", "s", "drive on-time at this level up to the middle of this train"),
     )
     SIGNAL = "el_intensity"
     AXIS = "set_width"
@@ -181,13 +213,14 @@ class PulsedELProcedure(LabrigProcedure):
         period_ms = self._value("period")
         return period_ms * 1e-3 if period_ms > 0 else width_s / (self._value("duty_cycle") / 100)
 
-    def points(self) -> list[tuple[float, float]]:
-        """(level, width) in measurement order: widths inside levels for a width sweep,
-        levels inside widths for a drive sweep."""
+    def points(self) -> list[tuple[float, float, bool]]:
+        """(level, width, reference) in measurement order: a bracketed width sweep
+        (``bracketed``) inside each level for a width sweep, levels inside widths for a
+        drive sweep."""
         levels, widths = self.levels(), self.widths_s()
         if self._value("mode") == "width sweep":
-            return [(lv, w) for lv in levels for w in widths]
-        return [(lv, w) for w in widths for lv in levels]
+            return [p for lv in levels for p in bracketed(lv, widths)]
+        return [(lv, w, False) for w in widths for lv in levels]
 
     def compliance_value(self, config: Any) -> float:
         value = self._value("compliance")
@@ -368,21 +401,29 @@ class PulsedELProcedure(LabrigProcedure):
             f"start; aperture {self.photometer_nplc / self._line_hz * 1e3:.3g} ms ending "
             f"{APERTURE_MARGIN_S * 1e3:g} ms before the pulse does ({self._line_hz:g} Hz mains)",
         )
+        if self.dc_reference == "measure" and self.dc_dwell < DC_SETTLING_S:
+            self.log_event(
+                "bad input",
+                f"dc_dwell={self.dc_dwell:g} s is shorter than the instruments' settling "
+                f"({DC_SETTLING_S:g} s): the DC reference is read before it has settled",
+                logging.WARNING,
+            )
         self._timing: dict[float, float] = {}
         self._first: dict[tuple[str, float], float] = {}
+        self._on_time: dict[float, float] = {}
         self._rows: list[dict[str, Any]] = []
 
     def execute(self) -> None:
         bench = self.bench
         self._t0 = bench.clock.time()
         self._dark = self._photodiode_dark()
-        for k, (level, width) in enumerate(self._points):
+        for k, (level, width, reference) in enumerate(self._points):
             if self.should_stop():
                 self.log_event("stop", f"stopped by request before point {k}")
                 return
             if k and self.rest:
                 bench.clock.sleep(self.rest)
-            self._pulsed_point(level, width)
+            self._pulsed_point(level, width, reference)
             self.emit_progress(100.0 * (k + 1) / (self.estimated_points() or 1))
         if self.dc_reference == "measure":
             self._measure_dc()
@@ -429,7 +470,7 @@ class PulsedELProcedure(LabrigProcedure):
             )
         return self._timing[width]
 
-    def _pulsed_point(self, level: float, width: float) -> None:
+    def _pulsed_point(self, level: float, width: float, reference: bool = False) -> None:
         smu, photometer = self.bench.smu, self.bench.photometer
         achieved_width = self._achieved_width(width)
         period = self.period_s(width)
@@ -457,6 +498,8 @@ class PulsedELProcedure(LabrigProcedure):
         duty = achieved_width / achieved_period
         peak = float(np.mean([r.current for r in readings]))
         mode = str(self.mode)
+        before = self._on_time.get(level, 0.0)  # ageing at one level goes with on-time
+        self._on_time[level] = before + count * achieved_width
         self._emit_point(
             mode=mode,
             set_width=width,
@@ -469,6 +512,8 @@ class PulsedELProcedure(LabrigProcedure):
             photodiode=float(np.mean(light)) - self._dark,
             compliance=any(r.in_compliance for r in readings),
             group=(mode, level if mode == "width sweep" else width),
+            reference=reference,
+            on_time=before + count * achieved_width / 2,
         )
 
     def _measure_dc(self) -> None:
@@ -525,6 +570,8 @@ class PulsedELProcedure(LabrigProcedure):
                 "el_intensity": [math.nan] * n,
                 "compliance": [0] * n,
                 "timestamp": [math.nan] * n,
+                "reference": [0] * n,
+                "on_time": [math.nan] * n,
             }
         )
         for k in range(n):
@@ -551,6 +598,8 @@ class PulsedELProcedure(LabrigProcedure):
         photodiode: float,
         compliance: bool,
         group: tuple[str, float],
+        reference: bool = False,
+        on_time: float = math.nan,
     ) -> None:
         res = self._photometry.apply(
             np.array([photodiode]),
@@ -576,6 +625,8 @@ class PulsedELProcedure(LabrigProcedure):
             "el_intensity": photodiode / first if first > 0 else math.nan,
             "compliance": int(compliance),
             "timestamp": self.bench.clock.time() - self._t0,
+            "reference": int(reference),
+            "on_time": on_time,
         }
         self._rows.append(row)
         self.emit_row(row)
@@ -601,6 +652,8 @@ class PulsedELProcedure(LabrigProcedure):
             width_ms=col("set_width", widths) if widths else None,
             width_el=col("photodiode_current", widths) if widths else None,
             width_level=col("drive_level", widths) if widths else None,
+            width_on_time=col("on_time", widths) if widths else None,
+            width_reference=col("reference", widths) if widths else None,
             pulsed_j=col("current_density", drive) if drive else None,
             pulsed_eqe=col("eqe", drive) if drive else None,
             dc_j=col("current_density", dc) if dc else None,

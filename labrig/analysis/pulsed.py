@@ -7,6 +7,14 @@ the pulsed EQE sits above the DC one once the DC device runs hot: ``compare_eqe`
 curves on the pulsed J points they share, the DC curve interpolated linearly in log J
 (EQE–J curves are smooth in log J, not in J), and reports the pulsed/DC ratio at the
 highest common J and the J above which the two differ by more than a threshold (5 %).
+
+A device also ages while it is pulsed, so EL measured at widths in increasing order falls
+by heating *and* ageing.  ``separate_heating`` takes a bracketed sweep -- a train at the
+reference (shortest) width before the sweep and after every other width -- and divides
+each width's EL by the reference EL interpolated (linearly in drive on-time) to the middle
+of that width's train: what is left is heating alone, and the change of the reference EL
+over the sweep is the drift.  At one drive level ageing depends on the charge passed, so
+drive on-time, not clock time, is its axis (a device does not age while resting).
 """
 
 from __future__ import annotations
@@ -46,6 +54,64 @@ def el_width_trend(width: np.ndarray, el: np.ndarray) -> WidthTrend:
         el=mean_el,
         monotonic_falling=bool(np.all(np.diff(mean_el) < 0)),
         relative_drop=float(1.0 - mean_el[-1] / mean_el[0]),
+    )
+
+
+@dataclass(frozen=True)
+class HeatingDrift:
+    """A bracketed width sweep at one drive level, split into heating and drift."""
+
+    width: np.ndarray  # the sweep's widths, ascending (the reference width first)
+    heating_el: np.ndarray  # EL / reference EL at the same on-time: 1 at the reference
+    heating_drop: float  # 1 - heating_el at the longest width
+    drift: float  # 1 - last / first reference EL (positive: the device got dimmer)
+    drift_on_time: float  # drive on-time between the first and last reference (axis units)
+    references: int  # reference trains used
+
+
+HEATING_METHOD = (
+    "bracketed: a train at the reference (shortest) width before the sweep and after "
+    "every other width; each width's EL divided by the reference EL interpolated "
+    "linearly in drive on-time to the middle of its train (heating); the reference EL's "
+    "change over the sweep (drift)"
+)
+
+
+def separate_heating(
+    width: np.ndarray, el: np.ndarray, on_time: np.ndarray, reference: np.ndarray
+) -> HeatingDrift:
+    """Heating and drift of one drive level's bracketed width sweep.
+
+    ``reference`` is 1 for the repeated reference-width trains and 0 for the sweep's
+    own points (whose shortest width is the first reference); ``on_time`` is the drive
+    on-time at the middle of each train.  Raises ValueError without two references."""
+    width, el, on_time = (np.asarray(a, float) for a in (width, el, on_time))
+    reference = np.asarray(reference, int)
+    keep = np.isfinite(width) & np.isfinite(el) & np.isfinite(on_time)
+    width, el, on_time, reference = width[keep], el[keep], on_time[keep], reference[keep]
+    if width.size == 0:
+        raise ValueError("no finite EL in the width sweep")
+    ref_width = width.min()
+    refs = width == ref_width
+    if refs.sum() < 2:
+        raise ValueError(
+            f"needs the reference width ({ref_width:g}) measured twice or more to "
+            "bracket the sweep; this sweep has no repeats"
+        )
+    order = np.argsort(on_time[refs], kind="stable")
+    ref_t, ref_el = on_time[refs][order], el[refs][order]
+    if not np.all(ref_el > 0):
+        raise ValueError("the reference-width EL is not positive")
+    sweep = reference == 0
+    ratio = el[sweep] / np.interp(on_time[sweep], ref_t, ref_el)
+    trend = el_width_trend(width[sweep], ratio)
+    return HeatingDrift(
+        width=trend.width,
+        heating_el=trend.el / trend.el[0],
+        heating_drop=float(1.0 - trend.el[-1] / trend.el[0]),
+        drift=float(1.0 - ref_el[-1] / ref_el[0]),
+        drift_on_time=float(ref_t[-1] - ref_t[0]),
+        references=int(refs.sum()),
     )
 
 
@@ -142,6 +208,8 @@ def analyse_pulsed(
     width_ms: np.ndarray | None = None,
     width_el: np.ndarray | None = None,
     width_level: np.ndarray | None = None,
+    width_on_time: np.ndarray | None = None,
+    width_reference: np.ndarray | None = None,
     pulsed_j: np.ndarray | None = None,
     pulsed_eqe: np.ndarray | None = None,
     dc_j: np.ndarray | None = None,
@@ -155,14 +223,20 @@ def analyse_pulsed(
 ) -> PulsedAnalysis:
     """The run's headline figures (J in mA/cm², EQE in %, widths in ms); a figure that
     cannot be computed is left out with a note saying why.  ``level_units`` is the unit of
-    ``width_level``: "A" for a current drive, "V" for a voltage drive."""
+    ``width_level``: "A" for a current drive, "V" for a voltage drive.  With
+    ``width_on_time`` (s) and ``width_reference`` the width sweep is bracketed: its
+    ``el_drop`` is as measured (heating and drift), ``heating_drop`` and ``el_drift``
+    are the two apart (``separate_heating``)."""
     out = PulsedAnalysis()
     if width_ms is not None and width_el is not None and len(width_ms):
         levels = np.asarray(width_level if width_level is not None else np.zeros(len(width_ms)))
         top = float(levels[np.argmax(np.abs(levels))])
         at = levels == top
+        sweep = at.copy()
+        if width_reference is not None:
+            sweep &= np.asarray(width_reference) == 0
         try:
-            trend = el_width_trend(np.asarray(width_ms)[at], np.asarray(width_el)[at])
+            trend = el_width_trend(np.asarray(width_ms)[sweep], np.asarray(width_el)[sweep])
         except ValueError as exc:
             out.notes.append(f"EL vs width: {exc}")
         else:
@@ -176,6 +250,14 @@ def analyse_pulsed(
                     "EL vs width: not monotonically falling "
                     f"({', '.join(f'{v:.4g}' for v in trend.el)})"
                 )
+        if width_on_time is not None and width_reference is not None:
+            _heating_figures(
+                out,
+                np.asarray(width_ms)[at],
+                np.asarray(width_el)[at],
+                np.asarray(width_on_time)[at],
+                np.asarray(width_reference)[at],
+            )
     if pulsed_j is not None and pulsed_eqe is not None:
         if dc_j is None or dc_eqe is None:
             out.notes.append("pulsed vs DC EQE: no DC reference in this run")
@@ -209,3 +291,23 @@ def analyse_pulsed(
             out.figures[f"{name}_min"] = (float(np.nanmin(v)), units)
             out.figures[f"{name}_max"] = (float(np.nanmax(v)), units)
     return out
+
+
+def _heating_figures(
+    out: PulsedAnalysis,
+    width_ms: np.ndarray,
+    el: np.ndarray,
+    on_time_s: np.ndarray,
+    reference: np.ndarray,
+) -> None:
+    """Heating drop and drift of a bracketed sweep, or a note saying why not."""
+    try:
+        split = separate_heating(width_ms, el, on_time_s, reference)
+    except ValueError as exc:
+        out.notes.append(f"heating vs drift: {exc}")
+        return
+    out.figures["heating_drop"] = (100.0 * split.heating_drop, "%")
+    out.figures["el_drift"] = (100.0 * split.drift, "%")
+    out.figures["el_drift_on_time"] = (split.drift_on_time, "s")
+    out.figures["el_drift_references"] = (split.references, "")
+    out.figures["heating_method"] = (HEATING_METHOD, "")

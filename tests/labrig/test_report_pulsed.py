@@ -14,6 +14,7 @@ import pytest
 
 from labrig.config import load_config
 from labrig.report import FIGURE_MODULES, figure_function, make_report
+from labrig.report_common import figures_rows
 from labrig.report_data import load_run
 from labrig.report_pulsed import pulsed_figure
 
@@ -78,7 +79,7 @@ def test_el_vs_width_panel_is_the_files_photodiode_column_normalised(runs):
     assert [c.get_label() for c in curves] == ["2 mA", "8 mA"]
     t = loaded.table()
     for curve, level in zip(curves, (0.002, 0.008), strict=True):
-        at = np.isclose(t["drive_level"], level)
+        at = np.isclose(t["drive_level"], level) & (t["reference"] == 0)  # no bracket repeats
         width, pd = t["set_width"][at], t["photodiode_current"][at]
         order = np.argsort(width)
         x, y = curve.get_data()
@@ -91,6 +92,20 @@ def test_el_vs_width_panel_is_the_files_photodiode_column_normalised(runs):
     # heating: the longer pulse gives less EL at the higher level
     assert curves[1].get_ydata()[-1] < curves[0].get_ydata()[-1] < 1.0
     plt.close(fig)
+
+
+def test_figures_table_shows_heating_apart_from_drift(runs):
+    from labrig.report_common import fmt
+    from labrig.report_pulsed import PULSED_TABLE
+
+    loaded = load_run(runs["width"])
+    figures = loaded.figures()
+    _, rows = figures_rows([loaded], PULSED_TABLE)
+    shown = {label.strip(): value for label, value in rows}
+    for name, label in PULSED_TABLE[:4]:
+        assert shown[label.strip()] == fmt(*figures[name])
+    assert figures["heating_drop"][1] == figures["el_drift"][1] == "%"
+    assert figures["el_drift_on_time"][1] == "s"
 
 
 def test_pulsed_and_dc_eqe_share_a_log_j_axis_with_the_divergence(runs):

@@ -85,10 +85,26 @@ def test_bad_input_touches_no_instrument(tmp_path):
 def test_defaults_validate_and_plan():
     p = PulsedELProcedure(drive_levels="0.001, 0.004")
     p.validate(load_config("sim"))
-    assert p.points()[:2] == [(0.001, 0.5e-3), (0.001, 1e-3)]
-    assert len(p.points()) == 12 and p.estimated_points() == 12
+    # each width after the first is followed by the reference (shortest) width: drift
+    assert p.points()[:5] == [
+        (0.001, 0.5e-3, False),
+        (0.001, 1e-3, False),
+        (0.001, 0.5e-3, True),
+        (0.001, 2e-3, False),
+        (0.001, 0.5e-3, True),
+    ]
+    assert p.points()[10:12] == [(0.001, 0.5e-3, True), (0.004, 0.5e-3, False)]
+    assert len(p.points()) == 22 and p.estimated_points() == 22
+    r = PulsedELProcedure(widths="5, 1, 2, 1")
+    assert [w for _, w, _ in r.points()] == pytest.approx([1e-3, 5e-3, 1e-3, 2e-3, 1e-3])
+    assert PulsedELProcedure(widths="2").points() == [(0.004, 2e-3, False)]
     q = PulsedELProcedure(mode="drive sweep", drive_levels="0.001, 0.004", widths="1, 2")
-    assert q.points() == [(0.001, 1e-3), (0.004, 1e-3), (0.001, 2e-3), (0.004, 2e-3)]
+    assert q.points() == [
+        (0.001, 1e-3, False),
+        (0.004, 1e-3, False),
+        (0.001, 2e-3, False),
+        (0.004, 2e-3, False),
+    ]
     assert q.period_s(1e-3) == pytest.approx(0.1)  # 1 % duty
     q.period = 50.0
     assert q.period_s(1e-3) == pytest.approx(0.05)
@@ -103,6 +119,7 @@ def _recording_bench():
         lab = None
         edges: list[tuple[float, bool]] = []
         pulse_eqe: list[float] = []
+        pulse_truth: list[dict[str, float]] = []
 
         def open(self):
             super().open()
@@ -123,6 +140,7 @@ def _recording_bench():
                 truth = sim.truth()
                 if truth["output_on"] and truth["current_a"] > 0:
                     cls.pulse_eqe.append(truth["eqe"])  # the light at the end of the pulse
+                    cls.pulse_truth.append(truth)
                 cls.edges.append((sim.clock.time(), False))
                 return off()
 
@@ -134,6 +152,7 @@ def _recording_bench():
 
     Recording.edges = []
     Recording.pulse_eqe = []
+    Recording.pulse_truth = []
     return Recording
 
 
@@ -179,9 +198,13 @@ def test_width_sweep_el_falls_with_width_as_the_film_heats(tmp_path):
         tmp_path, drive_levels="0.008", pulses_per_point=5, rest=5.0
     )
     assert result.status == "finished", result.reason
-    widths = data["set_width"]
-    assert list(widths) == [0.5, 1, 2, 5, 10, 20]
+    assert list(data["set_width"]) == [0.5, 1, 0.5, 2, 0.5, 5, 0.5, 10, 0.5, 20, 0.5]
+    assert list(data["reference"]) == [0] + [0, 1] * 5
     assert np.all(data["mode"] == "width sweep")
+    all_el = data["el_intensity"]
+    sweep = data["reference"] == 0
+    data = {k: v[sweep] for k, v in data.items()}
+    widths = data["set_width"]
     # EL falls monotonically with width, recorded as such
     assert np.all(np.diff(data["photodiode_current"]) < 0)
     assert analysis["el_monotonic_with_width"] == 1
@@ -201,8 +224,8 @@ def test_width_sweep_el_falls_with_width_as_the_film_heats(tmp_path):
     # measured: the film's heating plus a little substrate warming and ageing at 1 % duty
     assert film_drop * 0.95 < analysis["el_drop"] < film_drop + 1.5
     # ... and exactly what the simulated device emitted at the end of its pulses
-    truth = np.array(factory.pulse_eqe).reshape(6, 5).mean(axis=1)
-    assert data["el_intensity"] == pytest.approx(truth / truth[0], abs=0.002)
+    truth = np.array(factory.pulse_eqe).reshape(11, 5).mean(axis=1)
+    assert all_el == pytest.approx(truth / truth[0], abs=0.002)
     # EQE at the shortest pulse is the device's intrinsic EQE (film barely warm)
     eqe_truth = dev.intrinsic_eqe(amps / AREA_CM2) * factor[0]
     assert data["eqe"][0] / 100 == pytest.approx(eqe_truth, rel=0.02)
@@ -224,6 +247,47 @@ def test_width_sweep_el_falls_with_width_as_the_film_heats(tmp_path):
     # the output was left off
     assert factory.lab.instruments["smu"].output is False
     assert not factory.lab.bench.operating_point.output_on
+
+
+def test_default_width_sweep_reports_heating_apart_from_ageing(tmp_path):
+    """The default run (4 mA, 20 pulses, 2 s rest): about half the raw EL drop over the
+    widths is the device ageing.  The bracketed sweep's heating drop matches the
+    simulator's two-node thermal model and its drift the degradation model, both read at
+    the end of every pulse with degradation on.  Tolerances: heating within 0.1 and
+    drift within 0.15 percentage points (the substrate's warmth left from a long train,
+    2 s rest against its 3 s time constant, dims the next reference by ~0.1 %)."""
+    config = load_config("sim")
+    result, data, analysis, log, factory = _run(tmp_path)
+    assert result.status == "finished", result.reason
+    pulses = 20
+    trains = len(data["set_width"])
+    assert trains == 11
+    truth = factory.pulse_truth
+    tf = np.array([p["thermal_factor"] for p in truth]).reshape(trains, pulses).mean(axis=1)
+    re = np.array([p["relative_efficiency"] for p in truth]).reshape(trains, pulses).mean(axis=1)
+    sweep = data["reference"] == 0
+    ref = data["set_width"] == 0.5
+    heating_truth = 100 * (1 - tf[sweep][-1] / tf[sweep][0])
+    drift_truth = 100 * (1 - re[ref][-1] / re[ref][0])
+    assert 0.8 < heating_truth < 1.1 and 1.2 < drift_truth < 1.6
+    assert analysis["heating_drop"] == pytest.approx(heating_truth, abs=0.1)
+    assert analysis["el_drift"] == pytest.approx(drift_truth, abs=0.15)
+    # the drift is the degradation model's over the drive on-time between the references
+    dev = _device(config)
+    j = 0.004 / AREA_CM2
+    on = data["on_time"][ref]
+    assert analysis["el_drift_on_time"] == pytest.approx(on[-1] - on[0], rel=1e-9)
+    assert on[-1] == pytest.approx(
+        pulses * (0.5 * 6 + 1 + 2 + 5 + 10 + 20) * 1e-3 - 0.005, rel=0.01
+    )
+    model = 100 * (
+        1 - dev.relative_efficiency_after(on[-1], j) / dev.relative_efficiency_after(on[0], j)
+    )
+    assert model == pytest.approx(drift_truth, abs=0.01)
+    # the raw drop (as before: sweep points only) holds the ageing too
+    assert analysis["el_drop"] > heating_truth + 0.8
+    assert analysis["el_drift_references"] == 6
+    assert analysis["heating_method"].decode().startswith("bracketed")
 
 
 def test_drive_sweep_pulsed_eqe_above_dc_at_high_j(tmp_path):
@@ -257,6 +321,29 @@ def test_drive_sweep_pulsed_eqe_above_dc_at_high_j(tmp_path):
     assert data["eqe"][pulsed] / 100 == pytest.approx(truth, rel=0.03)
     assert np.all(data["duty_cycle"][dc] == 100.0)
     assert factory.lab.instruments["smu"].output is False
+
+
+def test_dc_dwell_shorter_than_the_settling_is_said_once_in_log_and_file(tmp_path, caplog):
+    result, data, analysis, log, _ = _run(
+        tmp_path,
+        mode="drive sweep",
+        drive_levels="0.001, 0.002",
+        widths="1",
+        pulses_per_point=2,
+        dc_reference="measure",
+        dc_dwell=0.05,
+    )
+    assert result.status == "finished", result.reason
+    said = [m for m in log if "dc_dwell" in m]
+    assert said == [
+        "dc_dwell=0.05 s is shorter than the instruments' settling (0.1 s): the DC "
+        "reference is read before it has settled"
+    ]
+    with h5py.File(result.path, "r") as f:
+        kinds = [k.decode() for k in f["entry/log/kind"][()]]
+    assert kinds.count("bad input") == 1
+    assert sum("dc_dwell=0.05 s" in r.getMessage() for r in caplog.records) == 1
+    assert (data["mode"] == "dc").sum() == 2
 
 
 def test_voltage_drive_and_dc_from_a_jvl_file(tmp_path):
@@ -315,14 +402,14 @@ class _Interrupted(PulsedELProcedure):
 
     how = "sigint"
 
-    def _pulsed_point(self, level, width):
+    def _pulsed_point(self, level, width, reference=False):
         self._count = getattr(self, "_count", 0) + 1
         if self._count == 3:
             if self.how == "sigint":
                 os.kill(os.getpid(), signal.SIGINT)
             else:
                 raise RuntimeError("boom mid-run")
-        super()._pulsed_point(level, width)
+        super()._pulsed_point(level, width, reference)
 
 
 @pytest.mark.parametrize(("how", "status"), [("sigint", "aborted"), ("error", "failed")])

@@ -13,6 +13,7 @@ from labrig.analysis.pulsed import (
     divergence_j,
     duty_cycle,
     el_width_trend,
+    separate_heating,
 )
 
 
@@ -96,3 +97,64 @@ def test_analyse_pulsed_figures_and_notes() -> None:
     assert both.figures["pulsed_dc_eqe_ratio"] == (pytest.approx(1.2), "")
     assert both.figures["highest_common_j"] == (100.0, "mA/cm^2")
     assert both.figures["divergence_j"][0] == pytest.approx(10 ** (1 + 0.05 / 0.2))
+
+
+def _bracketed_sweep(heat: dict[float, float], rate: float, pulses: int = 20):
+    """A bracketed sweep whose EL is heating × (1 - rate × on-time), exactly."""
+    from labrig.procedures.pulsed_el import bracketed
+
+    rows, on = [], 0.0
+    for _, width_s, ref in bracketed(1.0, [w * 1e-3 for w in heat]):
+        train = pulses * width_s
+        mid = on + train / 2
+        on += train
+        w = round(width_s * 1e3, 9)
+        rows.append((w, heat[w] * (1 - rate * mid), mid, int(ref)))
+    return [np.array(c) for c in zip(*rows, strict=True)]
+
+
+def test_separate_heating_recovers_heating_and_drift_exactly() -> None:
+    heat = {0.5: 1.0, 2.0: 0.995, 10.0: 0.98, 20.0: 0.97}
+    width, el, on, ref = _bracketed_sweep(heat, rate=0.02)  # 2 % per s of on-time
+    assert list(width) == [0.5, 2, 0.5, 10, 0.5, 20, 0.5]
+    split = separate_heating(width, el, on, ref)
+    assert list(split.width) == [0.5, 2, 10, 20]
+    assert split.heating_el == pytest.approx([1.0, 0.995, 0.98, 0.97], rel=1e-12)
+    assert split.heating_drop == pytest.approx(0.03, rel=1e-12)
+    span = on[-1] - on[0]
+    assert split.drift_on_time == pytest.approx(span)
+    assert split.drift == pytest.approx(1 - (1 - 0.02 * on[-1]) / (1 - 0.02 * on[0]), rel=1e-12)
+    assert split.references == 4
+    # the raw fall over the widths holds both
+    raw = el_width_trend(width[ref == 0], el[ref == 0]).relative_drop
+    assert raw > split.heating_drop + 0.5 * split.drift
+
+
+def test_separate_heating_needs_repeated_references() -> None:
+    with pytest.raises(ValueError, match=r"reference width \(0.5\) measured twice"):
+        separate_heating([0.5, 1, 2], [1.0, 0.99, 0.98], [0.1, 0.2, 0.3], [0, 0, 0])
+
+
+def test_analyse_pulsed_stores_heating_drift_and_method_or_says_why_not() -> None:
+    width, el, on, ref = _bracketed_sweep({0.5: 1.0, 5.0: 0.99, 20.0: 0.96}, rate=0.01)
+    out = analyse_pulsed(
+        width_ms=width,
+        width_el=el,
+        width_level=np.full(len(width), 0.004),
+        width_on_time=on,
+        width_reference=ref,
+    )
+    assert out.figures["heating_drop"] == (pytest.approx(4.0, rel=1e-9), "%")
+    assert out.figures["el_drift"][1] == "%" and out.figures["el_drift"][0] > 0
+    assert out.figures["el_drift_on_time"][1] == "s"
+    assert out.figures["heating_method"][0].startswith("bracketed")
+    assert out.figures["el_drop"][0] > 4.0  # as measured: heating and drift
+    single = analyse_pulsed(
+        width_ms=np.array([0.5, 1.0]),
+        width_el=np.array([1.0, 0.99]),
+        width_level=np.array([0.004, 0.004]),
+        width_on_time=np.array([0.01, 0.02]),
+        width_reference=np.array([0, 0]),
+    )
+    assert "heating_drop" not in single.figures
+    assert any(n.startswith("heating vs drift: needs the reference width") for n in single.notes)
