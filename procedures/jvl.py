@@ -200,9 +200,12 @@ class JVLProcedure(LabrigProcedure):
                     f"step_voltage={step:g}: must have the sign of stop_voltage - start_voltage "
                     f"({stop:g} - {start:g} V)"
                 )
-            n = int(math.floor(abs(stop - start) / abs(step) + 1e-9)) + 1
-            if n > 100_000:
-                raise ParameterError(f"step_voltage={step:g}: {n} points is too many")
+            steps = abs(stop - start) / abs(step)  # inf for a subnormal step
+            if not steps < 100_000:
+                raise ParameterError(
+                    f"step_voltage={step:g}: {steps + 1:.3g} points is too many; at most 100000"
+                )
+            n = int(math.floor(steps + 1e-9)) + 1
             base = [round(start + k * step, 12) for k in range(n)]
         direction = self._value("direction")
         if direction == "reverse":
