@@ -155,38 +155,11 @@ def run(procedure, config, simulate, settings, sample, operator, output_dir, res
     click.echo(f"{result.status}: {result.path}")
     if result.reason:
         click.echo(f"reason: {result.reason}")
-    _echo_headline(result.analysis, result.path)
+    from labrig.headline import headline
+
+    for line in headline(result.analysis, result.path):
+        click.echo(line)
     sys.exit(STATUS_EXIT.get(result.status, EXIT_FAILED))
-
-
-HEADLINE_LINES = 30
-
-
-def _echo_headline(analysis: dict, path: Path) -> None:
-    """The run's figures, without fit details; all of them are in the file."""
-    group_headline = ("T50", "T50_best", "end_reason")
-
-    def headline(name: str) -> bool:
-        group, _, figure = name.rpartition("/")
-        if group:  # per-channel figures: only the verdict of each channel
-            return figure in group_headline
-        return not any(part in name for part in ("fit_", "_err", "_aicc", "_low", "_high"))
-
-    shown = sorted(
-        ((name, value, units) for name, (value, units) in analysis.items() if headline(name)),
-        key=lambda item: ("/" in item[0], item[0].rpartition("/")[0]),
-    )
-    for name, value, units in shown[:HEADLINE_LINES]:
-        click.echo(f"  {name}: {_fmt(value)} {units}".rstrip())
-    hidden = len(analysis) - min(len(shown), HEADLINE_LINES)
-    if hidden > 0:
-        click.echo(f"  ... and {hidden} more figures: labrig inspect {path}")
-
-
-def _fmt(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
 
 
 # --------------------------------------------------------------------------- procedures

@@ -94,6 +94,11 @@ FAULT_STATUSES = {
 }
 
 
+def _fault(status: str) -> str:
+    """The kind of a fault ending: its description without the explanation."""
+    return FAULT_STATUSES[status].split(" (")[0]
+
+
 def parse_channels(text: str, available: int | None = None) -> list[int]:
     """``"all"``, ``"1-4,7"`` -> sorted channel numbers; ParameterError on bad text."""
     text = str(text).strip().lower()
@@ -151,6 +156,8 @@ class _Channel:
     clock_at_last: float = -math.inf  # bench clock at the last sample
     next_time: float = 0.0
     ended: str | None = None
+    #: what the headline counts channels by ("T50 reached", "open circuit", ...)
+    end_kind: str | None = None
     times: list[float] = field(default_factory=list)
     lums: list[float] = field(default_factory=list)
     last_prediction_n: int = 0
@@ -460,7 +467,11 @@ class LifetimeProcedure(LabrigProcedure):
         while True:
             lum, reading = lum_at(amps)
             if reading.status in ("OPEN", "SHORT"):
-                self._end(ch, f"{FAULT_STATUSES[reading.status]} during the L0 ramp")
+                self._end(
+                    ch,
+                    f"{FAULT_STATUSES[reading.status]} during the L0 ramp",
+                    _fault(reading.status),
+                )
                 return False
             points.append((amps, lum))
             if lum >= target or amps >= limit or reading.status == "COMPL":
@@ -471,6 +482,7 @@ class LifetimeProcedure(LabrigProcedure):
                 ch,
                 f"L0 {target:g} cd/m^2 not reachable: {lum:.4g} cd/m^2 at {amps * 1e3:.4g} mA "
                 f"(limit {limit * 1e3:.4g} mA)",
+                "L0 not reachable",
             )
             return False
         for _ in range(RAMP_REFINEMENTS):
@@ -535,25 +547,28 @@ class LifetimeProcedure(LabrigProcedure):
         ):
             reason = self._predict(ch)
         if reason is not None:
-            self._end(ch, reason)
+            self._end(ch, *reason)
 
-    def _stop_reason(self, ch: _Channel, r: ChannelReading, t: float) -> str | None:
+    def _stop_reason(self, ch: _Channel, r: ChannelReading, t: float) -> tuple[str, str] | None:
+        """Why the channel stops now, as (reason, kind): the kind is what the run's
+        headline counts channels by; the reason adds the numbers."""
         if r.status in FAULT_STATUSES:
-            return FAULT_STATUSES[r.status]
+            return FAULT_STATUSES[r.status], _fault(r.status)
         if not ch.l0 > 0:
-            return "no light at t = 0 (photodiode reads dark)"
+            return "no light at t = 0 (photodiode reads dark)", "no light"
         ref = ch.l0 if self.reference == "initial" else max(ch.lums)
         if ch.lums[-1] <= self._fraction * ref and len(ch.lums) > 1:
-            return f"{self.stop_at} reached at {t / 3600:.4g} h"
+            return f"{self.stop_at} reached at {t / 3600:.4g} h", f"{self.stop_at} reached"
         if t >= self.max_duration * 3600:
-            return f"maximum duration {self.max_duration:g} h reached"
+            return f"maximum duration {self.max_duration:g} h reached", "maximum duration"
         if self.voltage_rise_limit > 0 and r.voltage - ch.v0 > self.voltage_rise_limit:
             return (
-                f"voltage rose by {r.voltage - ch.v0:.3g} V (limit {self.voltage_rise_limit:g} V)"
+                f"voltage rose by {r.voltage - ch.v0:.3g} V (limit {self.voltage_rise_limit:g} V)",
+                "voltage rise",
             )
         return None
 
-    def _predict(self, ch: _Channel) -> str | None:
+    def _predict(self, ch: _Channel) -> tuple[str, str] | None:
         """Early T50 prediction with its band; optionally the reason to stop early."""
         ch.last_prediction_n, ch.last_prediction_t = len(ch.times), ch.times[-1]
         if ch.lums[-1] > (1 - PREDICTION_MIN_DROP) * ch.l0:
@@ -574,13 +589,15 @@ class LifetimeProcedure(LabrigProcedure):
         if 0 < self.early_stop_width and pred.relative_width < self.early_stop_width:
             return (
                 f"early stop: T50 band {pred.relative_width:.3g} narrower than "
-                f"{self.early_stop_width:g} (T50 {pred.value_s / 3600:.4g} h)"
+                f"{self.early_stop_width:g} (T50 {pred.value_s / 3600:.4g} h)",
+                "early stop (T50 predicted)",
             )
         return None
 
-    def _end(self, ch: _Channel, reason: str) -> None:
-        """End one channel: output off, reason logged, its analysis emitted."""
-        ch.ended = reason
+    def _end(self, ch: _Channel, reason: str, kind: str) -> None:
+        """End one channel: output off, reason logged, its analysis emitted (with the
+        kind of ending, which the run's headline counts)."""
+        ch.ended, ch.end_kind = reason, kind
         try:
             self._call(lambda: self.rig.set_output(ch.number, False))
         finally:
@@ -600,12 +617,19 @@ class LifetimeProcedure(LabrigProcedure):
     # --------------------------------------------------------------- analysis
     def _analyse(self, ch: _Channel) -> None:
         if len(ch.times) < 2:
-            self.emit_analysis({"end_reason": (ch.ended or "", ""), GROUP_KEY: ch.group})
+            self.emit_analysis(
+                {
+                    "end_reason": (ch.ended or "", ""),
+                    "end_kind": (ch.end_kind or "", ""),
+                    GROUP_KEY: ch.group,  # type: ignore[dict-item]
+                }
+            )
             return
         figures = channel_figures(ch.times, ch.lums, reference=self.reference)
         figures.update(
             {
                 "end_reason": (ch.ended or "", ""),
+                "end_kind": (ch.end_kind or "", ""),
                 "current": (ch.current_a, "A"),
                 "current_density": (ch.current_a / self._area * 1e3, "mA/cm^2"),
                 "initial_luminance": (ch.l0, "cd/m^2"),
@@ -740,5 +764,5 @@ def channel_figures(
         out["T50_best_err"] = (pred.std_s / 3600, "h")
         out["T50_best_low"] = (pred.low_s / 3600, "h")
         out["T50_best_high"] = (pred.high_s / 3600, "h")
-        out["T50_extrapolated"] = (int(not math.isfinite(out["T50"][0])), "")
+        out["T50_extrapolated"] = (not math.isfinite(out["T50"][0]), "")
     return out

@@ -241,7 +241,7 @@ def analyse_pulsed(
             out.notes.append(f"EL vs width: {exc}")
         else:
             out.figures["el_drop"] = (100.0 * trend.relative_drop, "%")
-            out.figures["el_monotonic_with_width"] = (int(trend.monotonic_falling), "")
+            out.figures["el_monotonic_with_width"] = (bool(trend.monotonic_falling), "")
             out.figures["el_width_level"] = (top, level_units)
             out.figures["shortest_width"] = (float(trend.width[0]), "ms")
             out.figures["longest_width"] = (float(trend.width[-1]), "ms")

@@ -70,6 +70,7 @@ def test_eight_channels_reach_t50_within_2_percent_of_truth(tmp_path):
         truth = _truth_t50(rig, data, g)
         truths.append(truth)
         assert a["end_reason"][0].startswith("T50 reached"), a["end_reason"]
+        assert a["end_kind"][0] == "T50 reached"
         assert a["T50"][0] * 3600 == pytest.approx(truth, rel=0.02), g
         assert a["initial_luminance"][0] == pytest.approx(1000, rel=0.02)
         cols = data.columns[g]
@@ -134,6 +135,7 @@ def test_early_prediction_from_first_third_and_early_stop(tmp_path):
         # lengthens the remaining T50 by ~0.5 %, which this tight band can resolve)
         a = data.analysis[g]
         assert a["end_reason"][0].startswith("early stop"), a["end_reason"]
+        assert a["end_kind"][0] == "early stop (T50 predicted)"
         assert t[-1] < truth
         assert a["T50_best"][0] * 3600 == pytest.approx(truth, rel=0.02)
         width = (a["T50_best_high"][0] - a["T50_best_low"][0]) / a["T50_best"][0]
@@ -155,6 +157,7 @@ def test_faulted_channel_ends_alone_with_its_reason(tmp_path):
     assert len(data.columns["channel_02"]["time"][0]) == 30
     assert len(data.columns["channel_01"]["time"][0]) > 30
     assert data.analysis["channel_02"]["end_reason"][0].startswith("open circuit")
+    assert data.analysis["channel_02"]["end_kind"][0] == "open circuit"
 
 
 def test_link_drop_is_survived_and_logged(tmp_path):
@@ -176,6 +179,7 @@ def test_unreachable_l0_ends_that_channel_only(tmp_path):
     )
     assert result.status == "finished", result.reason
     assert "not reachable" in data.analysis["channel_02"]["end_reason"][0]
+    assert data.analysis["channel_02"]["end_kind"][0] == "L0 not reachable"
     assert data.analysis["channel_01"]["end_reason"][0].startswith("T95 reached")
 
 
@@ -483,11 +487,22 @@ def test_maximum_duration_ends_every_channel(tmp_path):
     assert result.status == "finished", result.reason
     for g in ("channel_01", "channel_02"):
         assert data.analysis[g]["end_reason"][0] == "maximum duration 0.5 h reached"
+        assert data.analysis[g]["end_kind"][0] == "maximum duration"
         t = data.columns[g]["time"][0]
         assert 1800 <= t[-1] < 1800 + 600
         # not reached: T50 is extrapolated, with an open or finite band above the data
-        assert data.analysis[g]["T50_extrapolated"][0] == 1
+        flag = data.analysis[g]["T50_extrapolated"][0]
+        assert isinstance(flag, (bool, np.bool_)) and flag
         assert data.analysis[g]["T50_best_low"][0] * 3600 >= t[-1]
+    from labrig.headline import headline
+
+    lines = headline(result.analysis, result.path)
+    assert lines[0] == "  channels: 2 (2 maximum duration)"
+    assert lines[1].startswith("  T50: median ") and lines[1].endswith(
+        " h (2 channels; 2 extrapolated)"
+    )
+    assert lines[-1] == f"  all figures per channel: labrig inspect {result.path}"
+    assert len(lines) < 10
 
 
 def test_voltage_rise_and_fault_statuses_end_a_channel():
@@ -501,10 +516,14 @@ def test_voltage_rise_and_fault_statuses_end_a_channel():
     ok = ChannelReading(1, 4.4, 1e-4, 1e-7, 10.0, "OK")
     assert proc._stop_reason(ch, ok, 10.0) is None
     risen = ChannelReading(1, 4.6, 1e-4, 1e-7, 10.0, "OK")
-    assert "voltage rose by 0.6 V" in proc._stop_reason(ch, risen, 10.0)
+    assert proc._stop_reason(ch, risen, 10.0) == (
+        "voltage rose by 0.6 V (limit 0.5 V)",
+        "voltage rise",
+    )
     for status, words in (("SHORT", "short circuit"), ("OPEN", "open circuit")):
         bad = ChannelReading(1, 0.0, 1e-4, 1e-12, 10.0, status)
-        assert words in proc._stop_reason(ch, bad, 10.0)
+        reason, kind = proc._stop_reason(ch, bad, 10.0)
+        assert words in reason and kind == words
 
 
 def test_memory_per_channel_stays_bounded():

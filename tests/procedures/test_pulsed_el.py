@@ -207,7 +207,8 @@ def test_width_sweep_el_falls_with_width_as_the_film_heats(tmp_path):
     widths = data["set_width"]
     # EL falls monotonically with width, recorded as such
     assert np.all(np.diff(data["photodiode_current"]) < 0)
-    assert analysis["el_monotonic_with_width"] == 1
+    flag = analysis["el_monotonic_with_width"]
+    assert isinstance(flag, (bool, np.bool_)) and flag  # a flag, shown as yes/no
     # ... by what the film's heating predicts (end of each pulse, from ambient)
     dev = _device(config)
     amps = 0.008
