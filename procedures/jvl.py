@@ -402,13 +402,14 @@ class JVLProcedure(LabrigProcedure):
     def _step_done(self, step: _Step, rising: bool) -> bool:
         """Record a step (spectrum if due); True when a stop condition ends the sweep."""
         area_m2 = self.bench.config.device.active_area_cm2 * 1e-4
-        lum = self._photometry.provisional_luminance(step)
-        added = (
-            self._use_spectra and self._spectrum_due(step.index, lum) and self._take_spectrum(step)
-        )
-        self._pending.append(step)
-        if not self._use_spectra or added:
-            self._flush()
+        if self._use_spectra:
+            lum = self._photometry.provisional_luminance(step)
+            self._pending.append(step)
+            if self._spectrum_due(step.index, lum) and self._take_spectrum(step):
+                self._flush()
+        else:  # no spectrum can come: the row's photometry is final, computed once
+            self._pending.append(step)
+            lum = self._flush()[-1]["luminance"]
         self.emit_progress(100.0 * (step.index + 1) / len(self._levels))
 
         j = abs(step.current) / area_m2
@@ -470,11 +471,12 @@ class JVLProcedure(LabrigProcedure):
         return False
 
     # ------------------------------------------------------------------ rows
-    def _flush(self) -> None:
-        """Photometry for the pending steps with their nearest usable spectrum; emit.
-        (Called when a usable spectrum has just been added, and at the end.)"""
+    def _flush(self) -> list[dict[str, float]]:
+        """Photometry for the pending steps with their nearest usable spectrum; emit and
+        return their rows.  (Called when a usable spectrum has just been added, after every
+        step when no spectra are taken, and at the end.)"""
         if not self._pending:
-            return
+            return []
         steps, self._pending = self._pending, []
         if not self._photometry.has_spectra and self._photometry.reference is None:
             self.log_event(
@@ -486,6 +488,7 @@ class JVLProcedure(LabrigProcedure):
         rows = self._photometry.rows(steps)
         self._rows.extend(rows)
         self.emit_rows({name: [r[name] for r in rows] for name in rows[0]})
+        return rows
 
     def _emit_figures(self) -> None:
         from labrig.analysis.jvl import analyse_jvl
