@@ -299,12 +299,16 @@ def watch(file, interval, once, figure):
     help="Where the CSV files go (default: next to FILE).",
 )
 def export(file, fmt, output_dir):
-    """Write a run FILE's data as CSV: one file per data group (headers "name [units]"),
-    the spectra as a matrix (wavelength_nm, one column per step) and the analysis."""
+    """Write a run FILE's data as CSV: one file per data group with rows (headers
+    "name [units]"), the spectra as a matrix (wavelength_nm, then one column per spectrum
+    headed by its drive, "V = 5.2 V; J = 12.31 mA/cm^2") and the analysis figures."""
     from labrig.export import export as export_run
 
-    for path in export_run(file, fmt, output_dir):
+    written = export_run(file, fmt, output_dir)
+    for path in written:
         click.echo(str(path))
+    if not written:
+        click.echo(f"nothing to export: {file} holds no rows, spectra or figures", err=True)
 
 
 # --------------------------------------------------------------------------- gui

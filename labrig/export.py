@@ -1,12 +1,13 @@
 """``labrig export``: a run file as CSV for spreadsheets.
 
-One CSV per data group with rows (``<stem>_<group>.csv``), headers ``name [units]``
-(``name`` alone for unitless columns), values at full precision (``repr`` of the
-float, so a round trip loses nothing); the spectra as a matrix (``<stem>_spectra.csv``:
-first column ``wavelength_nm [nm]``, then one column per recorded spectrum, headed
-``step_<data row> [counts]``); the analysis figures as ``<stem>_analysis.csv`` (group,
-name, value, units).  A damaged or still-running file exports what is readable, like
-the report.
+One CSV per data group that has rows (``<stem>_<group>.csv``; an empty group writes
+no file), headers ``name [units]`` (``name`` alone for unitless columns), values at full
+precision (``repr`` of the float, so a round trip loses nothing); the spectra as a
+matrix (``<stem>_spectra.csv``: first column ``wavelength_nm [nm]``, then one column per
+recorded spectrum, headed by the drive of its step, ``V = 5.2 V; J = 12.31 mA/cm^2
+[counts]``, so a spreadsheet shows which bias each spectrum belongs to); the analysis
+figures as ``<stem>_analysis.csv`` (group, name, value, units).  A damaged or
+still-running file exports what is readable, like the report.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def export_csv(path: Path | str, output_dir: Path | str | None = None) -> list[P
     stem = loaded.path.stem
     written = []
     for group in loaded.run.columns:
-        if loaded.rows(group) == 0 and group != "data":
+        if loaded.rows(group) == 0:
             continue
         # group names come from the file: sanitised (and kept apart) before they name files
         target = out / f"{stem}_{sanitize(group, 'group')}.csv"
@@ -69,7 +70,7 @@ def export_csv(path: Path | str, output_dir: Path | str | None = None) -> list[P
             w = csv.writer(f)
             w.writerow(
                 [header("wavelength_nm", "nm")]
-                + [header(f"step_{int(s)}", "counts") for s in sp.step[:n]]
+                + [header(name, "counts") for name in spectrum_labels(loaded, sp.step[:n])]
             )
             for i, wl in enumerate(sp.wavelength_nm):
                 w.writerow([_cell(wl)] + [_cell(v) for v in sp.counts[:n, i]])
@@ -84,6 +85,35 @@ def export_csv(path: Path | str, output_dir: Path | str | None = None) -> list[P
                     w.writerow([group or "", name, _cell(value), units])
         written.append(target)
     return written
+
+
+#: the data columns that name the drive of a spectrum's step, with their short label
+DRIVE_COLUMNS = (("voltage", "V"), ("current_density", "J"))
+
+
+def _drive(loaded: LoadedRun, step: int) -> str:
+    table = loaded.table()
+    if not 0 <= step < loaded.rows():
+        return f"step {step}"
+    parts = [
+        f"{label} = {float(table[name][step]):.4g} {loaded.units(name)}".rstrip()
+        for name, label in DRIVE_COLUMNS
+        if name in table
+    ]
+    return "; ".join(parts) or f"step {step}"
+
+
+def spectrum_labels(loaded: LoadedRun, steps) -> list[str]:
+    """Each spectrum's column name: the drive (V and J) of the data row it was taken at;
+    repeats (several spectra at one drive) are numbered, and a step without a row (a run
+    cut short) is named by its number."""
+    labels = [_drive(loaded, int(step)) for step in steps]
+    seen: dict[str, int] = {}
+    out = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        out.append(label if labels.count(label) == 1 else f"{label} (#{seen[label]})")
+    return out
 
 
 def _write_group(loaded: LoadedRun, group: str, target: Path) -> None:

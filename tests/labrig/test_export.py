@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report_runs import make_run  # noqa: E402
 
 from labrig.cli import main  # noqa: E402
-from labrig.export import export_csv, header, parse_header  # noqa: E402
+from labrig.export import export_csv, header, parse_header, spectrum_labels  # noqa: E402
 from labrig.store import read_run  # noqa: E402
 
 
@@ -59,7 +59,12 @@ def test_jvl_columns_spectra_and_analysis_round_trip(exported_runs, tmp_path):
     _assert_round_trip(run, "data", tmp_path / f"{path.stem}_data.csv")
     heads, rows = _read(tmp_path / f"{path.stem}_spectra.csv")
     assert heads[0] == ("wavelength_nm", "nm")
-    assert heads[1:] == [(f"step_{s}", "counts") for s in run.spectra.step]
+    # each spectrum is headed by the drive of its step: V and J of that data row
+    v, j = run.columns["data"]["voltage"][0], run.columns["data"]["current_density"][0]
+    assert heads[1:] == [
+        (f"V = {v[k]:.4g} V; J = {j[k]:.4g} mA/cm^2", "counts") for k in run.spectra.step
+    ]
+    assert heads[1][0].startswith("V = 2.5 V; J = ")
     matrix = np.asarray(rows, dtype=float)
     np.testing.assert_array_equal(matrix[:, 0], run.spectra.wavelength_nm)
     np.testing.assert_array_equal(matrix[:, 1:].T, run.spectra.counts)
@@ -90,3 +95,42 @@ def test_cli_export_next_to_the_file_and_bad_format(exported_runs, tmp_path):
     assert result.exit_code == 2
     result = CliRunner().invoke(main, ["export", str(tmp_path / "missing.h5")])
     assert result.exit_code == 2 and "no such file" in result.output
+
+
+def test_spectrum_labels_number_repeats_and_name_steps_without_a_row(exported_runs):
+    from labrig.report_data import load_run
+
+    loaded = load_run(exported_runs["jvl"])
+    v = loaded.table()["voltage"]
+    first = f"V = {v[0]:.4g} V; J = {loaded.table()['current_density'][0]:.4g} mA/cm^2"
+    assert spectrum_labels(loaded, [0, 0, 10_000]) == [
+        f"{first} (#1)",
+        f"{first} (#2)",
+        "step 10000",
+    ]
+
+
+def test_an_empty_run_writes_no_files(tmp_path):
+    """A run that ended before its first row: no header-only CSVs, and the CLI says so."""
+    from labrig.procedure import Column
+    from labrig.store import RunStore
+
+    store = RunStore.create(
+        tmp_path,
+        procedure="jvl",
+        sample="empty",
+        columns=[Column("voltage", "V", "voltage")],
+        signal="voltage",
+        axis="voltage",
+        parameters={},
+        config_text="",
+        simulated=True,
+        groups=("channel_01",),
+    )
+    store.close("aborted", "stopped at once")
+    out = tmp_path / "csv"
+    assert export_csv(store.path, out) == []
+    assert list(out.iterdir()) == []
+    result = CliRunner().invoke(main, ["export", str(store.path), "-o", str(out)])
+    assert result.exit_code == 0
+    assert result.output == f"nothing to export: {store.path} holds no rows, spectra or figures\n"
