@@ -72,3 +72,8 @@ class RunAborted(LabrigError):
 
 class NotARunFileError(UserInputError):
     """A file given as a run file is missing, not HDF5, or not written by labrig."""
+
+
+class RunFileDamagedError(UserInputError):
+    """A run file is truncated or damaged: it cannot be read whole or continued (the
+    report, export and inspect commands still show what it holds)."""

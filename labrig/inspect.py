@@ -1,10 +1,14 @@
-"""``labrig inspect``: a run file as text a person reads in a terminal."""
+"""``labrig inspect``: a run file as text a person reads in a terminal.
+
+Opened like every reader opens a run file (``load_run``): bounded in time, and a
+damaged or truncated file shows what is intact with a note naming what is not."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from labrig.store import RunData, read_run
+from labrig.report_data import load_run
+from labrig.store import RunData
 
 
 def _fmt(value: object) -> str:
@@ -22,7 +26,8 @@ def _status_line(run: RunData) -> str:
 
 def describe_run(path: Path | str) -> str:
     """Procedure, status, parameters, columns with units and lengths, analysis figures."""
-    run = read_run(path)
+    loaded = load_run(path)
+    run = loaded.run
     lines = [
         f"file:       {run.path}",
         f"procedure:  {run.procedure}",
@@ -59,6 +64,8 @@ def describe_run(path: Path | str) -> str:
         lines.append("analysis" + (f" ({group})" if group else "") + ":")
         for name, (value, units) in figures.items():
             lines.append(f"  {name:36s} {_fmt(value)} {units}".rstrip())
+    notes = [p for p in loaded.problems if not p.startswith(("run in progress", "run "))]
+    lines.extend(f"note:       {problem}" for problem in notes)
     warnings = [e for e in run.log if e.level >= 30]
     if warnings:
         lines.append(f"log: {len(run.log)} events, {len(warnings)} warnings; last ones:")

@@ -19,13 +19,15 @@ from typing import Any
 import h5py
 import numpy as np
 
-from labrig.errors import NotARunFileError
+from labrig.errors import NotARunFileError, RunFileDamagedError, UserInputError
 from labrig.store import (
     DEFAULT_GROUP,
     FILE_FORMAT,
     RunData,
     _decode,
     _read_value,
+    equal_lengths,
+    open_run_file,
     read_analysis,
     read_column,
     read_log,
@@ -73,30 +75,30 @@ class LoadedRun:
 
 
 def load_run(path: Path | str) -> LoadedRun:
-    """Read ``path``; salvage what is readable from a damaged file.
+    """Read ``path``; salvage what is readable from a damaged file.  Bounded in time on
+    any file (``labrig.store.open_run_file``); columns always of equal length.
 
     Raises ``NotARunFileError`` (a ``UserInputError``: one line, exit status 2) for a
     missing file, a file that is not HDF5, or an HDF5 file that is not a labrig run."""
     path = Path(path)
-    cut = _truncation(path)
-    if cut is not None:
-        size, stored = cut
-        loaded = _salvage_truncated(path, size, stored)
-        loaded.problems.insert(
-            0,
-            f"file truncated ({size} of {stored} bytes); shown: the rows wholly inside the "
-            "file, items beyond its end are named as unreadable",
-        )
-        return loaded
     try:
         run = read_run(path)
     except NotARunFileError:
         raise
     except Exception as exc:  # noqa: BLE001 - any read failure: try piece by piece
-        loaded = _salvage(path)
-        loaded.problems.insert(
-            0, f"file damaged or truncated ({type(exc).__name__}: {exc}); shown: what is readable"
-        )
+        try:
+            loaded = _salvage(path)
+        except UserInputError:
+            raise
+        except Exception as again:  # noqa: BLE001 - not even the layout is readable
+            raise RunFileDamagedError(
+                f"{path}: damaged, nothing readable ({type(again).__name__}: {again})"
+            ) from None
+        if not any(p.startswith("file truncated") for p in loaded.problems):
+            loaded.problems.insert(
+                0,
+                f"file damaged ({type(exc).__name__}: {exc}); shown: what is readable",
+            )
         return loaded
     loaded = LoadedRun(run)
     loaded.problems.extend(_status_problems(run))
@@ -118,50 +120,6 @@ def _status_problems(run: RunData) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- salvage
-def _truncation(path: Path) -> tuple[int, int] | None:
-    """(size, end-of-file address the superblock records) when the file is shorter than
-    HDF5 wrote it, else None.  Checked before anything else: an SWMR read (the only
-    kind a crashed writer's file allows) of data beyond the end retries for minutes."""
-    try:
-        with path.open("rb") as f:
-            head = f.read(48)
-        size = path.stat().st_size
-    except OSError:
-        return None
-    # superblock version 2/3 (what libver="latest" writes): signature, version, size of
-    # offsets, size of lengths, flags, then base, extension and end-of-file addresses
-    if len(head) < 48 or head[:8] != b"\x89HDF\r\n\x1a\n" or head[8] not in (2, 3):
-        return None
-    width = head[9]
-    if width not in (4, 8):
-        return None
-    start = 12 + 2 * width
-    stored = int.from_bytes(head[start : start + width], "little")
-    return (size, stored) if size < stored else None
-
-
-def _salvage_truncated(path: Path, size: int, stored: int) -> LoadedRun:
-    """Read a truncated file through a copy padded with zeros to its recorded length:
-    HDF5 then opens it normally (no SWMR retries), metadata in the lost part fails its
-    checksum at once, and data chunks that lie past ``size`` are cut off."""
-    import shutil
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="labrig-salvage-") as tmp:
-        padded = Path(tmp) / path.name
-        shutil.copyfile(path, padded)
-        with padded.open("r+b") as f:
-            f.truncate(stored)
-        try:
-            handle = h5py.File(padded, "r")
-        except OSError as exc:
-            raise NotARunFileError(
-                f"{path}: truncated ({size} of {stored} bytes) and not readable ({exc})"
-            ) from None
-        loaded = _salvage(path, handle, size)
-    return loaded
-
-
 def _intact(ds: h5py.Dataset, size: int | None) -> Any:
     """``ds``'s values, cut before the first chunk that reaches past ``size`` bytes."""
     if size is None:
@@ -179,22 +137,17 @@ def _intact(ds: h5py.Dataset, size: int | None) -> Any:
     return ds[:rows]
 
 
-def _salvage(path: Path, handle: h5py.File | None = None, size: int | None = None) -> LoadedRun:
-    """Read a damaged run file item by item, keeping every readable piece (``handle``
-    and ``size``: an already opened padded copy of a truncated file, and its real size)."""
+def _salvage(path: Path) -> LoadedRun:
+    """Read a damaged run file item by item, keeping every readable piece; data past the
+    end of a truncated file is cut off (``_intact``), never shown as zeros."""
     problems: list[str] = []
-    f = handle
-    if f is None:
-        try:
-            f = h5py.File(path, "r", libver="latest", swmr=True)
-        except OSError:
-            try:
-                f = h5py.File(path, "r")
-            except OSError as exc:
-                raise NotARunFileError(
-                    f"{path}: not an HDF5 file labrig can open ({exc})"
-                ) from None
-    with f:
+    with open_run_file(path) as opened:
+        f, size = opened.file, opened.size
+        if opened.cut is not None:
+            problems.append(
+                f"file truncated ({opened.cut.size} of {opened.cut.end} bytes); shown: the "
+                "rows wholly inside the file, items beyond its end are named as unreadable"
+            )
         fmt = _decode(f.attrs.get("file_format", b""))
         if fmt != FILE_FORMAT or "entry" not in f:
             raise NotARunFileError(
@@ -246,6 +199,7 @@ def _salvage(path: Path, handle: h5py.File | None = None, size: int | None = Non
             for cname in [c for c, (data, _, _) in cols.items() if longest and not len(data)]:
                 del cols[cname]  # wholly past the end of a truncated file
                 problems.append(f"column {gname}/{cname} lost")
+            equal_lengths(cols)
             columns[gname] = cols
 
         parameters = get(
@@ -280,7 +234,8 @@ def _salvage(path: Path, handle: h5py.File | None = None, size: int | None = Non
             groups=groups,
         )
     loaded = LoadedRun(run, salvaged=True)
+    loaded.problems.extend(problems[:1] if opened.cut is not None else [])
     if run.status != "unknown":  # an unreadable status is named among ``problems``
         loaded.problems.extend(_status_problems(run))
-    loaded.problems.extend(problems)
+    loaded.problems.extend(problems[1:] if opened.cut is not None else problems)
     return loaded

@@ -34,13 +34,14 @@ Why it is written the way it is:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import logging
 import os
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -49,7 +50,8 @@ import h5py
 import numpy as np
 
 from labrig import __version__ as LABRIG_VERSION
-from labrig.errors import NotARunFileError, UserInputError
+from labrig.errors import NotARunFileError, RunFileDamagedError, UserInputError
+from labrig.h5access import RepairedView, Superblock, WriterLock, superblock, writer_alive
 from labrig.procedure import Column
 
 if TYPE_CHECKING:
@@ -297,37 +299,86 @@ class RunData:
     groups: list[str] = field(default_factory=list)
 
 
-def _open_for_reading(path: Path) -> h5py.File:
-    """SWMR-read first (works while a run writes, and on a crashed writer's file), then
-    plain read (files written without the latest format)."""
+@dataclass
+class OpenedRun:
+    """A run file opened for reading, and what its superblock says about it."""
+
+    file: h5py.File
+    #: the superblock when the file is shorter than HDF5 wrote it (truncated), else None
+    cut: Superblock | None = None
+
+    @property
+    def size(self) -> int | None:
+        """Bytes really on disk when the file is truncated (data past them is lost)."""
+        return None if self.cut is None else self.cut.size
+
+
+@contextlib.contextmanager
+def open_run_file(path: Path | str) -> Iterator[OpenedRun]:
+    """The one way labrig opens a run file for reading; bounded in time on any file.
+
+    * a file a live writer holds (``WriterLock``): HDF5's SWMR read, made for that
+      (``read_run`` retries what is torn mid-write);
+    * a truncated file, or one a dead writer left flagged as open: a ``RepairedView``
+      (zeros past the cut, flags cleared) in plain read mode;
+    * anything else: plain read.
+    Never an SWMR read without a live writer: it retries every metadata read that fails
+    its checksum, for minutes on a cut file.
+    """
+    path = Path(path)
     if not path.exists():
         raise NotARunFileError(f"{path}: no such file")
+    sb = superblock(path)
+    live = writer_alive(path)
+    if live:  # a live writer's file may look cut or flagged while it is being extended
+        sb = None
+    cut = sb if sb is not None and sb.truncated else None
     try:
-        return h5py.File(path, "r", libver="latest", swmr=True)
-    except OSError:
-        pass
-    try:
-        return h5py.File(path, "r")
+        if sb is not None and (cut is not None or sb.writer_flags):
+            f = h5py.File(RepairedView(path, sb), "r")
+        elif live:
+            try:
+                f = h5py.File(path, "r", libver="latest", swmr=True)
+            except OSError:  # left SWMR mode for an instant (layout, closing)
+                f = h5py.File(path, "r")
+        else:
+            f = h5py.File(path, "r")
     except OSError as exc:
-        raise NotARunFileError(f"{path}: not an HDF5 file labrig can open ({exc})") from None
+        what = f"truncated ({cut.size} of {cut.end} bytes) and " if cut else ""
+        raise NotARunFileError(f"{path}: {what}not an HDF5 file labrig can open ({exc})") from None
+    with f:
+        yield OpenedRun(f, cut)
 
 
 def read_run(path: Path | str, *, attempts: int = 3) -> RunData:
-    """Read a run file (finished, still running, or left by a crash).
+    """Read a whole run file (finished, still running, or left by a crash) or raise.
 
     A file being written can change under a reader for an instant (the writer briefly
-    leaves SWMR mode to add objects or close the run); such a read is retried."""
+    leaves SWMR mode to add objects or close the run); such a read is retried.  A file
+    that stays unreadable, or is truncated, raises ``RunFileDamagedError`` (one line);
+    ``labrig.report_data.load_run`` salvages what such a file still holds."""
     path = Path(path)
     for attempt in range(1, attempts + 1):
         try:
             return _read_run(path)
-        except NotARunFileError:
+        except UserInputError:
             raise
-        except (OSError, KeyError, RuntimeError, ValueError):
+        except (OSError, KeyError, RuntimeError, ValueError, TypeError) as exc:
             if attempt == attempts:
-                raise
+                raise RunFileDamagedError(
+                    f"{path}: damaged ({type(exc).__name__}: {exc})"
+                ) from None
             time.sleep(0.1 * attempt)
     raise AssertionError("unreachable")
+
+
+def equal_lengths(columns: dict[str, tuple[np.ndarray, str, str]]) -> None:
+    """Cut a group's columns to their common length, in place: a live file's columns
+    can differ by the rows of one flush for an instant, and no reader may see that."""
+    if columns:
+        n = min(len(data) for data, _, _ in columns.values())
+        for name, (data, units, long_name) in columns.items():
+            columns[name] = (data[:n], units, long_name)
 
 
 # ---------------------------------------------------------------- reading one section
@@ -384,16 +435,27 @@ def read_spectra(
     def get(name: str) -> np.ndarray:
         return np.asarray(values(sp[name]))
 
+    per_spectrum = {
+        name: get(name)
+        for name in (
+            "counts", "step", "integration_time_s", "scans_averaged", "saturated",
+            "dark_subtracted",
+        )
+    }  # fmt: skip
+    n = min(len(v) for v in per_spectrum.values())  # equal lengths, as for the columns
+    cut = {name: v[:n] for name, v in per_spectrum.items()}
+    dark, dark_step = get("dark"), get("dark_step")
+    m = min(len(dark), len(dark_step))
     return SpectraData(
         wavelength_nm=get("wavelength_nm"),
-        counts=get("counts"),
-        step=get("step"),
-        integration_time_s=get("integration_time_s"),
-        scans_averaged=get("scans_averaged"),
-        saturated=get("saturated").astype(bool),
-        dark_subtracted=get("dark_subtracted").astype(bool),
-        dark=get("dark"),
-        dark_step=get("dark_step"),
+        counts=cut["counts"],
+        step=cut["step"],
+        integration_time_s=cut["integration_time_s"],
+        scans_averaged=cut["scans_averaged"],
+        saturated=cut["saturated"].astype(bool),
+        dark_subtracted=cut["dark_subtracted"].astype(bool),
+        dark=dark[:m],
+        dark_step=dark_step[:m],
     )
 
 
@@ -408,7 +470,13 @@ def read_log(entry: h5py.Group) -> list[LogEntry]:
 
 
 def _read_run(path: Path) -> RunData:
-    with _open_for_reading(path) as f:
+    with open_run_file(path) as opened:
+        if opened.cut is not None:
+            raise RunFileDamagedError(
+                f"{path}: truncated ({opened.cut.size} of {opened.cut.end} bytes); "
+                "labrig report/export/inspect show what it still holds"
+            )
+        f = opened.file
         fmt = _decode(f.attrs.get("file_format", b""))
         if fmt != FILE_FORMAT or "entry" not in f:
             raise NotARunFileError(
@@ -426,6 +494,7 @@ def _read_run(path: Path) -> RunData:
             grp = entry[gname]
             order = [_decode(c) for c in grp.attrs.get("columns", list(grp))]
             columns[gname] = {cname: read_column(grp[cname]) for cname in order}
+            equal_lengths(columns[gname])
 
         parameters = read_parameters(entry)
 
@@ -508,9 +577,12 @@ class RunStore:
         groups: Mapping[str, Sequence[Column]],
         spectrum_pixels: int | None,
         flush_interval_s: float,
+        lock: WriterLock | None = None,
     ) -> None:
-        """Use ``create`` or ``resume``; this takes over a file whose layout exists."""
+        """Use ``create`` or ``resume``; this takes over a file whose layout exists (and
+        the writer lock they took, released when the run is closed)."""
         self.path = Path(path)
+        self._writer_lock = lock
         self.flush_interval_s = float(flush_interval_s)
         self._groups = {g: list(c) for g, c in groups.items()}
         self._pixels = spectrum_pixels
@@ -567,6 +639,7 @@ class RunStore:
             output_dir, f"{sanitize(sample, 'sample')}_{sanitize(procedure)}_{stamp}"
         )
         all_groups = {DEFAULT_GROUP: list(columns), **{g: list(columns) for g in groups}}
+        lock = WriterLock(path).acquire("run")
         try:
             _write_layout(
                 path,
@@ -584,8 +657,9 @@ class RunStore:
             )
         except BaseException:
             path.unlink(missing_ok=True)  # no half-made file left behind under a run's name
+            lock.release()
             raise
-        store = cls(path, all_groups, spectrum_pixels, flush_interval_s)
+        store = cls(path, all_groups, spectrum_pixels, flush_interval_s, lock)
         store.log("start", f"run started: {procedure} on {sample}")
         return store
 
@@ -598,7 +672,17 @@ class RunStore:
         file that then replaces it (same name, same data).
         """
         path = Path(path)
-        read_run(path)  # proves it is a labrig run, with a readable message if not
+        # one writer per file: a live run still writing it keeps it (RunFileBusyError)
+        lock = WriterLock(path).acquire("resume")
+        try:
+            return cls._resume_locked(path, lock, flush_interval_s)
+        except BaseException:
+            lock.release()
+            raise
+
+    @classmethod
+    def _resume_locked(cls, path: Path, lock: WriterLock, flush_interval_s: float) -> RunStore:
+        read_run(path)  # proves it is a whole labrig run, with a readable message if not
         try:
             f = h5py.File(path, "r+", libver="latest")
         except OSError:
@@ -609,6 +693,12 @@ class RunStore:
             groups: dict[str, list[Column]] = {}
             for gname in [_decode(g) for g in entry.attrs["data_groups"]]:
                 grp = entry[gname]
+                # a writer killed mid-flush can leave one column a batch longer
+                names = [_decode(n) for n in grp.attrs["columns"]]
+                rows = min(grp[c].shape[0] for c in names)
+                for c in names:
+                    if grp[c].shape[0] > rows:
+                        grp[c].resize(rows, axis=0)
                 groups[gname] = [
                     Column(
                         name=c,
@@ -624,7 +714,7 @@ class RunStore:
                 if name in entry:
                     del entry[name]
             pixels = entry["spectra"]["counts"].shape[1] if "spectra" in entry else None
-        store = cls(path, groups, pixels, flush_interval_s)
+        store = cls(path, groups, pixels, flush_interval_s, lock)
         store._have_wavelengths = pixels is not None
         store.log("resumed", f"run resumed (was {previous})")
         return store
@@ -912,6 +1002,8 @@ class RunStore:
                             _write_value(target, name, value, units)
         if self._flusher is not threading.current_thread():
             self._flusher.join(timeout=5)
+        if self._writer_lock is not None:
+            self._writer_lock.release()
 
     def __enter__(self) -> RunStore:
         return self
@@ -1039,10 +1131,8 @@ def _create_spectra(entry: h5py.Group, pixels: int) -> None:
 def _rewrite_clean(path: Path) -> None:
     """Copy a crashed writer's file (SWMR-readable only) into a clean file that replaces it."""
     tmp = path.with_name(path.name + ".resume-tmp")
-    with (
-        h5py.File(path, "r", libver="latest", swmr=True) as src,
-        h5py.File(tmp, "w", libver="latest") as dst,
-    ):
+    with open_run_file(path) as opened, h5py.File(tmp, "w", libver="latest") as dst:
+        src = opened.file
         dst.attrs.update(dict(src.attrs))
         for name in src:
             src.copy(src[name], dst, name=name)

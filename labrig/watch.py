@@ -23,7 +23,7 @@ from typing import TextIO
 
 import numpy as np
 
-from labrig.errors import NotARunFileError
+from labrig.errors import NotARunFileError, RunFileDamagedError
 from labrig.report_data import LoadedRun, load_run
 
 CLEAR = "\x1b[H\x1b[2J"
@@ -138,7 +138,7 @@ def watch(
         try:
             loaded = load_run(path)
             unreadable_since = None
-        except NotARunFileError:
+        except (NotARunFileError, RunFileDamagedError):
             # a run file is unreadable for an instant while it is created (the layout is
             # written under an exclusive lock) and while the writer restructures it;
             # only a file that stays unreadable is an error
