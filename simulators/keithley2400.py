@@ -776,7 +776,10 @@ class SimulatedKeithley2400(KeithleyTriggerModel, SCPIInstrument):
         return ",".join(nr3(r[i]) for r in readings for i in keep)
 
     def _statistic_columns(self) -> list[int]:
-        return [i for i, f in enumerate(("VOLT:DC", "CURR:DC", "RES")) if f in self.sense]
+        """Voltage and current are in every stored reading (one measured, the other the
+        source readback, or both measured); resistance only when it is measured.  In the
+        manual's order: voltage, current, resistance."""
+        return [0, 1, 2] if "RES" in self.sense else [0, 1]
 
     def _reading_events(self, readings: list[list[float]]) -> int:
         bits = 0
