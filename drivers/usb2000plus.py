@@ -18,6 +18,7 @@ dark correction, so a clipped frame is always caught.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -317,9 +318,26 @@ class USB2000Plus(Spectrometer):
         return t
 
 
+#: ``LABRIG_SEABREEZE=simulated``: open the simulated USB2000+ through seabreeze
+#: (``labrig.simulators.seabreeze``) instead of a USB device
+SEABREEZE_SWITCH = "LABRIG_SEABREEZE"
+
+
 def _select_backend(backend: str) -> None:
     """``seabreeze.use(backend)`` before seabreeze.spectrometers loads a backend; once one
-    is loaded in this process it cannot be swapped."""
+    is loaded in this process it cannot be swapped.  With ``LABRIG_SEABREEZE=simulated``
+    seabreeze gets the simulated unit's backend instead."""
+    switch = os.environ.get(SEABREEZE_SWITCH, "")
+    if switch not in ("", "simulated"):
+        raise ConfigError(
+            f"environment variable {SEABREEZE_SWITCH}={switch!r} is not allowed; allowed: "
+            "simulated (or unset)"
+        )
+    if switch == "simulated":
+        from labrig.simulators import seabreeze as simulated
+
+        simulated.use()
+        return
     if backend not in BACKENDS:
         raise ConfigError(
             f"instruments.spectrometer.backend {backend!r} is not allowed; allowed: "

@@ -1,5 +1,8 @@
 """A simulated Ocean Optics USB2000+ with python-seabreeze's ``Spectrometer`` API.
 
+(To run code written for ``seabreeze.spectrometers`` against it, with real seabreeze
+``Spectrometer`` objects, see :mod:`labrig.simulators.seabreeze`.)
+
 The USB protocol lives inside seabreeze, so the simulation sits at the
 ``seabreeze.spectrometers.Spectrometer`` API: the same driver wraps either object and
 cannot tell them apart.  The detector model follows the Sony ILX511B as the USB2000+
@@ -60,13 +63,6 @@ NONLINEARITY_A = 6.0e-7
 #: stray light (counts/s per pixel) flooding the detector under the ``overrange`` fault
 STRAY_LIGHT_COUNTS_PER_S = 1.0e9
 SUPPORTED_FAULTS = ("timeout", "disconnect", "garbled", "overrange")
-
-
-class _NonlinearityFeature:
-    """seabreeze's nonlinearity-coefficients feature (c0, c1, ... as the EEPROM holds them)."""
-
-    def get_nonlinearity_coefficients(self) -> list[float]:
-        return [1.0, -NONLINEARITY_A]
 
 
 def usb2000plus_wavelengths(pixels: int = PIXELS) -> np.ndarray:
@@ -152,13 +148,18 @@ class SimulatedSpectrometer:
 
     @property
     def features(self) -> dict[str, list[Any]]:
-        """Features as seabreeze lists them (only the nonlinearity coefficients are simulated)."""
-        return {
-            "spectrometer": [],
-            "nonlinearity_coefficients": [_NonlinearityFeature()],
-            "eeprom": [],
-            "raw_usb_bus_access": [],
-        }
+        """Features as seabreeze lists them: the simulated backend's (the spectrometer and
+        the nonlinearity coefficients; every other name with no feature)."""
+        from labrig.simulators.seabreeze import SeaBreezeDevice
+
+        return SeaBreezeDevice(self).features
+
+    @property
+    def f(self) -> Any:
+        """``.f.<feature>``, as on a seabreeze ``Spectrometer``."""
+        from labrig.simulators.seabreeze import SeaBreezeDevice
+
+        return SeaBreezeDevice(self).f
 
     def wavelengths(self) -> np.ndarray:
         return self._wavelengths.copy()
