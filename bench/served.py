@@ -7,10 +7,6 @@ labrig and any peer client reach them at the ``TCPIP::…::SOCKET`` resources it
 
 from __future__ import annotations
 
-import re
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from labrig.config import shipped_config_dir
+from labrig.simulators.served import sim_serve
 
 ROLES = ("smu", "photometer")
 
@@ -30,26 +27,8 @@ def served_instruments(tmp: Path) -> Iterator[dict[str, str]]:
     data["simulation"]["clock_speed"] = float("inf")
     config = tmp / "serve.yaml"
     config.write_text(yaml.safe_dump(data))
-    server = subprocess.Popen(
-        [sys.executable, "-m", "labrig", "sim", "serve", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        resources: dict[str, str] = {}
-        for line in server.stdout:
-            found = re.match(r"\s+(\w+)\s+(TCPIP::\S+)", line)
-            if found:
-                resources[found.group(1)] = found.group(2)
-            if set(ROLES) <= set(resources):
-                break
-        else:
-            raise RuntimeError("labrig sim serve printed no resources")
-        yield resources
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=10)
+    with sim_serve(config, ROLES) as served:
+        yield served.resources
 
 
 def bench_config(tmp: Path, resources: dict[str, str]) -> Path:

@@ -13,7 +13,6 @@ instruments live in another process (``labrig sim serve``), as at a real bench.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import pyvisa
 import yaml
 
 from labrig.config import shipped_config_dir
+from labrig.simulators.served import sim_serve
 from labrig.store import read_run
 
 #: a J-V-L sweep at real instrument timing: a row every ~50 ms for far longer than the test
@@ -163,32 +163,8 @@ def test_kill_9_leaves_a_readable_file_with_the_rows_up_to_a_second_before(
 @pytest.fixture
 def served(tmp_path: Path):
     """``labrig sim serve`` in its own process at real instrument timing; its resources."""
-    config = _sim_yaml(tmp_path, clock_speed=1.0)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "labrig", "sim", "serve", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    resources: dict[str, str] = {}
-    try:
-        for line in server.stdout:
-            found = re.match(r"\s+(\w+)\s+(TCPIP::\S+)", line)
-            if found:
-                resources[found.group(1)] = found.group(2)
-            if {"smu", "photometer"} <= set(resources):
-                break
-        assert {"smu", "photometer"} <= set(resources), server.communicate(timeout=10)
-        yield resources
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        server.stdout.close()
-        server.stderr.close()
+    with sim_serve(_sim_yaml(tmp_path, clock_speed=1.0)) as served:
+        yield served.resources
 
 
 def _query(resource: str, command: str) -> str:

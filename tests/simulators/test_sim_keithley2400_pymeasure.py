@@ -14,7 +14,6 @@ Every test in the file must pass.
 from __future__ import annotations
 
 import re
-import signal
 import subprocess
 import sys
 import tarfile
@@ -24,6 +23,8 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+
+from labrig.simulators.served import Served, sim_serve
 
 DEVICE_TEST = "tests/instruments/keithley/test_keithley2400_with_device.py"
 PYMEASURE_CONFTEST = "tests/conftest.py"  # defines --device-address / connected_device_address
@@ -41,35 +42,10 @@ def connected_device_address(connected_device_address):
 
 
 @pytest.fixture(scope="module")
-def served() -> Iterator[dict[str, tuple[str, str]]]:
-    """``labrig sim serve`` in its own process: role -> (resource, terminations)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "labrig", "sim", "serve"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    found: dict[str, tuple[str, str]] = {}
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            match = re.match(r"\s+(\w+)\s+(TCPIP::\S+)\s+\((.*)\)$", line.rstrip("\n"))
-            if match:
-                found[match.group(1)] = (match.group(2), match.group(3))
-            if {"smu", "photometer"} <= set(found):
-                break
-        assert {"smu", "photometer"} <= set(found), proc.communicate(timeout=10)
-        yield found
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+def served() -> Iterator[Served]:
+    """``labrig sim serve`` in its own process."""
+    with sim_serve() as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
@@ -110,9 +86,9 @@ def pymeasure_tests(sdist_download: tuple[Path, subprocess.Popen]) -> Path:
 
 
 def test_pymeasures_own_2400_device_tests_pass(
-    sdist_download: object, served: dict[str, tuple[str, str]], pymeasure_tests: Path
+    sdist_download: object, served: Served, pymeasure_tests: Path
 ) -> None:
-    resource, terminations = served["smu"]
+    resource, terminations = served.resources["smu"], served.terminations["smu"]
     assert terminations == "read_termination='\\n', write_termination='\\n'"
     test_file = pymeasure_tests / DEVICE_TEST
     (test_file.parent / "conftest.py").write_text(SHIM.format(terminations=terminations))
@@ -132,12 +108,12 @@ def test_pymeasures_own_2400_device_tests_pass(
     assert not re.search(r"failed|error|skipped", summary), summary
 
 
-def test_keithley2400_legacy_api(served: dict[str, tuple[str, str]]) -> None:
+def test_keithley2400_legacy_api(served: Served) -> None:
     """pymeasure's legacy 2400 class, for the calls the real 2400 accepts."""
     from pymeasure.adapters import VISAAdapter
     from pymeasure.instruments.keithley import Keithley2400Legacy
 
-    resource, _ = served["smu"]
+    resource = served.resources["smu"]
     adapter = VISAAdapter(resource, visa_library="@py", read_termination="\n")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # "a legacy version ... kept for"
