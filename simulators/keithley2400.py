@@ -13,8 +13,13 @@ Series User's Manual (2400S-900-01), section 18:
   global integration time, 0.01–10 PLC), ``:SYST:AZER``;
 - ``:OUTP[:STAT]``, ``:OUTP:SMOD``, ``:FORM:ELEM``, trigger model (``:ARM|TRIG:COUN``,
   ``:TRIG:DEL``, ``:ARM:SOUR IMM|TIM``, ``:ARM:TIM``, Trigger Link output
-  ``:TRIG:OUTP SOUR|DEL|SENS|NONE`` on ``:TRIG:OLIN``), ``:INIT``, ``:READ?``, ``:FETC?``,
-  ``:MEAS:VOLT|CURR?``, ``:ABOR``.
+  ``:TRIG:OUTP SOUR|DEL|SENS|NONE`` on ``:TRIG:OLIN``, ``:ARM:OUTP TENT|TEX|NONE``,
+  ``:ARM:ILIN/OLIN``; ``:ARM:SOUR BUS`` waits for ``*TRG``), ``:INIT``, ``:READ?``,
+  ``:FETC?``, ``:MEAS:VOLT|CURR?``, ``:ABOR``;
+- buffer and status: ``:TRAC:*``, ``:CALC3:FORM MEAN|SDEV|MAX|MIN|PKPK`` and
+  ``:CALC3:DATA?``, the measurement event register (``:STAT:MEAS[:EVEN]?``, ``:COND?``,
+  ``:ENAB``: reading available, overflow, buffer available/full, compliance) summed into
+  ``*STB?``, ``*OPT?`` (no options: ``0``), ``:SYST:LFR[:AUTO]``.
 
 A reading is ``VOLT,CURR,RES,TIME,STAT`` (the elements selected, in this fixed order),
 ``+1.000000E+00`` style; resistance not measured reads +9.91E37; the status word sets

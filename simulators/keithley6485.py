@@ -7,7 +7,10 @@ The subset labrig's driver uses, after the 6485 Instruction Manual (6485-901-01)
 ``SYST:AZER``, ``[SENS:]AVER[:STAT]/:COUN/:TCON REP|MOV``, ``[SENS:]MED[:STAT]/:RANK``,
 ``FORM:ELEM READ,UNIT,TIME,STAT``, ``INIT``, ``READ?``, ``FETC?``, ``MEAS?``,
 ``TRIG:COUN``, ``TRIG:DEL``, ``ARM:COUN``, ``TRAC:POIN/CLE/FEED/FEED:CONT/DATA?``,
-``TRAC:TST:FORM ABS|DELT``, Trigger Link input (``TRIG:SOUR IMM|TLIN``, ``TRIG:ILIN``).
+``TRAC:TST:FORM ABS|DELT``, Trigger Link input (``TRIG:SOUR IMM|TLIN``, ``TRIG:ILIN``),
+``ARM:SOUR BUS`` + ``*TRG``, ``CALC3:FORM/DATA?`` (buffer statistics; fewer than two
+readings: -230), the measurement event register summed into ``*STB?``.  The 6485 has
+no ``*OPT?`` among its common commands: it answers -113, as an unknown command.
 
 Triggered by the Trigger Link (``TRIG:SOUR TLIN``, then ``INIT``), each trigger starts one
 conversion at the moment another instrument (the 2400) outputs it, after the trigger
