@@ -32,7 +32,13 @@ from pymeasure.instruments.validators import (
 )
 
 from labrig.drivers.visa import VisaTransport, connect_instrument, parse_floats, parse_identity
-from labrig.errors import GarbledReplyError, InstrumentError, InstrumentSettingError, OverRangeError
+from labrig.errors import (
+    GarbledReplyError,
+    InstrumentError,
+    InstrumentSettingError,
+    OutputStateUnknownError,
+    OverRangeError,
+)
 from labrig.interfaces import InstrumentIdentity, SourceFunction, SourceMeter, SourceReading
 
 log = logging.getLogger(__name__)
@@ -515,8 +521,9 @@ class Keithley2400(VisaTransport, PymeasureKeithley2400, SourceMeter):
         aborts a running sweep, ramps the programmed level to 0 in a few steps (unless
         ``ramp`` is False) and turns the output off, all as plain writes that need no
         reply; then gets back in step past a late reply and reads ``OUTPUT?`` back.  A
-        dropped connection is reopened once to reach the output switch.  Nothing here
-        raises; failures are logged."""
+        dropped connection is reopened once to reach the output switch.  Every step is
+        tried whatever fails; only then, if the read-back did not say the output is off,
+        ``OutputStateUnknownError`` is raised (an unconfirmed off is never a success)."""
         log.info("%s: shutting down (ramp=%s)", self.resource, ramp)
         # the output-off commands go out first, without waiting for a late reply
         stale = self._interrupted
@@ -528,6 +535,8 @@ class Keithley2400(VisaTransport, PymeasureKeithley2400, SourceMeter):
         # (command, programmed level once it has gone through)
         steps: list[tuple[str, float | None]] = [(":ABOR", None)]
         function = self._function
+        if function is None and ramp and not stale:
+            function = self._adopt_source_state()
         if function is not None:
             scpi = _SCPI_FUNCTION[function]
             long_name = "VOLTAGE" if function == "voltage" else "CURRENT"
@@ -542,12 +551,14 @@ class Keithley2400(VisaTransport, PymeasureKeithley2400, SourceMeter):
             try:
                 self.write(command)
             except InstrumentError as exc:
-                log.warning("%s: shutdown step %r failed: %s", self.resource, command, exc)
-                if reconnected or self.connection_state() != "closed":
+                log.info("%s: shutdown step %r failed: %s", self.resource, command, exc)
+                if self.connection_state() != "closed":
                     continue
+                if reconnected:
+                    break  # the link is gone again: nothing more can reach the instrument
                 reconnected = True
                 if not self.reopen():
-                    continue
+                    break
                 try:
                     self.write(command)
                 except InstrumentError as again:
@@ -556,31 +567,47 @@ class Keithley2400(VisaTransport, PymeasureKeithley2400, SourceMeter):
             if level is not None:
                 self._level = level
                 time.sleep(SHUTDOWN_RAMP_PAUSE_S)
+        problem: str | None = "a late reply is still pending"
         if not stale or self.resynchronise(limit_s=min(self._stale_budget_s, SHUTDOWN_RESYNC_S)):
-            self._confirm_output_off()
-        else:
-            log.error("%s: output state unconfirmed (a late reply is still pending)", self.resource)
+            problem = self._confirm_output_off()
         self._output_on = False
         self._auto_clear = False
         self._fixed_mode = function is not None
         self._trigger_count = None
         self.isShutdown = True
+        if problem is not None:
+            log.info("%s: output state unknown after shutdown: %s", self.resource, problem)
+            raise OutputStateUnknownError(f"{self.resource}: output state unknown: {problem}")
 
-    def _confirm_output_off(self) -> None:
-        """Read the output state back (briefly) so shutdown knows it worked; log only."""
+    def _adopt_source_state(self) -> SourceFunction | None:
+        """What a fresh connection finds (``labrig safe-off`` after a crash): the source
+        function and, if the output is on, its level, so shutdown can ramp from it.
+        None (no ramp, straight off) when the instrument does not say."""
+        try:
+            with self.temporary_timeout(CONFIRM_TIMEOUT_S):
+                scpi = self.query(":SOUR:FUNC?").strip().upper()
+                function = next((f for f, s in _SCPI_FUNCTION.items() if scpi.startswith(s)), None)
+                if function is None or self.query("OUTPUT?").strip() not in ("1", "ON"):
+                    return None
+                level = parse_floats(self.query(f":SOUR:{scpi[:4]}?"), self.resource, "level")
+        except InstrumentError as exc:
+            log.warning("%s: source state unknown, no ramp: %s", self.resource, exc)
+            return None
+        self._level = level[0]
+        return function  # type: ignore[return-value]
+
+    def _confirm_output_off(self) -> str | None:
+        """Read the output state back (briefly); None when it is off, else the problem."""
         if self.connection_state() == "closed":
-            log.error(
-                "%s: shutdown could not reach the instrument; output state unknown", self.resource
-            )
-            return
+            return "the instrument could not be reached"
         try:
             with self.temporary_timeout(CONFIRM_TIMEOUT_S):
                 state = self.query("OUTPUT?").strip()
         except InstrumentError as exc:
-            log.error("%s: shutdown could not confirm the output is off: %s", self.resource, exc)
-            return
+            return f"OUTPUT? got no answer ({exc})"
         if state not in ("0", "OFF"):
-            log.error("%s: output still reports %r after shutdown", self.resource, state)
+            return f"OUTPUT? still answers {state!r}"
+        return None
 
     # ----------------------------------------------------------------- helpers
     def _set_mode(self, function: SourceFunction, mode: str) -> None:

@@ -252,17 +252,31 @@ class SerialLifetimeRig(LifetimeRig):
         self.write(f"SYST:WDOG {seconds:.6g}")
 
     def shutdown(self) -> None:
-        """Every channel off.  Tries them all; raises the first failure at the end."""
+        """Every channel off (each ``OK`` is the rig's confirmation).  A lost link is
+        reopened once; every channel is tried; the first failure is raised at the end."""
         first: InstrumentError | None = None
-        for n in range(1, self._channels + 1):
+        lost: InstrumentError | None = None
+        reconnected = False
+        n = 1
+        while n <= self._channels:
             try:
                 self.set_output(n, False)
+            except InstrumentDisconnectedError as exc:
+                lost = exc
+                if reconnected:
+                    break
+                reconnected = True
+                try:
+                    self.reconnect()
+                except InstrumentError:
+                    break
+                lost = None  # back: the same channel again on the new link
+                continue
             except InstrumentError as exc:
                 first = first or exc
-                if isinstance(exc, InstrumentDisconnectedError):
-                    break
-        if first is not None:
-            raise first
+            n += 1
+        if first or lost:
+            raise first or lost  # type: ignore[misc]
 
     def close(self) -> None:
         with self._lock:

@@ -10,12 +10,15 @@ pyvisa-py's ``TCPIP::...::SOCKET`` sessions hide a peer that closed the connecti
 behind a read time-out (``recv`` returns nothing until the time-out expires), and they
 spin forever in ``clear()`` on a closed socket.  ``connection_state`` therefore peeks at
 the socket itself, so a time-out on a dead link is reported as a disconnect and a
-device clear is never attempted on one.
+device clear is never attempted on one; and a read on such a link first waits for the
+socket itself (``_await_reply``), so a peer that goes away is noticed when it goes, not
+after the whole time-out (which a long sweep stretches to tens of seconds).
 """
 
 from __future__ import annotations
 
 import logging
+import select
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -112,17 +115,26 @@ def require_model(identity: InstrumentIdentity, models: tuple[str, ...], resourc
         )
 
 
-def _socket_of(adapter: Any) -> socket.socket | None:
-    """The live socket under a pyvisa-py TCPIP SOCKET session, if that is what it is."""
+def _session_of(adapter: Any) -> Any:
+    """The pyvisa-py session object under ``adapter`` (None: closed, or not pyvisa-py)."""
     conn = getattr(adapter, "connection", None)
     if not isinstance(conn, pyvisa.resources.Resource):
         return None
     try:
-        session = conn.visalib.sessions[conn.session]
+        return conn.visalib.sessions[conn.session]
     except Exception:  # noqa: BLE001 - closed or foreign session: state unknown
         return None
-    sock = getattr(session, "interface", None)
+
+
+def _socket_of(adapter: Any) -> socket.socket | None:
+    """The live socket under a pyvisa-py TCPIP SOCKET session, if that is what it is."""
+    sock = getattr(_session_of(adapter), "interface", None)
     return sock if isinstance(sock, socket.socket) else None
+
+
+def _buffered(adapter: Any) -> bool:
+    """True when a pyvisa-py socket session already holds received bytes."""
+    return bool(getattr(_session_of(adapter), "_pending_buffer", b""))
 
 
 def connection_state(adapter: Any) -> ConnectionState:
@@ -208,8 +220,10 @@ class VisaTransport:
             super().write(command, **kwargs)  # type: ignore[misc]
 
     def read(self, **kwargs: Any) -> str:  # type: ignore[override]
+        action = f"reading the reply to {self._last_command[:40]!r}"
         try:
-            with self._translated(f"reading the reply to {self._last_command[:40]!r}"):
+            self._await_reply(action)
+            with self._translated(action):
                 return super().read(**kwargs)  # type: ignore[misc]
         except BaseException:
             # whatever broke the read, a late reply may still be on its way, for as long
@@ -217,6 +231,30 @@ class VisaTransport:
             self._interrupted = True
             self._stale_budget_s = max(self._stale_budget_s, self._current_timeout_s())
             raise
+
+    def _await_reply(self, action: str) -> None:
+        """On a TCPIP SOCKET link, wait (up to the time-out) until the reply starts or the
+        peer goes: an end of stream or a reset raises InstrumentDisconnectedError at once.
+        Other links, and a reply already buffered, go straight to the VISA read."""
+        sock = _socket_of(self.adapter)  # type: ignore[attr-defined]
+        if sock is None or _buffered(self.adapter):  # type: ignore[attr-defined]
+            return
+        timeout_s = self._current_timeout_s()
+        try:
+            ready, _, _ = select.select([sock], [], [], timeout_s)
+            if not ready:
+                raise InstrumentTimeoutError(
+                    f"{self.resource}: {action}: no reply within {timeout_s:g} s"
+                )
+            alive = sock.recv(1, socket.MSG_PEEK)
+        except (OSError, ValueError) as exc:
+            raise InstrumentDisconnectedError(
+                f"{self.resource}: {action}: connection lost ({exc})"
+            ) from None
+        if not alive:
+            raise InstrumentDisconnectedError(
+                f"{self.resource}: {action}: the connection was closed"
+            )
 
     def query(self, command: str) -> str:
         """``command`` and its reply, without pymeasure's silent string fall-back."""

@@ -12,7 +12,6 @@ exception that ended the run is never replaced by one from the shutdown.
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +26,7 @@ from labrig.interfaces import (
     SourceMeter,
     Spectrometer,
 )
+from labrig.terminal import say
 
 if TYPE_CHECKING:
     from labrig.config import Calibration, Limits
@@ -156,7 +156,10 @@ class Bench:
             while self._instruments:
                 role, instrument = self._instruments.popitem()
                 try:
-                    instrument.close()
+                    try:
+                        instrument.close()
+                    except RunAborted:  # a stop request while closing: not a failure
+                        instrument.close()
                 except Exception as exc:  # noqa: BLE001 - close the others regardless
                     log.error("closing %s failed: %s: %s", role, type(exc).__name__, exc)
             if self._lab is not None:
@@ -241,5 +244,5 @@ class Bench:
             return
         what = f"ON at {mw_cm2:g} mW/cm² (AM1.5G)" if on else "OFF (dark)"
         message = f"OPERATOR: switch the illumination {what} now"
-        log.warning(message)
-        print(message, file=sys.stderr, flush=True)
+        log.info(message)  # python logging's fall-back would print it a second time
+        say(message)

@@ -129,7 +129,11 @@ def run(procedure, config, simulate, settings, sample, operator, output_dir, res
     Exit status: 0 finished, 1 failed, 2 bad input, 130 aborted (Ctrl-C / SIGTERM).
     """
     from labrig import procedures as registry
+    from labrig.runner import interrupt_on_signals
+    from labrig.terminal import keep_running_without_terminal
 
+    keep_running_without_terminal()  # a closed terminal or pipe must not end the run
+    interrupt_on_signals()  # SIGHUP/SIGTERM/... before the run: exit 130, nothing touched
     if procedure not in registry.PROCEDURES:
         raise UserInputError(
             f"unknown procedure {procedure!r}; allowed: {', '.join(registry.available())}"
@@ -151,7 +155,15 @@ def run(procedure, config, simulate, settings, sample, operator, output_dir, res
         operator=operator,
         progress=progress,
         resume=resume,
+        hold_signals=True,
     )
+    if result.unsafe:  # first, and on stderr: the one line that must not be missed
+        click.echo(
+            "labrig: CHECK THE INSTRUMENTS: an output could not be confirmed off ("
+            + "; ".join(result.unsafe)
+            + "); switch it off at the front panel or run `labrig safe-off --config FILE`",
+            err=True,
+        )
     click.echo(f"{result.status}: {result.path}")
     if result.reason:
         click.echo(f"reason: {result.reason}")
@@ -209,6 +221,30 @@ def check(config, simulate):
                 f"fw {ident.firmware}  [{driver} @ {resource}]"
             )
     click.echo("all instruments answered; no output was enabled")
+
+
+# --------------------------------------------------------------------------- safe-off
+@main.command("safe-off")
+@config_option
+@click.option("--simulate", is_flag=True, help="The built-in simulated bench.")
+def safe_off_cmd(config, simulate):
+    """Ramp down and turn off every configured source output, and say what each role's
+    output is now.  For after a run that could not do it itself: `kill -9` (SIGKILL can
+    not be caught), a crash, or a run that reported the output state unknown.
+
+    Exit status: 0 every output confirmed off, 1 otherwise.
+    """
+    from labrig.safe_off import safe_off
+    from labrig.terminal import keep_running_without_terminal
+
+    keep_running_without_terminal()
+    cfg = _load_config(config, None, simulate)
+    states = safe_off(cfg)
+    for state in states:
+        click.echo(state.line())
+    if not states:
+        click.echo("no source outputs configured")
+    sys.exit(EXIT_OK if all(s.off for s in states) else EXIT_FAILED)
 
 
 # --------------------------------------------------------------------------- inspect

@@ -58,6 +58,10 @@ class InstrumentNotFoundError(InstrumentError):
     """No instrument answers at the configured resource (or serial number)."""
 
 
+class OutputStateUnknownError(InstrumentError):
+    """Shutdown could not confirm a source output is off: someone must check the bench."""
+
+
 class OverRangeError(InstrumentError):
     """A reading was over range (the 6485 reports +9.9E37); never use it as a number."""
 

@@ -12,11 +12,17 @@ The order matters and is the point of this module:
    the file is closed with status ``finished``, ``aborted`` (SIGINT/SIGTERM) or ``failed``
    (an exception, recorded with its type and message).
 
-Signals: the first SIGINT/SIGTERM raises ``RunAborted`` in the main thread, so even an
-instrument call blocked on I/O is interrupted, and ``should_stop()`` turns True.  A second
-one while outputs are being ramped down skips the ramp (outputs go off at once); further
-ones are ignored until the outputs are off.  Store writes are never torn by a signal: the
-handler defers its exception until the write is done.
+Signals: every catchable termination signal (``SIGNALS``: SIGINT, SIGTERM, SIGHUP when
+the terminal or SSH session goes, SIGQUIT, ...) is handled alike.  The first raises
+``RunAborted`` in the main thread, so even an instrument call blocked on I/O is
+interrupted, and ``should_stop()`` turns True; the file records which signal.  A second one
+while outputs are being ramped down skips the ramp (outputs go off at once); further ones
+are ignored until the outputs are off.  Store writes are never torn by a signal: the
+handler defers its exception until the write is done.  SIGKILL cannot be caught: after one,
+``labrig safe-off`` turns the outputs off.
+
+A shutdown that cannot confirm every output is off outranks every other ending: the run is
+``failed`` with the problem first in its reason, whatever stopped it.
 """
 
 from __future__ import annotations
@@ -44,10 +50,26 @@ from labrig.errors import (
 )
 from labrig.procedure import GROUP_KEY, LabrigProcedure
 from labrig.store import RunStore, check_output_dir, read_run
+from labrig.terminal import say
 
 log = logging.getLogger(__name__)
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: every signal that would end the process and that a handler can catch (SIGKILL and
+#: SIGSTOP cannot be); SIGALRM and SIGPROF are left to timers and profilers
+SIGNALS: tuple[signal.Signals, ...] = tuple(
+    getattr(signal, name)
+    for name in (
+        "SIGINT",
+        "SIGTERM",
+        "SIGHUP",
+        "SIGQUIT",
+        "SIGUSR1",
+        "SIGUSR2",
+        "SIGXCPU",
+        "SIGPWR",
+    )
+    if hasattr(signal, name)
+)
 
 
 @dataclass
@@ -59,11 +81,14 @@ class RunResult:
     reason: str | None
     #: figures of the main data group ``{name: (value, units)}``; other groups as "group/name"
     analysis: dict[str, tuple[Any, str]] = field(default_factory=dict)
+    #: what the safe shutdown could not do ("role: problem"); empty when every output is
+    #: confirmed off.  Non-empty means the status is "failed": someone must check the bench.
+    unsafe: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- signals
 class StopControl:
-    """SIGINT/SIGTERM handling for one run: abort, then hurry, then ignore."""
+    """Termination-signal handling for one run: abort, then hurry, then ignore."""
 
     RUN, RAMP, FAST = "run", "ramp", "fast"
 
@@ -74,20 +99,23 @@ class StopControl:
         self._depth = 0
         self._pending = False
         self._previous: dict[int, Any] = {}
+        self._patience_asked = False
 
     def should_stop(self) -> bool:
         return self.reason is not None
 
     @contextlib.contextmanager
-    def installed(self) -> Iterator[StopControl]:
-        """Own SIGINT and SIGTERM for the duration (main thread only), then restore."""
+    def installed(self, restore: bool = True) -> Iterator[StopControl]:
+        """Own every termination signal for the duration (main thread only).  With
+        ``restore`` False the handlers stay after the block (the process is about to exit:
+        a late signal then only asks for patience instead of killing it with -SIG)."""
         if threading.current_thread() is threading.main_thread():
             for sig in SIGNALS:
                 self._previous[sig] = signal.signal(sig, self._handle)
         try:
             yield self
         finally:
-            while self._previous:
+            while restore and self._previous:
                 sig, handler = self._previous.popitem()
                 signal.signal(sig, handler)
 
@@ -118,11 +146,7 @@ class StopControl:
         if self.phase == self.RUN:
             if self.reason is None:
                 self.reason = f"interrupted by {name}"
-                print(
-                    f"labrig: {name}: stopping, ramping outputs down (again to skip the ramp)",
-                    file=sys.stderr,
-                    flush=True,
-                )
+                say(f"labrig: {name}: stopping, ramping outputs down (again to skip the ramp)")
                 if self._depth:
                     self._pending = True
                     return
@@ -139,13 +163,13 @@ class StopControl:
                 self.reason = f"interrupted by {name} during shutdown"
             self.hurry = True
             self.phase = self.FAST
-            print(
-                f"labrig: {name}: skipping the ramp, outputs off now", file=sys.stderr, flush=True
-            )
+            say(f"labrig: {name}: skipping the ramp, outputs off now")
             if not self._depth:
                 raise RunAborted(self.reason)
             return
-        print(f"labrig: {name}: finishing safely, please wait", file=sys.stderr, flush=True)
+        if not self._patience_asked:  # once: a storm of signals is not a storm of lines
+            self._patience_asked = True
+            say(f"labrig: {name}: finishing safely, please wait")
 
 
 # --------------------------------------------------------------------------- progress
@@ -179,11 +203,7 @@ class ProgressDisplay:
         if new_decile or (now - last_t >= 10 and percent > last_pct):
             elapsed = now - self._start
             eta = f"{elapsed * (100 - percent) / percent:.0f} s" if percent > 0 else "unknown"
-            print(
-                f"labrig: {self.name}: {percent:.0f}% done, {elapsed:.0f} s elapsed, ETA {eta}",
-                file=sys.stderr,
-                flush=True,
-            )
+            say(f"labrig: {self.name}: {percent:.0f}% done, {elapsed:.0f} s elapsed, ETA {eta}")
             self._last_line = (percent, now)
 
     def close(self) -> None:
@@ -232,11 +252,14 @@ def run_procedure(
     progress: bool | None = None,
     bench_factory: Callable[[BenchConfig, list[str]], Bench] = Bench,
     resume: Path | None = None,
+    hold_signals: bool = False,
 ) -> RunResult:
     """Run ``procedure`` on the bench described by ``config``; see the module docstring.
 
     User mistakes (``UserInputError``) found before the run starts propagate and nothing
     is written; once the file exists every ending is recorded in it and returned.
+    ``hold_signals``: keep the run's signal handlers afterwards (a process that exits
+    right after the run: its exit status must not turn into -SIG under a signal storm).
     """
     name = procedure.NAME or type(procedure).__name__
     if resume is not None:
@@ -252,14 +275,22 @@ def run_procedure(
     else:
         output_dir = check_output_dir(Path(output_dir))
     control = StopControl()
-    with control.installed():
+    with control.installed(restore=not hold_signals):
         store = _open_store(
             procedure, config, roles, name, output_dir, sample, operator, resume, control
         )
-        status, reason, analysis = _run(
-            procedure, config, roles, name, store, control, progress, bench_factory
-        )
-    return RunResult(path=store.path, status=status, reason=reason, analysis=analysis)
+        return _run(procedure, config, roles, name, store, control, progress, bench_factory)
+
+
+def interrupt_on_signals() -> None:
+    """Until a run owns them, every termination signal raises ``KeyboardInterrupt`` (a
+    command line then exits 130 with nothing touched, as for Ctrl-C, instead of dying)."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    for sig in SIGNALS:
+        signal.signal(sig, interrupt)
 
 
 def _check_resumable(path: Path, name: str, procedure: LabrigProcedure) -> None:
@@ -288,15 +319,17 @@ def _procedure_shutdown(procedure: LabrigProcedure, store: RunStore, control: St
             store.log("error", message, logging.ERROR)
 
 
-def _bench_shutdown(bench: Bench, control: StopControl) -> None:
-    """Every source off and every connection closed, whatever arrives meanwhile."""
+def _bench_shutdown(bench: Bench, control: StopControl) -> list[str]:
+    """Every source off and every connection closed, whatever arrives meanwhile; returns
+    what could not be done (empty: every output is confirmed off)."""
     for _ in range(10):
         try:
             bench.close(ramp=not control.hurry)
-            return
+            return list(bench.shutdown_errors)
         except RunAborted:
             control.hurry = True  # a stop request landed between two instruments
     log.error("bench shutdown was interrupted repeatedly; outputs may still be on")
+    return [*bench.shutdown_errors, "bench: shutdown interrupted repeatedly"]
 
 
 def _open_store(
@@ -335,6 +368,23 @@ def _open_store(
     return store
 
 
+def _ending(
+    control: StopControl, status: str, reason: str | None, unsafe: list[str]
+) -> tuple[str, str | None]:
+    """The run's status and reason; an unconfirmed shutdown comes first, whatever else
+    happened (an abort or a failure must never hide an output that may still be on)."""
+    if control.reason is not None and status != "aborted":
+        status, reason = "aborted", control.reason
+    if not unsafe:
+        return status, reason
+    first = "safe shutdown incomplete: " + "; ".join(unsafe)
+    if status == "aborted":
+        first += f" (the run was aborted: {reason})"
+    elif status == "failed":
+        first += f" (the run had failed: {reason})"
+    return "failed", first
+
+
 def _run(
     procedure: LabrigProcedure,
     config: BenchConfig,
@@ -344,7 +394,7 @@ def _run(
     control: StopControl,
     progress: bool | None,
     bench_factory: Callable[[BenchConfig, list[str]], Bench],
-) -> tuple[str, str | None, dict[str, tuple[Any, str]]]:
+) -> RunResult:
     """Open the bench, run the procedure, shut everything down; return how it ended."""
     display = ProgressDisplay(name, progress if progress is not None else sys.stderr.isatty())
     analysis: dict[str, tuple[Any, str]] = {}
@@ -406,11 +456,6 @@ def _run(
                 _procedure_shutdown(procedure, store, control)
             finally:
                 _bench_shutdown(bench, control)
-        if control.reason is not None:
-            status, reason = "aborted", control.reason
-        elif bench.shutdown_errors:
-            status = "failed"
-            reason = "safe shutdown incomplete: " + "; ".join(bench.shutdown_errors)
     except RunAborted as exc:
         status, reason = "aborted", control.reason or str(exc) or "stopped"
     except KeyboardInterrupt:
@@ -425,11 +470,13 @@ def _run(
             log.error("run failed: %s", reason, exc_info=not isinstance(exc, LabrigError))
     finally:
         control.finishing()
-        _bench_shutdown(bench, control)  # no-op unless a signal cut the shutdown above short
+        # a no-op unless a signal cut the shutdown above short
+        unsafe = _bench_shutdown(bench, control)
         display.close()
-        for problem in bench.shutdown_errors:
+        status, reason = _ending(control, status, reason, unsafe)
+        for problem in unsafe:
             store.log("shutdown", problem, logging.ERROR)
         if status == "failed":
             store.log("error", reason or "", logging.ERROR)
         store.close(status, reason)  # type: ignore[arg-type]
-    return status, reason, analysis
+    return RunResult(store.path, status, reason, analysis, unsafe)

@@ -18,6 +18,7 @@ from labrig.errors import (
     InstrumentDisconnectedError,
     InstrumentSettingError,
     InstrumentTimeoutError,
+    OutputStateUnknownError,
     OverRangeError,
     WrongInstrumentError,
 )
@@ -235,16 +236,18 @@ def _drive(smu: keithley2400.Keithley2400) -> None:
 
 
 @pytest.mark.parametrize(
-    ("kind", "after", "error", "operation"),
+    ("kind", "after", "error", "operation", "confirmed"),
     [
-        ("timeout", 0, InstrumentTimeoutError, "measure"),
-        ("garbled", 0, GarbledReplyError, "measure"),
-        ("disconnect", 100, InstrumentDisconnectedError, "sweep"),  # drops at point 100
+        ("timeout", 0, InstrumentTimeoutError, "measure", False),
+        ("garbled", 0, GarbledReplyError, "measure", False),
+        ("disconnect", 100, InstrumentDisconnectedError, "sweep", True),  # drops at point 100
     ],
 )
 def test_link_fault_raises_its_error_and_shutdown_leaves_output_off(
-    smu_sim, bench, kind, after, error, operation
+    smu_sim, bench, kind, after, error, operation, confirmed
 ):
+    """The output goes off whatever the link does; shutdown says so only when it could
+    read the off state back (a mute or garbling instrument obeyed, but nobody knows)."""
     sim, server = smu_sim
     smu = keithley2400.connect(server.resource, timeout_s=0.5)
     try:
@@ -256,7 +259,11 @@ def test_link_fault_raises_its_error_and_shutdown_leaves_output_off(
                 smu.sweep(np.linspace(0.0, 4.0, 201))
             else:
                 smu.measure()
-        smu.shutdown()  # must not raise, whatever the link is doing
+        if confirmed:
+            smu.shutdown()
+        else:
+            with pytest.raises(OutputStateUnknownError, match="output state unknown"):
+                smu.shutdown()
         assert not bench.operating_point.output_on
     finally:
         smu.close()
