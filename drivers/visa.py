@@ -35,6 +35,7 @@ from labrig.errors import (
     InstrumentError,
     InstrumentNotFoundError,
     InstrumentTimeoutError,
+    RunAborted,
     WrongInstrumentError,
 )
 from labrig.interfaces import InstrumentIdentity
@@ -284,6 +285,8 @@ class VisaTransport:
             return
         try:
             conn.clear()
+        except RunAborted:
+            raise  # a stop request, not a failure of the clear
         except Exception as exc:  # noqa: BLE001 - best effort by design
             log.warning("%s: device clear failed: %s", self.resource, exc)
 

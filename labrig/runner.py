@@ -106,18 +106,19 @@ class StopControl:
 
     @contextlib.contextmanager
     def installed(self, restore: bool = True) -> Iterator[StopControl]:
-        """Own every termination signal for the duration (main thread only).  With
-        ``restore`` False the handlers stay after the block (the process is about to exit:
-        a late signal then only asks for patience instead of killing it with -SIG)."""
+        """Own every termination signal for the duration (main thread only), then restore
+        the previous handlers; with ``restore`` False ignore them instead (the process is
+        about to exit: a late signal must not kill it with -SIG, even while Python
+        finalises, which resets handlers written in Python but keeps SIG_IGN)."""
         if threading.current_thread() is threading.main_thread():
             for sig in SIGNALS:
                 self._previous[sig] = signal.signal(sig, self._handle)
         try:
             yield self
         finally:
-            while restore and self._previous:
+            while self._previous:
                 sig, handler = self._previous.popitem()
-                signal.signal(sig, handler)
+                signal.signal(sig, handler if restore else signal.SIG_IGN)
 
     @contextlib.contextmanager
     def deferred(self) -> Iterator[None]:
@@ -258,7 +259,7 @@ def run_procedure(
 
     User mistakes (``UserInputError``) found before the run starts propagate and nothing
     is written; once the file exists every ending is recorded in it and returned.
-    ``hold_signals``: keep the run's signal handlers afterwards (a process that exits
+    ``hold_signals``: ignore termination signals afterwards (for a process that exits
     right after the run: its exit status must not turn into -SIG under a signal storm).
     """
     name = procedure.NAME or type(procedure).__name__
@@ -287,6 +288,8 @@ def interrupt_on_signals() -> None:
     command line then exits 130 with nothing touched, as for Ctrl-C, instead of dying)."""
 
     def interrupt(signum: int, frame: Any) -> None:
+        for sig in SIGNALS:  # the process is leaving: later ones must not kill it
+            signal.signal(sig, signal.SIG_IGN)
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
     for sig in SIGNALS:

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -181,33 +182,178 @@ def _query(resource: str, command: str) -> str:
         rm.close()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_signal_to_a_run_on_served_instruments_leaves_the_2400_off(tmp_path, served, sig):
+def _real_bench(tmp_path: Path, served: dict[str, str]) -> Path:
+    """A real-bench config (``simulated: false``) on the served 2400 and 6485."""
     real = {
         "smu": {"driver": "keithley2400", "resource": served["smu"], "timeout_s": 5},
         "photometer": {"driver": "keithley6485", "resource": served["photometer"]},
     }
-    config = _sim_yaml(tmp_path, clock_speed=1.0, **real)
-    out = tmp_path / "runs"
-    args = [sys.executable, "-m", "labrig", "run", "jvl", "--config", str(config), "-o", str(out)]
-    for name, value in SLOW_JVL.items():
+    return _sim_yaml(tmp_path, clock_speed=1.0, **real)
+
+
+def _start_run(config: Path, out: Path, procedure: str = "jvl", params=SLOW_JVL, **popen):
+    args = [sys.executable, "-m", "labrig", "run", procedure, "--config", str(config)]
+    args += ["-o", str(out)]
+    for name, value in params.items():
         args += ["--set", f"{name}={value}"]
-    run = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    popen = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **popen}
+    return subprocess.Popen(args, text=True, **popen)
+
+
+def _finish(run: subprocess.Popen, timeout: float = 30) -> tuple[str, str]:
     try:
-        path = _wait_for_rows(out, run, rows=5)
-        run.send_signal(sig)
-        stdout, stderr = run.communicate(timeout=30)
+        return run.communicate(timeout=timeout)
     finally:
         if run.poll() is None:
             run.kill()
             run.communicate()
+
+
+@pytest.mark.parametrize(
+    "sig",
+    [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT],
+    ids=["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"],
+)
+def test_signal_to_a_run_on_served_instruments_leaves_the_2400_off(tmp_path, served, sig):
+    """Every catchable termination signal (closing the terminal or losing the SSH
+    session is SIGHUP) ramps down, turns the output off and records which signal."""
+    out = tmp_path / "runs"
+    run = _start_run(_real_bench(tmp_path, served), out)
+    try:
+        path = _wait_for_rows(out, run, rows=5)
+        run.send_signal(sig)
+    finally:
+        stdout, stderr = _finish(run)
     assert run.returncode == 130, (stdout, stderr)
     assert "Traceback" not in stderr
     # the simulated 2400 itself, asked by a third party over pyvisa
     assert _query(served["smu"], ":OUTP?") == "0"
+    assert float(_query(served["smu"], ":SOUR:VOLT?")) == 0.0  # ramped down to 0 V
     data = read_run(path)
     assert (data.status, data.abort_reason) == ("aborted", f"interrupted by {sig.name}")
     assert not data.simulated  # a real-bench config: the run could not tell
     assert data.instruments["smu"].resource == served["smu"]
     current = data.columns["data"]["current"][0]
     assert len(current) >= 5 and current.max() > 0  # the output was on while it ran
+
+
+def test_a_storm_of_signals_still_ends_130_with_the_output_off(tmp_path, served):
+    """Signals keep coming through the shutdown and after it: the exit status stays 130
+    (not -SIGTERM), the output is off and the file closed, one notice per phase."""
+    out = tmp_path / "runs"
+    run = _start_run(_real_bench(tmp_path, served), out)
+    storm = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT] * 40
+    try:
+        path = _wait_for_rows(out, run, rows=5)
+        for sig in storm:
+            if run.poll() is not None:
+                break
+            run.send_signal(sig)
+            time.sleep(0.01)
+    finally:
+        stdout, stderr = _finish(run)
+    assert run.returncode == 130, (stdout, stderr)
+    assert "Traceback" not in stderr
+    assert stderr.count("finishing safely, please wait") <= 1
+    assert _query(served["smu"], ":OUTP?") == "0"
+    data = read_run(path)
+    assert (data.status, data.abort_reason) == ("aborted", "interrupted by SIGINT")
+    assert data.end_time is not None
+
+
+def test_safe_off_after_kill_9_turns_the_served_2400_off(tmp_path, served):
+    """SIGKILL cannot be caught: the 2400 stays on, and `labrig safe-off` is the remedy."""
+    out = tmp_path / "runs"
+    config = _real_bench(tmp_path, served)
+    run = _start_run(config, out)
+    try:
+        _wait_for_rows(out, run, rows=5)
+        run.kill()
+    finally:
+        _finish(run)
+    assert run.returncode == -signal.SIGKILL
+    assert _query(served["smu"], ":OUTP?") == "1"  # left on: nothing could run
+    left_at = float(_query(served["smu"], ":SOUR:VOLT?"))
+    assert left_at > 0
+    done = subprocess.run(
+        [sys.executable, "-m", "labrig", "safe-off", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    assert done.stdout.splitlines() == [
+        f"smu        off (confirmed)  keithley2400 @ {served['smu']}"
+    ]
+    assert _query(served["smu"], ":OUTP?") == "0"
+    assert float(_query(served["smu"], ":SOUR:VOLT?")) == 0.0  # ramped from left_at
+
+
+def test_a_dead_server_mid_sweep_is_noticed_at_once_and_reported_unconfirmed(tmp_path):
+    """The instruments' process dies mid-run: the run notices within a few seconds (not
+    after a stretched time-out), cannot confirm the output off, and says so first: file
+    status failed with the reason, exit 1, one line telling the user to check."""
+    out = tmp_path / "runs"
+    with sim_serve(_sim_yaml(tmp_path, clock_speed=1.0)) as server:
+        served = server.resources
+        run = _start_run(_real_bench(tmp_path, served), out)
+        path = _wait_for_rows(out, run, rows=5)
+        os.kill(server.pid, signal.SIGKILL)
+        t_kill = time.time()
+        stdout, stderr = _finish(run)
+    assert run.returncode == 1, (stdout, stderr)
+    data = read_run(path)
+    # the file is closed (status written) within seconds of the death, on a busy machine
+    assert datetime.fromisoformat(data.end_time).timestamp() - t_kill < 3.0
+    assert "Traceback" not in stderr
+    check = [line for line in stderr.splitlines() if "CHECK THE INSTRUMENTS" in line]
+    assert len(check) == 1 and "labrig safe-off" in check[0]
+    assert data.status == "failed"
+    assert data.abort_reason.startswith(
+        f"safe shutdown incomplete: smu: OutputStateUnknownError: {served['smu']}: output "
+        "state unknown: the instrument could not be reached (the run had failed: "
+        "InstrumentDisconnectedError"
+    )
+    assert [e.kind for e in data.log if e.level >= 40][:1] == ["shutdown"]
+
+
+def test_a_mute_2400_is_never_a_finished_run(tmp_path):
+    """The 2400 obeys but stops answering (a talker fault): shutdown cannot read the
+    output state back, so the run is failed with 'output state unknown', exit 1."""
+    data = yaml.safe_load(_sim_yaml(tmp_path, clock_speed=1.0).read_text())
+    data["simulation"]["faults"] = {"smu": [{"kind": "timeout", "after": 60}]}
+    serve = tmp_path / "serve-mute.yaml"
+    serve.write_text(yaml.safe_dump(data))
+    out = tmp_path / "runs"
+    with sim_serve(serve) as server:
+        run = _start_run(_real_bench(tmp_path, server.resources), out)
+        stdout, stderr = _finish(run, timeout=60)
+    assert run.returncode == 1, (stdout, stderr)
+    assert stderr.count("CHECK THE INSTRUMENTS") == 1
+    data = read_run(next(out.glob("*.h5")))
+    assert data.status == "failed"
+    assert data.abort_reason.startswith("safe shutdown incomplete: smu: OutputStateUnknownError")
+    # the :READ? that timed out may still answer: shutdown could not get back in step
+    assert "output state unknown: a late reply is still pending" in data.abort_reason
+    assert "(the run had failed: InstrumentTimeoutError" in data.abort_reason
+
+
+def test_a_closed_stderr_pipe_does_not_fail_the_run(tmp_path):
+    """`labrig run ... 2>&1 | head -1`: the reader goes after one line, every later
+    progress line and the result meet a closed pipe; the run still finishes, exit 0."""
+    out = tmp_path / "runs"
+    params = {"stop_voltage": 3.0, "step_voltage": 0.05, "spectra": "none"}
+    run = _start_run(
+        Path("sim"), out, params=params, stderr=subprocess.STDOUT, stdout=subprocess.PIPE
+    )
+    try:
+        first = run.stdout.readline()
+        run.stdout.close()  # what `head -1` does after its line
+        run.wait(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert first.startswith("labrig: jvl:")
+    assert run.returncode == 0
+    assert read_run(next(out.glob("*.h5"))).status == "finished"
