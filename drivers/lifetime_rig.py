@@ -60,6 +60,7 @@ class SerialLifetimeRig(LifetimeRig):
         self.baud_rate = int(baud_rate)
         self._lock = threading.RLock()
         self._identity: InstrumentIdentity | None = None
+        self._stale = False  # an exchange was cut short: its reply may still come
         self._channels = 0
         self.max_current_a = 0.0
         self.compliance_v = 0.0
@@ -71,13 +72,20 @@ class SerialLifetimeRig(LifetimeRig):
             if port is None:
                 raise InstrumentDisconnectedError(f"lifetime rig {self.resource}: not connected")
             try:
+                if self._stale:
+                    try:
+                        self._resynchronise(port)
+                    except InstrumentTimeoutError:
+                        pass  # still send the command (an OFF must go out); its reply says
                 port.reset_input_buffer()  # a late reply to a timed-out command must not pair up
+                self._stale = True  # until its reply is in: a cut-short exchange leaves one
                 port.write(command.encode("ascii") + TERMINATION)
                 raw = self._read_line(port)
             except (serial.SerialException, OSError) as exc:
                 raise InstrumentDisconnectedError(
                     f"lifetime rig {self.resource}: link lost during {command!r} ({exc})"
                 ) from None
+            self._stale = not raw.endswith(TERMINATION)
             if not raw.endswith(TERMINATION):
                 raise InstrumentTimeoutError(
                     f"lifetime rig {self.resource}: no reply to {command!r} within "
@@ -118,6 +126,35 @@ class SerialLifetimeRig(LifetimeRig):
             port.timeout = self.timeout_s
         end = raw.find(TERMINATION)
         return bytes(raw if end < 0 else raw[: end + 1])
+
+    def _resynchronise(self, port: serial.SerialBase) -> None:
+        """After an exchange cut short (Ctrl-C mid-read, a time-out) its reply may still
+        arrive after the input buffer was reset: ask ``*IDN?`` and discard lines until the
+        identity comes back, so the next command pairs with its own reply."""
+        port.reset_input_buffer()
+        port.write(b"*IDN?" + TERMINATION)
+        marker = self._identity.raw if self._identity is not None else None
+        deadline = serial.Timeout(self.timeout_s)
+        received = bytearray()
+        try:
+            while not deadline.expired():
+                port.timeout = deadline.time_left()
+                first = port.read(1)
+                if not first:
+                    break
+                received += first
+                port.timeout = 0
+                received += port.read(_CHUNK)
+                lines = [x.decode("ascii", "replace").strip() for x in received.split(TERMINATION)]
+                if any(x == marker or (marker is None and x.count(",") == 3) for x in lines[:-1]):
+                    self._stale = False
+                    return
+        finally:
+            port.timeout = self.timeout_s
+        raise InstrumentTimeoutError(
+            f"lifetime rig {self.resource}: no *IDN? reply within {self.timeout_s:g} s "
+            "after an interrupted command"
+        )
 
     def query(self, command: str) -> str:
         """Send a query, return its reply line (raises on error replies)."""

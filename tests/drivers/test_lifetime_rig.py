@@ -121,6 +121,27 @@ def test_shutdown_turns_every_channel_off(rig_and_driver):
     driver.shutdown()  # already safe: no error
 
 
+def test_a_reply_cut_short_never_pairs_with_the_next_command(rig_and_driver, monkeypatch):
+    """Ctrl-C inside a ``MEAS?`` read: its reply arrives after the next command's input
+    reset (as on a slow link); shutdown's ``OUTP OFF`` must still get its own ``OK``."""
+    rig, driver = rig_and_driver
+    driver.set_current(1, AMPS)
+    driver.set_output(1, True)
+
+    def interrupted(port):
+        raise KeyboardInterrupt
+
+    read_line = driver._read_line
+    monkeypatch.setattr(driver, "_read_line", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        driver.measure(1)
+    monkeypatch.setattr(driver, "_read_line", read_line)
+    monkeypatch.setattr(driver._port, "reset_input_buffer", lambda: None)
+    driver.shutdown()  # no GarbledReplyError: "expected OK to 'CH1:OUTP OFF', got '6.1,...'"
+    assert rig.handle("CH1:OUTP?") == "OFF"
+    assert driver.measure(1).status == "OFF"
+
+
 def test_silence_is_a_timeout():
     rig, server = _serve(faults=[FaultSpec(kind="timeout", after=4)])
     driver = connect(server.url, timeout_s=0.3)  # connect uses 4 commands
