@@ -23,9 +23,11 @@ class StrictModel(BaseModel):
 
 
 class DegradationModel(StrictModel):
-    """Two-component exponential loss of efficiency under drive.
+    """Two-component (optionally stretched) exponential loss of efficiency under drive.
 
-    L(t)/L(0) = f1·exp(-t/τ1) + (1-f1)·exp(-t/τ2), with τi = τi_ref·(J_ref/J)^n.
+    L(t)/L(0) = f1·exp(-(t/τ1)^β) + (1-f1)·exp(-(t/τ2)^β), with τi = τi_ref·(J_ref/J)^n.
+    β = 1 (the default) is the plain two-component decay; ``fraction1`` 0 makes it a single
+    (β = 1) or stretched (β < 1: dispersive, a spread of trap depths) exponential.
     """
 
     tau1_h: PositiveFloat = 2.0
@@ -33,6 +35,7 @@ class DegradationModel(StrictModel):
     fraction1: Annotated[float, Field(ge=0, le=1)] = 0.3
     reference_current_density_a_cm2: PositiveFloat = 0.0125
     acceleration_exponent: PositiveFloat = 1.7
+    stretch_exponent: Annotated[float, Field(gt=0, le=3)] = 1.0
 
 
 class LEDModel(StrictModel):

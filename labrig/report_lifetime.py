@@ -233,14 +233,22 @@ def _scaling_panel(ax: Axes, runs: Sequence[LoadedRun], points: list) -> None:
     for k, (loaded, label) in enumerate(zip(runs, labels, strict=True)):
         n = figure_value(loaded, "acceleration_exponent")
         ref = figure_value(loaded, "T50_at_1000_cd_m2")
+        who = f"{label}: " if len(runs) > 1 else ""
+        warning = scaling_warning(loaded)
+        if warning:
+            ax.text(
+                0.03, 0.03 + 0.1 * k, f"{who}{warning}", transform=ax.transAxes, fontsize=7,
+                color="#b00020", va="bottom", wrap=True,
+            )  # fmt: skip
         if n is None or ref is None or not points:
             continue
         l0s = np.array([p[0] for p in points])
         x = np.geomspace(min(l0s.min(), 1000) / 1.5, max(l0s.max(), 1000) * 1.5, 50)
-        who = f"{label}: " if len(runs) > 1 else ""
+        n_err = figure_value(loaded, "acceleration_exponent_err")
         ax.plot(
-            x, ref * (1000.0 / x) ** n, ls=styles[k % len(styles)], color="0.3", lw=1,
-            label=f"{who}L0ⁿ·T50 = const, n = {n:.2f}",
+            x, ref * (1000.0 / x) ** n, ls=styles[k % len(styles)], lw=1,
+            color="#b00020" if warning else "0.3",
+            label=f"{who}L0ⁿ·T50 = const, n = {n:.2f}" + (f" ± {n_err:.2f}" if n_err else ""),
         )  # fmt: skip
         ax.plot([1000], [ref], "D", color="0.3", ms=5, label=f"{who}T50(1000 cd/m²) = {ref:.3g} h")
         drawn = True
@@ -251,3 +259,17 @@ def _scaling_panel(ax: Axes, runs: Sequence[LoadedRun], points: list) -> None:
     ax.set_xlabel(axis_label("initial luminance L0", "cd/m^2"))
     ax.set_ylabel(axis_label("T50", "h"))
     ax.set_title("luminance scaling (open: extrapolated)")
+
+
+def scaling_warning(loaded: LoadedRun) -> str:
+    """One line when the run's luminance scaling is not to be trusted: the power law
+    does not describe the channels (lack of fit, as the run stored it), or n could not
+    be fitted at all (and why); empty otherwise."""
+    figs = loaded.figures(None)
+    if str(figs.get("scaling_law_describes_data", ("", ""))[0]) == "no":
+        return (
+            "power law does not describe the data: "
+            + str(figs.get("scaling_law_note", ("", ""))[0]).split(": ", 1)[-1]
+        )
+    note = figs.get("acceleration_exponent_note")
+    return str(note[0]) if note else ""

@@ -163,6 +163,9 @@ class _Channel:
     last_prediction_n: int = 0
     last_prediction_t: float = 0.0
     prediction: lt.LifetimePrediction | None = None
+    prediction_note: str = ""  # why the last prediction could not be made (logged once)
+    on_since: float = math.nan  # bench clock when the channel reached its drive current
+    age_s: float = 0.0  # how long it had been driven at t = 0 (what the fits start from)
 
     def keep(self, t: float, lum: float) -> None:
         self.times.append(t)
@@ -435,6 +438,7 @@ class LifetimeProcedure(LabrigProcedure):
                 self.bench.check_drive(amps=ch.current_a)
                 self._call(lambda ch=ch: rig.set_current(ch.number, ch.current_a))
                 self._call(lambda ch=ch: rig.set_output(ch.number, True))
+            ch.on_since = self.bench.clock.time()
             self.log_event(
                 "channel_start",
                 f"{ch.group}: {ch.current_a * 1e3:.6g} mA "
@@ -519,6 +523,8 @@ class LifetimeProcedure(LabrigProcedure):
         lum = self._luminance(r.photodiode_current - ch.dark_a, r.current, r.voltage)
         if first:
             ch.l0, ch.v0 = lum, r.voltage
+            if math.isfinite(ch.on_since):
+                ch.age_s = max(self.bench.clock.time() - ch.on_since, 0.0)
         rel = lum / ch.l0 if ch.l0 > 0 else math.nan
         self.emit_row(
             {
@@ -575,16 +581,20 @@ class LifetimeProcedure(LabrigProcedure):
             return None
         try:
             pred = lt.predict_t_fraction(
-                ch.times, ch.lums, 0.5, reference=self.reference, samples=500
+                ch.times, ch.lums, 0.5, reference=self.reference, samples=500, age_s=ch.age_s
             )
-        except ValueError:
+        except ValueError as exc:
+            if str(exc) != ch.prediction_note:  # one line per new reason, not per attempt
+                ch.prediction_note = str(exc)
+                self.log_event("prediction", f"{ch.group}: no T50 prediction yet: {exc}")
             return None
         ch.prediction = pred
         self.log_event(
             "prediction",
             f"{ch.group}: T50 predicted {pred.value_s / 3600:.4g} h "
-            f"[{pred.low_s / 3600:.4g}, {pred.high_s / 3600:.4g}] h ({pred.model}) "
-            f"at t = {ch.times[-1] / 3600:.4g} h",
+            f"[{pred.low_s / 3600:.4g}, {pred.high_s / 3600:.4g}] h "
+            f"({pred.level:.0%}, {_weights_text(pred)}) at t = {ch.times[-1] / 3600:.4g} h"
+            + (f"; {pred.open_reason}" if pred.open_reason else ""),
         )
         if 0 < self.early_stop_width and pred.relative_width < self.early_stop_width:
             return (
@@ -616,18 +626,22 @@ class LifetimeProcedure(LabrigProcedure):
 
     # --------------------------------------------------------------- analysis
     def _analyse(self, ch: _Channel) -> None:
+        figures = channel_figures(ch.times, ch.lums, reference=self.reference, age_s=ch.age_s)
+        if "T50_best_note" in figures:
+            self.log_event("prediction", f"{ch.group}: {figures['T50_best_note'][0]}")
         if len(ch.times) < 2:
-            self.emit_analysis(
+            figures.update(
                 {
                     "end_reason": (ch.ended or "", ""),
                     "end_kind": (ch.end_kind or "", ""),
                     GROUP_KEY: ch.group,  # type: ignore[dict-item]
                 }
             )
+            self.emit_analysis(figures)
             return
-        figures = channel_figures(ch.times, ch.lums, reference=self.reference)
         figures.update(
             {
+                "age_at_t0": (ch.age_s, "s"),
                 "end_reason": (ch.ended or "", ""),
                 "end_kind": (ch.end_kind or "", ""),
                 "current": (ch.current_a, "A"),
@@ -662,17 +676,29 @@ class LifetimeProcedure(LabrigProcedure):
         n, n_err = self.acceleration_exponent, 0.0
         fit = None
         if n == 0:
+            usable = np.isfinite(err) & (err > 0)
             try:
-                fit = lt.fit_scaling_exponent(l0s, t50, err if np.all(err > 0) else None)
-                n, n_err = fit.n, fit.n_err
-                out["acceleration_exponent"] = (n, "")
-                out["acceleration_exponent_err"] = (n_err, "")
-            except ValueError:
+                fit = lt.fit_scaling_exponent(l0s, t50, err if np.all(usable) else None)
+            except ValueError as exc:
+                self.log_event("scaling", str(exc), logging.WARNING)
+                out["acceleration_exponent_note"] = (str(exc), "")
                 n = 0.0
+            else:
+                n, n_err = fit.n, fit.n_err
+                out.update(scaling_figures(fit))
+                self.log_event(
+                    "scaling",
+                    f"n = {fit.n:.3g} ± {fit.n_err:.2g}: {fit.note}",
+                    logging.INFO if fit.describes_data != "no" else logging.WARNING,
+                )
         if n > 0:
             for l_ref in self._reference_luminances():
+                key = f"T50_at_{l_ref:g}_cd_m2"
                 if fit is not None:
                     value, value_err = fit.t50_at(l_ref)
+                    low, high = fit.t50_interval(l_ref)
+                    out[f"{key}_low"] = (low / 3600, "h")
+                    out[f"{key}_high"] = (high / 3600, "h")
                 else:
                     scaled = [
                         lt.scale_t50(t, l0, l_ref, n, t50_err_s=e, n_err=n_err) for l0, t, e in rows
@@ -680,8 +706,8 @@ class LifetimeProcedure(LabrigProcedure):
                     w = np.array([1 / max(s[1], 1e-9) ** 2 for s in scaled])
                     value = float(np.sum(w * [s[0] for s in scaled]) / np.sum(w))
                     value_err = float(1 / math.sqrt(np.sum(w)))
-                out[f"T50_at_{l_ref:g}_cd_m2"] = (value / 3600, "h")
-                out[f"T50_at_{l_ref:g}_cd_m2_err"] = (value_err / 3600, "h")
+                out[key] = (value / 3600, "h")
+                out[f"{key}_err"] = (value_err / 3600, "h")
         self.emit_analysis(out)
 
     # --------------------------------------------------------------- resume
@@ -736,33 +762,72 @@ class LifetimeProcedure(LabrigProcedure):
         return continuing
 
 
+def _weights_text(pred: lt.LifetimePrediction) -> str:
+    """``double 0.71, stretched 0.29``: the models the band averages, by Akaike weight."""
+    ranked = sorted(pred.weights.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{m} {w:.2f}" for m, w in ranked if w >= lt.MIN_MODEL_WEIGHT)
+
+
+def scaling_figures(fit: lt.ScalingFit, level: float = 0.95) -> dict[str, tuple[Any, str]]:
+    """The stored figures of a fitted acceleration exponent: n with its 1-σ and ``level``
+    interval (lack of fit included) and whether the power law describes the data."""
+    low, high = fit.n_interval(level)
+    return {
+        "acceleration_exponent": (fit.n, ""),
+        "acceleration_exponent_err": (fit.n_err, ""),
+        "acceleration_exponent_low": (low, ""),
+        "acceleration_exponent_high": (high, ""),
+        "scaling_interval_level": (level, ""),
+        "scaling_chi2_red": (fit.chi2_red, ""),
+        "scaling_scatter": (fit.scatter, ""),
+        "scaling_lack_of_fit_p": (fit.lack_of_fit_p, ""),
+        "scaling_law_describes_data": (fit.describes_data, ""),
+        "scaling_law_note": (fit.note, ""),
+    }
+
+
 def channel_figures(
     times: list[float] | np.ndarray,
     lums: list[float] | np.ndarray,
     *,
     reference: str = "initial",
+    age_s: float = 0.0,
 ) -> dict[str, tuple[Any, str]]:
     """T-values from data (both references), every converging fit with its AICc and
-    parameters, and the best model's T50 (extrapolated when not reached) with a band."""
+    parameters, and the best model's T50 (extrapolated when not reached) with a
+    model-averaged band — or ``T50_best_note`` saying why there is none."""
     out: dict[str, tuple[Any, str]] = {}
     for ref in REFERENCES:
         suffix = "" if ref == "initial" else "_peak"
         for name, value in lt.t_values(times, lums, reference=ref).items():  # type: ignore[arg-type]
             out[f"{name}{suffix}"] = (value / 3600, "h")
-    fits = lt.fit_models(times, lums, reference=reference)  # type: ignore[arg-type]
-    for fit in fits:
+    try:
+        pred = lt.predict_t_fraction(
+            times,
+            lums,
+            0.5,
+            reference=reference,  # type: ignore[arg-type]
+            samples=1000,
+            age_s=age_s,
+        )
+    except ValueError as exc:
+        out["T50_best_note"] = (f"no T50 fit: {exc}", "")
+        return out
+    for fit in pred.fits:
         out[f"fit_{fit.model}_aicc"] = (fit.aicc, "")
         for key, value in fit.params.items():
             scale, unit = (1 / 3600, "h") if key.endswith("_s") else (1.0, "")
             label = key.removesuffix("_s")
             out[f"fit_{fit.model}_{label}"] = (value * scale, unit)
             out[f"fit_{fit.model}_{label}_err"] = (fit.errors[key] * scale, unit)
-    if fits:
-        pred = lt.prediction_from_fit(fits[0], times, lums, 0.5, samples=1000)
-        out["best_model"] = (pred.model, "")
-        out["T50_best"] = (pred.value_s / 3600, "h")
-        out["T50_best_err"] = (pred.std_s / 3600, "h")
-        out["T50_best_low"] = (pred.low_s / 3600, "h")
-        out["T50_best_high"] = (pred.high_s / 3600, "h")
-        out["T50_extrapolated"] = (not math.isfinite(out["T50"][0]), "")
+    out["best_model"] = (pred.model, "")
+    out["T50_best"] = (pred.value_s / 3600, "h")
+    out["T50_best_err"] = (pred.std_s / 3600, "h")
+    out["T50_best_low"] = (pred.low_s / 3600, "h")
+    out["T50_best_high"] = (pred.high_s / 3600, "h")
+    out["T50_best_level"] = (pred.level, "")
+    out["T50_best_models"] = (_weights_text(pred), "")  # the band's models, Akaike weights
+    out["T50_extrapolated"] = (not math.isfinite(out["T50"][0]), "")
+    if pred.open_reason:
+        out["T50_best_note"] = (pred.open_reason, "")
     return out

@@ -28,7 +28,10 @@ Equations (J in A/cm², T the device temperature, V_T = k·T/q):
 * Degradation: two populations ``c1, c2`` (start at f1 and 1-f1),
   ``dc_i/dt = -c_i/τ_i(J)``, ``τ_i(J) = τ_i,ref·(J_ref/J)^n``; relative efficiency c1+c2.
   At constant J, ``L/L0 = f1·exp(-t/τ1) + (1-f1)·exp(-t/τ2)`` and every T_x scales as
-  J^-n.  Heating does not accelerate degradation in this model.
+  J^-n.  With a stretch exponent β ≠ 1 each population follows its own dose
+  ``D_i = ∫dt/τ_i(J)`` as ``c_i = f_i·exp(-D_i^β)`` (at constant J the stretched
+  exponential ``exp(-(t/τ_i)^β)``; the dose makes it well defined when J changes).
+  Heating does not accelerate degradation in this model.
 
 The optics primitives (V(λ), photon energy, line shape, quadrature) come from
 ``labrig.analysis.optics`` so that the simulator's truth and the photometry analysis use
@@ -101,6 +104,7 @@ class LEDDevice:
         f1 = self.model.degradation.fraction1
         self.c1 = f1
         self.c2 = 1.0 - f1
+        self.dose1 = self.dose2 = 0.0  # ∫dt/τ_i(J): what a stretched decay follows
 
     @property
     def temperature_k(self) -> float:
@@ -273,9 +277,17 @@ class LEDDevice:
             -dt_s / m.junction_thermal_time_constant_s
         )
         tau1, tau2 = self.degradation_time_constants_s(j)
-        if math.isfinite(tau1):
+        if not math.isfinite(tau1):
+            return
+        d = m.degradation
+        if d.stretch_exponent == 1.0:
             self.c1 *= math.exp(-dt_s / tau1)
             self.c2 *= math.exp(-dt_s / tau2)
+            return
+        self.dose1 += dt_s / tau1
+        self.dose2 += dt_s / tau2
+        self.c1 = d.fraction1 * math.exp(-(self.dose1**d.stretch_exponent))
+        self.c2 = (1.0 - d.fraction1) * math.exp(-(self.dose2**d.stretch_exponent))
 
     def steady_state_temperature_k(self, volts: float, amps: float) -> float:
         """T_amb + (R_th + R_j)·V·J: where DC operation at this point settles."""
@@ -300,7 +312,10 @@ class LEDDevice:
         """Truth: L/L0 of a fresh device after ``t_s`` at constant J (thermal factor aside)."""
         d = self.model.degradation
         tau1, tau2 = self.degradation_time_constants_s(j_a_cm2)
-        return d.fraction1 * math.exp(-t_s / tau1) + (1.0 - d.fraction1) * math.exp(-t_s / tau2)
+        beta = d.stretch_exponent
+        return d.fraction1 * math.exp(-((t_s / tau1) ** beta)) + (1.0 - d.fraction1) * math.exp(
+            -((t_s / tau2) ** beta)
+        )
 
     def t_fraction_s(self, fraction: float, j_a_cm2: float) -> float:
         """Truth: time (s) at constant J until a fresh device's L/L0 falls to ``fraction``
@@ -309,8 +324,10 @@ class LEDDevice:
             raise ValueError(f"fraction must lie in (0, 1), got {fraction}")
         if not j_a_cm2 > 0:
             raise ValueError(f"j_a_cm2 must be > 0, got {j_a_cm2}")
-        # At t = τ_max·(ln(1/fraction) + 1) even the slow component is below fraction/e.
-        hi = max(self.degradation_time_constants_s(j_a_cm2)) * (math.log(1.0 / fraction) + 1.0)
+        # At t = τ_max·(ln(1/fraction) + 1)^(1/β) even the slow component is below fraction/e.
+        hi = max(self.degradation_time_constants_s(j_a_cm2)) * (math.log(1.0 / fraction) + 1.0) ** (
+            1.0 / self.model.degradation.stretch_exponent
+        )
         return float(
             brentq(
                 lambda t: self.relative_efficiency_after(t, j_a_cm2) - fraction,

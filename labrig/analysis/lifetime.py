@@ -29,6 +29,7 @@ Everything here works on plain arrays (time in s, luminance in any unit) so the 
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -36,13 +37,17 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from scipy.optimize import OptimizeWarning, brentq, curve_fit
+from scipy.optimize import OptimizeWarning, curve_fit
 from scipy.optimize.elementwise import find_root
 
 Reference = Literal["initial", "peak"]
 #: a fitted time constant this many times longer than the data is not determined by them
 UNCONSTRAINED_SPAN_RATIO = 100.0
 ModelName = Literal["single", "double", "stretched"]
+#: a two-component fit with a component below this fraction, or time constants closer
+#: than this ratio, has collapsed onto a single exponential
+COLLAPSED_F = 0.01
+COLLAPSED_TAU_RATIO = 1.2
 
 #: the conventional lifetime figures and the luminance fraction each one means
 T_FRACTIONS: dict[str, float] = {"T95": 0.95, "T90": 0.90, "T80": 0.80, "T50": 0.50}
@@ -128,25 +133,33 @@ def t_values(
 
 
 # ------------------------------------------------------------------------ decay models
-def _single(t: np.ndarray, a: float, tau: float) -> np.ndarray:
+# ``age`` is how long the device was already driven at t = 0 (settling before the first
+# reading).  Exponentials forget it (the amplitude absorbs it); a stretched decay does not:
+# from age a on, L ∝ exp(-((t+a)/τ)^β), which is no stretched exponential in t alone.
+def _single(t: np.ndarray, a: float, tau: float, age: float = 0.0) -> np.ndarray:
     return a * np.exp(-t / tau)
 
 
-def _double(t: np.ndarray, a: float, f: float, tau1: float, tau2: float) -> np.ndarray:
+def _double(
+    t: np.ndarray, a: float, f: float, tau1: float, tau2: float, age: float = 0.0
+) -> np.ndarray:
     return a * (f * np.exp(-t / tau1) + (1.0 - f) * np.exp(-t / tau2))
 
 
-def _stretched(t: np.ndarray, a: float, tau: float, beta: float) -> np.ndarray:
-    return a * np.exp(-np.power(np.maximum(t, 0.0) / tau, beta))
+def _stretched(t: np.ndarray, a: float, tau: float, beta: float, age: float = 0.0) -> np.ndarray:
+    u = (np.maximum(t, 0.0) + age) / tau
+    return a * np.exp((age / tau) ** beta - np.power(u, beta))
 
 
 # analytic Jacobians: several times fewer model evaluations than finite differences
-def _single_jac(t: np.ndarray, a: float, tau: float) -> np.ndarray:
+def _single_jac(t: np.ndarray, a: float, tau: float, age: float = 0.0) -> np.ndarray:
     e = np.exp(-t / tau)
     return np.column_stack([e, a * e * t / tau**2])
 
 
-def _double_jac(t: np.ndarray, a: float, f: float, tau1: float, tau2: float) -> np.ndarray:
+def _double_jac(
+    t: np.ndarray, a: float, f: float, tau1: float, tau2: float, age: float = 0.0
+) -> np.ndarray:
     e1, e2 = np.exp(-t / tau1), np.exp(-t / tau2)
     return np.column_stack(
         [
@@ -158,12 +171,15 @@ def _double_jac(t: np.ndarray, a: float, f: float, tau1: float, tau2: float) -> 
     )
 
 
-def _stretched_jac(t: np.ndarray, a: float, tau: float, beta: float) -> np.ndarray:
-    x = np.maximum(t, 0.0) / tau
-    xb = np.power(x, beta)
-    e = np.exp(-xb)
-    log_x = np.log(np.where(x > 0, x, 1.0))
-    return np.column_stack([e, a * e * beta * xb / tau, -a * e * xb * log_x])
+def _stretched_jac(
+    t: np.ndarray, a: float, tau: float, beta: float, age: float = 0.0
+) -> np.ndarray:
+    u, v = (np.maximum(t, 0.0) + age) / tau, age / tau
+    ub, vb = np.power(u, beta), v**beta
+    e = np.exp(vb - ub)
+    log_u = np.log(np.where(u > 0, u, 1.0))
+    v_log_v = vb * math.log(v) if v > 0 else 0.0
+    return np.column_stack([e, a * e * beta * (ub - vb) / tau, a * e * (v_log_v - ub * log_u)])
 
 
 @dataclass(frozen=True)
@@ -223,6 +239,13 @@ class DecayFit:
     time_offset_s: float = 0.0
     reference: Reference = "initial"
     span_s: float = math.inf  # the longest time (model axis) in the fitted data
+    #: variance factor (≥ 1) already applied to ``covariance`` for correlated residuals
+    inflation: float = 1.0
+    #: how long the device had been driven at the model's t = 0 (see ``fit_decay``)
+    age_s: float = 0.0
+    #: the fitted data (model time axis, L/L_ref): what drawn parameter sets are weighed on
+    data_t: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False, compare=False)
+    data_y: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False, compare=False)
 
     @property
     def constrained(self) -> bool:
@@ -239,91 +262,175 @@ class DecayFit:
         return True
 
     @property
+    def collapsed(self) -> bool:
+        """A two-component fit that is one exponential in disguise (one component empty,
+        or both time constants within ``COLLAPSED_TAU_RATIO``): its covariance describes
+        a ridge of equivalent fits, not an uncertainty, and the single model already
+        stands for it in the average."""
+        if self.model != "double":
+            return False
+        f, tau1, tau2 = self.params["f1"], self.params["tau1_s"], self.params["tau2_s"]
+        return not COLLAPSED_F < f < 1 - COLLAPSED_F or tau2 < COLLAPSED_TAU_RATIO * tau1
+
+    @property
     def _vector(self) -> np.ndarray:
         return np.array([self.params[n] for n in _SPECS[self.model].names])
 
     def evaluate(self, time_s: np.ndarray | float) -> np.ndarray:
         """Model L/L_ref on the run's time axis."""
         t = np.asarray(time_s, dtype=float) - self.time_offset_s
-        return _SPECS[self.model].func(t, *self._vector)
+        return _SPECS[self.model].func(t, *self._vector, age=self.age_s)
 
     def t_fraction(self, fraction: float) -> float:
         """Run time at which the model falls to ``fraction`` of its fitted initial value."""
-        return self.time_offset_s + _model_t_fraction(self.model, self._vector, fraction)
+        p = self._vector[np.newaxis, :]
+        return self.time_offset_s + float(_times_to(self.model, p, fraction, self.age_s)[0])
 
     def t_fraction_band(
         self, fraction: float, *, level: float = 0.95, samples: int = 2000, seed: int = 0
     ) -> tuple[float, float, float]:
         """(low, high, standard deviation) of the time to ``fraction``, from parameter
         sets drawn from the fit's multivariate normal distribution."""
+        return _band(*self.draw_t_fraction(fraction, samples=samples, seed=seed), level)
+
+    def draw_t_fraction(
+        self, fraction: float, *, samples: int, seed: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(run times to ``fraction``, weights) for parameter sets drawn from the fit's
+        likelihood (+inf: that draw never gets there, or the fit cannot pin it down)."""
         if not self.constrained:
-            return self.time_offset_s, math.inf, math.inf
-        values = _sample_t_fraction(self, fraction, samples=samples, seed=seed)
-        finite = values[np.isfinite(values)]
-        if finite.size < 0.5 * values.size:
-            return math.nan, math.inf, math.inf
-        # inverted-CDF quantiles: draws that never reach the fraction are +inf, and
-        # interpolating between inf and a number would give NaN instead of an open band
-        lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2], method="inverted_cdf")
-        return (
-            self.time_offset_s + float(lo),
-            self.time_offset_s + float(hi),
-            float(np.std(finite, ddof=1)),
-        )
+            return np.full(samples, math.inf), np.ones(samples)
+        times, weights = _sample_t_fraction(self, fraction, samples=samples, seed=seed)
+        return self.time_offset_s + times, weights
 
 
-def _model_t_fraction(model: str, p: np.ndarray, fraction: float) -> float:
-    """Time (model axis) when the model falls to ``fraction``·A."""
+def _band(values: np.ndarray, weights: np.ndarray, level: float) -> tuple[float, float, float]:
+    """(low, high, standard deviation) of weighted drawn times: the central ``level``
+    interval.  Draws that never reach the fraction are +inf and sort last, so an open
+    edge is +inf, never the NaN that interpolating between inf and a number gives.  The
+    standard deviation is inf when the band is open above."""
+    keep = weights > 0
+    values, weights = values[keep], weights[keep]
+    if values.size == 0:
+        return 0.0, math.inf, math.inf
+    order = np.argsort(values, kind="stable")
+    values, cum = values[order], np.cumsum(weights[order])
+    cum /= cum[-1]
+    lo_i, hi_i = np.searchsorted(cum, [(1 - level) / 2, (1 + level) / 2])
+    lo, hi = float(values[min(lo_i, values.size - 1)]), float(values[min(hi_i, values.size - 1)])
+    finite = np.isfinite(values)
+    if not math.isfinite(hi) or finite.sum() < 2:
+        return lo, hi, math.inf
+    mean = np.average(values[finite], weights=weights[order][finite])
+    var = np.average((values[finite] - mean) ** 2, weights=weights[order][finite])
+    return lo, hi, float(math.sqrt(var))
+
+
+def _times_to(model: str, p: np.ndarray, fraction: float, age: float) -> np.ndarray:
+    """Time (model axis) when each parameter set (rows of ``p``) falls to ``fraction``·A;
+    +inf where the root finder fails."""
+    log_inv = math.log(1 / fraction)
     if model == "single":
-        return float(p[1] * math.log(1 / fraction))
+        return p[:, 1] * log_inv
     if model == "stretched":
-        return float(p[1] * math.log(1 / fraction) ** (1 / p[2]))
-    _, f, tau1, tau2 = (float(v) for v in p)
-    hi = float(_double_bracket(tau1, tau2, fraction))
-    return float(
-        brentq(lambda t: _double(t, 1.0, f, tau1, tau2) - fraction, 0.0, hi, xtol=1e-12 * hi)
+        tau, beta = p[:, 1], p[:, 2]
+        return tau * (log_inv + (age / tau) ** beta) ** (1 / beta) - age
+    if not p.size:
+        return np.empty(0)
+    f, tau1, tau2 = p[:, 1], p[:, 2], p[:, 3]
+    root = find_root(
+        lambda t, f, t1, t2: _double(t, 1.0, f, t1, t2) - fraction,
+        (np.zeros(len(p)), _double_bracket(tau1, tau2, fraction)),
+        args=(f, tau1, tau2),
     )
+    return np.where(root.success, root.x, math.inf)
 
 
-def _sample_t_fraction(fit: DecayFit, fraction: float, *, samples: int, seed: int) -> np.ndarray:
-    """Times to ``fraction`` for parameter sets drawn from the fit's distribution.  Time
-    constants are drawn log-normally (their delta-method log-space covariance): they are
-    positive and their likelihood is skewed towards long times, which a symmetric draw
-    would cut off exactly where an extrapolated T50 is most uncertain."""
-    rng = np.random.default_rng(seed)
+#: the proposal for the likelihood draws is the fit's normal distribution widened by this
+PROPOSAL_SCALE = 1.5
+#: a model whose weighted draws amount to fewer than this many is not pinned down
+MIN_EFFECTIVE_DRAWS = 20
+
+
+def _sample_t_fraction(
+    fit: DecayFit, fraction: float, *, samples: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Times to ``fraction`` (model axis) for parameter sets drawn from the fit's
+    likelihood, with their importance weights.
+
+    Proposal: the fit's multivariate normal (time constants log-normal: positive, and
+    their likelihood is skewed towards long times), widened by ``PROPOSAL_SCALE``.  Each
+    draw is then weighed by the actual likelihood of the data, exp(-ΔRSS/2σ²) (σ² the
+    residual variance times the correlated-residual inflation), over the proposal's
+    density: where the likelihood is far from the covariance's ellipsoid — a ridge of a
+    nearly degenerate two-component fit, a flat valley towards long times — the draws
+    follow the likelihood, not its quadratic approximation.  When few draws carry the
+    weight, the proposal is refitted once to the weighted draws (adaptive importance
+    sampling) and drawn again.  Draws outside the model's domain (f ∉ [0, 1], β out of
+    range) have zero likelihood."""
+    spec = _SPECS[fit.model]
     mean = fit._vector
     cov = np.asarray(fit.covariance, dtype=float)
-    if not np.all(np.isfinite(cov)):
-        return np.full(samples, math.inf)
-    idx = list(_SPECS[fit.model].time_params)
+    if not np.all(np.isfinite(cov)) or fit.data_t.size == 0:
+        return np.full(samples, math.inf), np.ones(samples)
+    rng = np.random.default_rng(seed)
+    idx = list(spec.time_params)
     scale = np.ones(mean.size)
     scale[idx] = mean[idx]
     centre = mean.copy()
     centre[idx] = np.log(mean[idx])
-    draws = rng.multivariate_normal(
-        centre, cov / np.outer(scale, scale), size=samples, check_valid="ignore"
-    )
-    draws[:, idx] = np.exp(draws[:, idx])
+    local = cov / np.outer(scale, scale)
+    k = len(spec.names)
+    rss0 = float(np.sum((spec.func(fit.data_t, *mean, age=fit.age_s) - fit.data_y) ** 2))
+    sigma2 = max(rss0, 1e-300) / max(fit.data_t.size - k, 1) * fit.inflation
+    for _ in range(2):
+        eigval, eigvec = np.linalg.eigh((local + local.T) / 2)
+        root = eigvec * np.sqrt(np.clip(eigval, 0, None))
+        z = rng.standard_normal((samples, k))
+        coords = centre + PROPOSAL_SCALE * z @ root.T
+        log_w = 0.5 * np.sum(z**2, axis=1)  # divide by the proposal density
+        log_w -= _delta_rss(fit, coords, rss0) / (2 * sigma2)
+        finite = np.isfinite(log_w)
+        weights = np.zeros(samples)
+        if finite.any():
+            weights[finite] = np.exp(log_w[finite] - np.max(log_w[finite]))
+        ess = weights.sum() ** 2 / max(float(np.sum(weights**2)), 1e-300)
+        if ess >= samples / 4 or ess < 2:
+            break
+        # adapt: the weighted draws' mean and covariance become the next proposal
+        centre = np.average(coords, axis=0, weights=weights)
+        local = np.atleast_2d(np.cov(coords, rowvar=False, aweights=weights))
+    if ess < MIN_EFFECTIVE_DRAWS:
+        return np.full(samples, math.inf), np.ones(samples)
+    draws = coords.copy()
+    with np.errstate(over="ignore"):
+        draws[:, idx] = np.exp(draws[:, idx])
+    times = np.full(samples, math.inf)
+    ok = weights > 0
+    with np.errstate(over="ignore", invalid="ignore"):
+        reach = _times_to(fit.model, draws[ok], fraction, fit.age_s)
+    times[ok] = np.where(np.isfinite(reach) & (reach >= 0), reach, math.inf)
+    return times, weights
+
+
+def _delta_rss(fit: DecayFit, coords: np.ndarray, rss0: float) -> np.ndarray:
+    """RSS on the fitted data minus the best fit's, for parameter sets in sampling
+    coordinates (log τ); +inf outside the model's domain."""
     spec = _SPECS[fit.model]
-    # a parameter set outside the model's domain (τ ≤ 0, f ∉ [0,1]) is a draw the model
-    # cannot represent: count it as "never reaches" rather than dropping it, so a poorly
-    # constrained fit gets a wide (honest) band, not a narrow one
-    valid = np.all((draws > np.array(spec.lower)) & (draws <= np.array(spec.upper)), axis=1)
-    out = np.full(samples, math.inf)
-    p = draws[valid]
-    log_inv = math.log(1 / fraction)
-    if fit.model == "single":
-        out[valid] = p[:, 1] * log_inv
-    elif fit.model == "stretched":
-        out[valid] = p[:, 1] * log_inv ** (1 / p[:, 2])
-    elif p.size:
-        f, tau1, tau2 = p[:, 1], p[:, 2], p[:, 3]
-        root = find_root(
-            lambda t, f, t1, t2: _double(t, 1.0, f, t1, t2) - fraction,
-            (np.zeros(len(p)), _double_bracket(tau1, tau2, fraction)),
-            args=(f, tau1, tau2),
+    idx = list(spec.time_params)
+    p = coords.copy()
+    with np.errstate(over="ignore"):
+        p[:, idx] = np.exp(p[:, idx])
+    valid = np.all((p > np.array(spec.lower)) & (p <= np.array(spec.upper)), axis=1)
+    valid &= np.all(np.isfinite(p), axis=1)
+    out = np.full(len(p), math.inf)
+    q = p[valid]
+    with np.errstate(all="ignore"):
+        model = spec.func(
+            fit.data_t[np.newaxis, :], *(q[:, [i]] for i in range(len(spec.names))), age=fit.age_s
         )
-        out[valid] = np.where(root.success, root.x, math.inf)
+        rss = np.sum((model - fit.data_y) ** 2, axis=1)
+    out[valid] = np.where(np.isfinite(rss), rss - rss0, math.inf)
     return out
 
 
@@ -346,8 +453,13 @@ def fit_decay(
     model: ModelName,
     *,
     reference: Reference = "initial",
+    age_s: float = 0.0,
 ) -> DecayFit:
     """Least-squares fit of one decay model to L/L_ref (data from the reference on).
+
+    ``age_s``: how long the device had been driven before the time axis' zero (the
+    settling before the first reading); the stretched model continues from that age.
+    The covariance is scaled by the residual variance and by ``residual_inflation``.
 
     Raises ``ValueError`` when there are too few points or no start converges."""
     if model not in _SPECS:
@@ -364,29 +476,34 @@ def fit_decay(
         raise ValueError(f"{model} fit needs at least {k + 2} points, got {t.size}")
     scale = float(t[-1]) if t[-1] > 0 else 1.0
     ts = t / scale
+    age = max(float(age_s), 0.0) + offset  # the peak reference starts the model later
+    func = functools.partial(spec.func, age=age / scale)
+    jac = functools.partial(spec.jac, age=age / scale)
     best: tuple[float, np.ndarray, np.ndarray] | None = None
     for p0 in _starts(model):
         try:
             with np.errstate(all="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore", OptimizeWarning)
                 popt, pcov = curve_fit(
-                    spec.func,
+                    func,
                     ts,
                     y,
                     p0=p0,
-                    jac=spec.jac,
+                    jac=jac,
                     bounds=(spec.lower, spec.upper),
                     x_scale="jac",
                     max_nfev=4000,
                 )
         except (RuntimeError, ValueError):
             continue
-        rss = float(np.sum((spec.func(ts, *popt) - y) ** 2))
+        rss = float(np.sum((func(ts, *popt) - y) ** 2))
         if best is None or rss < best[0]:
             best = (rss, popt, pcov)
     if best is None:
         raise ValueError(f"{model} fit did not converge")
     rss, popt, pcov = best
+    inflation = residual_inflation(y - func(ts, *popt))
+    pcov = pcov * inflation
     if model == "double" and popt[2] > popt[3]:  # keep τ1 the fast component
         perm = [0, 1, 3, 2]
         popt = popt[perm]
@@ -411,7 +528,30 @@ def fit_decay(
         time_offset_s=offset,
         reference=reference,
         span_s=float(t[-1]),
+        inflation=inflation,
+        age_s=age,
+        data_t=t,
+        data_y=y,
     )
+
+
+#: lag-1 residual autocorrelation is capped here (variance factor ≤ (1+ρ)/(1-ρ) = 199)
+MAX_RESIDUAL_CORRELATION = 0.99
+
+
+def residual_inflation(residuals: np.ndarray) -> float:
+    """Variance factor for residuals that are correlated in time: (1+ρ)/(1-ρ) with ρ the
+    lag-1 autocorrelation (AR(1) effective sample size, N_eff = N·(1-ρ)/(1+ρ)), 1 when
+    ρ ≤ 0.  White noise gives ρ ≈ 0; a model that does not follow the data's shape
+    leaves long runs of same-sign residuals (ρ → 1), and the covariance — which assumes
+    independent points — would otherwise understate how little the data pin it down."""
+    r = np.asarray(residuals, dtype=float)
+    r = r - r.mean()
+    denom = float(np.dot(r, r))
+    if r.size < 3 or denom <= 0:
+        return 1.0
+    rho = min(float(np.dot(r[:-1], r[1:])) / denom, MAX_RESIDUAL_CORRELATION)
+    return max(1.0, (1 + rho) / (1 - rho))
 
 
 def fit_models(
@@ -420,12 +560,13 @@ def fit_models(
     *,
     models: Sequence[ModelName] = MODELS,
     reference: Reference = "initial",
+    age_s: float = 0.0,
 ) -> list[DecayFit]:
     """Every model that converges, best (lowest AICc) first."""
     fits = []
     for model in models:
         try:
-            fits.append(fit_decay(time_s, luminance, model, reference=reference))
+            fits.append(fit_decay(time_s, luminance, model, reference=reference, age_s=age_s))
         except ValueError:
             continue
     return sorted(fits, key=lambda f: f.aicc)
@@ -439,9 +580,22 @@ def best_fit(fits: Sequence[DecayFit]) -> DecayFit:
 
 
 # -------------------------------------------------------------------- prediction
+#: models whose Akaike weight is below this add no draws to the averaged band
+MIN_MODEL_WEIGHT = 1e-3
+
+
+class NotEnoughDataError(ValueError):
+    """A prediction was asked for before the data can support any decay fit."""
+
+
 @dataclass(frozen=True)
 class LifetimePrediction:
-    """A predicted (or extrapolated) time to a luminance fraction, with its band."""
+    """A predicted (or extrapolated) time to a luminance fraction, with its band.
+
+    ``value_s`` is the best (lowest-AICc) model's time; the band is the ``level``
+    interval of the models averaged by their Akaike weights (``weights``), each drawn
+    from its own fitted distribution.  ``high_s`` is +inf when the data cannot say when
+    the fraction will be reached; ``open_reason`` then says why in one line."""
 
     fraction: float
     value_s: float
@@ -451,6 +605,9 @@ class LifetimePrediction:
     level: float
     model: str
     fit: DecayFit = field(repr=False)
+    weights: dict[str, float] = field(default_factory=dict)
+    open_reason: str = ""
+    fits: tuple[DecayFit, ...] = field(default=(), repr=False)  # every model, best first
 
     @property
     def relative_width(self) -> float:
@@ -458,6 +615,18 @@ class LifetimePrediction:
         if not (self.value_s > 0 and math.isfinite(self.high_s)):
             return math.inf
         return (self.high_s - self.low_s) / self.value_s
+
+
+def akaike_weights(fits: Sequence[DecayFit]) -> dict[str, float]:
+    """``exp(-ΔAICc/2)`` normalised over the models (Burnham & Anderson 2002, §2.9): the
+    weight of evidence for each model given the data and the candidate set."""
+    finite = [f for f in fits if math.isfinite(f.aicc)]
+    if not finite:
+        return {f.model: 1.0 / len(fits) for f in fits}
+    best = min(f.aicc for f in finite)
+    raw = {f.model: math.exp(-(f.aicc - best) / 2) if math.isfinite(f.aicc) else 0.0 for f in fits}
+    total = sum(raw.values())
+    return {m: w / total for m, w in raw.items()}
 
 
 def predict_t_fraction(
@@ -470,18 +639,30 @@ def predict_t_fraction(
     level: float = 0.95,
     samples: int = 2000,
     seed: int = 0,
+    age_s: float = 0.0,
 ) -> LifetimePrediction:
-    """Fit every model, keep the lowest-AICc one, and return its time to ``fraction``
-    with a ``level`` band from the parameter covariance.  Used both for the early
-    prediction while a run goes on and for extrapolating a channel that stopped early."""
-    fit = best_fit(fit_models(time_s, luminance, models=models, reference=reference))
-    return prediction_from_fit(
-        fit, time_s, luminance, fraction, level=level, samples=samples, seed=seed
-    )
+    """Fit every model and return the time to ``fraction`` with a model-averaged
+    ``level`` band.  Used both for the early prediction while a run goes on and for
+    extrapolating a channel that stopped early.
+
+    Raises ``NotEnoughDataError`` (one line: what is there, what is needed) when the data
+    cannot support a fit yet."""
+    t, y = _clean(time_s, luminance)
+    need = min(len(_SPECS[m].names) for m in models) + 2
+    after_ref = t.size - (reference_luminance(t, y, reference)[1] if t.size else 0)
+    if after_ref < need:
+        raise NotEnoughDataError(
+            f"T{fraction * 100:g} prediction needs at least {need} points from the reference "
+            f"on, has {after_ref}"
+        )
+    fits = fit_models(t, y, models=models, reference=reference, age_s=age_s)
+    if not fits:
+        raise NotEnoughDataError(f"no decay model converged on the {after_ref} points so far")
+    return prediction_from_fits(fits, t, y, fraction, level=level, samples=samples, seed=seed)
 
 
-def prediction_from_fit(
-    fit: DecayFit,
+def prediction_from_fits(
+    fits: Sequence[DecayFit],
     time_s: Sequence[float],
     luminance: Sequence[float],
     fraction: float = 0.5,
@@ -490,89 +671,223 @@ def prediction_from_fit(
     samples: int = 2000,
     seed: int = 0,
 ) -> LifetimePrediction:
-    """The time to ``fraction`` from ``fit`` (made on these data) with its band."""
-    value = fit.t_fraction(fraction)
-    low, high, std = fit.t_fraction_band(fraction, level=level, samples=samples, seed=seed)
-    # the band must contain the point estimate even for skewed sample distributions
-    low, high = min(low, value), max(high, value)
-    # and where the data have not fallen to the fraction yet, T is beyond the last point
-    reached = t_fraction(time_s, luminance, fraction, reference=fit.reference)
-    if math.isnan(reached):
-        last = float(np.nanmax(np.asarray(time_s, dtype=float)))
-        low = max(low, last)
-        high = max(high, low)
-    return LifetimePrediction(fraction, value, std, low, high, level, fit.model, fit)
+    """The time to ``fraction`` from ``fits`` (made on these data): the best model's
+    value, and a band drawn from every model in proportion to its Akaike weight, so the
+    uncertainty of which decay shape applies is in the band, not only each shape's
+    parameter uncertainty."""
+    best = best_fit(fits)
+    distinct = [f for f in fits if not f.collapsed] or [best]
+    weights = akaike_weights(distinct)
+    values, mix = [], []
+    for k, fit in enumerate(distinct):
+        if weights[fit.model] >= MIN_MODEL_WEIGHT:
+            times, w = fit.draw_t_fraction(fraction, samples=samples, seed=seed + k)
+            values.append(times)
+            mix.append(w * weights[fit.model] / w.sum())
+    low, high, std = _band(np.concatenate(values), np.concatenate(mix), level)
+    value = best.t_fraction(fraction)
+    last = float(np.nanmax(np.asarray(time_s, dtype=float)))
+    reached = t_fraction(time_s, luminance, fraction, reference=best.reference)
+    if math.isnan(reached):  # not reached in the data: the time lies beyond the last point
+        low = max(low, last) if math.isfinite(low) else last
+    elif not math.isfinite(low):
+        low = reached
+    # the band holds the point estimate even for skewed draws; no edge is NaN
+    if math.isfinite(value):
+        low, high = min(low, value), max(high, value)
+    if high > UNCONSTRAINED_SPAN_RATIO * last:  # as far beyond the data as a runaway τ
+        high = math.inf
+    reason = ""
+    if not math.isfinite(high):
+        loose = [
+            f.model for f in distinct if weights[f.model] >= MIN_MODEL_WEIGHT and not f.constrained
+        ]
+        why = (
+            f"{'/'.join(loose)} fit not pinned down by {last / 3600:.3g} h of data"
+            if loose
+            else f"over {(1 - level) / 2:.1%} of plausible decays never reach it"
+        )
+        reason = f"T{fraction * 100:g} band open above: {why}"
+    weights = {f.model: weights.get(f.model, 0.0) for f in fits}  # collapsed: 0
+    ranked = tuple(sorted(fits, key=lambda f: f.aicc))
+    return LifetimePrediction(
+        fraction, value, std, low, high, level, best.model, best, weights, reason, ranked
+    )
 
 
 # ---------------------------------------------------------------- luminance scaling
+#: initial luminances closer than this ratio count as one level when fitting n
+DISTINCT_L0_RATIO = 1.2
+#: below this lack-of-fit p-value the power law is reported as not describing the data
+LACK_OF_FIT_P = 0.01
+
+
 @dataclass(frozen=True)
 class ScalingFit:
-    """``ln T50 = c - n·ln L0``, i.e. ``L0^n·T50 = exp(c)``, with its covariance."""
+    """``ln T50 = c - n·ln L0``, i.e. ``L0^n·T50 = exp(c)``, fitted by weighted least
+    squares with the lack of fit in its uncertainty.
+
+    Each channel's variance in ln T50 is its own (σ_T50/T50)² plus one scatter term
+    ``scatter`` chosen so that χ²/dof = 1 (zero when the stated uncertainties already
+    explain the scatter; with no stated uncertainties, the residual variance — ordinary
+    least squares).  Scatter between nominally equal devices and curvature of the true
+    law both land there, so ``covariance`` (of c, n) and the Student-t intervals on
+    ``dof`` degrees of freedom do not shrink below what the channels' spread supports.
+
+    ``chi2_red`` is χ²/dof against the stated uncertainties alone (inf without them).
+    ``lack_of_fit_p`` is the p-value of the lack-of-fit F test (between-level misfit of
+    the line against the scatter of channels at the same L0; NaN without replicate
+    channels); ``describes_data`` says whether the law holds ("yes", "no", "untested")
+    and ``note`` says why in one line."""
 
     n: float
     n_err: float
     log_const: float
     covariance: np.ndarray = field(repr=False)  # of (c, n)
     n_points: int
+    levels: int = 0
+    dof: int = 0
+    chi2_red: float = math.nan
+    scatter: float = 0.0
+    lack_of_fit_p: float = math.nan
+    describes_data: str = "untested"
+    note: str = ""
+
+    def _t(self, level: float) -> float:
+        from scipy.stats import t as student_t
+
+        return float(student_t.ppf((1 + level) / 2, max(self.dof, 1)))
+
+    def n_interval(self, level: float = 0.95) -> tuple[float, float]:
+        """Two-sided ``level`` interval of n (Student t on ``dof``)."""
+        half = self._t(level) * self.n_err
+        return self.n - half, self.n + half
 
     def t50_at(self, luminance: float) -> tuple[float, float]:
-        """T50 (s) at ``luminance`` and its 1-σ uncertainty from the fit covariance."""
+        """T50 (s) at ``luminance`` and its 1-σ uncertainty (first order in ln T50)."""
+        log_t, sd = self._log_t50(luminance)
+        t = math.exp(log_t)
+        return t, t * sd
+
+    def t50_interval(self, luminance: float, level: float = 0.95) -> tuple[float, float]:
+        """Two-sided ``level`` interval of T50 (s) at ``luminance`` (symmetric in ln T50)."""
+        log_t, sd = self._log_t50(luminance)
+        half = self._t(level) * sd
+        return math.exp(log_t - half), math.exp(log_t + half)
+
+    def _log_t50(self, luminance: float) -> tuple[float, float]:
         x = math.log(luminance)
         grad = np.array([1.0, -x])
-        log_t = self.log_const - self.n * x
         var = float(grad @ self.covariance @ grad)
-        t = math.exp(log_t)
-        return t, t * math.sqrt(max(var, 0.0))
+        return self.log_const - self.n * x, math.sqrt(max(var, 0.0))
 
 
-#: initial luminances closer than this ratio count as one level when fitting n
-DISTINCT_L0_RATIO = 1.2
+def _level_labels(log_l0: np.ndarray) -> np.ndarray:
+    """Cluster index of each channel's initial luminance (channels set to the same L0
+    scatter by a few %: they are one level, not a lever arm for the log–log slope)."""
+    order = np.argsort(log_l0)
+    gaps = np.diff(log_l0[order]) > math.log(DISTINCT_L0_RATIO)
+    labels = np.empty(log_l0.size, dtype=int)
+    labels[order] = np.concatenate([[0], np.cumsum(gaps)]) if log_l0.size else []
+    return labels
 
 
-def _distinct_levels(log_l0: np.ndarray) -> int:
-    """How many clusters of initial luminance (channels set to the same L0 scatter by a
-    few %: they must not pass as a lever arm for the log–log slope)."""
-    if log_l0.size == 0:
-        return 0
-    gaps = np.diff(np.sort(log_l0))
-    return 1 + int(np.sum(gaps > math.log(DISTINCT_L0_RATIO)))
+def _wls(x: np.ndarray, y: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(c, n), their covariance and χ² of ``y = c - n·x`` with variances ``var``."""
+    design = np.column_stack([np.ones_like(x), -x])
+    w = 1.0 / var
+    cov = np.linalg.inv(design.T @ (design * w[:, None]))
+    beta = cov @ (design.T @ (w * y))
+    chi2 = float(np.sum(w * (y - design @ beta) ** 2))
+    return beta, cov, chi2
 
 
 def fit_scaling_exponent(
     l0: Sequence[float], t50_s: Sequence[float], t50_err_s: Sequence[float] | None = None
 ) -> ScalingFit:
-    """Fit the acceleration exponent ``n`` from channels at three or more distinct L0.
+    """Fit the acceleration exponent ``n`` from channels at three or more distinct L0
+    (see ``ScalingFit`` for how the uncertainty includes the lack of fit).
 
-    Weighted by the relative T50 uncertainties when given; otherwise the covariance is
-    scaled by the scatter about the line."""
+    Raises ``ValueError`` (one line: what the channels have, what is needed) otherwise."""
+    from scipy.optimize import brentq as root
+    from scipy.stats import chi2 as chi2_dist
+    from scipy.stats import f as f_dist
+
     x = np.log(np.asarray(l0, dtype=float))
     y = np.log(np.asarray(t50_s, dtype=float))
     keep = np.isfinite(x) & np.isfinite(y)
-    if _distinct_levels(x[keep]) < 3:
+    x, y = x[keep], y[keep]
+    labels = _level_labels(x)
+    levels = int(labels.max()) + 1 if labels.size else 0
+    if levels < 3:
+        spread = f" ({np.exp(x.min()):.4g}–{np.exp(x.max()):.4g} cd/m^2)" if x.size else ""
+        where = "share one initial luminance" if levels == 1 else f"sit at {levels} levels"
         raise ValueError(
-            "fitting n needs T50 at three or more distinct initial luminances "
-            f"(differing by more than {DISTINCT_L0_RATIO - 1:.0%})"
+            f"acceleration exponent not fitted: the {x.size} channel(s) with a T50 {where}"
+            f"{spread}; fitting n needs three or more distinct initial luminances (differing "
+            f"by more than {DISTINCT_L0_RATIO - 1:.0%}), or set acceleration_exponent"
         )
-    sigma = None
-    absolute = False
+    n_pts, dof = int(x.size), int(x.size) - 2
+    meas = np.zeros(n_pts)
     if t50_err_s is not None:
-        rel = np.asarray(t50_err_s, dtype=float) / np.asarray(t50_s, dtype=float)
-        if np.all(np.isfinite(rel[keep]) & (rel[keep] > 0)):
-            sigma, absolute = rel[keep], True
-    popt, pcov = curve_fit(
-        lambda xx, c, n: c - n * xx,
-        x[keep],
-        y[keep],
-        p0=[float(np.mean(y[keep])), 1.5],
-        sigma=sigma,
-        absolute_sigma=absolute,
-    )
+        rel = (np.asarray(t50_err_s, dtype=float) / np.asarray(t50_s, dtype=float))[keep]
+        if np.all(np.isfinite(rel) & (rel > 0)):
+            meas = rel**2
+    stated = bool(np.all(meas > 0))
+    chi2_red = _wls(x, y, meas)[2] / dof if stated else math.inf
+    if stated and chi2_red <= 1:
+        scatter2 = 0.0
+    elif stated:  # the scatter that makes χ²/dof = 1 (χ² falls monotonically with it)
+        top = float(np.var(y)) + float(meas.max())
+        scatter2 = root(lambda s2: _wls(x, y, meas + s2)[2] - dof, 0.0, top)
+    else:  # ordinary least squares: the residual variance
+        resid = y - np.polyval(np.polyfit(x, y, 1), x)
+        scatter2 = max(float(np.sum(resid**2)) / dof, 1e-300)
+    beta, cov, _ = _wls(x, y, meas + scatter2)
+    # lack of fit: misfit of the level means to the line against the scatter within levels
+    w = 1.0 / (meas + scatter2)
+    resid = y - (beta[0] - beta[1] * x)
+    pure = 0.0
+    for k in range(levels):
+        m = labels == k
+        pure += float(np.sum(w[m] * (y[m] - np.average(y[m], weights=w[m])) ** 2))
+    lof = float(np.sum(w * resid**2)) - pure
+    if n_pts > levels and pure > 0:
+        p = float(
+            f_dist.sf((lof / (levels - 2)) / (pure / (n_pts - levels)), levels - 2, n_pts - levels)
+        )
+        verdict = "yes" if p >= LACK_OF_FIT_P else "no"
+        note = (
+            f"L0^n·T50 = const {'describes' if verdict == 'yes' else 'does not describe'} the "
+            f"data: lack-of-fit p = {p:.2g} over {levels} levels"
+        )
+    elif stated:
+        p = math.nan
+        verdict = "yes" if chi2_dist.sf(chi2_red * dof, dof) >= LACK_OF_FIT_P else "no"
+        note = (
+            f"no replicate channels to test the law; χ²/dof = {chi2_red:.3g} against the "
+            "T50 uncertainties"
+        )
+    else:
+        p, verdict = math.nan, "untested"
+        note = "no replicate channels and no T50 uncertainties: the law cannot be tested"
+    if scatter2 > 0 and stated:
+        note += (
+            f"; uncertainties include ±{math.sqrt(scatter2):.1%} scatter in T50 beyond the stated"
+        )
     return ScalingFit(
-        n=float(popt[1]),
-        n_err=float(math.sqrt(max(pcov[1, 1], 0.0))),
-        log_const=float(popt[0]),
-        covariance=pcov,
-        n_points=int(keep.sum()),
+        n=float(beta[1]),
+        n_err=float(math.sqrt(max(cov[1, 1], 0.0))),
+        log_const=float(beta[0]),
+        covariance=cov,
+        n_points=n_pts,
+        levels=levels,
+        dof=dof,
+        chi2_red=float(chi2_red),
+        scatter=float(math.sqrt(scatter2)),
+        lack_of_fit_p=p,
+        describes_data=verdict,
+        note=note,
     )
 
 

@@ -11,7 +11,7 @@ from labrig.devices import DegradationModel, DeviceConfig, LEDModel
 #: keys that are dimensionless by nature (everything else must carry a unit suffix)
 DIMENSIONLESS = {
     "kind", "ideality", "m", "a", "b", "eqe_max", "degradation", "fraction1",
-    "acceleration_exponent", "peak_shift_nm_per_decade", "eqe_temperature_coefficient_per_k",
+    "acceleration_exponent", "stretch_exponent", "peak_shift_nm_per_decade", "eqe_temperature_coefficient_per_k",
 }  # fmt: skip
 UNIT_SUFFIXES = ("_a_cm2", "_a_cm2_vm", "_ohm_cm2", "_nm", "_k", "_s", "_h", "_k_cm2_w")
 

@@ -165,6 +165,40 @@ def test_solar_sclc_lifetime_figures_draw_the_analysis(runs):
     matplotlib.pyplot.close(fig)
 
 
+def test_lifetime_scaling_panel_says_when_the_law_does_not_hold(runs):
+    from labrig.report_lifetime import lifetime_figure
+
+    # two channels at two L0: n is not fitted, and the panel says why (from the file)
+    loaded = load_run(runs["lifetime"])
+    note = loaded.figures(None)["acceleration_exponent_note"][0]
+    assert note.startswith("acceleration exponent not fitted: the 2 channel(s)")
+    fig = lifetime_figure([loaded])
+    panel = _axes_by_title(fig)["luminance scaling (open: extrapolated)"]
+    assert [t.get_text() for t in panel.texts if t.get_color() == "#b00020"] == [note]
+    matplotlib.pyplot.close(fig)
+    # a fitted law the run found not to describe its channels: flagged in red, the
+    # stored lack-of-fit verdict shown (not recomputed)
+    figs = loaded.run.analysis[None]
+    figs.update(
+        acceleration_exponent=(2.0, ""),
+        acceleration_exponent_err=(0.3, ""),
+        T50_at_1000_cd_m2=(5.0, "h"),
+        scaling_law_describes_data=("no", ""),
+        scaling_law_note=(
+            "L0^n·T50 = const does not describe the data: lack-of-fit p = 0.0004",
+            "",
+        ),
+    )
+    del figs["acceleration_exponent_note"]
+    fig = lifetime_figure([loaded])
+    panel = _axes_by_title(fig)["luminance scaling (open: extrapolated)"]
+    red = [t.get_text() for t in panel.texts if t.get_color() == "#b00020"]
+    assert red == ["power law does not describe the data: lack-of-fit p = 0.0004"]
+    law = next(line for line in panel.lines if line.get_label().startswith("L0ⁿ·T50"))
+    assert law.get_label() == "L0ⁿ·T50 = const, n = 2.00 ± 0.30"
+    matplotlib.pyplot.close(fig)
+
+
 def test_not_a_run_file_is_one_line_and_exit_2(runs, tmp_path):
     yaml_file = tmp_path / "bench.yaml"
     yaml_file.write_text("name: x\n")

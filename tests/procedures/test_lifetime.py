@@ -85,6 +85,11 @@ def test_eight_channels_reach_t50_within_2_percent_of_truth(tmp_path):
     assert np.std(truths) / np.mean(truths) > 0.01
     ends = [e for e in data.log if e.kind == "channel_end"]
     assert len(ends) == 8
+    # all eight share one L0: no exponent, and one line in the log and the file says why
+    note = result.analysis["acceleration_exponent_note"][0]
+    assert note.startswith("acceleration exponent not fitted: the 8 channel(s) with a T50 share")
+    assert [e.message for e in data.log if e.kind == "scaling"] == [note]
+    assert "acceleration_exponent" not in result.analysis
 
 
 def test_fitted_acceleration_exponent_from_three_l0_within_0_1_of_truth(tmp_path):
@@ -109,6 +114,12 @@ def test_fitted_acceleration_exponent_from_three_l0_within_0_1_of_truth(tmp_path
     n_fit = result.analysis["acceleration_exponent"][0]
     assert n_fit == pytest.approx(n_true, abs=0.1)
     assert result.analysis["acceleration_exponent_err"][0] > 0
+    # the 95 % interval includes the channels' scatter and holds the model's n
+    low = result.analysis["acceleration_exponent_low"][0]
+    high = result.analysis["acceleration_exponent_high"][0]
+    assert low <= n_true <= high
+    assert result.analysis["scaling_law_describes_data"][0] in ("yes", "no")
+    assert [e.kind for e in data.log].count("scaling") == 1
     # T50 at 1000 cd/m² from the scaling fit: on the truth's power-law line (EQE roll-off
     # bends the true curve, so the individual channels scatter about that line)
     t1000 = result.analysis["T50_at_1000_cd_m2"][0] * 3600
@@ -141,6 +152,17 @@ def test_early_prediction_from_first_third_and_early_stop(tmp_path):
         width = (a["T50_best_high"][0] - a["T50_best_low"][0]) / a["T50_best"][0]
         assert 0 < width < 0.05
     assert any(e.kind == "prediction" for e in data.log)
+
+
+def test_channel_ended_before_there_is_data_to_fit_says_so(tmp_path):
+    faults = [{"kind": "open", "after": 3, "channel": 1}]
+    result, data, _ = _run(tmp_path, _config(1, faults), drive="current density", levels="5")
+    assert result.status == "finished", result.reason
+    a = data.analysis["channel_01"]
+    note = a["T50_best_note"][0]
+    assert note == "no T50 fit: T50 prediction needs at least 4 points from the reference on, has 3"
+    assert "T50_best" not in a and math.isnan(a["T50"][0])
+    assert [e.message for e in data.log if e.kind == "prediction"] == [f"channel_01: {note}"]
 
 
 def test_faulted_channel_ends_alone_with_its_reason(tmp_path):

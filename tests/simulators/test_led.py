@@ -235,6 +235,24 @@ def test_two_component_decay_matches_closed_form() -> None:
     assert d.relative_efficiency == 1.0
 
 
+def test_stretched_decay_follows_its_dose_and_matches_closed_form() -> None:
+    deg = DegradationModel(
+        tau1_h=1.0, tau2_h=10.0, fraction1=0.0, stretch_exponent=0.5,
+        reference_current_density_a_cm2=1e-2,
+    )  # fmt: skip
+    d = LEDDevice(LEDModel(degradation=deg), AREA)
+    for _ in range(36):  # 10 h in 36 steps at J_ref: exp(-(t/τ2)^β) whatever the steps
+        d.advance(1000.0, 4.0, 1e-2 * AREA)
+    assert d.relative_efficiency == pytest.approx(math.exp(-((36000 / 36000) ** 0.5)), rel=1e-12)
+    assert d.relative_efficiency_after(36000.0, 1e-2) == pytest.approx(math.exp(-1.0), rel=1e-12)
+    t50 = d.t_fraction_s(0.5, 1e-2)
+    assert t50 == pytest.approx(36000 * math.log(2) ** 2, rel=1e-9)
+    # at twice J the dose accrues 2^n times faster (n = 1.7): 1 h there is 2^1.7 h at J_ref
+    d.reset()
+    d.advance(3600.0, 4.0, 2e-2 * AREA)
+    assert d.relative_efficiency == pytest.approx(math.exp(-((2**1.7 / 10) ** 0.5)), rel=1e-12)
+
+
 def test_bad_arguments_raise(red: LEDDevice) -> None:
     with pytest.raises(ValueError, match="fraction"):
         red.t_fraction_s(1.5, 1e-3)

@@ -256,3 +256,130 @@ def test_runaway_slow_component_leaves_the_band_open():
     assert not fit.constrained
     low, high, std = fit.t_fraction_band(0.5)
     assert math.isinf(high) and math.isinf(std)
+
+
+# ------------------------------------------------- coverage on simulated devices (#14)
+def _rig_record(shape: str, seed: int, extra_noise: float, stage: float):
+    """A channel of the simulated lifetime rig (its degradation model, unit spread and
+    photodiode noise) sampled on the procedure's default schedule up to ``stage`` of its
+    true T50: (time, dark-corrected photodiode current, true T50 from t = 0)."""
+    from labrig.clock import SimulatedClock
+    from labrig.devices import DegradationModel, LEDModel
+    from labrig.simulators.lifetime_rig import SimulatedLifetimeRig
+
+    rng = np.random.default_rng(seed)
+    t50_h = float(np.exp(rng.uniform(np.log(3), np.log(100))))
+    kw: dict = {"fraction1": 0.0, "tau2_h": t50_h / math.log(2)}
+    if shape == "stretched":
+        beta = rng.uniform(0.45, 0.85)
+        kw = {"fraction1": 0.0, "tau2_h": t50_h / math.log(2) ** (1 / beta)}
+        kw["stretch_exponent"] = beta
+    elif shape == "double":
+        kw = {"fraction1": rng.uniform(0.15, 0.5), "tau1_h": t50_h / 8, "tau2_h": t50_h * 1.2}
+    j = 3e-3
+    model = LEDModel(degradation=DegradationModel(reference_current_density_a_cm2=j, **kw))
+    clock = SimulatedClock(start=0.0)
+    rig = SimulatedLifetimeRig(model, 0.04, channels=1, clock=clock, seed=seed)
+    dark = float(rig.handle("CH1:MEAS?").split(",")[2])
+    rig.handle(f"CH1:CURR {j * 0.04:.9e}")
+    rig.handle("CH1:OUTP ON")
+    clock.sleep(30.0)
+    dev = rig.device(1)
+    ref = dev.relative_efficiency_after(30.0, j)
+    truth = brentq(lambda t: dev.relative_efficiency_after(30.0 + t, j) - 0.5 * ref, 0, 1e10)
+    t0, t, times, values = clock.time(), 0.0, [], []
+    while t <= stage * truth:
+        clock.sleep(t0 + t - clock.time())
+        times.append(t)
+        values.append(float(rig.handle("CH1:MEAS?").split(",")[2]) - dark)
+        t += min(max(t * (10 ** (1 / 20) - 1), 1.0), 600.0)
+    y = np.array(values) * (1 + extra_noise * rng.standard_normal(len(values)))
+    return np.array(times), y, truth
+
+
+def test_prediction_bands_hold_the_truth_at_the_stated_level_on_simulated_devices():
+    # 24 seeded rig channels: three decay shapes, the rig's own noise and +1 %, predictions
+    # at 20-75 % of T50.  The previous rule (best model's covariance alone) held the truth
+    # in 15 of these 24 (and in 85 % of the issue's 80 trials); a 95 % band must hold it
+    # in at least 22 (P(≤ 21 of 24) = 3 % for a true 95 % band), with no NaN or inverted
+    # edge ever
+    covered, cases = 0, 0
+    for k in range(24):
+        shape = ("single", "double", "stretched")[k % 3]
+        t, y, truth = _rig_record(
+            shape, 100 + k, (0.0, 0.01)[k // 12], (0.2, 0.35, 0.5, 0.75)[k % 4]
+        )
+        pred = lt.predict_t_fraction(t, y, 0.5, samples=500, age_s=30.0)
+        assert not any(math.isnan(v) for v in (pred.value_s, pred.low_s, pred.high_s))
+        assert pred.low_s <= pred.value_s <= pred.high_s
+        assert pred.low_s >= t[-1]  # not reached yet: T50 lies beyond the data
+        assert math.isfinite(pred.high_s) or pred.open_reason.startswith("T50 band open above")
+        covered += pred.low_s <= truth <= pred.high_s
+        cases += 1
+    assert covered >= 22, f"{covered}/{cases}"
+
+
+def test_band_edges_are_never_nan_when_most_draws_never_reach():
+    values = np.array([5.0, 6.0] + [math.inf] * 8)
+    low, high, std = lt._band(values, np.ones(values.size), 0.95)
+    assert low == 5.0 and math.isinf(high) and math.isinf(std)
+    # a record that has barely started to fall: the band is open above and says why
+    t = _log_times(600.0, 60)
+    y = np.exp(-t / (50 * HOUR)) * (1 + 1e-3 * np.random.default_rng(0).standard_normal(t.size))
+    pred = lt.predict_t_fraction(t, y, 0.5)
+    assert not math.isnan(pred.low_s) and pred.low_s >= t[-1]
+    assert math.isinf(pred.high_s) and pred.open_reason.startswith("T50 band open above")
+
+
+def test_prediction_before_there_is_data_to_fit_says_what_is_missing():
+    with pytest.raises(lt.NotEnoughDataError, match=r"needs at least 4 points .* has 3$"):
+        lt.predict_t_fraction([0.0, 60.0, 120.0], [1.0, 0.99, 0.98], 0.5)
+    with pytest.raises(lt.NotEnoughDataError, match="has 0"):
+        lt.predict_t_fraction([], [], 0.5)
+
+
+def test_stretched_fit_continues_from_the_settling_age():
+    # 30 s of drive before t = 0 bends the first minutes of a stretched decay; with the
+    # age the fit recovers β and T50, without it both are biased beyond their errors
+    tau, beta, age = 100 * HOUR, 0.6, 300.0
+    g = lambda tt: np.exp((age / tau) ** beta - ((tt + age) / tau) ** beta)  # noqa: E731
+    truth = brentq(lambda tt: g(tt) - 0.5, 0, 1e9)
+    t = _log_times(0.35 * truth, 200)
+    y = g(t) * (1 + 2e-4 * np.random.default_rng(1).standard_normal(t.size))
+    fit = lt.fit_decay(t, y, "stretched", age_s=age)
+    assert fit.params["beta"] == pytest.approx(beta, abs=3 * fit.errors["beta"])
+    assert fit.t_fraction(0.5) == pytest.approx(truth, rel=2e-3)
+    naive = lt.fit_decay(t, y, "stretched")
+    assert abs(naive.params["beta"] - beta) > 3 * naive.errors["beta"]
+
+
+def test_scaling_intervals_include_scatter_beyond_the_stated_t50_errors():
+    # channels scatter by 5 % (unit-to-unit spread) but each T50 is stated to 0.1 %:
+    # χ²/dof ~ 2500.  The old fit took the stated errors at face value (n ± 0.001);
+    # the 95 % intervals must hold the true n and T50(100 cd/m²) in ≥ 36 of 40 cases
+    n_true, c = 1.8, 1e9
+    l0 = np.array([300.0, 300, 1000, 1000, 3000, 3000])
+    hits_n = hits_t = flagged = 0
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        t50 = c * l0**-n_true * np.exp(0.05 * rng.standard_normal(l0.size))
+        fit = lt.fit_scaling_exponent(l0, t50, 1e-3 * t50)
+        assert fit.chi2_red > 10
+        lo, hi = fit.n_interval(0.95)
+        hits_n += lo <= n_true <= hi
+        lo, hi = fit.t50_interval(100.0, 0.95)
+        hits_t += lo <= c * 100.0**-n_true <= hi
+        flagged += fit.describes_data == "no"
+    assert hits_n >= 36 and hits_t >= 36, (hits_n, hits_t)
+    assert flagged <= 3  # a straight law with scatter is not a failed law
+
+
+def test_scaling_law_that_bends_is_flagged_in_the_fit():
+    # ln T50 curves with ln L0 (EQE roll-off): replicate channels at four levels show it
+    x = np.log(np.repeat([100.0, 300.0, 1000.0, 3000.0], 2))
+    y = 20 - 1.8 * x - 0.3 * (x - x.mean()) ** 2
+    y += 0.01 * np.random.default_rng(3).standard_normal(x.size)
+    fit = lt.fit_scaling_exponent(np.exp(x), np.exp(y), 0.01 * np.exp(y))
+    assert fit.describes_data == "no"
+    assert fit.lack_of_fit_p < 0.01
+    assert fit.note.startswith("L0^n·T50 = const does not describe the data")
