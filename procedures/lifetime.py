@@ -11,7 +11,13 @@ bench's photometric calibration (``labrig.analysis.photometry``, reference spect
 self-heating to settle (seconds; the thermal drop of EQE is not degradation), then t = 0
 and L0 is each channel's first reading.  The time axis is the *rig's* clock, so a run
 resumed after a host crash continues each channel's axis exactly; the schedule runs on
-``self.bench.clock``.
+``self.bench.clock``.  How long each channel had been driven at its current by t = 0 is
+stored (``age_at_t0``): a stretched-exponential fit continues from that age.
+
+**Predictions and scaling.**  T50 bands are model-averaged (``labrig.analysis.lifetime``);
+a band the data cannot close is open above and the log says why; a prediction asked for
+before the data support a fit, and a scaling fit on channels that share one L0, each say
+so in one log line and one stored figure (``T50_best_note``, ``acceleration_exponent_note``).
 
 **Channels are independent.**  A channel ends on its own when it reaches the chosen T
 (T50 by default, T95/T90/T80 selectable; relative to L0 or to the peak), exceeds the
