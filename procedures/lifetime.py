@@ -705,6 +705,8 @@ class LifetimeProcedure(LabrigProcedure):
                     low, high = fit.t50_interval(l_ref)
                     out[f"{key}_low"] = (low / 3600, "h")
                     out[f"{key}_high"] = (high / 3600, "h")
+                    # beyond the channels' L0 the band spans a bent law too (much wider)
+                    out[f"{key}_extrapolated"] = (fit.extrapolated(l_ref), "")
                 else:
                     scaled = [
                         lt.scale_t50(t, l0, l_ref, n, t50_err_s=e, n_err=n_err) for l0, t, e in rows

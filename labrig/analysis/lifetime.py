@@ -763,11 +763,21 @@ class ScalingFit:
     lack_of_fit_p: float = math.nan
     describes_data: str = "untested"
     note: str = ""
+    #: ln L0 range of the channels: beyond it T50 is an extrapolation
+    log_l0_range: tuple[float, float] = (-math.inf, math.inf)
+    #: (coefficients, covariance) of ln T50 = a - b·x - q·(x - x̄)² with x̄ and the same
+    #: variances, or None when there are too few points: the bend an extrapolation risks
+    curved: tuple[np.ndarray, np.ndarray, float] | None = field(default=None, repr=False)
 
-    def _t(self, level: float) -> float:
+    def _t(self, level: float, dof: int | None = None) -> float:
         from scipy.stats import t as student_t
 
-        return float(student_t.ppf((1 + level) / 2, max(self.dof, 1)))
+        return float(student_t.ppf((1 + level) / 2, max(self.dof if dof is None else dof, 1)))
+
+    def extrapolated(self, luminance: float) -> bool:
+        """True when ``luminance`` lies outside the channels' initial luminances."""
+        lo, hi = self.log_l0_range
+        return not lo <= math.log(luminance) <= hi
 
     def n_interval(self, level: float = 0.95) -> tuple[float, float]:
         """Two-sided ``level`` interval of n (Student t on ``dof``)."""
@@ -775,16 +785,29 @@ class ScalingFit:
         return self.n - half, self.n + half
 
     def t50_at(self, luminance: float) -> tuple[float, float]:
-        """T50 (s) at ``luminance`` and its 1-σ uncertainty (first order in ln T50)."""
-        log_t, sd = self._log_t50(luminance)
+        """T50 (s) at ``luminance`` on the power law, and its 1-σ uncertainty: half the
+        ``t50_interval`` width in ln T50 over the 95 % t quantile (first order)."""
+        log_t, _ = self._log_t50(luminance)
+        lo, hi = self.t50_interval(luminance, 0.95)
         t = math.exp(log_t)
-        return t, t * sd
+        return t, t * (math.log(hi) - math.log(lo)) / 2 / self._t(0.95)
 
     def t50_interval(self, luminance: float, level: float = 0.95) -> tuple[float, float]:
-        """Two-sided ``level`` interval of T50 (s) at ``luminance`` (symmetric in ln T50)."""
+        """Two-sided ``level`` interval of T50 (s) at ``luminance`` (Student t in ln T50).
+        Outside the measured L0 range the interval also spans the same fit with a bend
+        (a quadratic in ln L0): a power law fitted over a factor of a few in L0 says
+        little about how T50 goes on beyond it (EQE roll-off bends real devices)."""
         log_t, sd = self._log_t50(luminance)
         half = self._t(level) * sd
-        return math.exp(log_t - half), math.exp(log_t + half)
+        lo, hi = log_t - half, log_t + half
+        if self.curved is not None and self.extrapolated(luminance):
+            beta, cov, centre = self.curved
+            x = math.log(luminance)
+            grad = np.array([1.0, -x, -((x - centre) ** 2)])
+            log_q = float(grad @ beta)
+            half_q = self._t(level, self.n_points - 3) * math.sqrt(max(grad @ cov @ grad, 0.0))
+            lo, hi = min(lo, log_q - half_q), max(hi, log_q + half_q)
+        return math.exp(lo), math.exp(hi)
 
     def _log_t50(self, luminance: float) -> tuple[float, float]:
         x = math.log(luminance)
@@ -803,9 +826,11 @@ def _level_labels(log_l0: np.ndarray) -> np.ndarray:
     return labels
 
 
-def _wls(x: np.ndarray, y: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """(c, n), their covariance and χ² of ``y = c - n·x`` with variances ``var``."""
-    design = np.column_stack([np.ones_like(x), -x])
+def _wls(
+    design: np.ndarray, y: np.ndarray, var: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Coefficients, their covariance and χ² of ``y = design @ coefficients`` with
+    independent variances ``var`` (weighted linear least squares)."""
     w = 1.0 / var
     cov = np.linalg.inv(design.T @ (design * w[:, None]))
     beta = cov @ (design.T @ (w * y))
@@ -839,22 +864,29 @@ def fit_scaling_exponent(
             f"by more than {DISTINCT_L0_RATIO - 1:.0%}), or set acceleration_exponent"
         )
     n_pts, dof = int(x.size), int(x.size) - 2
+    line = np.column_stack([np.ones_like(x), -x])  # ln T50 = c - n·ln L0
     meas = np.zeros(n_pts)
     if t50_err_s is not None:
         rel = (np.asarray(t50_err_s, dtype=float) / np.asarray(t50_s, dtype=float))[keep]
         if np.all(np.isfinite(rel) & (rel > 0)):
             meas = rel**2
     stated = bool(np.all(meas > 0))
-    chi2_red = _wls(x, y, meas)[2] / dof if stated else math.inf
+    chi2_red = _wls(line, y, meas)[2] / dof if stated else math.inf
     if stated and chi2_red <= 1:
         scatter2 = 0.0
     elif stated:  # the scatter that makes χ²/dof = 1 (χ² falls monotonically with it)
         top = float(np.var(y)) + float(meas.max())
-        scatter2 = root(lambda s2: _wls(x, y, meas + s2)[2] - dof, 0.0, top)
+        scatter2 = root(lambda s2: _wls(line, y, meas + s2)[2] - dof, 0.0, top)
     else:  # ordinary least squares: the residual variance
         resid = y - np.polyval(np.polyfit(x, y, 1), x)
         scatter2 = max(float(np.sum(resid**2)) / dof, 1e-300)
-    beta, cov, _ = _wls(x, y, meas + scatter2)
+    beta, cov, _ = _wls(line, y, meas + scatter2)
+    curved = None
+    if n_pts >= 4:
+        centre = float(np.mean(x))
+        bent = np.column_stack([line, -((x - centre) ** 2)])
+        beta_q, cov_q, _ = _wls(bent, y, meas + scatter2)
+        curved = (beta_q, cov_q, centre)
     # lack of fit: misfit of the level means to the line against the scatter within levels
     w = 1.0 / (meas + scatter2)
     resid = y - (beta[0] - beta[1] * x)
@@ -899,6 +931,8 @@ def fit_scaling_exponent(
         lack_of_fit_p=p,
         describes_data=verdict,
         note=note,
+        log_l0_range=(float(x.min()), float(x.max())),
+        curved=curved,
     )
 
 

@@ -125,6 +125,10 @@ def test_fitted_acceleration_exponent_from_three_l0_within_0_1_of_truth(tmp_path
     t1000 = result.analysis["T50_at_1000_cd_m2"][0] * 3600
     assert t1000 == pytest.approx(math.exp(intercept + slope * math.log(1000)), rel=0.05)
     assert "T50_at_100_cd_m2" in result.analysis
+    assert result.analysis["T50_at_100_cd_m2_extrapolated"][0]  # 300 cd/m² is the lowest L0
+    assert not result.analysis["T50_at_1000_cd_m2_extrapolated"][0]
+    t100 = [result.analysis[f"T50_at_100_cd_m2{k}"][0] for k in ("_low", "", "_high")]
+    assert t100[0] < t100[1] < t100[2]
 
 
 def test_early_prediction_from_first_third_and_early_stop(tmp_path):
