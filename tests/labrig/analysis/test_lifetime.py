@@ -383,3 +383,11 @@ def test_scaling_law_that_bends_is_flagged_in_the_fit():
     assert fit.describes_data == "no"
     assert fit.lack_of_fit_p < 0.01
     assert fit.note.startswith("L0^n·T50 = const does not describe the data")
+    # extrapolated below the lowest L0 the interval spans the bend; the line alone misses
+    assert fit.extrapolated(30.0) and not fit.extrapolated(500.0)
+    x30 = math.log(30.0)
+    truth = math.exp(20 - 1.8 * x30 - 0.3 * (x30 - x.mean()) ** 2)
+    lo, hi = fit.t50_interval(30.0)
+    assert lo <= truth <= hi
+    log_t, sd = fit._log_t50(30.0)
+    assert abs(math.log(truth) - log_t) > fit._t(0.95) * sd
