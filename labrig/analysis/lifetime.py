@@ -23,9 +23,9 @@ Everything here works on plain arrays (time in s, luminance in any unit) so the 
 * **Predicted (or extrapolated) T50**: the best model's time to the fraction of its own
   fitted initial value ``A``, with a band averaged over the models by their Akaike
   weights (which decay shape applies is uncertain early on, and that belongs in the
-  band).  Each model's draws come from its covariance (time constants log-normal) and
-  are weighed by the data's actual likelihood (adaptive importance sampling), so ridges
-  and flat valleys of the likelihood are followed, not its quadratic approximation.  A
+  band).  Each model's draws come from its covariance (time constants log-normal); a
+  two-component fit collapsed onto one exponential leaves the average to the single
+  model (its covariance describes a ridge of equal fits, not an uncertainty).  A
   band the data cannot close (a time constant running away, or an upper edge 100× past
   the data) is open above (+inf) and says why; no edge is ever NaN.
   ``bench/t50_coverage.py`` measures how often the stated level holds on simulated
@@ -254,9 +254,6 @@ class DecayFit:
     inflation: float = 1.0
     #: how long the device had been driven at the model's t = 0 (see ``fit_decay``)
     age_s: float = 0.0
-    #: the fitted data (model time axis, L/L_ref): what drawn parameter sets are weighed on
-    data_t: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False, compare=False)
-    data_y: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False, compare=False)
 
     @property
     def constrained(self) -> bool:
@@ -308,7 +305,7 @@ class DecayFit:
         self, fraction: float, *, samples: int, seed: int
     ) -> tuple[np.ndarray, np.ndarray]:
         """(run times to ``fraction``, weights) for parameter sets drawn from the fit's
-        likelihood (+inf: that draw never gets there, or the fit cannot pin it down)."""
+        distribution (+inf: that draw never gets there, or the fit cannot pin it down)."""
         if not self.constrained:
             return np.full(samples, math.inf), np.ones(samples)
         times, weights = _sample_t_fraction(self, fraction, samples=samples, seed=seed)
@@ -357,32 +354,21 @@ def _times_to(model: str, p: np.ndarray, fraction: float, age: float) -> np.ndar
     return np.where(root.success, root.x, math.inf)
 
 
-#: the proposal for the likelihood draws is the fit's normal distribution widened by this
-PROPOSAL_SCALE = 1.5
-#: a model whose weighted draws amount to fewer than this many is not pinned down
-MIN_EFFECTIVE_DRAWS = 20
-
-
 def _sample_t_fraction(
     fit: DecayFit, fraction: float, *, samples: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Times to ``fraction`` (model axis) for parameter sets drawn from the fit's
-    likelihood, with their importance weights.
-
-    Proposal: the fit's multivariate normal (time constants log-normal: positive, and
-    their likelihood is skewed towards long times), widened by ``PROPOSAL_SCALE``.  Each
-    draw is then weighed by the actual likelihood of the data, exp(-ΔRSS/2σ²) (σ² the
-    residual variance times the correlated-residual inflation), over the proposal's
-    density: where the likelihood is far from the covariance's ellipsoid — a ridge of a
-    nearly degenerate two-component fit, a flat valley towards long times — the draws
-    follow the likelihood, not its quadratic approximation.  When few draws carry the
-    weight, the proposal is refitted once to the weighted draws (adaptive importance
-    sampling) and drawn again.  Draws outside the model's domain (f ∉ [0, 1], β out of
-    range) have zero likelihood."""
+    multivariate normal distribution, and their (equal) weights.  Time constants are
+    drawn log-normally (their delta-method log-space covariance): they are positive and
+    their likelihood is skewed towards long times, which a symmetric draw would cut off
+    exactly where an extrapolated T50 is most uncertain.  A draw outside the model's
+    domain (f ∉ [0, 1], β out of range) is a decay the model cannot represent: it counts
+    as "never reaches" rather than being dropped, so a poorly constrained fit gets a wide
+    (honest) band, not a narrow one."""
     spec = _SPECS[fit.model]
     mean = fit._vector
     cov = np.asarray(fit.covariance, dtype=float)
-    if not np.all(np.isfinite(cov)) or fit.data_t.size == 0:
+    if not np.all(np.isfinite(cov)):
         return np.full(samples, math.inf), np.ones(samples)
     rng = np.random.default_rng(seed)
     idx = list(spec.time_params)
@@ -390,59 +376,17 @@ def _sample_t_fraction(
     scale[idx] = mean[idx]
     centre = mean.copy()
     centre[idx] = np.log(mean[idx])
-    local = cov / np.outer(scale, scale)
-    k = len(spec.names)
-    rss0 = float(np.sum((spec.func(fit.data_t, *mean, age=fit.age_s) - fit.data_y) ** 2))
-    sigma2 = max(rss0, 1e-300) / max(fit.data_t.size - k, 1) * fit.inflation
-    for _ in range(2):
-        eigval, eigvec = np.linalg.eigh((local + local.T) / 2)
-        root = eigvec * np.sqrt(np.clip(eigval, 0, None))
-        z = rng.standard_normal((samples, k))
-        coords = centre + PROPOSAL_SCALE * z @ root.T
-        log_w = 0.5 * np.sum(z**2, axis=1)  # divide by the proposal density
-        log_w -= _delta_rss(fit, coords, rss0) / (2 * sigma2)
-        finite = np.isfinite(log_w)
-        weights = np.zeros(samples)
-        if finite.any():
-            weights[finite] = np.exp(log_w[finite] - np.max(log_w[finite]))
-        ess = weights.sum() ** 2 / max(float(np.sum(weights**2)), 1e-300)
-        if ess >= samples / 4 or ess < 2:
-            break
-        # adapt: the weighted draws' mean and covariance become the next proposal
-        centre = np.average(coords, axis=0, weights=weights)
-        local = np.atleast_2d(np.cov(coords, rowvar=False, aweights=weights))
-    if ess < MIN_EFFECTIVE_DRAWS:
-        return np.full(samples, math.inf), np.ones(samples)
-    draws = coords.copy()
-    with np.errstate(over="ignore"):
+    draws = rng.multivariate_normal(
+        centre, cov / np.outer(scale, scale), size=samples, check_valid="ignore"
+    )
+    with np.errstate(over="ignore"):  # a draw far out in log τ is τ = inf: never reaches
         draws[:, idx] = np.exp(draws[:, idx])
+    valid = np.all((draws > np.array(spec.lower)) & (draws <= np.array(spec.upper)), axis=1)
     times = np.full(samples, math.inf)
-    ok = weights > 0
     with np.errstate(over="ignore", invalid="ignore"):
-        reach = _times_to(fit.model, draws[ok], fraction, fit.age_s)
-    times[ok] = np.where(np.isfinite(reach) & (reach >= 0), reach, math.inf)
-    return times, weights
-
-
-def _delta_rss(fit: DecayFit, coords: np.ndarray, rss0: float) -> np.ndarray:
-    """RSS on the fitted data minus the best fit's, for parameter sets in sampling
-    coordinates (log τ); +inf outside the model's domain."""
-    spec = _SPECS[fit.model]
-    idx = list(spec.time_params)
-    p = coords.copy()
-    with np.errstate(over="ignore"):
-        p[:, idx] = np.exp(p[:, idx])
-    valid = np.all((p > np.array(spec.lower)) & (p <= np.array(spec.upper)), axis=1)
-    valid &= np.all(np.isfinite(p), axis=1)
-    out = np.full(len(p), math.inf)
-    q = p[valid]
-    with np.errstate(all="ignore"):
-        model = spec.func(
-            fit.data_t[np.newaxis, :], *(q[:, [i]] for i in range(len(spec.names))), age=fit.age_s
-        )
-        rss = np.sum((model - fit.data_y) ** 2, axis=1)
-    out[valid] = np.where(np.isfinite(rss), rss - rss0, math.inf)
-    return out
+        reach = _times_to(fit.model, draws[valid], fraction, fit.age_s)
+    times[valid] = np.where(np.isfinite(reach) & (reach >= 0), reach, math.inf)
+    return times, np.ones(samples)
 
 
 def _double_bracket(tau1: Any, tau2: Any, fraction: float) -> Any:
@@ -541,8 +485,6 @@ def fit_decay(
         span_s=float(t[-1]),
         inflation=inflation,
         age_s=age,
-        data_t=t,
-        data_y=y,
     )
 
 
