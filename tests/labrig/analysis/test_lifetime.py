@@ -299,10 +299,9 @@ def _rig_record(shape: str, seed: int, extra_noise: float, stage: float):
 
 def test_prediction_bands_hold_the_truth_at_the_stated_level_on_simulated_devices():
     # 24 seeded rig channels: three decay shapes, the rig's own noise and +1 %, predictions
-    # at 20-75 % of T50.  The previous rule (best model's covariance alone) held the truth
-    # in 15 of these 24 (and in 85 % of the issue's 80 trials); a 95 % band must hold it
-    # in at least 22 (P(≤ 21 of 24) = 3 % for a true 95 % band), with no NaN or inverted
-    # edge ever
+    # at 20-75 % of T50.  The code before issue 14 held the truth in 17 of these 24 (and
+    # in 85 % of the issue's 80 trials); a 95 % band must hold it in at least 22
+    # (P(≤ 21 of 24) = 3 % for a true 95 % band), with no NaN or inverted edge ever
     covered, cases = 0, 0
     for k in range(24):
         shape = ("single", "double", "stretched")[k % 3]
