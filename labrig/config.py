@@ -312,3 +312,111 @@ def load_responsivity(calibration: PhotodiodeCalibration, base_dir: Path | None 
             "responsivities be positive"
         )
     return wl, r
+
+
+# --------------------------------------------------------------------------- resolved
+#: units of a config key, from the suffix its name carries (longest suffix first); keys
+#: without a unit suffix (counts, ratios, exponents, names) carry none
+KEY_UNITS: tuple[tuple[str, str], ...] = (
+    ("_k_cm2_w", "K*cm^2/W"),
+    ("_ohm_cm2", "ohm*cm^2"),
+    ("_cm2_vs", "cm^2/(V*s)"),
+    ("_a_cm2", "A/cm^2"),
+    ("a_per_w", "A/W"),
+    ("_per_k", "1/K"),
+    ("_cm2", "cm^2"),
+    ("_cm3", "cm^-3"),
+    ("_nm", "nm"),
+    ("_mm", "mm"),
+    ("_hz", "Hz"),
+    ("_a", "A"),
+    ("_v", "V"),
+    ("_s", "s"),
+    ("_h", "h"),
+    ("_k", "K"),
+)
+
+
+def key_units(key: str) -> str:
+    """The units a config key's name states (``active_area_cm2`` -> ``cm^2``), or ""."""
+    for suffix, units in KEY_UNITS:
+        if key.endswith(suffix):
+            return units
+    return ""
+
+
+def _with_units(tree: Any) -> Any:
+    """Every leaf of a JSON-like config tree as ``(value, units)``."""
+    if isinstance(tree, dict):
+        return {
+            k: _with_units(v) if isinstance(v, dict) else (v, key_units(k))
+            for k, v in tree.items()
+            if v is not None
+        }
+    return tree
+
+
+def resolved_configuration(config: BenchConfig) -> dict[str, Any]:
+    """The configuration a run actually used, as a tree whose leaves are ``(value, units)``.
+
+    The text as written can name a preset and a responsivity file; this is what they
+    resolved to: the device with its preset expanded, the photodiode responsivity table
+    as loaded, the collection factor applied (and how it was obtained), the reference
+    spectrum assumed when none is recorded, the spectral-response table, the luminance
+    correction, the limits.  A run file that holds it lets every reported figure be
+    recomputed from the file alone.  A part that cannot be resolved (e.g. a
+    responsivity file a solar-cell run never needed) is recorded as the reason."""
+    from labrig.analysis.optics import collection_factor
+
+    tree = config.model_dump(mode="json", exclude={"source_text", "source_path"})
+    photodiode = tree["calibration"]["photodiode"]
+    base = Path(config.source_path).parent if config.source_path else None
+    try:
+        wl, a_per_w = load_responsivity(config.calibration.photodiode, base)
+    except ConfigError as exc:
+        photodiode["responsivity_error"] = str(exc)
+    else:
+        photodiode["responsivity"] = {"wavelength_nm": wl.tolist(), "a_per_w": a_per_w.tolist()}
+    photodiode["collection_factor"] = collection_factor(config.calibration.photodiode)
+    photodiode["collection_method"] = (
+        "calibrated"
+        if config.calibration.photodiode.collection_factor is not None
+        else "lambertian on-axis r^2/(r^2+d^2)"
+    )
+    tree["calibration"].update(_reference_spectrum(config))
+    if config.calibration.spectral_response_file:
+        from labrig.analysis.spectral import SpectralResponse
+
+        path = Path(config.calibration.spectral_response_file)
+        if not path.is_absolute() and base is not None:
+            path = base / path
+        try:
+            response = SpectralResponse.from_csv(path)
+        except ConfigError as exc:
+            tree["calibration"]["spectral_response_error"] = str(exc)
+        else:
+            tree["calibration"]["spectral_response"] = {
+                "wavelength_nm": response.wavelength_nm.tolist(),
+                "relative_response": response.response.tolist(),
+            }
+    return _with_units(tree)
+
+
+def _reference_spectrum(config: BenchConfig) -> dict[str, Any]:
+    """The Gaussian reference spectrum photometry assumes when no spectrum is recorded."""
+    from labrig.analysis.photometry import REFERENCE_GRID_NM, reference_spectrum_band
+
+    try:
+        peak, fwhm = reference_spectrum_band(config)
+    except ConfigError as exc:
+        return {"reference_spectrum_error": str(exc)}
+    return {
+        "reference_spectrum": {
+            "shape": "gaussian, unit integral",
+            "peak_nm": peak,
+            "fwhm_nm": fwhm,
+            "grid_start_nm": float(REFERENCE_GRID_NM[0]),
+            "grid_stop_nm": float(REFERENCE_GRID_NM[-1]),
+            "grid_step_nm": float(REFERENCE_GRID_NM[1] - REFERENCE_GRID_NM[0]),
+        }
+    }

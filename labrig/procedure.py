@@ -46,6 +46,8 @@ class Column:
 
 
 GROUP_KEY = "__group__"
+#: a compliance_current parameter's units -> amperes' factor
+COMPLIANCE_SCALE = {"A": 1.0, "mA": 1e3}
 
 
 class LabrigProcedure(Procedure):
@@ -91,6 +93,26 @@ class LabrigProcedure(Procedure):
         """The extra data groups of this run (override when they depend on parameters,
         e.g. one per lifetime channel); the store creates them before the run starts."""
         return tuple(self.GROUPS)
+
+    def columns(self) -> Sequence[Column]:
+        """This run's data columns (override when a column's units depend on the
+        parameters, e.g. a drive level in V or A); the names must be ``COLUMNS``'."""
+        return tuple(self.COLUMNS)
+
+    def default_plot(self) -> str:
+        """The data group a viewer shows first ("data", or one of ``data_groups()``)."""
+        return "data"
+
+    def resolved_parameters(self, config: BenchConfig) -> dict[str, Any]:
+        """``{name: value used}`` for parameters whose value as asked stands for something
+        else: the run file stores the value used, with the one asked for beside it.
+        Called after ``validate``.  Here: a ``compliance_current`` of 0, which means the
+        config's ``limits.default_compliance_a`` (in the parameter's units)."""
+        param = self.parameter_objects().get("compliance_current")
+        if param is None or param.value:
+            return {}
+        scale = COMPLIANCE_SCALE[getattr(param, "units", None) or "A"]
+        return {"compliance_current": config.limits.default_compliance_a * scale}
 
     def estimated_points(self) -> int | None:
         """How many rows the run will produce, if known (for the progress bar)."""

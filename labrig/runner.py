@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from labrig.bench import Bench
-from labrig.config import BenchConfig
+from labrig.config import BenchConfig, resolved_configuration
 from labrig.errors import (
     ConfigError,
     LabrigError,
@@ -214,11 +214,22 @@ class ProgressDisplay:
 
 
 # --------------------------------------------------------------------------- the run
-def _parameters(procedure: LabrigProcedure) -> dict[str, tuple[Any, str]]:
-    return {
+def _parameters(
+    procedure: LabrigProcedure, config: BenchConfig
+) -> tuple[dict[str, tuple[Any, str]], dict[str, Any]]:
+    """Every parameter as used ``{name: (value, units)}``, and ``{name: value asked}`` for
+    those the procedure resolved to another value (``resolved_parameters``)."""
+    used = {
         name: (param.value, getattr(param, "units", None) or "")
         for name, param in procedure.parameter_objects().items()
     }
+    requested = {}
+    for name, value in procedure.resolved_parameters(config).items():
+        asked, units = used[name]
+        if value != asked:
+            requested[name] = asked
+            used[name] = (value, units)
+    return used, requested
 
 
 def _roles(procedure: LabrigProcedure, config: BenchConfig) -> list[str]:
@@ -353,14 +364,18 @@ def _open_store(
             if resume is not None:
                 store = RunStore.resume(Path(resume))
             else:
+                parameters, requested = _parameters(procedure, config)
                 store = RunStore.create(
                     output_dir,
                     procedure=name,
                     sample=sample or config.device.sample,
-                    columns=procedure.COLUMNS,
+                    columns=procedure.columns(),
                     signal=procedure.SIGNAL,
                     axis=procedure.AXIS,
-                    parameters=_parameters(procedure),
+                    parameters=parameters,
+                    requested_parameters=requested,
+                    resolved_config=resolved_configuration(config),
+                    default_plot=procedure.default_plot(),
                     config_text=config.source_text,
                     simulated=any(config.instruments[r].simulated for r in roles),
                     operator=operator,

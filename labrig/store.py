@@ -60,6 +60,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FILE_FORMAT = "labrig-run/1"
+#: HDF5 file-format bounds for writing: the oldest that SWMR allows (1.10), and no newer,
+#: so HDF5 1.10 tools (Debian's h5dump, h5ls) read every run file; "latest" under the
+#: HDF5 2.x that h5py bundles writes objects 1.10 cannot decode
+WRITE_LIBVER = ("v110", "v110")
 DEFAULT_GROUP = "data"
 RESERVED_NAMES = frozenset(
     {"parameters", "config", "instruments", "spectra", "analysis", "log", DEFAULT_GROUP}
@@ -183,6 +187,42 @@ def _write_value(group: h5py.Group, name: str, value: Any, units: str = "") -> N
         ds.attrs["units"] = units
 
 
+def _column_attrs(ds: h5py.Dataset, units: str, long_name: str) -> None:
+    """``units`` (only when there are any: an empty string is not a unit) and a
+    ``long_name`` that carries them, so every viewer labels its axes with units."""
+    if units:
+        ds.attrs["units"] = units
+    ds.attrs["long_name"] = f"{long_name} ({units})" if units else long_name
+
+
+def _plain_long_name(long_name: str, units: str) -> str:
+    """``long_name`` without the ``" (units)"`` the writer appends (files of any age)."""
+    suffix = f" ({units})"
+    return long_name[: -len(suffix)] if units and long_name.endswith(suffix) else long_name
+
+
+def _write_tree(group: h5py.Group, tree: Mapping[str, Any]) -> None:
+    """A nested mapping whose leaves are ``(value, units)`` as NXcollection groups and
+    datasets with units."""
+    group.attrs["NX_class"] = "NXcollection"
+    for name, node in tree.items():
+        if isinstance(node, Mapping):
+            _write_tree(group.create_group(name), node)
+        else:
+            value, units = node
+            _write_value(group, name, value, units)
+
+
+def _read_tree(group: h5py.Group) -> dict[str, Any]:
+    """``_write_tree``'s mapping back: leaves ``(value, units)``."""
+    return {
+        name: _read_tree(obj)
+        if isinstance(obj, h5py.Group)
+        else (_read_value(obj), _decode(obj.attrs.get("units", "")))
+        for name, obj in group.items()
+    }
+
+
 def _read_value(ds: h5py.Dataset) -> Any:
     if ds.shape is None:  # h5py.Empty
         return None
@@ -297,6 +337,10 @@ class RunData:
     signal: str = ""
     axis: str = ""
     groups: list[str] = field(default_factory=list)
+    #: the configuration as resolved (preset expanded, tables loaded); {} in older files
+    resolved_config: dict[str, Any] = field(default_factory=dict)
+    #: parameters whose value as asked differs from the value used (``parameters``)
+    requested_parameters: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -397,14 +441,39 @@ def read_column(
     if data.dtype.kind == "S":
         data = _decode(data)
     name = ds.name.rsplit("/", 1)[-1]
-    return data, _decode(ds.attrs.get("units", "")), _decode(ds.attrs.get("long_name", name))
+    units = _decode(ds.attrs.get("units", ""))
+    return data, units, _plain_long_name(_decode(ds.attrs.get("long_name", name)), units)
 
 
 def read_parameters(entry: h5py.Group) -> dict[str, tuple[Any, str]]:
+    """Every parameter as used ``(value, units)`` (a value the run resolved, such as a
+    compliance of 0 meaning the config's default, is the one it used)."""
     return {
         name: (_read_value(ds), _decode(ds.attrs.get("units", "")))
         for name, ds in entry["parameters"].items()
     }
+
+
+def read_requested_parameters(entry: h5py.Group) -> dict[str, Any]:
+    """The parameters whose value as asked differs from the value used: ``{name: asked}``."""
+    return {
+        name: _read_value_attr(ds.attrs["requested"])
+        for name, ds in entry["parameters"].items()
+        if "requested" in ds.attrs
+    }
+
+
+def _read_value_attr(value: Any) -> Any:
+    if isinstance(value, h5py.Empty):
+        return None
+    value = _decode(value)
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def read_resolved_config(entry: h5py.Group) -> dict[str, Any]:
+    """The configuration the run used, preset and tables resolved (``{}`` in files
+    written before it was stored): leaves ``(value, units)``."""
+    return _read_tree(entry["resolved_config"]) if "resolved_config" in entry else {}
 
 
 def read_analysis(entry: h5py.Group) -> dict[str | None, dict[str, tuple[Any, str]]]:
@@ -538,6 +607,8 @@ def _read_run(path: Path) -> RunData:
             signal=_decode(data_attrs.get("signal", "")),
             axis=_decode(data_attrs.get("axes", "")),
             groups=groups,
+            resolved_config=read_resolved_config(entry),
+            requested_parameters=read_requested_parameters(entry),
         )
 
 
@@ -618,9 +689,17 @@ class RunStore:
         groups: Sequence[str] = (),
         spectrum_pixels: int | None = None,
         flush_interval_s: float = 0.5,
+        resolved_config: Mapping[str, Any] | None = None,
+        requested_parameters: Mapping[str, Any] | None = None,
+        default_plot: str = DEFAULT_GROUP,
     ) -> RunStore:
         """Create ``<sample>_<procedure>_<YYYYmmdd-HHMMSS>.h5`` (never overwriting) with the
-        whole layout, status ``running``, and start writing it in SWMR mode."""
+        whole layout, status ``running``, and start writing it in SWMR mode.
+
+        ``parameters`` are the values used; ``requested_parameters`` the ones asked for
+        where they differ (a 0 that meant a config default).  ``resolved_config`` is the
+        configuration as resolved (``labrig.config.resolved_configuration``).
+        ``default_plot`` is the data group a viewer shows first."""
         if not columns:
             raise ValueError("a run needs at least one column")
         names = [c.name for c in columns]
@@ -632,6 +711,8 @@ class RunStore:
         for g in groups:
             if g in RESERVED_NAMES or not re.fullmatch(r"[A-Za-z0-9_]+", g):
                 raise ValueError(f"data group name {g!r} is reserved or not [A-Za-z0-9_]+")
+        if default_plot not in (DEFAULT_GROUP, *groups):
+            raise ValueError(f"default plot {default_plot!r} is not one of the data groups")
         output_dir = check_output_dir(Path(output_dir))
         start = _now()
         stamp = _dt.datetime.fromtimestamp(start).strftime("%Y%m%d-%H%M%S")
@@ -650,6 +731,9 @@ class RunStore:
                 config_text=config_text,
                 simulated=simulated,
                 parameters=parameters,
+                requested_parameters=requested_parameters or {},
+                resolved_config=resolved_config or {},
+                default_plot=default_plot,
                 groups=all_groups,
                 signal=signal,
                 axis=axis,
@@ -684,10 +768,10 @@ class RunStore:
     def _resume_locked(cls, path: Path, lock: WriterLock, flush_interval_s: float) -> RunStore:
         read_run(path)  # proves it is a whole labrig run, with a readable message if not
         try:
-            f = h5py.File(path, "r+", libver="latest")
+            f = h5py.File(path, "r+", libver=WRITE_LIBVER)
         except OSError:
             _rewrite_clean(path)
-            f = h5py.File(path, "r+", libver="latest")
+            f = h5py.File(path, "r+", libver=WRITE_LIBVER)
         with f:
             entry = f["entry"]
             groups: dict[str, list[Column]] = {}
@@ -708,6 +792,8 @@ class RunStore:
                     )
                     for c in (_decode(n) for n in grp.attrs["columns"])
                 ]
+            for gname in groups:  # rows may come again: each is a plot again
+                entry[gname].attrs["NX_class"] = "NXdata"
             previous = _read_value(entry["status"])
             _write_value(entry, "status", "running")
             for name in ("end_time", "abort_reason"):
@@ -721,7 +807,7 @@ class RunStore:
 
     # ------------------------------------------------------------------ SWMR file handling
     def _open_swmr(self) -> None:
-        f = h5py.File(self.path, "r+", libver="latest", locking=False)
+        f = h5py.File(self.path, "r+", libver=WRITE_LIBVER, locking=False)
         f.swmr_mode = True
         self._file = f
 
@@ -734,7 +820,7 @@ class RunStore:
             self._file = None
             try:
                 # locking=False: a live SWMR reader holds a lock that would refuse us
-                with h5py.File(self.path, "r+", libver="latest", locking=False) as f:
+                with h5py.File(self.path, "r+", libver=WRITE_LIBVER, locking=False) as f:
                     change(f["entry"])
             finally:
                 self._open_swmr()
@@ -987,7 +1073,7 @@ class RunStore:
                 assert self._file is not None
                 self._file.close()
                 self._file = None
-            with h5py.File(self.path, "r+", libver="latest", locking=False) as f:
+            with h5py.File(self.path, "r+", libver=WRITE_LIBVER, locking=False) as f:
                 entry = f["entry"]
                 _write_value(entry, "status", status)
                 _write_value(entry, "end_time", now_iso())
@@ -998,8 +1084,10 @@ class RunStore:
                     an.attrs["NX_class"] = "NXcollection"
                     for group, figures in self._analysis.items():
                         target = an if group is None else an.require_group(group)
+                        target.attrs["NX_class"] = "NXcollection"
                         for name, (value, units) in figures.items():
                             _write_value(target, name, value, units)
+                _mark_plots(entry)
         if self._flusher is not threading.current_thread():
             self._flusher.join(timeout=5)
         if self._writer_lock is not None:
@@ -1048,13 +1136,16 @@ def _write_layout(
     config_text: str,
     simulated: bool,
     parameters: Mapping[str, tuple[Any, str]],
+    requested_parameters: Mapping[str, Any],
+    resolved_config: Mapping[str, Any],
+    default_plot: str,
     groups: Mapping[str, Sequence[Column]],
     signal: str,
     axis: str,
     spectrum_pixels: int | None,
 ) -> None:
     """Everything a run file holds before its first row (SWMR cannot add objects later)."""
-    with h5py.File(path, "w", libver="latest") as f:
+    with h5py.File(path, "w", libver=WRITE_LIBVER) as f:
         f.attrs.update(
             NX_class="NXroot",
             default="entry",
@@ -1067,7 +1158,7 @@ def _write_layout(
             file_time=now_iso(start),
         )
         entry = f.create_group("entry")
-        entry.attrs.update(NX_class="NXentry", default=DEFAULT_GROUP)
+        entry.attrs.update(NX_class="NXentry", default=default_plot)
         entry.attrs["data_groups"] = list(groups)
         for name, value in (
             ("procedure", procedure),
@@ -1083,6 +1174,10 @@ def _write_layout(
         params.attrs["NX_class"] = "NXcollection"
         for name, (value, units) in parameters.items():
             _write_value(params, name, value, units)
+            if name in requested_parameters:
+                asked = requested_parameters[name]
+                params[name].attrs["requested"] = h5py.Empty("f8") if asked is None else asked
+        _write_tree(entry.create_group("resolved_config"), resolved_config)
         entry.create_group("instruments").attrs["NX_class"] = "NXcollection"
         for gname, cols in groups.items():
             grp = entry.create_group(gname)
@@ -1094,17 +1189,39 @@ def _write_layout(
                 grp.attrs[f"{axis}_indices"] = 0
             for col in cols:
                 ds = _resizable(grp, col.name, _h5_dtype(col), ROW_CHUNK)
-                ds.attrs.update(units=col.units, long_name=col.long_name)
+                _column_attrs(ds, col.units, col.long_name)
         lg = entry.create_group("log")
         lg.attrs["NX_class"] = "NXcollection"
-        _resizable(lg, "time", "f8", LOG_CHUNK).attrs.update(
-            units="s", long_name="time of the event, seconds since the Unix epoch"
+        _column_attrs(
+            _resizable(lg, "time", "f8", LOG_CHUNK),
+            "s",
+            "time of the event, seconds since the Unix epoch",
         )
-        _resizable(lg, "level", "i4", LOG_CHUNK).attrs["long_name"] = "python logging level"
+        _column_attrs(_resizable(lg, "level", "i4", LOG_CHUNK), "", "python logging level")
         _resizable(lg, "kind", f"S{LOG_KIND_BYTES}", LOG_CHUNK)
         _resizable(lg, "message", f"S{LOG_MESSAGE_BYTES}", LOG_CHUNK)
         if spectrum_pixels:
             _create_spectra(entry, spectrum_pixels)
+
+
+def _mark_plots(entry: h5py.Group) -> None:
+    """At close: a data group that received no rows is no plot (NXcollection, so no
+    viewer draws an empty NXdata), and the entry's default plot is a group with data."""
+    groups = [_decode(g) for g in entry.attrs.get("data_groups", [DEFAULT_GROUP])]
+    filled = []
+    for gname in groups:
+        grp = entry[gname]
+        columns = [_decode(c) for c in grp.attrs.get("columns", [])]
+        rows = grp[columns[0]].shape[0] if columns and columns[0] in grp else 0
+        grp.attrs["NX_class"] = "NXdata" if rows else "NXcollection"
+        if rows:
+            filled.append(gname)
+    if filled and _decode(entry.attrs.get("default", DEFAULT_GROUP)) not in filled:
+        entry.attrs["default"] = filled[0]
+    if "spectra" in entry:
+        entry["spectra"].attrs["NX_class"] = (
+            "NXdata" if entry["spectra"]["counts"].shape[0] else "NXcollection"
+        )
 
 
 def _create_spectra(entry: h5py.Group, pixels: int) -> None:
@@ -1112,26 +1229,25 @@ def _create_spectra(entry: h5py.Group, pixels: int) -> None:
     sp.attrs.update(NX_class="NXdata", signal="counts", axes=[".", "wavelength_nm"])
     sp.attrs["wavelength_nm_indices"] = 1
     wl = sp.create_dataset("wavelength_nm", shape=(pixels,), dtype="f8", fillvalue=np.nan)
-    wl.attrs.update(units="nm", long_name="wavelength")
-    counts = _resizable(sp, "counts", "f8", SPECTRUM_CHUNK, pixels)
-    counts.attrs.update(units="counts", long_name="spectrometer counts")
-    _resizable(sp, "step", "i8", ROW_CHUNK).attrs["long_name"] = "data row the spectrum belongs to"
-    _resizable(sp, "integration_time_s", "f8", ROW_CHUNK).attrs.update(
-        units="s", long_name="integration time"
-    )
-    _resizable(sp, "scans_averaged", "i4", ROW_CHUNK).attrs["long_name"] = "scans averaged"
-    _resizable(sp, "saturated", "i1", ROW_CHUNK).attrs["long_name"] = "saturated (1) or not (0)"
-    _resizable(sp, "dark_subtracted", "i1", ROW_CHUNK).attrs["long_name"] = "dark subtracted (1)"
-    _resizable(sp, "dark", "f8", SPECTRUM_CHUNK, pixels).attrs.update(
-        units="counts", long_name="dark spectrum"
-    )
-    _resizable(sp, "dark_step", "i8", ROW_CHUNK).attrs["long_name"] = "step each dark belongs to"
+    _column_attrs(wl, "nm", "wavelength")
+    for name, dtype, width, units, long_name in (
+        ("counts", "f8", pixels, "counts", "spectrometer counts"),
+        ("step", "i8", None, "", "data row the spectrum belongs to"),
+        ("integration_time_s", "f8", None, "s", "integration time"),
+        ("scans_averaged", "i4", None, "", "scans averaged"),
+        ("saturated", "i1", None, "", "saturated (1) or not (0)"),
+        ("dark_subtracted", "i1", None, "", "dark subtracted (1)"),
+        ("dark", "f8", pixels, "counts", "dark spectrum"),
+        ("dark_step", "i8", None, "", "step each dark belongs to"),
+    ):
+        chunk = SPECTRUM_CHUNK if width else ROW_CHUNK
+        _column_attrs(_resizable(sp, name, dtype, chunk, width), units, long_name)
 
 
 def _rewrite_clean(path: Path) -> None:
     """Copy a crashed writer's file (SWMR-readable only) into a clean file that replaces it."""
     tmp = path.with_name(path.name + ".resume-tmp")
-    with open_run_file(path) as opened, h5py.File(tmp, "w", libver="latest") as dst:
+    with open_run_file(path) as opened, h5py.File(tmp, "w", libver=WRITE_LIBVER) as dst:
         src = opened.file
         dst.attrs.update(dict(src.attrs))
         for name in src:

@@ -271,6 +271,10 @@ class LifetimeProcedure(LabrigProcedure):
             chans = []
         return [f"channel_{n:02d}" for n in chans]
 
+    def default_plot(self) -> str:
+        """The first channel (/entry/data holds no rows: each channel has its own group)."""
+        return next(iter(self.data_groups()), "data")
+
     def validate(self, config: BenchConfig) -> None:
         self._config = config
         if "lifetime" not in config.instruments:

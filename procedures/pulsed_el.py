@@ -126,7 +126,8 @@ class PulsedELProcedure(LabrigProcedure):
         Column("achieved_width", "ms", "pulse width measured from the 2400's timestamps"),
         Column("achieved_period", "ms", "pulse period measured from the 2400's timestamps"),
         Column("duty_cycle", "%", "achieved width / achieved period (100 for DC)"),
-        Column("drive_level", "V or A", "programmed level: V for drive=voltage, A for current"),
+        # units per run (``columns``): V for drive=voltage, A for drive=current
+        Column("drive_level", "", "programmed level"),
         Column("voltage", "V", "voltage during the pulse"),
         Column("peak_current", "A", "current during the pulse"),
         Column("mean_current", "A", "time-averaged current: peak × duty cycle"),
@@ -134,7 +135,7 @@ class PulsedELProcedure(LabrigProcedure):
         Column("photodiode_current", "A", "photodiode current inside the pulse, dark-subtracted"),
         Column("luminance", "cd/m^2", "luminance during the pulse"),
         Column("eqe", "%", "external quantum efficiency"),
-        Column("el_intensity", "a.u.", "photodiode current relative to the first row of its sweep"),
+        Column("el_intensity", "1", "photodiode current relative to the first row of its sweep"),
         Column("compliance", "", "SMU in compliance during a pulse", "i1"),
         Column("timestamp", "s", "time since the run started"),
         Column(
@@ -229,6 +230,19 @@ class PulsedELProcedure(LabrigProcedure):
         if self._value("drive") == "current":
             return config.limits.max_voltage_v
         return config.limits.default_compliance_a
+
+    def resolved_parameters(self, config: Any) -> dict[str, Any]:
+        return {"compliance": self.compliance_value(config)}
+
+    def columns(self) -> tuple[Column, ...]:
+        """``drive_level`` in the drive's own unit (V or A)."""
+        units = "A" if self.drive == "current" else "V"
+        return tuple(
+            Column(c.name, units, f"programmed {self.drive} level", c.dtype)
+            if c.name == "drive_level"
+            else c
+            for c in self.COLUMNS
+        )
 
     def estimated_points(self) -> int | None:
         try:

@@ -57,7 +57,10 @@ class SolarJVProcedure(LabrigProcedure):
     )
     SIGNAL = "J"
     AXIS = "V"
-    GROUPS = ("mpp",)
+    #: each scan also in its own group, so a viewer plots one J-V curve per scan (the
+    #: light reverse scan first) instead of all four joined into one line
+    SCANS = ("light_reverse", "light_forward", "dark_reverse", "dark_forward")
+    GROUPS = (*SCANS, "mpp")
 
     start_voltage = FloatParameter(
         "Start voltage", units="V", default=-0.7, minimum=-210, maximum=210
@@ -164,6 +167,16 @@ class SolarJVProcedure(LabrigProcedure):
     def estimated_points(self) -> int | None:
         return 4 * len(self.levels())
 
+    def default_plot(self) -> str:
+        return self.SCANS[0]
+
+    def resolved_parameters(self, config: Any) -> dict[str, Any]:
+        """Also the mask area: unset means the device's active area."""
+        resolved = super().resolved_parameters(config)
+        if self.mask_area is None:
+            resolved["mask_area"] = config.device.active_area_cm2
+        return resolved
+
     # ------------------------------------------------------------------ run
     def startup(self) -> None:
         if self.mask_area is None:
@@ -198,7 +211,9 @@ class SolarJVProcedure(LabrigProcedure):
         t0 = self.bench.clock.time()
         readings = self.bench.smu.sweep([float(x) for x in levels])
         rows = [self._row(r, scan, direction, t0 + (r.time - readings[0].time)) for r in readings]
-        self.emit_rows({c.name: [r[c.name] for r in rows] for c in self.COLUMNS})
+        columns = {c.name: [r[c.name] for r in rows] for c in self.COLUMNS}
+        self.emit_rows(columns)
+        self.emit_rows(columns, f"{scan}_{direction}")
         return rows
 
     def execute(self) -> None:

@@ -218,9 +218,16 @@ def photometry(
 
 
 def reference_spectrum(config: BenchConfig) -> tuple[np.ndarray, np.ndarray]:
-    """The spectrum assumed when none is recorded: a Gaussian at
-    ``calibration.reference_peak_nm``/``reference_fwhm_nm``, else at the configured
-    device model's nominal peak and FWHM (what the sample is declared to be)."""
+    """The spectrum assumed when none is recorded: a Gaussian (``reference_spectrum_band``)
+    on ``REFERENCE_GRID_NM``."""
+    peak, fwhm = reference_spectrum_band(config)
+    return REFERENCE_GRID_NM, gaussian_spectrum(REFERENCE_GRID_NM, peak, fwhm)
+
+
+def reference_spectrum_band(config: BenchConfig) -> tuple[float, float]:
+    """(peak, FWHM) in nm of the reference spectrum: ``calibration.reference_peak_nm``/
+    ``reference_fwhm_nm``, else the configured device model's nominal peak and FWHM (what
+    the sample is declared to be)."""
     cal = config.calibration
     peak, fwhm = cal.reference_peak_nm, cal.reference_fwhm_nm
     model = config.device.model
@@ -233,7 +240,7 @@ def reference_spectrum(config: BenchConfig) -> tuple[np.ndarray, np.ndarray]:
             "calibration.reference_peak_nm/reference_fwhm_nm: needed when no EL spectra are "
             "recorded and the device config gives no emission peak"
         )
-    return REFERENCE_GRID_NM, gaussian_spectrum(REFERENCE_GRID_NM, peak, fwhm)
+    return float(peak), float(fwhm)
 
 
 def nearest_spectrum(step_current_density: np.ndarray, spectrum_current_density: np.ndarray):

@@ -235,7 +235,7 @@ class SpectralFigures:
             "peak_wavelength": (self.peak_nm, "nm"),
             "fwhm": (self.fwhm_nm, "nm"),
             "centroid_wavelength": (self.centroid_nm, "nm"),
-            "integrated_intensity": (self.integrated, "a.u. nm"),
+            "integrated_intensity": (self.integrated, "nm"),  # relative power × nm
             "cie_x": (self.cie_x, ""),
             "cie_y": (self.cie_y, ""),
             "dominant_wavelength": (self.dominant_nm, "nm"),

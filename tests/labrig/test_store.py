@@ -122,7 +122,8 @@ def test_round_trip_with_units(tmp_path: Path) -> None:
 
 
 def test_nexus_attributes(tmp_path: Path) -> None:
-    store = _create(tmp_path)
+    store = _create(tmp_path, groups=["channel_01"])
+    store.append_row({"voltage_v": 1.0, "luminance_cd_m2": 2.0})
     store.close("finished")
     with h5py.File(store.path, "r") as f:
         assert f.attrs["NX_class"] == "NXroot" and f.attrs["default"] == "entry"
@@ -131,9 +132,41 @@ def test_nexus_attributes(tmp_path: Path) -> None:
         data = f["entry/data"]
         assert data.attrs["NX_class"] == "NXdata"
         assert data.attrs["signal"] == "luminance_cd_m2" and data.attrs["axes"] == "voltage_v"
-        for name in data:
-            assert "units" in data[name].attrs and "long_name" in data[name].attrs
+        for name, col in zip(data.attrs["columns"], COLUMNS, strict=True):
+            # long_name carries the units, so viewers label axes with them; "" is no unit
+            if col.units:
+                assert data[name].attrs["long_name"] == f"{col.long_name} ({col.units})"
+                assert data[name].attrs["units"] == col.units
+            else:
+                assert data[name].attrs["long_name"] == col.long_name
+                assert "units" not in data[name].attrs
         assert f["entry/parameters/stop_voltage"].attrs["units"] == "V"
+        # a group that got no rows is no plot: an empty NXdata shows nothing in a viewer
+        assert f["entry/channel_01"].attrs["NX_class"] == "NXcollection"
+    assert read_run(store.path).columns["data"]["voltage_v"][1:] == ("V", "applied voltage")
+
+
+def test_default_plot_moves_to_a_group_with_rows(tmp_path: Path) -> None:
+    store = _create(tmp_path, groups=["channel_01", "channel_02"], default_plot="channel_01")
+    store.append_row({"voltage_v": 1.0}, "channel_02")
+    store.close("aborted", "stopped")
+    with h5py.File(store.path, "r") as f:
+        assert f["entry"].attrs["default"] == "channel_02"
+        assert [f[f"entry/{g}"].attrs["NX_class"] for g in ("data", "channel_01")] == [
+            "NXcollection"
+        ] * 2
+    resumed = RunStore.resume(store.path)  # rows may come again: plots again
+    resumed.append_row({"voltage_v": 2.0}, "channel_01")
+    resumed.close("finished")
+    with h5py.File(store.path, "r") as f:
+        assert f["entry/channel_01"].attrs["NX_class"] == "NXdata"
+        assert f["entry/data"].attrs["NX_class"] == "NXcollection"
+
+
+def test_unknown_default_plot_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="default plot 'spectra' is not one of the data groups"):
+        _create(tmp_path, default_plot="spectra")
+    assert not list(tmp_path.glob("*.h5"))
 
 
 def test_status_aborted_with_reason(tmp_path: Path) -> None:
