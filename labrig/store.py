@@ -464,8 +464,6 @@ def read_requested_parameters(entry: h5py.Group) -> dict[str, Any]:
 
 
 def _read_value_attr(value: Any) -> Any:
-    if isinstance(value, h5py.Empty):
-        return None
     value = _decode(value)
     return value.item() if isinstance(value, np.generic) else value
 
@@ -1175,8 +1173,7 @@ def _write_layout(
         for name, (value, units) in parameters.items():
             _write_value(params, name, value, units)
             if name in requested_parameters:
-                asked = requested_parameters[name]
-                params[name].attrs["requested"] = h5py.Empty("f8") if asked is None else asked
+                params[name].attrs["requested"] = requested_parameters[name]
         _write_tree(entry.create_group("resolved_config"), resolved_config)
         entry.create_group("instruments").attrs["NX_class"] = "NXcollection"
         for gname, cols in groups.items():

@@ -13,7 +13,9 @@ weak to weight the photometry (peak below 100 times the pixel noise, or saturate
 still stored but not used.  A row is written once the spectrum it is weighted with is known — at once when a spectrum is taken at that step, else when the
 next one is (so "nearest in J" is exact on a monotonic sweep); rows before the first
 spectrum get the first one.  Its index in ``/entry/spectra`` is the ``spectrum_index``
-column (-1: the reference spectrum).
+column (-1: the reference spectrum); the emission band each spectrum weighted over (its
+power shape is cut to the line and its tails) is the analysis figure
+``spectrum_weighting_band`` (first and last wavelength per stored spectrum, NaN: not used).
 
 **Buffered mode.**  The 2400's list sweep returns every V–I point from one ``:READ?``, but
 the 6485 cannot be triggered per point inside it (no trigger link on this bench).  So
@@ -519,6 +521,10 @@ class JVLProcedure(LabrigProcedure):
         for note in result.notes:
             self.log_event("analysis", note)
         self.emit_analysis(result.figures)
+        if self._stored_spectra:
+            self.emit_analysis(
+                {"spectrum_weighting_band": (self._photometry.bands(self._stored_spectra), "nm")}
+            )
 
 
 class _SweepPhotometry:
@@ -549,6 +555,16 @@ class _SweepPhotometry:
         self._index.append(index)
         self._shapes[index] = shape
         return True
+
+    def bands(self, stored: int) -> np.ndarray:
+        """(first, last) wavelength of the emission band each stored spectrum weighted the
+        photometry over (NaN: not used), so the file alone reproduces the weighting."""
+        out = np.full((stored, 2), np.nan)
+        for index, (wl, shape) in self._shapes.items():
+            inside = wl[np.flatnonzero(shape)]
+            if inside.size:
+                out[index] = inside.min(), inside.max()
+        return out
 
     def spectrum_shape(self, index: int) -> tuple[np.ndarray, np.ndarray] | None:
         """(wavelength_nm, power shape) of stored spectrum ``index`` (None: reference)."""

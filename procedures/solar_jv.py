@@ -170,13 +170,6 @@ class SolarJVProcedure(LabrigProcedure):
     def default_plot(self) -> str:
         return self.SCANS[0]
 
-    def resolved_parameters(self, config: Any) -> dict[str, Any]:
-        """Also the mask area: unset means the device's active area."""
-        resolved = super().resolved_parameters(config)
-        if self.mask_area is None:
-            resolved["mask_area"] = config.device.active_area_cm2
-        return resolved
-
     # ------------------------------------------------------------------ run
     def startup(self) -> None:
         if self.mask_area is None:

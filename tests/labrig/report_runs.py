@@ -34,6 +34,34 @@ QUICK = {
 }
 
 
+#: pulsed-el settings that keep a run around a second (no rest between points)
+QUICK["pulsed-el"] = ("sim", {"rest": 0.0, "pulses_per_point": 4, "dc_dwell": 0.1})
+
+
+def shared_run(procedure: str, tmp_path_factory: pytest.TempPathFactory, **overrides) -> Path:
+    """``make_run`` once per test session, shared by the pytest-xdist workers (the first
+    to ask makes the file under a lock; the others reuse it)."""
+    import fcntl
+    import hashlib
+    import json
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the session's directory, common to all workers
+    shared = base / "shared_runs"
+    shared.mkdir(exist_ok=True)
+    key = json.dumps([procedure, overrides], sort_keys=True)
+    tag = f"{procedure}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+    with open(shared / f"{tag}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        made = shared / f"{tag}.path"
+        if made.exists():
+            return Path(made.read_text())
+        path = make_run(procedure, shared / tag, **overrides)
+        made.write_text(str(path))
+        return path
+
+
 def config_file(tmp_dir: Path, base: str = "sim", preset: str | None = None, **simulation) -> Path:
     """A copy of a shipped config with another device preset and/or simulation settings."""
     text = resolve_config_path(base).read_text()
