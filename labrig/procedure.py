@@ -46,8 +46,6 @@ class Column:
 
 
 GROUP_KEY = "__group__"
-#: a compliance_current parameter's units -> amperes' factor
-COMPLIANCE_SCALE = {"A": 1.0, "mA": 1e3}
 
 
 class LabrigProcedure(Procedure):
@@ -106,13 +104,12 @@ class LabrigProcedure(Procedure):
     def resolved_parameters(self, config: BenchConfig) -> dict[str, Any]:
         """``{name: value used}`` for parameters whose value as asked stands for something
         else: the run file stores the value used, with the one asked for beside it.
-        Called after ``validate``.  Here: a ``compliance_current`` of 0, which means the
-        config's ``limits.default_compliance_a`` (in the parameter's units)."""
+        Called after ``validate``.  Here: a ``compliance_current`` (A) of 0, which means
+        the config's ``limits.default_compliance_a``."""
         param = self.parameter_objects().get("compliance_current")
         if param is None or param.value:
             return {}
-        scale = COMPLIANCE_SCALE[getattr(param, "units", None) or "A"]
-        return {"compliance_current": config.limits.default_compliance_a * scale}
+        return {"compliance_current": config.limits.default_compliance_a}
 
     def estimated_points(self) -> int | None:
         """How many rows the run will produce, if known (for the progress bar)."""
