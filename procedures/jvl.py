@@ -13,9 +13,9 @@ weak to weight the photometry (peak below 100 times the pixel noise, or saturate
 still stored but not used.  A row is written once the spectrum it is weighted with is known — at once when a spectrum is taken at that step, else when the
 next one is (so "nearest in J" is exact on a monotonic sweep); rows before the first
 spectrum get the first one.  Its index in ``/entry/spectra`` is the ``spectrum_index``
-column (-1: the reference spectrum); the emission band each spectrum weighted over (its
-power shape is cut to the line and its tails) is the analysis figure
-``spectrum_weighting_band`` (first and last wavelength per stored spectrum, NaN: not used).
+column (-1: the reference spectrum); its power shape is cut to the emission line and its
+tails before weighting, and ``band_start``/``band_end`` are that band's first and last
+wavelength (NaN for the reference spectrum), so the file alone reproduces the weighting.
 
 **Buffered mode.**  The 2400's list sweep returns every V–I point from one ``:READ?``, but
 the 6485 cannot be triggered per point inside it (no trigger link on this bench).  So
@@ -96,6 +96,8 @@ class JVLProcedure(LabrigProcedure):
         Column("radiance", "W/(sr*m^2)", "radiance"),
         Column("photon_flux", "1/s", "forward photon flux"),
         Column("spectrum_index", "", "index in /entry/spectra of the weighting spectrum", "i8"),
+        Column("band_start", "nm", "first wavelength of the weighting spectrum's band"),
+        Column("band_end", "nm", "last wavelength of the weighting spectrum's band"),
         Column("timestamp", "s", "time since the sweep started"),
         Column("compliance", "", "SMU in compliance", "i1"),
     )
@@ -521,10 +523,6 @@ class JVLProcedure(LabrigProcedure):
         for note in result.notes:
             self.log_event("analysis", note)
         self.emit_analysis(result.figures)
-        if self._stored_spectra:
-            self.emit_analysis(
-                {"spectrum_weighting_band": (self._photometry.bands(self._stored_spectra), "nm")}
-            )
 
 
 class _SweepPhotometry:
@@ -540,6 +538,8 @@ class _SweepPhotometry:
         self._index: list[int] = []
         self._factors: list[Any] = []
         self._shapes: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        #: first and last wavelength of the emission band each spectrum weights over
+        self._bands: dict[int, tuple[float, float]] = {}
 
     @property
     def has_spectra(self) -> bool:
@@ -554,17 +554,9 @@ class _SweepPhotometry:
         self._j.append(abs(current_a) / self.area_cm2)
         self._index.append(index)
         self._shapes[index] = shape
+        inside = shape[0][np.flatnonzero(shape[1])]
+        self._bands[index] = (float(inside.min()), float(inside.max()))
         return True
-
-    def bands(self, stored: int) -> np.ndarray:
-        """(first, last) wavelength of the emission band each stored spectrum weighted the
-        photometry over (NaN: not used), so the file alone reproduces the weighting."""
-        out = np.full((stored, 2), np.nan)
-        for index, (wl, shape) in self._shapes.items():
-            inside = wl[np.flatnonzero(shape)]
-            if inside.size:
-                out[index] = inside.min(), inside.max()
-        return out
 
     def spectrum_shape(self, index: int) -> tuple[np.ndarray, np.ndarray] | None:
         """(wavelength_nm, power shape) of stored spectrum ``index`` (None: reference)."""
@@ -627,6 +619,8 @@ class _SweepPhotometry:
                 "radiance": float(res.radiance_w_sr_m2[k]),
                 "photon_flux": float(res.photon_flux_per_s[k]),
                 "spectrum_index": int(index[k]),
+                "band_start": self._bands.get(index[k], (math.nan, math.nan))[0],
+                "band_end": self._bands.get(index[k], (math.nan, math.nan))[1],
                 "timestamp": s.time,
                 "compliance": int(s.compliance),
             }

@@ -109,14 +109,14 @@ def test_quickstart_jvl_j_eqe_and_luminance_from_the_file_alone(tmp_path_factory
         )
         wl = f["entry/spectra/wavelength_nm"][()]
         counts = f["entry/spectra/counts"][()]
-        bands = f["entry/analysis/spectrum_weighting_band"][()]
+        start, end = data["band_start"][()], data["band_end"][()]
         index = data["spectrum_index"][()]
         lit = np.flatnonzero((index >= 0) & (data["eqe"][()] > 1.0))
         assert lit.size > 20
         eqe, lum = [], []
         for k in lit:
-            low, high = bands[index[k]]
-            s = np.where((wl >= low) & (wl <= high), _power_shape(wl, counts[index[k]]), 0.0)
+            band = (wl >= start[k]) & (wl <= end[k])
+            s = np.where(band, _power_shape(wl, counts[index[k]]), 0.0)
             q, lv = _eqe_and_luminance(i_pd[k], current[k], _spectral(wl, s, cal), cal)
             eqe.append(q * 100)
             lum.append(lv)
