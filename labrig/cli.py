@@ -116,7 +116,12 @@ def main() -> None:
     default=None,
     help="Continue an interrupted run in the same file (procedures that support it).",
 )
-@click.option("--progress/--no-progress", default=None, help="Force the progress bar on/off.")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="A progress bar, or no progress output at all (default: a bar on a terminal, "
+    "else a line at each tenth of the run).",
+)
 def run(procedure, config, simulate, settings, sample, operator, output_dir, resume, progress):
     """Run PROCEDURE on the bench and write one HDF5 run file.
 

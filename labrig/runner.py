@@ -175,16 +175,22 @@ class StopControl:
 
 # --------------------------------------------------------------------------- progress
 class ProgressDisplay:
-    """A tqdm bar with ETA on a terminal; plain lines (every 10 % or 10 s) otherwise."""
+    """Progress of a run on stderr: a tqdm bar on a terminal; plain lines otherwise (a
+    log file, a pipe), at each tenth of the run and otherwise at most every
+    ``line_interval(elapsed)``; nothing at all when ``mode`` is False (``--no-progress``).
+    Times are h:mm:ss (tqdm's own formatting), so a 30-hour lifetime run reads as such."""
 
-    def __init__(self, name: str, enabled_bar: bool) -> None:
+    def __init__(self, name: str, mode: bool | None) -> None:
+        """``mode``: True bar, False silent, None bar on a terminal else lines."""
+        from tqdm import tqdm
+
         self.name = name
+        self._format = tqdm.format_interval
         self._bar = None
+        self._lines = mode is None and not sys.stderr.isatty()
         self._start = time.monotonic()
         self._last_line = (-100.0, 0.0)
-        if enabled_bar:
-            from tqdm import tqdm
-
+        if mode or (mode is None and sys.stderr.isatty()):
             self._bar = tqdm(
                 total=100.0,
                 desc=name,
@@ -193,19 +199,32 @@ class ProgressDisplay:
                 bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]",
             )
 
+    @staticmethod
+    def line_interval(elapsed: float) -> float:
+        """Seconds between plain progress lines: 10 s early on, then a tenth of the time
+        run so far, at most 15 min (a day-long run logs ~100 lines, not 8640)."""
+        return min(max(10.0, elapsed / 10), 900.0)
+
     def update(self, percent: float) -> None:
         percent = min(max(float(percent), 0.0), 100.0)
         if self._bar is not None:
             self._bar.update(percent - self._bar.n)
             return
+        if not self._lines:
+            return
         now = time.monotonic()
         last_pct, last_t = self._last_line
+        elapsed = now - self._start
         new_decile = int(percent // 10) > int(last_pct // 10)
-        if new_decile or (now - last_t >= 10 and percent > last_pct):
-            elapsed = now - self._start
-            eta = f"{elapsed * (100 - percent) / percent:.0f} s" if percent > 0 else "unknown"
-            say(f"labrig: {self.name}: {percent:.0f}% done, {elapsed:.0f} s elapsed, ETA {eta}")
+        if new_decile or (now - last_t >= self.line_interval(elapsed) and percent > last_pct):
+            say(self.line(percent, elapsed))
             self._last_line = (percent, now)
+
+    def line(self, percent: float, elapsed: float) -> str:
+        eta = self._format(elapsed * (100 - percent) / percent) if percent > 0 else "unknown"
+        return (
+            f"labrig: {self.name}: {percent:.0f}% done, {self._format(elapsed)} elapsed, ETA {eta}"
+        )
 
     def close(self) -> None:
         if self._bar is not None:
@@ -414,7 +433,7 @@ def _run(
     bench_factory: Callable[[BenchConfig, list[str]], Bench],
 ) -> RunResult:
     """Open the bench, run the procedure, shut everything down; return how it ended."""
-    display = ProgressDisplay(name, progress if progress is not None else sys.stderr.isatty())
+    display = ProgressDisplay(name, progress)
     analysis: dict[str, tuple[Any, str]] = {}
     proc_log = logging.getLogger(f"labrig.procedures.{name}")
     expected_rows = procedure.estimated_points()

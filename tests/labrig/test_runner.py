@@ -284,7 +284,9 @@ def test_optional_roles_only_when_configured(rig, tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------ progress, groups, resume
 def test_plain_progress_lines_when_not_a_terminal(rig, tmp_path: Path, capsys) -> None:
-    _run(_sweep(points=20), rig, tmp_path)
+    run_procedure(
+        _sweep(points=20), fake_config(), output_dir=tmp_path, bench_factory=rig[3], progress=None
+    )
     err = capsys.readouterr().err
     assert "sweep-test: 50% done" in err and "ETA" in err and "100% done" in err
     assert err.count("% done") <= 11  # a line per 10 %, not one per point
@@ -460,3 +462,37 @@ def test_resume_is_refused_by_a_procedure_that_cannot(rig, tmp_path: Path) -> No
         run_procedure(
             OneShot(), fake_config(), output_dir=tmp_path, progress=False, resume=first.path
         )
+
+
+# --------------------------------------------------------------------------- progress display
+def test_no_progress_is_silent(capsys, monkeypatch):
+    from labrig import runner
+
+    monkeypatch.setattr(runner.sys.stderr, "isatty", lambda: False, raising=False)
+    display = runner.ProgressDisplay("jvl", False)
+    for pct in (0, 10, 55, 100):
+        display.update(pct)
+    display.close()
+    assert capsys.readouterr() == ("", "")
+
+
+def test_progress_lines_use_h_mm_ss_and_a_cadence_that_grows_with_the_run(capsys, monkeypatch):
+    from labrig import runner
+
+    clock = {"t": 1000.0}
+    monkeypatch.setattr(runner.time, "monotonic", lambda: clock["t"])
+    monkeypatch.setattr(runner.sys.stderr, "isatty", lambda: False, raising=False)
+    display = runner.ProgressDisplay("lifetime", None)
+    assert display.line(25.0, 3725.0) == (
+        "labrig: lifetime: 25% done, 1:02:05 elapsed, ETA 3:06:15"
+    )
+    assert [display.line_interval(t) for t in (0, 50, 3600, 86400)] == [10, 10, 360, 900]
+    printed = []
+    monkeypatch.setattr(runner, "say", printed.append)
+    # a 24-hour run that creeps: lines every ~1/10 of the elapsed time, at most 15 min apart
+    for minute in range(1, 24 * 60 + 1):
+        clock["t"] = 1000.0 + 60 * minute
+        display.update(5.0 + minute / 1000)
+    assert 50 <= len(printed) <= 200, len(printed)
+    assert printed[0] == "labrig: lifetime: 5% done, 01:00 elapsed, ETA 18:59"
+    assert printed[-1].startswith("labrig: lifetime: 6% done, 2")
