@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 run failed, 2 usage or config error, 130 aborted by the
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -25,8 +26,28 @@ def _fail(message: str, code: int = EXIT_USAGE) -> None:
     sys.exit(code)
 
 
+def summary(command: click.Command) -> str:
+    """A command's one-line summary for the help listing, whole (click cuts it at ~45
+    characters with "..."): its ``short_help``, else the first sentence of its help."""
+    if command.short_help:
+        return command.short_help
+    paragraph = " ".join((command.help or "").split("\n\n")[0].split())
+    return re.split(r"(?<=\.)\s", paragraph, maxsplit=1)[0]
+
+
 class LabrigGroup(click.Group):
-    """Turns labrig's user errors into one readable message and exit status 2."""
+    """Turns labrig's user errors into one readable message and exit status 2, and lists
+    its commands with their whole summaries."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, summary(command)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
@@ -38,6 +59,21 @@ class LabrigGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("labrig: interrupted", err=True)
             sys.exit(EXIT_ABORTED)
+
+
+LabrigGroup.group_class = type  # calibrate, sim: the same listing and error handling
+
+
+class RunCommand(click.Command):
+    """``labrig run --help`` ends with the procedures that can be run, one line each."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        from labrig import procedures as registry
+
+        rows = [(n, getattr(registry.load(n), "SUMMARY", "")) for n in registry.available()]
+        with formatter.section("Procedures"):
+            formatter.write_dl(rows)
+        super().format_epilog(ctx, formatter)
 
 
 config_option = click.option(
@@ -95,7 +131,7 @@ def main() -> None:
 
 
 # --------------------------------------------------------------------------- run
-@main.command()
+@main.command(cls=RunCommand, short_help="Run a procedure on the bench; one HDF5 file per run.")
 @click.argument("procedure")
 @config_option
 @click.option("--simulate", is_flag=True, help="Use the built-in simulated bench (no hardware).")
@@ -139,12 +175,10 @@ def run(procedure, config, simulate, settings, sample, operator, output_dir, res
 
     keep_running_without_terminal()  # a closed terminal or pipe must not end the run
     interrupt_on_signals()  # SIGHUP/SIGTERM/... before the run: exit 130, nothing touched
-    if procedure not in registry.PROCEDURES:
-        raise UserInputError(
-            f"unknown procedure {procedure!r}; allowed: {', '.join(registry.available())}"
-        )
+    procedure = registry.resolve(procedure)
     cfg = _load_config(config, procedure, simulate)
     proc_class = registry.load(procedure)
+    proc_class.check_device(cfg)
 
     from labrig.parameters import parse_settings
     from labrig.runner import run_procedure
@@ -180,7 +214,7 @@ def run(procedure, config, simulate, settings, sample, operator, output_dir, res
 
 
 # --------------------------------------------------------------------------- procedures
-@main.command("procedures")
+@main.command("procedures", short_help="List procedures, or one's parameters, units and ranges.")
 @click.argument("name", required=False)
 def procedures_cmd(name):
     """List the procedures, or show NAME's parameters with units, defaults and ranges."""
@@ -191,10 +225,7 @@ def procedures_cmd(name):
             cls = registry.load(proc_name)
             click.echo(f"{proc_name:12s} {getattr(cls, 'SUMMARY', '')}")
         return
-    if name not in registry.PROCEDURES:
-        raise UserInputError(
-            f"unknown procedure {name!r}; allowed: {', '.join(registry.available())}"
-        )
+    name = registry.resolve(name)
     from labrig.parameters import describe
 
     cls = registry.load(name)
@@ -211,21 +242,26 @@ def procedures_cmd(name):
 
 
 # --------------------------------------------------------------------------- check
-@main.command()
+@main.command(short_help="Connect each instrument and say who answered (no output on).")
 @config_option
 @click.option("--simulate", is_flag=True, help="Check the built-in simulated bench.")
 def check(config, simulate):
-    """Connect each configured instrument and print its identity; enables no output."""
-    cfg = _load_config(config, None, simulate or config is None)
-    from labrig.bench import Bench
+    """Connect each configured instrument and print, one line per role, who answered or
+    what to do; enables no output.  Exit status 1 if any instrument failed."""
+    if config is None and not simulate:
+        click.echo("no --config given: checking the built-in simulated bench (sim)")
+    cfg = _load_config(config, None, True if config is None else simulate)
+    from labrig.check import check_roles
 
-    with Bench(cfg, list(cfg.instruments)) as bench:
-        for role, (ident, resource, driver) in bench.identities().items():
-            click.echo(
-                f"{role:12s} {ident.manufacturer} {ident.model} s/n {ident.serial} "
-                f"fw {ident.firmware}  [{driver} @ {resource}]"
-            )
-    click.echo("all instruments answered; no output was enabled")
+    failed = 0
+    for result in check_roles(cfg):
+        click.echo(result.line)
+        failed += not result.ok
+    total = len(cfg.instruments)
+    if failed:
+        click.echo(f"{failed} of {total} instruments failed; no output was enabled")
+        sys.exit(EXIT_FAILED)
+    click.echo(f"all {total} instruments answered; no output was enabled")
 
 
 # --------------------------------------------------------------------------- safe-off
@@ -253,7 +289,7 @@ def safe_off_cmd(config, simulate):
 
 
 # --------------------------------------------------------------------------- inspect
-@main.command()
+@main.command(short_help="What a run file holds: status, parameters, columns, figures.")
 @click.argument("file", type=click.Path(path_type=Path))
 def inspect(file):
     """Print a run file's procedure, status, parameters, columns and analysis figures."""
@@ -263,7 +299,7 @@ def inspect(file):
 
 
 # --------------------------------------------------------------------------- report
-@main.command()
+@main.command(short_help="Paper-style figures and a summary of one or more runs.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @output_dir_option("report", "Where the figures and summary.txt are written.")
 @click.option(
@@ -295,7 +331,7 @@ def report(files, output_dir, fmt):
 
 
 # --------------------------------------------------------------------------- watch
-@main.command()
+@main.command(short_help="Follow a run that is still being written.")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option(
     "-i",
@@ -329,7 +365,7 @@ def watch(file, interval, once, figure):
 
 
 # --------------------------------------------------------------------------- export
-@main.command()
+@main.command(short_help="Write a run's data, spectra and figures as CSV files.")
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["csv"]), default="csv", show_default=True)
 @click.option(
@@ -353,7 +389,7 @@ def export(file, fmt, output_dir):
 
 
 # --------------------------------------------------------------------------- gui
-@main.command()
+@main.command(short_help="pymeasure's window on the same procedures (gui extra).")
 @click.argument("procedure", required=False)
 @config_option
 @click.option("--simulate", is_flag=True, help="Use the built-in simulated bench (no hardware).")
@@ -361,7 +397,13 @@ def export(file, fmt, output_dir):
 def gui(procedure, config, simulate, output_dir):
     """pymeasure's ManagedWindow for PROCEDURE (asked for when omitted) on the bench;
     each queued run writes the same HDF5 file as `labrig run` (needs the `gui` extra)."""
+    if procedure is not None:
+        from labrig import procedures as registry
+
+        procedure = registry.resolve(procedure)
     cfg = _load_config(config, procedure, simulate)
+    if procedure is not None:
+        registry.load(procedure).check_device(cfg)
     try:
         from labrig.gui import launch
     except (ImportError, RuntimeError) as exc:  # qtpy: no Qt binding installed
@@ -372,12 +414,12 @@ def gui(procedure, config, simulate, output_dir):
 
 
 # --------------------------------------------------------------------------- calibrate
-@main.group()
+@main.group(short_help="Calibrations, written to a config (never a shipped one).")
 def calibrate() -> None:
     """Calibrations, stored in a bench config (never in a shipped one)."""
 
 
-@calibrate.command("luminance")
+@calibrate.command("luminance", short_help="Luminance-meter correction factor, into a config.")
 @config_option
 @click.option("--simulate", is_flag=True, help="Calibrate the built-in simulated bench.")
 @click.option(
@@ -451,12 +493,12 @@ def calibrate_luminance_cmd(config, simulate, output, current_ma, meter_cd_m2):
 
 
 # --------------------------------------------------------------------------- sim
-@main.group()
+@main.group(short_help="The simulated bench, for use without hardware.")
 def sim() -> None:
     """The simulated bench, for use without hardware."""
 
 
-@sim.command("serve")
+@sim.command("serve", short_help="Serve the simulated instruments on loopback.")
 @click.option(
     "-c",
     "--config",

@@ -273,9 +273,26 @@ def parse_config(data: Any, *, source_text: str = "", source_path: str = "") -> 
         ) from None
 
 
+def _missing_config(given: str, path: Path) -> str:
+    """Config not found: say so, with a did-you-mean among the shipped names (for a bare
+    name) or the YAML files next to it (for a path)."""
+    from labrig.errors import did_you_mean
+
+    shipped = sorted(p.stem for p in shipped_config_dir().glob("*.yaml"))
+    if path.parent == shipped_config_dir() and not Path(given).suffix:
+        return (
+            f"config {given!r}: no such file or shipped config{did_you_mean(given, shipped)}; "
+            f"shipped: {', '.join(shipped)}, or give a path to a YAML file"
+        )
+    nearby = sorted(p.name for p in path.parent.glob("*.y*ml")) if path.parent.is_dir() else []
+    return f"config {path}: file not found{did_you_mean(path.name, nearby)}"
+
+
 def load_config(name_or_path: str | Path) -> BenchConfig:
     """Read, merge presets into and validate a bench config; raise ``ConfigError``."""
     path = resolve_config_path(name_or_path)
+    if not path.exists():
+        raise ConfigError(_missing_config(str(name_or_path), path))
     text, data = _read_yaml(path, "config")
     return parse_config(data, source_text=text, source_path=str(path))
 

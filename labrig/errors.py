@@ -9,6 +9,9 @@ recorded as failed, and the CLI exits 1.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class LabrigError(Exception):
     """Base class of every error labrig raises on purpose."""
@@ -81,3 +84,12 @@ class NotARunFileError(UserInputError):
 class RunFileDamagedError(UserInputError):
     """A run file is truncated or damaged: it cannot be read whole or continued (the
     report, export and inspect commands still show what it holds)."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``" (did you mean 'jvl'?)"`` when ``word`` is close to one of ``choices`` (difflib,
+    case-insensitive), else ``""``: appended to an "unknown X" message."""
+    choices = list(choices)
+    lowered = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+    return f" (did you mean {lowered[close[0]]!r}?)" if close else ""

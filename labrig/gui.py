@@ -27,7 +27,10 @@ so ``labrig.cli`` imports this module only inside the ``gui`` command.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from queue import Queue
 from typing import Any
@@ -262,15 +265,29 @@ class LabrigWindow(ManagedWindow):
 
 
 def runnable_procedures(config: BenchConfig) -> list[str]:
-    """Procedures whose required instruments the config has."""
+    """Procedures whose required instruments and device kind the config has."""
     from labrig import procedures as registry
 
     names = []
     for name in registry.available():
         cls = registry.load(name)
-        if all(role in config.instruments for role in cls.REQUIRED_ROLES):
+        kinds_fit = not cls.DEVICE_KINDS or config.device.kind in cls.DEVICE_KINDS
+        if kinds_fit and all(role in config.instruments for role in cls.REQUIRED_ROLES):
             names.append(name)
     return names
+
+
+def check_display(environ: Mapping[str, str] | None = None) -> None:
+    """Refuse, in one line, to start Qt where it would abort the process: on Linux without
+    an X11 or Wayland display and no other Qt platform chosen (QT_QPA_PLATFORM)."""
+    env = os.environ if environ is None else environ
+    if not sys.platform.startswith("linux") or env.get("QT_QPA_PLATFORM"):
+        return
+    if not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")):
+        raise UserInputError(
+            "gui: no display to open a window on (DISPLAY and WAYLAND_DISPLAY are unset); "
+            "run it in a desktop session or over ssh -X, or use labrig run"
+        )
 
 
 def launch(config: BenchConfig, procedure: str | None, output_dir: Path) -> int:
@@ -278,6 +295,7 @@ def launch(config: BenchConfig, procedure: str | None, output_dir: Path) -> int:
     from labrig import procedures as registry
     from labrig.store import check_output_dir
 
+    check_display()  # before anything is created: Qt would abort the process
     output_dir = check_output_dir(Path(output_dir))
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
     names = runnable_procedures(config)
@@ -289,10 +307,7 @@ def launch(config: BenchConfig, procedure: str | None, output_dir: Path) -> int:
         )
         if not ok:
             return 0
-    if procedure not in registry.PROCEDURES:
-        raise UserInputError(
-            f"unknown procedure {procedure!r}; allowed: {', '.join(registry.available())}"
-        )
+    procedure = registry.resolve(procedure)
     if procedure not in names:
         raise UserInputError(
             f"procedure {procedure!r} needs instruments config {config.name!r} does not have; "

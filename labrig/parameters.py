@@ -22,7 +22,7 @@ from pymeasure.experiment.parameters import (
     VectorParameter,
 )
 
-from labrig.errors import ParameterError
+from labrig.errors import ParameterError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,33 @@ _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
 
+def _number(param: Parameter, text: str, what: str) -> float:
+    """A bare number, or a quantity with units converted to the parameter's units by
+    pint (pymeasure's unit registry): ``7 V``, ``5 mA`` for an A parameter, ``500 us``
+    for ms."""
+    text = text.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    from pint.errors import DimensionalityError
+    from pymeasure.units import ureg
+
+    try:
+        quantity = ureg.Quantity(text)
+    except Exception:  # noqa: BLE001 - pint's parser raises many kinds for non-quantities
+        raise ValueError(f"not {what}") from None
+    if not isinstance(quantity, ureg.Quantity) or quantity.unitless:
+        return float(getattr(quantity, "magnitude", quantity))
+    units = getattr(param, "units", None)
+    if not units:
+        raise ValueError(f"has units ({quantity.units:~}) but the parameter has none")
+    try:
+        return float(quantity.m_as(units))
+    except DimensionalityError:
+        raise ValueError(f"{quantity.units:~} cannot be converted to {units}") from None
+
+
 def _convert_text(param: Parameter, text: str) -> Any:
     if isinstance(param, BooleanParameter):
         lowered = text.strip().lower()
@@ -97,15 +124,12 @@ def _convert_text(param: Parameter, text: str) -> Any:
             return False
         raise ValueError("not a boolean")
     if isinstance(param, IntegerParameter):
-        try:
-            return int(text.strip())
-        except ValueError:
-            raise ValueError("not an integer") from None
+        value = _number(param, text, "an integer")
+        if not float(value).is_integer():
+            raise ValueError("not an integer")
+        return int(value)
     if isinstance(param, FloatParameter):
-        try:
-            value = float(text.strip())
-        except ValueError:
-            raise ValueError("not a number") from None
+        value = _number(param, text, "a number")
         if math.isnan(value):  # pymeasure's range check passes NaN (every comparison is False)
             raise ValueError("not a number")
         return value
@@ -128,7 +152,8 @@ def parse_settings(procedure_class: type, settings: Iterable[str]) -> dict[str, 
             raise ParameterError(f"--set {item!r}: expected name=value")
         if name not in params:
             raise ParameterError(
-                f"--set {name}: no such parameter; allowed: {', '.join(params) or 'none'}"
+                f"--set {name}: no such parameter{did_you_mean(name, params)}; "
+                f"allowed: {', '.join(params) or 'none'}"
             )
         param = params[name]
         try:

@@ -29,6 +29,20 @@ def available() -> list[str]:
     return names
 
 
+def resolve(name: str) -> str:
+    """The registered name for ``name`` typed at the command line (case-insensitive);
+    an unknown name raises ``UserInputError`` with a did-you-mean and the allowed names."""
+    from labrig.errors import UserInputError, did_you_mean
+
+    names = available()
+    for known in names:
+        if known.lower() == name.strip().lower():
+            return known
+    raise UserInputError(
+        f"unknown procedure {name!r}{did_you_mean(name, names)}; allowed: {', '.join(names)}"
+    )
+
+
 def load(name: str) -> type:
     """Import and return the procedure class registered as ``name``."""
     module_name, class_name = PROCEDURES[name].split(":")

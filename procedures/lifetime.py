@@ -188,6 +188,7 @@ class LifetimeProcedure(LabrigProcedure):
     NAME = "lifetime"
     SUMMARY = "operational lifetime: constant current per channel until T50 (or T95/T90/T80)"
     REQUIRED_ROLES = ("lifetime",)
+    DEVICE_KINDS = ("led",)
     COLUMNS = (
         Column("time", "s", "time since t = 0 (rig clock)"),
         Column("rig_time", "s", "rig clock"),

@@ -153,3 +153,142 @@ def test_calibrate_luminance_writes_the_factor(tmp_path):
     # the after value equals the meter reading the factor was computed from
     after = float(result.stdout.split("after ")[1].split(" cd")[0])
     assert after == pytest.approx(500, rel=0.02)
+
+
+# --------------------------------------------------------------------------- forgiving CLI
+def _invoke(*args: str):
+    from click.testing import CliRunner
+
+    from labrig.cli import main
+
+    return CliRunner().invoke(main, list(args))
+
+
+def test_set_accepts_values_with_units_converted_by_pint():
+    from labrig import procedures as registry
+    from labrig.errors import ParameterError
+    from labrig.parameters import parse_settings
+
+    jvl = registry.load("jvl")
+    values = parse_settings(
+        jvl, ["stop_voltage=7 V", "compliance_current=5 mA", "source_delay=20 ms"]
+    )
+    assert values["stop_voltage"] == 7.0
+    assert values["compliance_current"] == pytest.approx(0.005)
+    assert values["source_delay"] == pytest.approx(0.02)
+    assert parse_settings(jvl, ["stop_voltage=7000 mV"])["stop_voltage"] == pytest.approx(7.0)
+    for setting, message in (
+        ("stop_voltage=3 s", "--set stop_voltage=3 s: s cannot be converted to V; allowed: "),
+        ("stop_voltage=7 kV", "--set stop_voltage=7 kV: above the maximum; allowed: "),
+        ("stop_voltage=seven", "--set stop_voltage=seven: not a number; allowed: "),
+    ):
+        with pytest.raises(ParameterError) as err:
+            parse_settings(jvl, [setting])
+        assert str(err.value).startswith(message), str(err.value)
+
+
+def test_did_you_mean_for_procedure_parameter_and_config(tmp_path):
+    result = _invoke("run", "jlv", "--simulate", "-o", str(tmp_path))
+    assert (result.exit_code, result.output) == (
+        2,
+        "labrig: error: unknown procedure 'jlv' (did you mean 'jvl'?); allowed: jvl, spectrum, "
+        "pulsed-el, lifetime, solar-jv, sclc\n",
+    )
+    result = _invoke("run", "jvl", "--simulate", "-o", str(tmp_path), "--set", "stop_votlage=3")
+    assert result.exit_code == 2
+    assert result.output.startswith(
+        "labrig: error: --set stop_votlage: no such parameter (did you mean 'stop_voltage'?); "
+        "allowed: start_voltage, stop_voltage,"
+    )
+    result = _invoke("run", "jvl", "--config", "sin", "-o", str(tmp_path))
+    assert (result.exit_code, result.output) == (
+        2,
+        "labrig: error: config 'sin': no such file or shipped config (did you mean 'sim'?); "
+        "shipped: bench.example, sclc_sim, sim, solar_sim, or give a path to a YAML file\n",
+    )
+    result = _invoke("procedures", "Pulsed_EL")
+    assert result.exit_code == 2 and "(did you mean 'pulsed-el'?)" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_procedure_names_are_case_insensitive():
+    result = _invoke("procedures", "JVL")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("jvl: ")
+
+
+def test_a_procedure_for_another_device_kind_is_refused_before_anything_opens(tmp_path):
+    result = _invoke("run", "solar-jv", "--config", "sim", "-o", str(tmp_path))
+    assert (result.exit_code, result.output) == (
+        2,
+        "labrig: error: device.kind: procedure solar-jv needs a device of kind solar, but "
+        "config 'simulated bench' has kind led (sim-red-CsPbI3); use a config whose "
+        "device.kind is solar\n",
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_help_lists_whole_summaries_and_run_help_lists_procedures():
+    top = _invoke("--help")
+    commands = top.output.split("Commands:")[1]
+    assert top.exit_code == 0 and "..." not in commands
+    assert "  export      Write a run's data, spectra and figures as CSV files.\n" in top.output
+    run_help = _invoke("run", "--help")
+    assert "Procedures:" in run_help.output
+    for name in ("jvl", "spectrum", "pulsed-el", "lifetime", "solar-jv", "sclc"):
+        assert f"\n  {name} " in run_help.output, name
+
+
+def test_check_without_config_says_it_checked_the_simulated_bench():
+    result = _invoke("check")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "no --config given: checking the built-in simulated bench (sim)"
+    assert [line.split()[:2] for line in lines[1:5]] == [
+        ["smu", "ok"],
+        ["photometer", "ok"],
+        ["spectrometer", "ok"],
+        ["lifetime", "ok"],
+    ]
+    assert "KEITHLEY INSTRUMENTS INC. 2400, s/n " in lines[1]
+    assert lines[-1] == "all 4 instruments answered; no output was enabled"
+
+
+def test_check_reports_every_role_in_one_line_and_goes_on_after_a_failure(tmp_path):
+    """The SMU is the simulated one; the photometer and the rig answer nowhere."""
+    data = yaml.safe_load((shipped_config_dir() / "sim.yaml").read_text())
+    data["instruments"]["photometer"] = {
+        "driver": "keithley6485",
+        "resource": "TCPIP::127.0.0.1::1::SOCKET",
+        "timeout_s": 1,
+    }
+    data["instruments"]["lifetime"] = {
+        "driver": "lifetime_rig",
+        "resource": "socket://127.0.0.1:1",
+        "timeout_s": 1,
+    }
+    path = tmp_path / "mixed.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = _invoke("check", "--config", str(path))
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert len(lines) == 5  # one per role, then the verdict
+    assert lines[0].startswith("smu          ok     TCPIP::127.0.0.1::")
+    assert lines[1].startswith(
+        "photometer   FAILED TCPIP::127.0.0.1::1::SOCKET: no instrument answers at "
+    )
+    assert lines[1].endswith("; check that it is switched on and connected, and its resource")
+    assert lines[2].startswith("spectrometer ok     sim:")
+    assert lines[3].startswith("lifetime     FAILED socket://127.0.0.1:1: ")
+    assert lines[4] == "2 of 4 instruments failed; no output was enabled"
+    assert "Error" not in result.output  # no Python class names
+
+
+@pytest.mark.timeout(300)
+def test_pulsed_headline_says_yes_and_no_progress_is_silent(tmp_path):
+    result = labrig(
+        "run", "pulsed-el", "--simulate", "--no-progress", "-o", str(tmp_path), timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "  el_monotonic_with_width: yes\n" in result.stdout

@@ -119,5 +119,41 @@ def test_cli_gui_refuses_bad_procedure_with_exit_2(app, tmp_path):
     result = CliRunner().invoke(
         main, ["gui", "jvl", "--config", "sclc_sim", "-o", str(tmp_path / "runs")]
     )
-    assert result.exit_code == 2
-    assert "runnable here: solar-jv, sclc" in result.output
+    assert (result.exit_code, result.output) == (
+        2,
+        "labrig: error: device.kind: procedure jvl needs a device of kind led, but config "
+        "'simulated SCLC bench' has kind single_carrier (sim-hole-only-CsPbBr3); use a config "
+        "whose device.kind is led\n",
+    )
+    assert not (tmp_path / "runs").exists()
+    # a mistyped procedure: did-you-mean, before Qt or the bench is touched
+    result = CliRunner().invoke(main, ["gui", "Jlv", "--simulate", "-o", str(tmp_path / "runs")])
+    assert (result.exit_code, result.output) == (
+        2,
+        "labrig: error: unknown procedure 'Jlv' (did you mean 'jvl'?); allowed: jvl, spectrum, "
+        "pulsed-el, lifetime, solar-jv, sclc\n",
+    )
+
+
+def test_cli_gui_without_a_display_exits_2_with_one_line(tmp_path):
+    """Qt aborts the process (core dump) without a display; labrig refuses first."""
+    import subprocess
+
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "labrig", "gui", "jvl", "--simulate", "-o", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "labrig: error: gui: no display to open a window on (DISPLAY and WAYLAND_DISPLAY are "
+        "unset); run it in a desktop session or over ssh -X, or use labrig run\n"
+    )
+    assert list(tmp_path.iterdir()) == []
