@@ -174,6 +174,12 @@ def new_figure(rows: int, cols: int, *, width: float = 4.2, height: float = 3.4)
     return fig, axes
 
 
+def page_figure(width: float, height: float) -> Figure:
+    """An empty figure of ``width`` x ``height`` inches (constrained layout) for panels
+    laid out with ``subplot_mosaic``, e.g. a table spanning the page under two plots."""
+    return plt.figure(figsize=(width, height), layout="constrained")
+
+
 def title(fig: Figure, procedure: str, runs: Sequence[LoadedRun]) -> None:
     """Procedure and samples on the first line; what is wrong with the files (a run in
     progress, a crash, an abort) on the lines below, in red, so nobody mistakes a

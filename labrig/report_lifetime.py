@@ -11,6 +11,7 @@ parameters in each channel's analysis group), evaluated with
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
 from labrig.report_common import (
     axis_label,
@@ -26,8 +28,9 @@ from labrig.report_common import (
     figures_table,
     fmt,
     letter_panels,
-    new_figure,
     no_data,
+    page_figure,
+    pretty_units,
     run_labels,
     title,
 )
@@ -142,19 +145,34 @@ def channel_summary(loaded: LoadedRun, group: str) -> ChannelSummary:
     )
 
 
+#: per-channel markers, so channels stay apart where their curves overlap (equal devices
+#: decay alike) and in greyscale print
+MARKERS = ("o", "s", "^", "v", "D", "P", "X", "<", ">", "h")
+
+
 def lifetime_figure(runs: Sequence[LoadedRun]) -> Figure:
-    fig, axes = new_figure(1, 3, width=4.6)
-    ax_l, ax_s, ax_tab = axes[0]
     labels = run_labels(runs)
     multi = len(runs) > 1
+    per_run = [
+        (loaded, label, channel_groups(loaded)) for loaded, label in zip(runs, labels, strict=True)
+    ]
+    n_rows = sum(len(g) for *_, g in per_run) + sum(1 for *_, g in per_run if len(g) > 1)
+    table_h = 0.6 + 0.24 * max(n_rows, 1)
+    fig = page_figure(10.0, 4.0 + table_h)
+    panels = fig.subplot_mosaic(
+        [["decay", "scaling"], ["table", "table"]], height_ratios=[4.0, table_h]
+    )
+    ax_l, ax_s, ax_tab = panels["decay"], panels["scaling"], panels["table"]
     k = 0
     rows = []
     scaling = []
-    for loaded, label in zip(runs, labels, strict=True):
-        for group in channel_groups(loaded):
+    for loaded, label, groups in per_run:
+        summaries = []
+        for group in groups:
             name = f"{label} {_short(group)}" if multi else _short(group)
             summary = channel_summary(loaded, group)
-            _channel(ax_l, loaded, group, name, colour(k), summary)
+            summaries.append(summary)
+            _channel(ax_l, loaded, group, name, colour(k), MARKERS[k % len(MARKERS)], summary)
             if summary.l0 is not None and summary.t50_h is not None:
                 scaling.append((summary.l0, summary.t50_h, summary.t50_fit, colour(k), name))
             rows.append(
@@ -168,6 +186,8 @@ def lifetime_figure(runs: Sequence[LoadedRun]) -> Figure:
                 ]
             )
             k += 1
+        if len(summaries) > 1:
+            rows.append(mean_row(f"{label} mean ± s.d." if multi else "mean ± s.d.", summaries))
     if k == 0:
         no_data(ax_l, "no channel data yet")
     ax_l.axhline(0.5, color="0.3", lw=0.8, ls=":")
@@ -180,7 +200,9 @@ def lifetime_figure(runs: Sequence[LoadedRun]) -> Figure:
         handles, _ = ax_l.get_legend_handles_labels()
         handles.append(Line2D([], [], ls="--", color="0.1", lw=0.9, label="best decay fit"))
         handles.append(Line2D([], [], ls="none", marker="o", color="0.5", mec="black", label="T50"))
-        ax_l.legend(handles=handles, loc="best", fontsize=7.5)
+        ax_l.legend(
+            handles=handles, loc="lower left", fontsize=7.5, ncols=1 + (len(handles) - 1) // 8
+        )
     _scaling_panel(ax_s, runs, scaling)
     header = ["channel", "L0", "J", "T95", "T50", "model"]
     figures_table(ax_tab, header, rows, "figures")
@@ -189,18 +211,51 @@ def lifetime_figure(runs: Sequence[LoadedRun]) -> Figure:
     return fig
 
 
+def mean_row(name: str, summaries: Sequence[ChannelSummary]) -> list[str]:
+    """The table's ``mean ± s.d.`` row over channels (sample standard deviation; a
+    figure missing on a channel is left out of that column's statistics)."""
+
+    def stat(values: list[float | None], units: str) -> str:
+        v = np.array([x for x in values if x is not None], float)
+        if v.size < 2:
+            return fmt(float(v[0]) if v.size else None, units)
+        mean, sd = (
+            np.format_float_positional(x, precision=p, unique=False, fractional=False, trim="-")
+            for x, p in ((v.mean(), 4), (v.std(ddof=1), 2))
+        )
+        return f"{mean} ± {sd} {pretty_units(units)}"
+
+    return [
+        name,
+        stat([s.l0 for s in summaries], "cd/m^2"),
+        stat([s.j for s in summaries], "mA/cm^2"),
+        stat([s.t95_h for s in summaries], "h"),
+        stat([s.t50_h for s in summaries], "h"),
+        "",
+    ]
+
+
 def _short(group: str) -> str:
     return group.replace("channel_", "ch ")
 
 
 def _channel(
-    ax: Axes, loaded: LoadedRun, group: str, name: str, col: str, summary: ChannelSummary
+    ax: Axes,
+    loaded: LoadedRun,
+    group: str,
+    name: str,
+    col: str,
+    marker: str,
+    summary: ChannelSummary,
 ) -> None:
     t = loaded.table(group)
     time_h = np.asarray(t["time"], float) / 3600.0
     rel = np.asarray(t["relative_luminance"], float)
     m = np.isfinite(time_h) & np.isfinite(rel)
-    ax.plot(time_h[m], rel[m], "-", color=col, label=name, lw=2.2, alpha=0.75)
+    ax.plot(
+        time_h[m], rel[m], "-", color=col, label=name, lw=1.4, marker=marker, ms=4,
+        mfc="white", markevery=max(1, int(m.sum()) // 8),
+    )  # fmt: skip
     fit = recorded_fit(loaded, group)
     if fit is not None and m.any():
         end = max(time_h[m].max(), summary.t50_h or 0.0)
@@ -235,10 +290,11 @@ def _scaling_panel(ax: Axes, runs: Sequence[LoadedRun], points: list) -> None:
         ref = figure_value(loaded, "T50_at_1000_cd_m2")
         who = f"{label}: " if len(runs) > 1 else ""
         warning = scaling_warning(loaded)
-        if warning:
-            ax.text(
-                0.03, 0.03 + 0.1 * k, f"{who}{warning}", transform=ax.transAxes, fontsize=7,
-                color="#b00020", va="bottom", wrap=True,
+        if warning:  # under the x label, wrapped to the panel: never over a point
+            ax.annotate(
+                textwrap.fill(f"{who}{warning}", 80), (0, 0), xycoords="axes fraction",
+                xytext=(0, -30 - 40 * k), textcoords="offset points", fontsize=7,
+                color="#b00020", va="top",
             )  # fmt: skip
         if n is None or ref is None or not points:
             continue
@@ -253,12 +309,27 @@ def _scaling_panel(ax: Axes, runs: Sequence[LoadedRun], points: list) -> None:
         ax.plot([1000], [ref], "D", color="0.3", ms=5, label=f"{who}T50(1000 cd/m²) = {ref:.3g} h")
         drawn = True
     if drawn:
-        ax.legend(fontsize=7, loc="upper right")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+        ax.legend(fontsize=7, loc="lower left")
+    scale = scaling_axes(points)
+    ax.set_xscale(scale)
+    ax.set_yscale(scale)
+    if scale == "linear":  # plain numbers: no offset text, no 9.95×10² tick crowding
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(ScalarFormatter(useOffset=False))
+            axis.set_major_locator(MaxNLocator(5))
+        ax.margins(0.15)
     ax.set_xlabel(axis_label("initial luminance L0", "cd/m^2"))
     ax.set_ylabel(axis_label("T50", "h"))
     ax.set_title("luminance scaling (open: extrapolated)")
+
+
+def scaling_axes(points: Sequence[tuple]) -> str:
+    """``"log"`` when the channels' L0 span a decade or more (where a power law is a
+    straight line worth reading), ``"linear"`` otherwise: log ticks over 995–1003 cd/m²
+    overprint each other and say nothing."""
+    l0 = np.array([p[0] for p in points], float)
+    l0 = l0[np.isfinite(l0) & (l0 > 0)]
+    return "log" if l0.size and l0.max() / l0.min() >= 10.0 else "linear"
 
 
 def scaling_warning(loaded: LoadedRun) -> str:

@@ -174,7 +174,9 @@ def test_lifetime_scaling_panel_says_when_the_law_does_not_hold(runs):
     assert note.startswith("acceleration exponent not fitted: the 2 channel(s)")
     fig = lifetime_figure([loaded])
     panel = _axes_by_title(fig)["luminance scaling (open: extrapolated)"]
-    assert [t.get_text() for t in panel.texts if t.get_color() == "#b00020"] == [note]
+    assert [" ".join(t.get_text().split()) for t in panel.texts if t.get_color() == "#b00020"] == [
+        note
+    ]
     matplotlib.pyplot.close(fig)
     # a fitted law the run found not to describe its channels: flagged in red, the
     # stored lack-of-fit verdict shown (not recomputed)
@@ -192,7 +194,7 @@ def test_lifetime_scaling_panel_says_when_the_law_does_not_hold(runs):
     del figs["acceleration_exponent_note"]
     fig = lifetime_figure([loaded])
     panel = _axes_by_title(fig)["luminance scaling (open: extrapolated)"]
-    red = [t.get_text() for t in panel.texts if t.get_color() == "#b00020"]
+    red = [" ".join(t.get_text().split()) for t in panel.texts if t.get_color() == "#b00020"]
     assert red == ["power law does not describe the data: lack-of-fit p = 0.0004"]
     law = next(line for line in panel.lines if line.get_label().startswith("L0ⁿ·T50"))
     assert law.get_label() == "L0ⁿ·T50 = const, n = 2.00 ± 0.30"
@@ -301,3 +303,54 @@ def test_a_run_killed_mid_sweep_is_reported_from_what_reached_the_disk(tmp_path)
     assert "run in progress" in loaded.problems[0]
     assert "NOTE: run in progress" in result.summary.read_text()
     assert result.figures[0].stat().st_size > 20_000
+
+
+def _set_l0(loaded, values) -> None:
+    for group, l0 in zip(("channel_01", "channel_02"), values, strict=True):
+        loaded.run.analysis[group]["initial_luminance"] = (l0, "cd/m^2")
+
+
+def test_lifetime_scaling_axes_are_linear_below_a_decade_of_l0(runs):
+    from labrig.report_lifetime import lifetime_figure
+
+    loaded = load_run(runs["lifetime"])
+    _set_l0(loaded, (995.0, 1003.0))  # channels sharing one L0
+    fig = lifetime_figure([loaded])
+    fig.canvas.draw()
+    panel = _axes_by_title(fig)["luminance scaling (open: extrapolated)"]
+    assert panel.get_xscale() == panel.get_yscale() == "linear"
+    ticks = [t.get_text() for t in panel.get_xticklabels() if t.get_text()]
+    assert 2 <= len(ticks) <= 6  # a few plain ticks, not overprinted 9.95×10² labels
+    assert all("10^" not in t and "times" not in t and "e" not in t for t in ticks), ticks
+    assert panel.xaxis.get_offset_text().get_text() == ""
+    lo, hi = panel.get_xlim()
+    assert lo < 995.0 and hi > 1003.0 and hi - lo < 50
+    matplotlib.pyplot.close(fig)
+    _set_l0(loaded, (100.0, 3000.0))  # a decade and more: the power law is a line
+    fig = lifetime_figure([loaded])
+    panel = _axes_by_title(fig)["luminance scaling (open: extrapolated)"]
+    assert panel.get_xscale() == panel.get_yscale() == "log"
+    matplotlib.pyplot.close(fig)
+
+
+def test_lifetime_figure_reads_on_a_page_with_channels_apart_and_a_mean_row(runs):
+    from labrig.report_lifetime import lifetime_figure
+
+    loaded = load_run(runs["lifetime"])
+    fig = lifetime_figure([loaded])
+    w, h = fig.get_size_inches()
+    assert w <= 10.5 and 1.2 <= w / h <= 2.0  # not a 4:1 strip
+    decay = _axes_by_title(fig)["luminance decay at constant current"]
+    data = [line for line in decay.lines if line.get_label().startswith("ch ")]
+    assert [line.get_label() for line in data] == ["ch 01", "ch 02"]
+    assert len({line.get_color() for line in data}) == 2
+    assert len({line.get_marker() for line in data}) == 2  # apart in greyscale too
+    table = next(ax for ax in fig.axes if ax.get_title() == "figures").tables[0]
+    cells = table.get_celld()
+    last = max(r for r, _ in cells)
+    assert cells[last, 0].get_text().get_text() == "mean ± s.d."
+    t50 = [loaded.run.analysis[g]["T50"][0] for g in ("channel_01", "channel_02")]
+    mean, sd = cells[last, 4].get_text().get_text().removesuffix(" h").split(" ± ")
+    assert float(mean) == pytest.approx(np.mean(t50), rel=1e-3)
+    assert float(sd) == pytest.approx(np.std(t50, ddof=1), rel=0.05)
+    matplotlib.pyplot.close(fig)
