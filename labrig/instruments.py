@@ -51,7 +51,12 @@ def open_instrument(
             device = lab.instruments[role] if lab is not None else None
             if device is None:
                 raise ConfigError(f"instruments.{role}: simulated, but no simulator was started")
-            return usb2000plus.USB2000Plus(device, resource=f"sim:{device.serial_number}")
+            from labrig.simulators.seabreeze import spectrometer
+
+            # seabreeze's own Spectrometer over the simulated unit (its corrections run)
+            return usb2000plus.USB2000Plus(
+                spectrometer(device), resource=f"sim:{device.serial_number}"
+            )
         return usb2000plus.connect(cfg.resource, backend=cfg.backend or "cseabreeze")
     if cfg.driver == "lifetime_rig":
         from labrig.drivers.lifetime_rig import connect

@@ -22,6 +22,9 @@ Switching it on:
   the device's electroluminescence;
 - labrig's own driver: ``LABRIG_SEABREEZE=simulated`` in the environment makes
   ``labrig.drivers.usb2000plus.connect`` open the simulated unit through seabreeze.
+
+labrig's simulated bench itself opens its unit with :func:`spectrometer` (a seabreeze
+``Spectrometer`` bound to this backend), which switches nothing process-wide.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import sys
 from typing import Any
 
 import numpy as np
+import seabreeze.spectrometers as sb
 from seabreeze._exc import SeaBreezeError
 from seabreeze.types import SeaBreezeFeatureAccessor
 
@@ -46,7 +50,7 @@ from labrig.simulators.spectrometer import (
     SimulatedSpectrometer,
 )
 
-__all__ = ["SeaBreezeAPI", "SeaBreezeDevice", "SeaBreezeError", "use"]
+__all__ = ["SeaBreezeAPI", "SeaBreezeDevice", "SeaBreezeError", "spectrometer", "use"]
 
 #: the bench config the simulated unit belongs to when none is given (default ``sim``)
 ENV_CONFIG = "LABRIG_SEABREEZE_CONFIG"
@@ -178,13 +182,22 @@ class SeaBreezeAPI:
         return [MODEL]
 
 
+class BoundSpectrometer(sb.Spectrometer):
+    """seabreeze's own ``Spectrometer``, bound to this backend instead of the process's
+    (``_backend`` is set below): labrig's simulated bench opens its unit through it, so
+    its spectra go through seabreeze's code without switching seabreeze for anyone else."""
+
+
+def spectrometer(unit: SimulatedSpectrometer) -> sb.Spectrometer:
+    """The simulated ``unit`` as a real (opened) ``seabreeze.spectrometers.Spectrometer``."""
+    return BoundSpectrometer(SeaBreezeDevice(unit))
+
+
 # ---------------------------------------------------------------------------- switch
 def use(bench: Any = None, serial_number: str = "SIM2K0001") -> SeaBreezeDevice:
     """Make ``seabreeze.spectrometers`` see the simulated USB2000+ on ``bench`` (default:
     a new simulated bench of the ``LABRIG_SEABREEZE_CONFIG`` config, else ``sim``);
     returns the device seabreeze will list.  Call it before opening a spectrometer."""
-    import seabreeze.spectrometers as sb
-
     if bench is None:
         from labrig.config import load_config
         from labrig.simulators.bench import SimulatedBench
@@ -230,6 +243,8 @@ def main(argv: list[str] | None = None) -> None:
     sys.argv = [args.script, *args.args]
     runpy.run_path(args.script, run_name="__main__")
 
+
+BoundSpectrometer._backend = sys.modules[__name__]  # type: ignore[assignment]
 
 if __name__ == "__main__":
     # run the importable module's main, so the backend seabreeze sees is that module

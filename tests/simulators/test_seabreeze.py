@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import seabreeze.spectrometers as sb
 
@@ -17,7 +18,7 @@ from labrig.config import load_config
 from labrig.errors import ConfigError
 from labrig.simulators import seabreeze as simulated
 from labrig.simulators.bench import SimulatedBench
-from labrig.simulators.spectrometer import ELECTRIC_DARK_PIXELS
+from labrig.simulators.spectrometer import ELECTRIC_DARK_PIXELS, SimulatedSpectrometer
 
 # A script as a seabreeze user writes it: nothing of labrig in it.
 PLAIN_SCRIPT = """\
@@ -154,3 +155,19 @@ def test_runner_usage_error_is_one_line() -> None:
     assert "Traceback" not in run.stderr
     assert "--drive-voltage: invalid float value: 'x'" in run.stderr
     assert run.stdout == ""
+
+
+def test_bound_spectrometer_leaves_the_process_seabreeze_alone(lit_bench: SimulatedBench) -> None:
+    """labrig's bench opens its unit as a seabreeze Spectrometer without use()."""
+    before = vars(sb.Spectrometer)["_backend"]._backend
+    unit = SimulatedSpectrometer(lit_bench, serial_number="SIMB")
+    spec = simulated.spectrometer(unit)
+    assert isinstance(spec, sb.Spectrometer)
+    assert vars(sb.Spectrometer)["_backend"]._backend is before  # nothing switched
+    assert "_lib" not in vars(sb) or vars(sb)["_lib"] is not simulated
+    spec.integration_time_micros(20_000)
+    spec.intensities()
+    counts = spec.intensities(correct_dark_counts=True, correct_nonlinearity=True)
+    assert unit.reads == 2  # every spectrum came from the simulated detector
+    peak = spec.wavelengths()[np.argmax(counts)]
+    assert abs(peak - load_config("sim").device.model.peak_nm) <= 2.0
