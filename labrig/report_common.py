@@ -318,7 +318,7 @@ def cie_diagram(ax: Axes, points: Sequence[tuple[float, float, str, str]]) -> No
         ax.annotate(
             f"{mark}",
             (x, y),
-            xytext=(x + 0.035 * dx / norm, y + 0.035 * dy / norm),
+            xytext=(x + 0.06 * dx / norm, y + 0.06 * dy / norm),  # clear of a point on the locus
             fontsize=7,
             color="0.25",
             ha="center",
@@ -331,6 +331,16 @@ def cie_diagram(ax: Axes, points: Sequence[tuple[float, float, str, str]]) -> No
         ax.plot(
             [x], [y], marker="o", ms=7, mfc=col, mec="black", mew=1.0, ls="none",
             label=label, zorder=5,
+        )  # fmt: skip
+        # its coordinates, inwards (towards the white point): the wavelength labels are
+        # outside the locus
+        dx, dy = 0.33 - x, 0.33 - y
+        norm = math.hypot(dx, dy) or 1.0
+        ax.annotate(
+            f"({x:.3f}, {y:.3f})", (x, y), xytext=(10 * dx / norm, 10 * dy / norm),
+            textcoords="offset points", fontsize=7.5, ha="left" if dx > 0 else "right",
+            va="bottom" if dy > 0 else "top", zorder=6,
+            bbox={"facecolor": "white", "edgecolor": col, "alpha": 0.85, "pad": 1.5},
         )  # fmt: skip
     ax.set_xlim(-0.02, 0.8)
     ax.set_ylim(-0.02, 0.9)

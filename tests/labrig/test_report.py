@@ -108,7 +108,68 @@ def test_jvl_panels_log_axes_units_and_cie(runs):
     locus = max(cie.lines, key=lambda line: len(line.get_xdata()))
     assert max(locus.get_xdata()) == pytest.approx(0.7347, abs=2e-3)
     spectra = panels["EL spectra"]
-    assert "628" in spectra.lines[0].get_label() and "FWHM" in spectra.lines[0].get_label()
+    head = spectra.get_legend().get_title().get_text()
+    assert "628" in head and "FWHM" in head
+    matplotlib.pyplot.close(fig)
+
+
+def test_jvl_marks_turn_on_power_efficiency_spectra_at_biases_and_cie_xy(runs):
+    an = read_run(runs["jvl"]).analysis[None]
+    fig = _figure([runs["jvl"]])
+    fig.canvas.draw()
+    panels = _axes_by_title(fig)
+    # turn-on: a marker at (V_on, 1 cd/m²) on the luminance axis, labelled with its value
+    lum_ax = next(ax for ax in fig.axes if ax.get_ylabel() == "luminance L (cd/m²)")
+    on = [line for line in lum_ax.lines if line.get_marker() == "^"]
+    assert len(on) == 1 and np.allclose(on[0].get_xydata(), [[an["turn_on_voltage"][0], 1.0]])
+    assert f"{an['turn_on_voltage'][0]:.2f} V" in [t.get_text() for t in lum_ax.texts]
+    # power efficiency on its own (right) axis of the efficiency panel, the file's peak
+    pe = next(ax for ax in fig.axes if ax.get_ylabel() == "power efficiency (lm/W)")
+    assert max(np.nanmax(line.get_ydata()) for line in pe.lines) == pytest.approx(
+        an["peak_power_efficiency"][0]
+    )
+    # EL spectra at four biases spread over the lit steps, the peak-EQE one among them
+    spectra = panels["EL spectra"]
+    biased = [line for line in spectra.lines if " V, " in line.get_label()]
+    assert len(biased) == 4
+    volts = [float(line.get_label().split(" V,")[0]) for line in biased]
+    assert volts == sorted(volts) and volts[-1] - volts[0] >= 2.0
+    assert sum("(peak EQE)" in line.get_label() for line in biased) == 1
+    # the legend is clear of the peak marker (a dotted line up to the peak)
+    marker = next(
+        line for line in spectra.lines if line.get_linestyle() == ":" and len(line.get_xdata()) == 2
+    )
+    legend_box = spectra.get_legend().get_window_extent()
+    assert not legend_box.overlaps(marker.get_window_extent())
+    # the CIE point carries its x, y; the text and the point hide no wavelength label
+    cie = panels["CIE 1931 chromaticity"]
+    xy_text = next(t for t in cie.texts if t.get_text().startswith("("))
+    assert xy_text.get_text() == f"({an['cie_x'][0]:.3f}, {an['cie_y'][0]:.3f})"
+    point = next(line for line in cie.lines if line.get_label() == "sim-red-CsPbI3")
+    px, py = cie.transData.transform(point.get_xydata()[0])
+    wavelength_labels = [t for t in cie.texts if t.get_text().isdigit()]
+    assert len(wavelength_labels) == 11
+    for label in [*wavelength_labels, xy_text]:
+        box = label.get_window_extent()
+        assert not box.contains(px, py), label.get_text()
+    for label in wavelength_labels:
+        assert not label.get_window_extent().overlaps(xy_text.get_window_extent())
+    matplotlib.pyplot.close(fig)
+
+
+def test_overlaid_devices_are_drawn_in_their_emission_colours(runs):
+    fig = _figure([runs["jvl"], runs["jvl-green"]])
+    eqe = _axes_by_title(fig)["EQE vs current density"]
+    red, green = (matplotlib.colors.to_rgb(line.get_color()) for line in eqe.lines)
+    assert red[0] > 2 * max(red[1], red[2])  # the red device is red
+    assert green[1] > 2 * max(green[0], green[2])  # the green device is green, not blue
+    matplotlib.pyplot.close(fig)
+    # two devices of one colour fall back to the colour-blind-safe palette
+    from labrig.report_common import PALETTE
+
+    fig = _figure([runs["jvl"], runs["jvl"]])
+    eqe = _axes_by_title(fig)["EQE vs current density"]
+    assert [line.get_color() for line in eqe.lines] == list(PALETTE[:2])
     matplotlib.pyplot.close(fig)
 
 
