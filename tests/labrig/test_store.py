@@ -163,6 +163,30 @@ def test_default_plot_moves_to_a_group_with_rows(tmp_path: Path) -> None:
         assert f["entry/data"].attrs["NX_class"] == "NXcollection"
 
 
+def test_resolved_config_and_requested_parameters_round_trip(tmp_path: Path) -> None:
+    resolved = {
+        "device": {"preset": ("red_cspbi3", ""), "active_area_cm2": (0.04, "cm^2")},
+        "calibration": {"photodiode": {"responsivity": {"a_per_w": ([0.2, 0.4], "A/W")}}},
+    }
+    store = _create(
+        tmp_path,
+        parameters={"compliance_current": (0.05, "A"), "points": (61, "")},
+        requested_parameters={"compliance_current": 0.0},
+        resolved_config=resolved,
+    )
+    store.close("finished")
+    run = read_run(store.path)
+    assert run.parameters["compliance_current"] == (0.05, "A")  # the value used
+    assert run.requested_parameters == {"compliance_current": 0.0}  # the value asked
+    assert run.resolved_config["device"] == resolved["device"]
+    table = run.resolved_config["calibration"]["photodiode"]["responsivity"]["a_per_w"]
+    np.testing.assert_array_equal(table[0], [0.2, 0.4])
+    assert table[1] == "A/W"
+    with h5py.File(store.path, "r") as f:
+        for name in ("resolved_config", "resolved_config/calibration/photodiode/responsivity"):
+            assert f[f"entry/{name}"].attrs["NX_class"] == "NXcollection"
+
+
 def test_unknown_default_plot_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="default plot 'spectra' is not one of the data groups"):
         _create(tmp_path, default_plot="spectra")

@@ -160,3 +160,11 @@ def test_a_file_in_the_first_layout_still_opens(tmp_path: Path) -> None:
     assert run.parameters["compliance_current"] == (0.0, "A")
     assert run.resolved_config == {} and run.requested_parameters == {}
     assert run.config_text.startswith("device:")
+    # and the readers built on it: inspect, the report's loader
+    from labrig.inspect import describe_run
+    from labrig.report_data import load_run
+
+    text = describe_run(path)
+    assert "luminance" in text and "cd/m^2" in text
+    loaded = load_run(path)
+    np.testing.assert_array_equal(loaded.run.columns["data"]["voltage"][0], [1.0, 2.0])
