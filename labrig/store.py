@@ -709,8 +709,10 @@ class RunStore:
         for g in groups:
             if g in RESERVED_NAMES or not re.fullmatch(r"[A-Za-z0-9_]+", g):
                 raise ValueError(f"data group name {g!r} is reserved or not [A-Za-z0-9_]+")
-        if default_plot not in (DEFAULT_GROUP, *groups):
-            raise ValueError(f"default plot {default_plot!r} is not one of the data groups")
+        if default_plot not in (DEFAULT_GROUP, *groups, "spectra"):
+            raise ValueError(
+                f"default plot {default_plot!r} is not one of the data groups or spectra"
+            )
         output_dir = check_output_dir(Path(output_dir))
         start = _now()
         stamp = _dt.datetime.fromtimestamp(start).strftime("%Y%m%d-%H%M%S")
@@ -1213,12 +1215,13 @@ def _mark_plots(entry: h5py.Group) -> None:
         grp.attrs["NX_class"] = "NXdata" if rows else "NXcollection"
         if rows:
             filled.append(gname)
+    if "spectra" in entry:
+        spectra = entry["spectra"].attrs
+        spectra["NX_class"] = "NXdata" if entry["spectra"]["counts"].shape[0] else "NXcollection"
+        if spectra["NX_class"] == "NXdata":
+            filled.append("spectra")
     if filled and _decode(entry.attrs.get("default", DEFAULT_GROUP)) not in filled:
         entry.attrs["default"] = filled[0]
-    if "spectra" in entry:
-        entry["spectra"].attrs["NX_class"] = (
-            "NXdata" if entry["spectra"]["counts"].shape[0] else "NXcollection"
-        )
 
 
 def _create_spectra(entry: h5py.Group, pixels: int) -> None:
@@ -1228,7 +1231,7 @@ def _create_spectra(entry: h5py.Group, pixels: int) -> None:
     wl = sp.create_dataset("wavelength_nm", shape=(pixels,), dtype="f8", fillvalue=np.nan)
     _column_attrs(wl, "nm", "wavelength")
     for name, dtype, width, units, long_name in (
-        ("counts", "f8", pixels, "counts", "spectrometer counts"),
+        ("counts", "f8", pixels, "counts", "spectrometer counts"),  # rows: spectra
         ("step", "i8", None, "", "data row the spectrum belongs to"),
         ("integration_time_s", "f8", None, "s", "integration time"),
         ("scans_averaged", "i4", None, "", "scans averaged"),
@@ -1239,6 +1242,7 @@ def _create_spectra(entry: h5py.Group, pixels: int) -> None:
     ):
         chunk = SPECTRUM_CHUNK if width else ROW_CHUNK
         _column_attrs(_resizable(sp, name, dtype, chunk, width), units, long_name)
+    sp["counts"].attrs["interpretation"] = "spectrum"  # viewers: a curve per row, no image
 
 
 def _rewrite_clean(path: Path) -> None:

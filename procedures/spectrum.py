@@ -57,6 +57,10 @@ class SpectrumProcedure(LabrigProcedure):
     SIGNAL = "current_density"
     AXIS = "voltage"
 
+    def default_plot(self) -> str:
+        """The spectrum (the one data row is the drive it was taken at)."""
+        return "spectra"
+
     source_mode = ListParameter("Source mode", choices=SOURCE_MODES, default="current")
     drive_current = FloatParameter(
         "Drive current", units="mA", default=0.04, minimum=-1050.0, maximum=1050.0

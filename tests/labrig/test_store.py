@@ -188,8 +188,8 @@ def test_resolved_config_and_requested_parameters_round_trip(tmp_path: Path) -> 
 
 
 def test_unknown_default_plot_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="default plot 'spectra' is not one of the data groups"):
-        _create(tmp_path, default_plot="spectra")
+    with pytest.raises(ValueError, match="default plot 'channel_01' is not one of the data"):
+        _create(tmp_path, default_plot="channel_01")
     assert not list(tmp_path.glob("*.h5"))
 
 

@@ -22,7 +22,7 @@ PROCEDURES = ("jvl", "spectrum", "pulsed-el", "lifetime", "solar-jv", "sclc")
 #: the group each procedure's default plot must be
 DEFAULT_PLOT = {
     "jvl": "/entry/data",
-    "spectrum": "/entry/data",
+    "spectrum": "/entry/spectra",
     "pulsed-el": "/entry/data",
     "lifetime": "/entry/channel_01",
     "solar-jv": "/entry/light_reverse",
@@ -66,8 +66,8 @@ def test_silx_default_is_a_valid_non_empty_nxdata(run_file) -> None:
         assert default is not None and default.is_valid, procedure
         assert default.group.name == DEFAULT_PLOT[procedure]
         assert default.signal.size > 0
-        axis = default.axes[0]
-        assert axis is not None and axis.shape == default.signal.shape
+        axis = default.axes[-1]  # the x axis (spectra: one row per spectrum)
+        assert axis is not None and axis.shape == default.signal.shape[-1:]
         # the viewers label axes with long_name: it carries the units
         units = axis.attrs["units"]
         assert axis.attrs["long_name"].endswith(f" ({units})")
