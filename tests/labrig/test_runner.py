@@ -188,14 +188,15 @@ def test_signal_aborts_and_ramps_down(rig, tmp_path: Path, sig) -> None:
 def test_sigint_interrupts_a_blocked_instrument_call(rig, tmp_path: Path) -> None:
     _, smu, _, _, _ = rig
 
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+
     def hang(level: float) -> None:
-        if level > 1.0:
-            time.sleep(30)  # an instrument that never answers, with a long time-out
+        if level > 1.0:  # Ctrl-C 0.3 s into a call that never answers (long time-out)
+            timer.start()
+            time.sleep(30)
 
     smu.on_measure = hang
-    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
     t0 = time.monotonic()
-    timer.start()
     try:
         result = _run(_sweep(), rig, tmp_path)
     finally:
