@@ -272,15 +272,13 @@ def write_luminance_correction(
 ) -> None:
     """Write the config ``source_text`` with the new correction to ``target`` (never a
     shipped config); the new text must load to exactly these values or nothing is written."""
-    from labrig.config import is_shipped, load_config, parse_config
+    from labrig.config import is_shipped, load_config, parse_config, parse_yaml
 
     target = Path(target)
     if is_shipped(target):
         raise UserInputError(f"{target}: labrig's shipped configs are read-only")
     new = updated_config_text(source_text, factor, date)
-    import yaml
-
-    check = parse_config(yaml.safe_load(new), source_path=source_path or str(target))
+    check = parse_config(parse_yaml(new), source_path=source_path or str(target))
     cal = check.calibration
     if not (
         np.isclose(cal.luminance_correction, float(f"{factor:.6g}"))

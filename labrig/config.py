@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import yaml
 from pydantic import Field, PositiveFloat, ValidationError, model_validator
 
 from labrig.devices import DeviceConfig, StrictModel
@@ -26,6 +28,10 @@ DRIVERS = {
     "spectrometer": ("usb2000plus",),
     "lifetime": ("lifetime_rig", "smu_photometer"),
 }
+
+
+#: a date may also be written as an ISO text ("2026-11-01"), as JSON dumps of a config hold it
+Date = Annotated[_dt.date, Field(strict=False)]
 
 
 class InstrumentConfig(StrictModel):
@@ -79,14 +85,14 @@ class PhotodiodeCalibration(StrictModel):
 class Calibration(StrictModel):
     photodiode: PhotodiodeCalibration
     luminance_correction: PositiveFloat = 1.0
-    luminance_correction_date: _dt.date | None = None
+    luminance_correction_date: Date | None = None
     #: the factor (and its date) that ``labrig calibrate luminance`` replaced
     previous_luminance_correction: PositiveFloat | None = None
-    previous_luminance_correction_date: _dt.date | None = None
+    previous_luminance_correction_date: Date | None = None
     spectral_response_file: str | None = None
     reference_peak_nm: Annotated[float, Field(ge=300, le=1100)] | None = None
     reference_fwhm_nm: Annotated[float, Field(gt=0, le=300)] | None = None
-    date: _dt.date | None = None
+    date: Date | None = None
 
 
 class Limits(StrictModel):
@@ -107,6 +113,14 @@ class Limits(StrictModel):
 
 
 FaultKind = Literal["timeout", "garbled", "disconnect", "short", "open", "overrange"]
+#: the fault kinds each driver's simulator can inject (the simulators take theirs from here)
+FAULT_KINDS: dict[str, tuple[FaultKind, ...]] = {
+    "keithley2400": ("timeout", "garbled", "disconnect", "short", "open"),
+    "keithley6485": ("timeout", "garbled", "disconnect", "overrange"),
+    "usb2000plus": ("timeout", "disconnect", "garbled", "overrange"),
+    "lifetime_rig": ("open", "short", "disconnect", "timeout", "garbled"),
+    "smu_photometer": (),  # no simulator of its own: give faults to smu / photometer
+}
 
 
 class FaultSpec(StrictModel):
@@ -154,9 +168,17 @@ class BenchConfig(StrictModel):
                 )
             if not inst.simulated and not inst.resource and inst.driver != "usb2000plus":
                 raise ValueError(f"instruments.{role}.resource is required for a real instrument")
-        for role in self.simulation.faults:
+        for role, specs in self.simulation.faults.items():
             if role not in self.instruments:
                 raise ValueError(f"simulation.faults.{role}: no such instrument in this config")
+            driver = self.instruments[role].driver
+            allowed = FAULT_KINDS.get(driver, ())
+            for spec in specs:
+                if spec.kind not in allowed:
+                    raise ValueError(
+                        f"simulation.faults.{role}: fault kind {spec.kind!r} cannot happen on "
+                        f"the {driver}; allowed: {', '.join(allowed) or 'none'}"
+                    )
         return self
 
     @property
@@ -184,9 +206,108 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
     return shipped_config_dir() / f"{name_or_path}.yaml"
 
 
-def _read_yaml(path: Path, what: str) -> Any:
-    import yaml
+#: most nodes a YAML document may expand to through its aliases: a real config has a few
+#: hundred; an alias bomb (each level aliasing the one before several times) has billions
+MAX_YAML_NODES = 100_000
 
+#: YAML 1.2 floats PyYAML (YAML 1.1) leaves as text: ``1e15``, ``1.0e15`` (no exponent sign)
+_YAML12_FLOAT = re.compile(
+    r"^[-+]?(?:[0-9][0-9_]*\.[0-9_]*|\.[0-9_]+|[0-9][0-9_]*)[eE][-+]?[0-9]+$"
+)
+
+
+class YAMLRefused(yaml.MarkedYAMLError):
+    """YAML that parses but must not be used: a repeated key, an alias bomb."""
+
+
+class ConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing what it would silently accept: a key given twice in
+    one mapping (the last would win: a second ``limits:`` block replaced the first) and
+    aliases expanding past ``MAX_YAML_NODES`` nodes; ``1e15`` is read as a number."""
+
+    def compose_document(self) -> yaml.Node:
+        node = super().compose_document()
+        _check_expansion(node)
+        return node
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        first: dict[Any, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # ``<<: *base`` then a key of its own overrides on purpose
+            key = self.construct_object(key_node, deep=True)
+            try:
+                seen = first.get(key)
+            except TypeError:
+                continue  # unhashable: the base constructor says so
+            if seen is not None:
+                raise YAMLRefused(
+                    None,
+                    None,
+                    f"key {key!r} given twice in one mapping (first at line {seen.line + 1}); "
+                    "each key may appear once",
+                    key_node.start_mark,
+                )
+            first[key] = key_node.start_mark
+        return super().construct_mapping(node, deep)
+
+
+ConfigLoader.add_implicit_resolver("tag:yaml.org,2002:float", _YAML12_FLOAT, list("-+.0123456789"))
+
+
+def _check_expansion(root: yaml.Node | None) -> None:
+    """Count the nodes ``root`` expands to, each shared (aliased) node once per use, in
+    time linear in the distinct nodes; refuse more than ``MAX_YAML_NODES``, and an alias
+    inside its own anchor (an endless document)."""
+    if root is None:
+        return
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()  # entered, children not yet counted
+    stack: list[yaml.Node] = [root]
+    while stack:
+        node = stack[-1]
+        if id(node) in sizes:
+            stack.pop()
+            continue
+        children = _children(node)
+        if id(node) not in open_nodes:
+            open_nodes.add(id(node))
+            for child in children:
+                if id(child) in open_nodes:
+                    raise YAMLRefused(
+                        None, None, "an alias refers to its own anchor", child.start_mark
+                    )
+                if id(child) not in sizes:
+                    stack.append(child)
+            continue
+        stack.pop()
+        open_nodes.discard(id(node))
+        sizes[id(node)] = 1 + sum(sizes[id(c)] for c in children)
+        if sizes[id(node)] > MAX_YAML_NODES:
+            raise YAMLRefused(
+                None,
+                None,
+                f"aliases expand this document past {MAX_YAML_NODES} nodes (an alias "
+                "bomb?); write the values out or use fewer aliases",
+                node.start_mark,
+            )
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def parse_yaml(text: str) -> Any:
+    """A config's YAML text as Python data, the one way labrig reads config text (files,
+    presets and the copies stored in run files); ``yaml.YAMLError`` when it cannot."""
+    return yaml.load(text, Loader=ConfigLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def _read_yaml(path: Path, what: str) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -194,7 +315,10 @@ def _read_yaml(path: Path, what: str) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{what} {path}: cannot read it ({exc})") from None
     try:
-        return text, yaml.safe_load(text)
+        return text, parse_yaml(text)
+    except YAMLRefused as exc:
+        mark = exc.problem_mark
+        raise ConfigError(f"{what} {path}: line {mark.line + 1}: {exc.problem}") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
@@ -248,7 +372,7 @@ def format_validation_error(exc: ValidationError) -> str:
             if err["type"] in ("missing", "model_type") or isinstance(given, dict)
             else f" (got {text})"
         )
-        lines.append(f"{loc or 'config'}: {msg}{shown}")
+        lines.append(f"{loc}: {msg}{shown}" if loc else f"{msg}{shown}")  # msg names its key
     return "\n".join(lines)
 
 

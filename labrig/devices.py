@@ -11,15 +11,27 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, field_validator
+
+from labrig.storable import check_storable
 
 
 class StrictModel(BaseModel):
     """Config models reject unknown keys: a typo must never pass silently.  Numbers must
     be finite (NaN would pass every range check); a field that means "unbounded" opts in
-    with ``Field(allow_inf_nan=True)`` and a bound that refuses NaN."""
+    with ``Field(allow_inf_nan=True)`` and a bound that refuses NaN.  Values are taken
+    strictly as their type: ``true`` or ``"12"`` is not a number (pydantic's lax mode
+    would read them as 1 and 12), ``"yes"`` not a boolean."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: object) -> object:
+        """Config text goes into the run file: it must be text HDF5 can hold."""
+        if isinstance(value, str):
+            check_storable(value)
+        return value
 
 
 class DegradationModel(StrictModel):

@@ -168,12 +168,10 @@ def _mott_gurney(loaded: LoadedRun, x, v, j, child) -> tuple[np.ndarray | None, 
 
 def _device_geometry(loaded: LoadedRun) -> tuple[float, float] | None:
     """(thickness in cm, relative permittivity) from the config stored in the run."""
-    import yaml
-
-    from labrig.config import parse_config
+    from labrig.config import parse_config, parse_yaml
 
     try:
-        cfg = parse_config(yaml.safe_load(loaded.run.config_text))
+        cfg = parse_config(parse_yaml(loaded.run.config_text))
     except Exception:  # noqa: BLE001 - an unreadable stored config: fall back to a refit
         return None
     d_nm = getattr(cfg.device, "thickness_nm", None)

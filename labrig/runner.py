@@ -49,6 +49,7 @@ from labrig.errors import (
     UserInputError,
 )
 from labrig.procedure import GROUP_KEY, LabrigProcedure
+from labrig.storable import check_storable
 from labrig.store import RunStore, check_output_dir, read_run
 from labrig.terminal import say
 
@@ -298,6 +299,11 @@ def run_procedure(
             raise UserInputError(f"--resume: procedure {name!r} cannot resume a run")
         # the procedure reads what was written before the store reopens (and locks) it
         procedure.resume_from = Path(resume)
+    for what, text in (("--sample", sample), ("--operator", operator)):
+        try:
+            check_storable(text or "", what)
+        except ValueError as exc:
+            raise UserInputError(str(exc)) from None
     _check_numbers(procedure)
     procedure.validate(config)
     roles = _roles(procedure, config)

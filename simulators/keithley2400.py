@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from labrig.config import FaultSpec
+from labrig.config import FAULT_KINDS, FaultSpec
 from labrig.simulators.faults import ConnectionDropped, FaultInjector
 from labrig.simulators.keithley_common import (
     ARM,
@@ -153,9 +153,7 @@ class SimulatedKeithley2400(KeithleyTriggerModel, SCPIInstrument):
         self.bench = bench
         self.serial = serial
         super().__init__()
-        self.faults = FaultInjector(
-            faults, bench, ("timeout", "garbled", "disconnect", "short", "open")
-        )
+        self.faults = FaultInjector(faults, bench, FAULT_KINDS["keithley2400"])
         self._t0 = bench.clock.time()
         self.reset()
         self.esr = 128  # power-on

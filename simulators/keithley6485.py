@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from labrig.config import FaultSpec
+from labrig.config import FAULT_KINDS, FaultSpec
 from labrig.simulators.faults import FaultInjector
 from labrig.simulators.keithley_common import ARM, MEAS_ROF, TRIG, KeithleyTriggerModel
 from labrig.simulators.scpi import (
@@ -110,9 +110,7 @@ class SimulatedKeithley6485(KeithleyTriggerModel, SCPIInstrument):
         self.serial = serial
         self.line_frequency = float(bench.config.simulation.line_frequency_hz)
         super().__init__()
-        self.faults = FaultInjector(
-            faults, bench, ("timeout", "garbled", "disconnect", "overrange")
-        )
+        self.faults = FaultInjector(faults, bench, FAULT_KINDS["keithley6485"])
         self._rng = np.random.default_rng(bench.config.simulation.seed + 6485)
         self._t0 = bench.clock.time()
         self._arm_lock = threading.Lock()

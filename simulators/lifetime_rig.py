@@ -37,6 +37,7 @@ import numpy as np
 
 from labrig.clock import Clock, SimulatedClock
 from labrig.config import (
+    FAULT_KINDS,
     BenchConfig,
     Calibration,
     FaultSpec,
@@ -60,7 +61,7 @@ UNIT_SPREAD = 0.03
 LINK_DOWN_S = 60.0
 MAX_LINE = 128
 ERROR_QUEUE = 10
-SUPPORTED_FAULTS = ("open", "short", "disconnect", "timeout", "garbled")
+SUPPORTED_FAULTS = FAULT_KINDS["lifetime_rig"]
 
 #: the rig's photodiodes when the caller gives no calibration: a typical Si photodiode
 #: (DESIGN.md responsivities) of 5 mm radius 20 mm in front of the pixel, as in sim.yaml

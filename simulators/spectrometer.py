@@ -37,7 +37,7 @@ import numpy as np
 from scipy.constants import Planck, speed_of_light
 from seabreeze.spectrometers import SeaBreezeError
 
-from labrig.config import FaultSpec
+from labrig.config import FAULT_KINDS, FaultSpec
 from labrig.simulators.faults import ConnectionDropped, FaultInjector
 
 MODEL = "USB2000PLUS"
@@ -62,7 +62,7 @@ READ_NOISE_COUNTS = 6.0
 NONLINEARITY_A = 6.0e-7
 #: stray light (counts/s per pixel) flooding the detector under the ``overrange`` fault
 STRAY_LIGHT_COUNTS_PER_S = 1.0e9
-SUPPORTED_FAULTS = ("timeout", "disconnect", "garbled", "overrange")
+SUPPORTED_FAULTS = FAULT_KINDS["usb2000plus"]
 
 
 def usb2000plus_wavelengths(pixels: int = PIXELS) -> np.ndarray:

@@ -18,7 +18,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from labrig.config import BenchConfig, load_config, shipped_config_dir
+from labrig.config import BenchConfig, load_config, parse_yaml, shipped_config_dir
 from labrig.errors import ConfigError
 
 SHIPPED = sorted(p for p in shipped_config_dir().glob("*.yaml"))
@@ -130,7 +130,7 @@ bad_values = st.one_of(
     extra_key=st.text(min_size=1, max_size=10),
 )
 def test_mutated_shipped_configs(tmp_path, shipped, choice, how, value, extra_key) -> None:
-    tree = yaml.safe_load(shipped.read_text())
+    tree = parse_yaml(shipped.read_text())
     path = choice.choice(_paths(tree))
     parent = _parent(tree, path)
     if how == "replace":
@@ -142,6 +142,93 @@ def test_mutated_shipped_configs(tmp_path, shipped, choice, how, value, extra_ke
         if isinstance(target, dict):
             target.setdefault(extra_key, value)
     _check_loaded(_load(tmp_path, yaml.safe_dump(tree, allow_unicode=True)))
+
+
+# ----------------------------------------------------------------------------- edges
+def _numbers(tree: Any) -> list[tuple]:
+    """Key paths of the numeric leaves (not booleans) of a tree."""
+    return [
+        p
+        for p in _paths(tree)
+        if isinstance(_parent(tree, p)[p[-1]], int | float)
+        and not isinstance(_parent(tree, p)[p[-1]], bool)
+    ]
+
+
+def _refused(tmp_path: Path, text: str, *fragments: str) -> str:
+    path = tmp_path / "edge.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
+
+
+@FUZZ
+@given(
+    shipped=st.sampled_from(SHIPPED),
+    choice=st.randoms(use_true_random=False),
+    how=st.sampled_from(["true", "false", "text"]),
+)
+def test_a_number_given_as_a_boolean_or_text_is_refused(tmp_path, shipped, choice, how) -> None:
+    tree = parse_yaml(shipped.read_text())
+    path = choice.choice(_numbers(tree))
+    parent = _parent(tree, path)
+    parent[path[-1]] = {"true": True, "false": False, "text": str(parent[path[-1]])}[how]
+    key = str(path[-1]) if isinstance(path[-1], str) else str(path[-2])
+    _refused(tmp_path, yaml.safe_dump(tree), key, "Input should be a valid")
+
+
+def _json_with_repeat(tree: Any, target: tuple, value: Any) -> str:
+    """``tree`` as JSON (valid YAML), the mapping at ``target[:-1]`` holding its key
+    ``target[-1]`` a second time, with ``value`` (no repeat for an empty ``target``)."""
+    import json
+
+    def emit(node: Any, here: tuple) -> str:
+        if isinstance(node, dict):
+            items = [f"{json.dumps(str(k))}: {emit(v, (*here, k))}" for k, v in node.items()]
+            if target and here == target[:-1]:
+                items.append(f"{json.dumps(str(target[-1]))}: {json.dumps(value)}")
+            return "{" + ", ".join(items) + "}"
+        if isinstance(node, list):
+            return "[" + ", ".join(emit(v, (*here, i)) for i, v in enumerate(node)) + "]"
+        if isinstance(node, float) and math.isinf(node):
+            return ".inf" if node > 0 else "-.inf"  # YAML's spelling (JSON has none)
+        return json.dumps(node.isoformat() if hasattr(node, "isoformat") else node)
+
+    return emit(tree, ())
+
+
+@FUZZ
+@given(
+    shipped=st.sampled_from(SHIPPED),
+    choice=st.randoms(use_true_random=False),
+    value=st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=5)),
+)
+def test_a_key_repeated_anywhere_is_refused(tmp_path, shipped, choice, value) -> None:
+    tree = parse_yaml(shipped.read_text())
+    keys = [p for p in _paths(tree) if isinstance(p[-1], str)]
+    path = choice.choice(keys)
+    _refused(tmp_path, _json_with_repeat(tree, path, value), f"key {path[-1]!r} given twice")
+
+
+@FUZZ
+@given(
+    shipped=st.sampled_from(SHIPPED),
+    field=st.sampled_from([("device", "sample"), ("name",), ("device", "description")]),
+    text=st.text(max_size=10),
+    bad=st.sampled_from(["\x00", "\udcff", "\ud800"]),  # NUL, lone surrogates
+    at=st.floats(min_value=0, max_value=1),
+)
+def test_text_a_run_file_cannot_hold_is_refused(tmp_path, shipped, field, text, bad, at) -> None:
+    """Written as JSON escapes (``\\u0000``, ``\\udcff``), which YAML reads back."""
+    tree = parse_yaml(shipped.read_text())
+    cut = int(at * len(text))
+    _parent(tree, field)[field[-1]] = text[:cut] + bad + text[cut:]
+    message = _refused(tmp_path, _json_with_repeat(tree, (), None), "allowed: UTF-8 text")
+    assert len(message.splitlines()) == 1, message  # the only thing wrong
 
 
 # ----------------------------------------------------------------------------- broken YAML
