@@ -69,6 +69,7 @@ _UNIT_TEXT = {
     "^2": "²",
     "^3": "³",
     "*": "·",
+    "ohm": "Ω",
 }
 
 
@@ -152,6 +153,24 @@ def fmt(value: Any, units: str = "") -> str:
         text = str(value)
     units = pretty_units(units)
     return f"{text} {units}" if units and units != "1" and text != "—" else text
+
+
+def fmt_figure(value: Any, units: str = "") -> str:
+    """``fmt`` for text drawn in a figure: very large or small numbers in scientific
+    notation with a superscript exponent (9.997×10¹⁴, not 9.997e+14), rendered by
+    matplotlib's mathtext from its own ScalarFormatter."""
+    if (
+        isinstance(value, (float, np.floating))
+        and math.isfinite(value)
+        and value != 0
+        and not 1e-3 <= abs(value) < 1e4
+    ):
+        from matplotlib.ticker import ScalarFormatter
+
+        text = ScalarFormatter(useMathText=True).format_data(float(f"{value:.4g}"))
+        units = pretty_units(units)
+        return f"${text}$" + (f" {units}" if units and units != "1" else "")
+    return fmt(value, units)
 
 
 def figure_value(loaded: LoadedRun, name: str, group: str | None = None) -> float | None:
@@ -275,7 +294,7 @@ def figures_rows(
         values = [loaded.figures(group).get(name) for loaded in runs]
         if all(v is None for v in values):
             continue
-        rows.append([label, *("—" if v is None else fmt(v[0], v[1]) for v in values)])
+        rows.append([label, *("—" if v is None else fmt_figure(v[0], v[1]) for v in values)])
     return header, rows
 
 

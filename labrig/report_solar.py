@@ -73,6 +73,17 @@ def solar_figure(runs: Sequence[LoadedRun]) -> Figure:
                 if s == "light":
                     j_light.append(j[m])
                     ax_p.plot(v[m][order], p[m][order], ls=ls, color=col)
+        for d, marker in (("reverse", "*"), ("forward", "P")):
+            vmp, pmax = figure_value(loaded, f"{d}_vmp"), figure_value(loaded, f"{d}_pmax")
+            if vmp is None or pmax is None:
+                continue
+            ax_p.plot([vmp], [pmax], marker, color=colour(i), mec="black", ms=10, zorder=5)
+            if d == "reverse" or not multi:
+                ax_p.annotate(
+                    f"Pmax {pmax:.3g} mW/cm² ({d[:3]}.)", (vmp, pmax),
+                    xytext=(-8, 8 + (12 * i if multi else 0) - (24 if d == "forward" else 0)),
+                    textcoords="offset points", ha="right", fontsize=7.5, color=colour(i),
+                )  # fmt: skip
         for d in DIRECTIONS:
             voc = figure_value(loaded, f"{d}_voc")
             jsc = figure_value(loaded, f"{d}_jsc")
@@ -114,7 +125,7 @@ def solar_figure(runs: Sequence[LoadedRun]) -> Figure:
     ax_p.axhline(0, color="0.3", lw=0.7)
     ax_p.set_xlabel(axis_label("voltage", "V"))
     ax_p.set_ylabel(axis_label("output power density P", "mW/cm^2"))
-    ax_p.set_ylim(bottom=0)
+    ax_p.set_ylim(bottom=0, top=ax_p.get_ylim()[1] * 1.12)  # room for the Pmax label
     ax_p.set_title("power under illumination")
 
     header, rows = figures_rows(runs, PV_TABLE)

@@ -4,6 +4,7 @@ still in progress, a truncated file, an unknown procedure)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -414,4 +415,42 @@ def test_lifetime_figure_reads_on_a_page_with_channels_apart_and_a_mean_row(runs
     mean, sd = cells[last, 4].get_text().get_text().removesuffix(" h").split(" ± ")
     assert float(mean) == pytest.approx(np.mean(t50), rel=1e-3)
     assert float(sd) == pytest.approx(np.std(t50, ddof=1), rel=0.05)
+    matplotlib.pyplot.close(fig)
+
+
+def _cells(fig) -> dict[str, list[str]]:
+    table = next(ax for ax in fig.axes if ax.get_title() == "figures").tables[0]
+    rows: dict[int, list[str]] = {}
+    for (r, _c), cell in sorted(table.get_celld().items()):
+        rows.setdefault(r, []).append(cell.get_text().get_text())
+    return {row[0]: row[1:] for row in rows.values()}
+
+
+def test_solar_figure_marks_pmax_and_gives_resistances_in_ohm_cm2(runs):
+    an = read_run(runs["solar-jv"]).analysis[None]
+    fig = _figure([runs["solar-jv"]])
+    power = _axes_by_title(fig)["power under illumination"]
+    star = [line for line in power.lines if line.get_marker() == "*"]
+    assert len(star) == 1
+    assert star[0].get_xydata()[0] == pytest.approx([an["reverse_vmp"][0], an["reverse_pmax"][0]])
+    assert f"Pmax {an['reverse_pmax'][0]:.3g} mW/cm² (rev.)" in [t.get_text() for t in power.texts]
+    assert power.get_ylim()[1] > an["reverse_pmax"][0] * 1.05  # the label fits above it
+    cells = _cells(fig)
+    assert cells["Rs (rev.)"] == [f"{an['reverse_rs'][0]:.4g} Ω·cm²"]
+    assert cells["Rsh (rev.)"][0].endswith(" Ω·cm²")
+    matplotlib.pyplot.close(fig)
+
+
+def test_sclc_table_numbers_in_scientific_notation_with_superscripts(runs):
+    an = read_run(runs["sclc"]).analysis[None]
+    fig = _figure([runs["sclc"]])
+    fig.canvas.draw()  # mathtext must render (a bad string raises here)
+    cells = _cells(fig)
+    nt = an["trap_density"][0]
+    mantissa, exponent = f"{nt:.3e}".split("e")
+    assert cells["trap density n_t"] == [
+        f"${float(mantissa):.4g} \\times 10^{{{int(exponent)}}}$ cm⁻³"
+    ]
+    assert not any(re.search(r"\de[+-]?\d", v) for row in cells.values() for v in row)
+    assert cells["V_TFL"] == [f"{an['v_tfl'][0]:.4g} V"]  # ordinary numbers stay plain
     matplotlib.pyplot.close(fig)
