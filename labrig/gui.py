@@ -43,6 +43,7 @@ from pymeasure.thread import StoppableThread
 
 from labrig.config import BenchConfig
 from labrig.errors import LabrigError, RunAborted, UserInputError
+from labrig.parameters import parameter_objects
 from labrig.procedure import GROUP_KEY, LabrigProcedure
 
 log = logging.getLogger(__name__)
@@ -234,7 +235,9 @@ class LabrigWindow(ManagedWindow):
         y_axis = procedure_class.SIGNAL or columns[min(1, len(columns) - 1)]
         super().__init__(
             procedure_class,
-            inputs=list(procedure_class().parameter_objects()),
+            # labrig's declaration order (pymeasure's own parameter_objects is
+            # alphabetical: stop_voltage would sit far from start_voltage)
+            inputs=list(parameter_objects(procedure_class)),
             displays=(),
             x_axis=x_axis,
             y_axis=y_axis,

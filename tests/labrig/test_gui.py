@@ -157,3 +157,21 @@ def test_cli_gui_without_a_display_exits_2_with_one_line(tmp_path):
         "unset); run it in a desktop session or over ssh -X, or use labrig run\n"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_gui_inputs_follow_the_procedures_declaration_order(app, tmp_path):
+    from labrig.gui import LabrigWindow
+    from labrig.procedures.jvl import JVLProcedure
+
+    window = LabrigWindow(JVLProcedure, load_config("sim"), tmp_path)
+    layout = window.inputs.layout()
+    shown = [
+        name
+        for i in range(layout.count())
+        for name in window.inputs._inputs  # noqa: SLF001 - the widget keeps no other index
+        if layout.itemAt(i).widget() is getattr(window.inputs, name)
+    ]
+    # labrig's order, not pymeasure's alphabetical one (breakdown_fraction first)
+    assert shown[:4] == ["start_voltage", "stop_voltage", "step_voltage", "voltages"]
+    assert shown.index("compliance_current") < shown.index("breakdown_fraction")
+    window.close()
