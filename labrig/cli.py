@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -35,6 +36,10 @@ def summary(command: click.Command) -> str:
     return re.split(r"(?<=\.)\s", paragraph, maxsplit=1)[0]
 
 
+#: click >= 8.2 raises this for a group called without a command: show the help
+_NO_ARGS = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 class LabrigGroup(click.Group):
     """Turns labrig's user errors into one readable message and exit status 2, and lists
     its commands with their whole summaries."""
@@ -48,6 +53,26 @@ class LabrigGroup(click.Group):
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        """click's own usage errors (a bad option value, a missing argument) as one line
+        naming the command, exit status 2, instead of usage + hint + error."""
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            rv = super().main(*args, standalone_mode=False, **kwargs)
+        except _NO_ARGS as exc:  # plain `labrig`: the help itself, as click shows it
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx else "labrig"
+            _fail(f"{where}: {exc.format_message()} (see {where} --help)", EXIT_USAGE)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(EXIT_FAILED)
+        except click.ClickException as exc:
+            _fail(exc.format_message(), exc.exit_code)
+        sys.exit(rv if isinstance(rv, int) else EXIT_OK)
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:

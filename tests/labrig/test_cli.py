@@ -161,7 +161,7 @@ def _invoke(*args: str):
 
     from labrig.cli import main
 
-    return CliRunner().invoke(main, list(args))
+    return CliRunner().invoke(main, list(args), prog_name="labrig")
 
 
 def test_set_accepts_values_with_units_converted_by_pint():
@@ -292,3 +292,16 @@ def test_pulsed_headline_says_yes_and_no_progress_is_silent(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert "  el_monotonic_with_width: yes\n" in result.stdout
+
+
+def test_click_usage_errors_are_one_line_with_exit_2():
+    cases = {
+        ("export", "x.h5", "--format", "xls"): "labrig: error: labrig export: Invalid value "
+        "for '--format': 'xls' is not 'csv'. (see labrig export --help)\n",
+        ("run",): "labrig: error: labrig run: Missing argument 'PROCEDURE'. "
+        "(see labrig run --help)\n",
+        ("nonsense",): "labrig: error: labrig: No such command 'nonsense'. (see labrig --help)\n",
+    }
+    for args, message in cases.items():
+        result = _invoke(*args)
+        assert (result.exit_code, result.output) == (2, message), args
