@@ -247,6 +247,23 @@ class LabrigWindow(ManagedWindow):
             f"labrig {procedure_class.NAME} — {config.name} ({config.device.sample}) -> {self.output_dir}"
         )
         self.browser_widget.open_button.setEnabled(False)  # opens pymeasure CSVs only
+        self._label_axes_with_units(procedure_class)
+
+    def _label_axes_with_units(self, procedure_class: type[LabrigProcedure]) -> None:
+        """Axis titles with units from the procedure's columns, now and whenever the user
+        picks another column (pymeasure only finds units written into a column name)."""
+        from labrig.report_common import axis_label
+
+        names = {c.name: axis_label(c.long_name, c.units) for c in procedure_class.COLUMNS}
+        frame = self.plot_widget.plot_frame
+
+        def relabel(side: str, column: str) -> None:
+            frame.plot.setLabel(side, names.get(column, column), **frame.LABEL_STYLE)
+
+        frame.x_axis_changed.connect(lambda column: relabel("bottom", column))
+        frame.y_axis_changed.connect(lambda column: relabel("left", column))
+        relabel("bottom", frame.x_axis)
+        relabel("left", frame.y_axis)
 
     def _setup_ui(self) -> None:
         super()._setup_ui()

@@ -175,3 +175,19 @@ def test_gui_inputs_follow_the_procedures_declaration_order(app, tmp_path):
     assert shown[:4] == ["start_voltage", "stop_voltage", "step_voltage", "voltages"]
     assert shown.index("compliance_current") < shown.index("breakdown_fraction")
     window.close()
+
+
+def test_gui_plot_axes_carry_units_also_after_a_column_change(app, tmp_path):
+    from labrig.gui import LabrigWindow
+    from labrig.procedures.jvl import JVLProcedure
+
+    window = LabrigWindow(JVLProcedure, load_config("sim"), tmp_path)
+    plot = window.plot_widget.plot_frame.plot
+    assert plot.getAxis("bottom").labelText == "voltage (V)"
+    assert plot.getAxis("left").labelText == "luminance L (cd/m²)"
+    combo = window.plot_widget.columns_y
+    combo.setCurrentIndex(combo.findText("current_density"))
+    combo.activated.emit(combo.currentIndex())  # what a user's pick sends
+    assert plot.getAxis("left").labelText == "current density J (mA/cm²)"
+    assert plot.getAxis("left").labelUnits == ""  # no SI prefix games on mA/cm²
+    window.close()
