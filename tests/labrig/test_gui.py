@@ -44,7 +44,7 @@ def _wait(app, done, timeout=60.0) -> None:
         app.processEvents()
 
 
-def test_gui_runs_a_procedure_to_a_finished_hdf5_file(app, tmp_path):
+def test_gui_runs_a_procedure_to_a_finished_hdf5_file(app, tmp_path, capfd):
     from labrig.gui import LabrigWindow
     from labrig.procedures.sclc import SCLCProcedure
 
@@ -69,6 +69,8 @@ def test_gui_runs_a_procedure_to_a_finished_hdf5_file(app, tmp_path):
     assert results.data["J"].tolist() == pytest.approx(run.columns["data"]["J"][0].tolist())
     assert experiment.browser_item.text(1) == results.path.name
     assert experiment.procedure.status == experiment.procedure.FINISHED
+    # the window's progress bar shows progress; the terminal gets no CLI progress lines
+    assert "% done" not in capfd.readouterr().err
     window.close()
 
 
