@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Literal
 
 import numpy as np
@@ -52,6 +52,8 @@ NPLC_LIMITS = (0.01, 10.0)
 DELAY_LIMITS_S = (0.0, 999.9999)
 MAX_POINTS = 2500
 LIST_CHUNK = 100
+#: instrument time per buffered sweep: a stop waits at most this long for the 2400
+SWEEP_CHUNK_S = 0.5
 COMPLIANCE_BITS = (1 << 3) | (1 << 16)  # real compliance | range compliance
 OVERFLOW = 9.9e37
 ELEMENTS_PER_READING = 5  # VOLT, CURR, RES, TIME, STAT (pymeasure's :FORM:ELEM order)
@@ -379,22 +381,57 @@ class Keithley2400(VisaTransport, PymeasureKeithley2400, SourceMeter):
     def sweep(
         self, levels: Sequence[float], *, abort_on_compliance: bool = False
     ) -> list[SourceReading]:
-        """List sweep over ``levels``: every point back from one ``:READ?``.  With
-        ``abort_on_compliance`` (``:SOUR:SWE:CAB EARL``) the instrument aborts at the
-        start of the first source-delay-measure cycle that is in compliance, so that point
-        is not measured: only the points before it come back (possibly none)."""
+        """List sweep over ``levels`` (see ``sweep_chunks``), every point in one list."""
+        chunks = self.sweep_chunks(levels, abort_on_compliance=abort_on_compliance)
+        return [reading for chunk in chunks for reading in chunk]
+
+    def sweep_chunks(
+        self, levels: Sequence[float], *, abort_on_compliance: bool = False
+    ) -> Iterator[list[SourceReading]]:
+        """List sweep over ``levels``, yielded as the instrument's buffered sweeps of at
+        most ``SWEEP_CHUNK_S`` of instrument time each (every point of a chunk back from
+        one ``:READ?``).
+
+        Why chunks: while the 2400 runs a sweep it reads no command, and a device clear
+        does not reach it over every link (pyvisa-py's ``clear()`` on a TCPIP SOCKET only
+        drains the local buffer), so a stop would wait for the whole sweep.  Between
+        chunks the output returns to the bias level, set to each chunk's first level: it
+        never goes beyond what the sweep has reached.  Afterwards the bias is back where
+        it was.  With ``abort_on_compliance`` (``:SOUR:SWE:CAB EARL``) the instrument
+        aborts at the start of the first source-delay-measure cycle that is in compliance,
+        so that point is not measured: only the points before it come back (possibly
+        none), and no chunk follows."""
         function = self._require_function()
         values = [float(v) for v in levels]
         _check_points(len(values))
         for value in values:
             self._check_level(value, function)
+        size = max(1, int(SWEEP_CHUNK_S / self._cycle_time_s()))
+        if len(values) <= size:  # one sweep: the bias is left alone
+            self._load_list(function, values)
+            yield self._run_buffered(len(values), abort_on_compliance)
+            return
+        bias = self._level or 0.0
+        for start in range(0, len(values), size):
+            chunk = values[start : start + size]
+            self._write_level(function, chunk[0])
+            self._load_list(function, chunk, first=start == 0)
+            readings = self._run_buffered(len(chunk), abort_on_compliance)
+            yield readings
+            if len(readings) < len(chunk):
+                break  # aborted on compliance: the output is off
+        self._write_level(function, bias)
+
+    def _load_list(self, function: SourceFunction, values: list[float], first: bool = True) -> None:
+        """The source list (``:SOURce:LIST`` takes at most 100 values a command); list
+        mode once, with the first list."""
         scpi = _SCPI_FUNCTION[function]
         for start in range(0, len(values), LIST_CHUNK):
             chunk = ",".join(f"{v:g}" for v in values[start : start + LIST_CHUNK])
             suffix = "" if start == 0 else ":APP"
             self.write(f":SOUR:LIST:{scpi}{suffix} {chunk}")
-        self._set_mode(function, "list")
-        return self._run_buffered(len(values), abort_on_compliance)
+        if first:
+            self._set_mode(function, "list")
 
     def staircase_sweep(
         self,

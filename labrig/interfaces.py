@@ -10,7 +10,7 @@ spectrometer API and paper uses them.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -107,6 +107,13 @@ class SourceMeter(Instrument):
         """Run the instrument's own list sweep over ``levels`` and return every point from
         one read (buffered mode).  The output is on during the sweep and is left as the
         instrument's output-off/auto-off settings leave it."""
+
+    def sweep_chunks(
+        self, levels: Sequence[float], *, abort_on_compliance: bool = False
+    ) -> Iterator[list[SourceReading]]:
+        """``sweep`` in parts as the instrument delivers them, so a stop between parts
+        keeps what was measured.  Default: the whole sweep as one part."""
+        yield self.sweep(levels, abort_on_compliance=abort_on_compliance)
 
     @abstractmethod
     def shutdown(self, ramp: bool = True) -> None:

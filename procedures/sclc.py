@@ -25,6 +25,7 @@ from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter
 
 from labrig.analysis.sclc import analyze_sclc
 from labrig.errors import ParameterError, SafetyLimitError
+from labrig.interfaces import SourceReading
 from labrig.procedure import Column, LabrigProcedure
 
 POLARITIES = ("normal", "inverted")
@@ -126,6 +127,21 @@ class SCLCProcedure(LabrigProcedure):
         return int(self.points)
 
     # ------------------------------------------------------------------ run
+    def _emit(self, readings: list[SourceReading], t0: float, slope_at: dict) -> None:
+        """The sweep's rows (the log-log slope where the analysis has one)."""
+        v = np.array([self.sign * r.voltage for r in readings])
+        i = np.array([self.sign * r.current for r in readings])
+        self.emit_rows(
+            {
+                "V": v,
+                "I": i,
+                "J": i / self.bench.config.device.active_area_cm2 * 1e3,
+                "slope": [float(slope_at.get(abs(x), np.nan)) for x in v],
+                "timestamp": [t0 + (r.time - readings[0].time) for r in readings],
+                "compliance": np.array([r.in_compliance for r in readings], dtype=np.int8),
+            }
+        )
+
     def startup(self) -> None:
         compliance = self.compliance_current or self.bench.limits.default_compliance_a
         self.bench.check_drive(volts=float(self.stop_voltage), amps=compliance)
@@ -139,7 +155,16 @@ class SCLCProcedure(LabrigProcedure):
         clock = self.bench.clock
         t0 = clock.time()
         planned = self.voltages()
-        readings = self.bench.smu.sweep([self.sign * v for v in planned], abort_on_compliance=True)
+        readings: list[SourceReading] = []
+        try:
+            for part in self.bench.smu.sweep_chunks(
+                [self.sign * v for v in planned], abort_on_compliance=True
+            ):
+                readings += part
+        except BaseException:  # a stop (or a fault) mid-sweep: keep what was measured
+            if readings:
+                self._emit(readings, t0, {})
+            raise
         v = np.array([self.sign * r.voltage for r in readings])
         i = np.array([self.sign * r.current for r in readings])
         hit = np.array([r.in_compliance for r in readings], dtype=bool)
@@ -164,16 +189,7 @@ class SCLCProcedure(LabrigProcedure):
         except ParameterError as exc:  # too few usable points: keep the data, say why
             self.log_event("analysis", str(exc), logging.WARNING)
         slope_at = {} if result is None else dict(zip(result.voltage_v, result.slope, strict=True))
-        self.emit_rows(
-            {
-                "V": v,
-                "I": i,
-                "J": i / area * 1e3,
-                "slope": [float(slope_at.get(abs(x), np.nan)) for x in v],
-                "timestamp": [t0 + (r.time - readings[0].time) for r in readings],
-                "compliance": hit.astype(np.int8),
-            }
-        )
+        self._emit(readings, t0, slope_at)
         self.emit_progress(100.0)
         if result is not None:
             self.emit_analysis(result.as_figures())

@@ -201,13 +201,20 @@ class SolarJVProcedure(LabrigProcedure):
 
     def _scan(self, levels: np.ndarray, scan: str, direction: str) -> list[dict]:
         """One direction as the 2400's own list sweep (source–delay–measure per point, the
-        settle delay being the source delay), all points back from one read."""
+        settle delay being the source delay), each part into the file as it comes back (a
+        stop mid-scan keeps what was measured)."""
         t0 = self.bench.clock.time()
-        readings = self.bench.smu.sweep([float(x) for x in levels])
-        rows = [self._row(r, scan, direction, t0 + (r.time - readings[0].time)) for r in readings]
-        columns = {c.name: [r[c.name] for r in rows] for c in self.COLUMNS}
-        self.emit_rows(columns)
-        self.emit_rows(columns, f"{scan}_{direction}")
+        rows: list[dict] = []
+        first: float | None = None
+        for readings in self.bench.smu.sweep_chunks([float(x) for x in levels]):
+            if not readings:
+                continue
+            first = readings[0].time if first is None else first
+            part = [self._row(r, scan, direction, t0 + (r.time - first)) for r in readings]
+            columns = {c.name: [r[c.name] for r in part] for c in self.COLUMNS}
+            self.emit_rows(columns)
+            self.emit_rows(columns, f"{scan}_{direction}")
+            rows += part
         return rows
 
     def execute(self) -> None:

@@ -21,6 +21,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 import pyvisa
 import yaml
@@ -357,3 +358,48 @@ def test_a_closed_stderr_pipe_does_not_fail_the_run(tmp_path):
     assert first.startswith("labrig: jvl:")
     assert run.returncode == 0
     assert read_run(next(out.glob("*.h5"))).status == "finished"
+
+
+#: one direction of a PbS solar-cell scan at real instrument timing: 81 points of ~0.17 s
+SLOW_SOLAR = {
+    "start_voltage": -0.7,
+    "stop_voltage": 0.1,
+    "step_voltage": 0.01,
+    "settle_delay": 0.1,
+    "nplc": 1.0,
+    "mpp_duration": 0.0,
+}
+
+
+def test_ctrl_c_inside_a_buffered_sweep_reaches_the_2400_within_a_second(tmp_path):
+    """solar-jv runs each scan as the 2400's own list sweep.  Sent in chunks of <= 0.5 s
+    of instrument time, a Ctrl-C reaches the instrument within about a second even over a
+    TCP socket (where no device clear reaches it): the run confirms the output off and
+    closes the file soon after the signal, keeping every chunk read before it."""
+    data = yaml.safe_load((shipped_config_dir() / "solar_sim.yaml").read_text())
+    data["simulation"]["clock_speed"] = 1.0
+    serve = tmp_path / "serve-solar.yaml"
+    serve.write_text(yaml.safe_dump(data))
+    out = tmp_path / "runs"
+    with sim_serve(serve, roles=("smu",)) as server:
+        data["instruments"] = {
+            "smu": {"driver": "keithley2400", "resource": server.resources["smu"], "timeout_s": 5}
+        }
+        config = tmp_path / "run-solar.yaml"
+        config.write_text(yaml.safe_dump(data))
+        run = _start_run(config, out, procedure="solar-jv", params=SLOW_SOLAR)
+        path = _wait_for_rows(out, run, rows=6)
+        run.send_signal(signal.SIGINT)
+        t_signal = time.time()
+        stdout, stderr = _finish(run)
+        assert run.returncode == 130, (stdout, stderr)
+        assert _query(server.resources["smu"], ":OUTP?") == "0"
+    result = read_run(path)
+    assert (result.status, result.abort_reason) == ("aborted", "interrupted by SIGINT")
+    # the output was confirmed off (OUTPUT? read back) before the file was closed
+    closed_after = datetime.fromisoformat(result.end_time).timestamp() - t_signal
+    assert closed_after < 2.0, f"the file closed {closed_after:.2f} s after the signal"
+    volts = result.columns["data"]["V"][0]
+    assert 6 <= len(volts) < 81  # the chunks read before the stop, and no more
+    # the reverse scan first (device voltage falling) in 10 mV steps, none missing
+    assert np.diff(volts) == pytest.approx(np.full(len(volts) - 1, -0.01), abs=2e-3)

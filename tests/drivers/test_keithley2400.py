@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from pymeasure.test import expected_protocol
 
+from labrig.drivers import keithley2400
 from labrig.drivers.keithley2400 import Keithley2400
 from labrig.errors import GarbledReplyError, InstrumentSettingError, OverRangeError
 from labrig.interfaces import SourceMeter
@@ -102,7 +103,8 @@ def test_level_output_and_one_measurement_with_compliance_from_status_bit_3():
         smu.disable_output()
 
 
-def test_201_point_list_sweep_is_sent_in_100_value_commands_and_read_once():
+def test_201_point_list_sweep_is_sent_in_100_value_commands_and_read_once(monkeypatch):
+    monkeypatch.setattr(keithley2400, "SWEEP_CHUNK_S", 60.0)  # the whole sweep in one chunk
     levels = [round(0.02 * k, 2) for k in range(201)]
     text = [f"{v:g}" for v in levels]
     reply = ",".join(reading(v, 1e-6 * k, 0.01 * k, V_SOURCE_I_MEAS) for k, v in enumerate(levels))
@@ -131,6 +133,43 @@ def test_201_point_list_sweep_is_sent_in_100_value_commands_and_read_once():
         assert [p.voltage for p in points] == pytest.approx(levels)
         assert points[-1].current == pytest.approx(200e-6)
         smu.measure()
+
+
+def test_a_long_sweep_goes_in_chunks_of_half_a_second_with_the_bias_following_it():
+    """At NPLC 1 with autozero a cycle takes up to ~67 ms (50 Hz): 7 points a chunk, so a
+    stop waits at most ~0.5 s for the 2400.  Between chunks the output sits at the bias,
+    each chunk's first level; afterwards the bias is back at 0."""
+    levels = [0.5 * k for k in range(10)]
+    first = ",".join(
+        reading(v, 1e-4 * v, 0.07 * k, V_SOURCE_I_MEAS) for k, v in enumerate(levels[:7])
+    )
+    rest = ",".join(
+        reading(v, 1e-4 * v, 0.07 * k, V_SOURCE_I_MEAS) for k, v in enumerate(levels[7:], 7)
+    )
+    pairs = (
+        INIT
+        + configured()
+        + [
+            (":SOURCE:VOLTAGE 0", None),
+            (":SOUR:LIST:VOLT 0,0.5,1,1.5,2,2.5,3", None),
+            (":SOUR:VOLT:MODE LIST", None),
+            (":SOUR:SWE:CAB NEV", None),
+            (":TRIG:COUN 7", None),
+            ("OUTPUT 1", None),
+            (":READ?", first),
+            (":SOURCE:VOLTAGE 3.5", None),
+            (":SOUR:LIST:VOLT 3.5,4,4.5", None),
+            (":SOUR:SWE:CAB NEV", None),
+            (":TRIG:COUN 3", None),
+            (":READ?", rest),
+            (":SOURCE:VOLTAGE 0", None),
+        ]
+    )
+    with expected_protocol(Keithley2400, pairs) as smu:
+        smu.configure_source("voltage", 0.01)
+        chunks = list(smu.sweep_chunks(levels))
+        assert [len(c) for c in chunks] == [7, 3]
+        assert [p.voltage for c in chunks for p in c] == pytest.approx(levels)
 
 
 def test_sweep_aborting_on_compliance_returns_the_points_taken():
