@@ -14,6 +14,7 @@ import threading
 
 from labrig.errors import InstrumentSettingError
 from labrig.interfaces import (
+    SHORT_BELOW_V,
     ChannelReading,
     InstrumentIdentity,
     LifetimeRig,
@@ -23,7 +24,6 @@ from labrig.interfaces import (
 
 #: the 2400's ±1.05 A range caps what the channel may source
 MAX_CURRENT_A = 1.05
-SHORT_BELOW_V = 0.1
 
 
 class SMUPhotometerRig(LifetimeRig):

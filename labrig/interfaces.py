@@ -49,6 +49,11 @@ class Instrument(ABC):
 
 
 # --------------------------------------------------------------------------- SMU
+#: a device passing current with less than this across it is a short (an LED or a solar
+#: cell in forward bias shows far more), V
+SHORT_BELOW_V = 0.1
+
+
 @dataclass(frozen=True)
 class SourceReading:
     """One source-measure cycle: what was at the terminals, and whether compliance hit."""

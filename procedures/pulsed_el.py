@@ -63,6 +63,7 @@ import numpy as np
 from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter, Parameter
 
 from labrig.errors import ParameterError, SafetyLimitError
+from labrig.interfaces import SHORT_BELOW_V
 from labrig.procedure import Column, LabrigProcedure
 from labrig.procedures.jvl import JVLProcedure
 
@@ -425,6 +426,7 @@ class PulsedELProcedure(LabrigProcedure):
             )
         self._timing: dict[float, float] = {}
         self._first: dict[tuple[str, float], float] = {}
+        self._shorts = 0
         self._on_time: dict[float, float] = {}
         self._rows: list[dict[str, Any]] = []
 
@@ -645,6 +647,15 @@ class PulsedELProcedure(LabrigProcedure):
         }
         self._rows.append(row)
         self.emit_row(row)
+        if self._function == "current" and peak and abs(voltage) < SHORT_BELOW_V:
+            self._shorts += 1
+            if self._shorts == 1:  # once: every later pulse would say the same
+                self.log_event(
+                    "short",
+                    f"{mode} at {level:g} A: {voltage:.3g} V across the device, below "
+                    f"{SHORT_BELOW_V:g} V: it looks shorted (an LED passing current shows more)",
+                    logging.WARNING,
+                )
         if compliance:
             self.log_event(
                 "compliance",

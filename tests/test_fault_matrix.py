@@ -119,6 +119,7 @@ class Case:
     role: str  # the instrument that fails
     status: str
     reason: str | None  # a substring of the recorded reason (None: there is none)
+    noted: str | None = None  # a log kind the file must hold (the fault was noticed)
 
 
 def _comm(procedure: str, role: str, after_messages: int, after_readings: int) -> list[Case]:
@@ -156,7 +157,7 @@ CASES: list[Case] = [
     *_signals("solar-jv", "smu", at=60),
     # pulsed EL: auto-off pulse trains on the 2400, the 6485 triggered inside each pulse
     *_comm("pulsed-el", "smu", after_messages=45, after_readings=20),
-    Case("pulsed-el", "short", {"kind": "short", "after": 20}, "smu", "finished", None),
+    Case("pulsed-el", "short", {"kind": "short", "after": 20}, "smu", "finished", None, "short"),
     Case("pulsed-el", "open", {"kind": "open", "after": 20}, "smu", "finished", None),
     Case("pulsed-el", "overrange", {"kind": "overrange", "after": 12}, "photometer", "failed",
          "OverRangeError"),
@@ -338,6 +339,8 @@ def test_fault_leaves_outputs_off_file_readable_rows_kept(case: Case, tmp_path: 
         assert case.reason in (result.reason or ""), result.reason
     if result.status == "failed":
         assert any(e.kind == "error" for e in run.log)
+    if case.noted is not None:
+        assert [e.kind for e in run.log].count(case.noted) == 1, [e.kind for e in run.log]
 
     # 3. nothing completed is lost
     rows = _rows(run)
