@@ -117,3 +117,32 @@ def test_missing_geometry_and_limits_are_refused_before_the_run(tmp_path):
             SCLCProcedure(start_voltage=5, stop_voltage=1), _config(), output_dir=tmp_path
         )
     assert not list(tmp_path.iterdir())
+
+
+def test_a_stop_mid_sweep_keeps_the_chunks_already_read(tmp_path, monkeypatch):
+    """The 2400 sweeps in chunks of <= 0.5 s; a stop after two of them leaves those
+    points in the file (no slope: the analysis needs the whole sweep), run aborted."""
+    from labrig.drivers.keithley2400 import Keithley2400
+    from labrig.errors import RunAborted
+    from labrig.store import read_run
+
+    real = Keithley2400.sweep_chunks
+    taken: list[int] = []
+
+    def two_then_stop(self, levels, **kw):
+        for chunk in real(self, levels, **kw):
+            taken.append(len(chunk))
+            yield chunk
+            if len(taken) == 2:
+                raise RunAborted("stopped by the test")
+
+    monkeypatch.setattr(Keithley2400, "sweep_chunks", two_then_stop)
+    result = run_procedure(
+        SCLCProcedure(points=61), load_config("sclc_sim"), output_dir=tmp_path, progress=False
+    )
+    assert (result.status, result.reason) == ("aborted", "stopped by the test")
+    run = read_run(result.path)
+    volts = run.columns["data"]["V"][0]
+    assert len(volts) == sum(taken) and 0 < len(volts) < 61
+    assert volts == pytest.approx(SCLCProcedure(points=61).voltages()[: len(volts)], rel=1e-3)
+    assert np.isnan(run.columns["data"]["slope"][0]).all()
