@@ -93,3 +93,8 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     lowered = {c.lower(): c for c in choices}
     close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
     return f" (did you mean {lowered[close[0]]!r}?)" if close else ""
+
+
+class StoreWriteError(LabrigError):
+    """The run file stopped taking writes (disk full, file-size limit): the run stops,
+    is recorded as failed, and the rows already on disk are kept."""

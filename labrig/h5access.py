@@ -5,6 +5,8 @@
   dies, however it dies).  HDF5's own file locking is not used for this: the SWMR writer
   must run with it off (readers would lock it out), and it could not name the holder —
   the lock file holds the writer's pid, host and command line.
+  A run whose file stops taking writes (a full disk) turns that lock file, whose block
+  was reserved when it was taken, into ``<run>.h5.failed``: its status and reason.
 * **Superblock facts.**  ``superblock`` reads what the HDF5 superblock (version 2/3, what
   ``libver="latest"`` writes) records: the end-of-file address — a file shorter than
   that was truncated — and the "open for writing" flags a crashed writer leaves.
@@ -17,9 +19,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import io
 import os
+import resource
 import socket
 import sys
 import time
@@ -31,6 +35,8 @@ from labrig.errors import UserInputError
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 #: how long a writer retries a lock a reader is probing (a probe lasts microseconds)
 LOCK_RETRY_S = 0.3
+#: bytes reserved in the lock file for the note a run whose writes failed leaves
+NOTE_BYTES = 4096
 
 
 class RunFileBusyError(UserInputError):
@@ -42,10 +48,31 @@ def lock_path(path: Path) -> Path:
     return path.with_name(path.name + ".lock")
 
 
+def note_path(path: Path) -> Path:
+    """Where a run whose file stopped taking writes records its status and reason."""
+    return path.with_name(path.name + ".failed")
+
+
+def space_left(path: Path) -> tuple[int, str]:
+    """(bytes that can still be written at ``path``, what limits it): the free space of
+    its file system for this user, or the file-size limit (``ulimit -f``) if lower."""
+    path = Path(path)
+    where = path if path.is_dir() else path.parent
+    st = os.statvfs(where)
+    left, why = st.f_bavail * st.f_frsize, f"free space on the disk holding {where}"
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY:
+        size = path.stat().st_size if path.is_file() else 0
+        if limit - size < left:
+            left, why = max(limit - size, 0), f"file-size limit (ulimit -f) of {limit} bytes"
+    return left, why
+
+
 def _holder(lock: Path) -> str:
     """'process 1234 on host (labrig run lifetime ...)' from a lock file's text."""
     try:
-        pid, host, command = (lock.read_text(encoding="utf-8").splitlines() + ["", "", ""])[:3]
+        text = lock.read_text(encoding="utf-8").rstrip("\0")
+        pid, host, command = (text.splitlines() + ["", "", ""])[:3]
     except OSError:
         return "another process"
     if not pid.strip():
@@ -87,8 +114,22 @@ class WriterLock:
             command = " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv))
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()}\n{socket.gethostname()}\n{command[:200]}\n".encode())
+            with contextlib.suppress(OSError):  # reserve the block a failure note will need
+                os.posix_fallocate(fd, 0, NOTE_BYTES)
             self._fd = fd
             return self
+
+    def write_note(self, text: str) -> Path:
+        """Turn the lock file into ``<run>.h5.failed`` holding ``text``: written into the
+        block reserved when the lock was taken, so it succeeds on a full disk."""
+        if self._fd is None:
+            raise RuntimeError("the writer lock is not held")
+        data = text.encode("utf-8")[:NOTE_BYTES]
+        os.pwrite(self._fd, data.ljust(NOTE_BYTES, b"\0"), 0)
+        os.ftruncate(self._fd, len(data))
+        target = note_path(self.path)
+        os.replace(self.lock, target)
+        return target
 
     def release(self) -> None:
         """Remove the lock file, then let go of it (idempotent)."""

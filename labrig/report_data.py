@@ -26,6 +26,7 @@ from labrig.store import (
     RunData,
     _decode,
     _read_value,
+    apply_failure_note,
     equal_lengths,
     open_run_file,
     read_analysis,
@@ -233,6 +234,7 @@ def _salvage(path: Path) -> LoadedRun:
             axis=get("axis", lambda: _decode(entry[DEFAULT_GROUP].attrs.get("axes", "")), ""),
             groups=groups,
         )
+    apply_failure_note(run)
     loaded = LoadedRun(run, salvaged=True)
     loaded.problems.extend(problems[:1] if opened.cut is not None else [])
     if run.status != "unknown":  # an unreadable status is named among ``problems``

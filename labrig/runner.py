@@ -405,6 +405,7 @@ def _open_store(
                     simulated=any(config.instruments[r].simulated for r in roles),
                     operator=operator,
                     groups=procedure.data_groups(),
+                    expected_rows=procedure.estimated_points(),
                 )
     except RunAborted:
         pass  # the file exists; control.reason makes the run end as aborted at once
@@ -477,7 +478,8 @@ def _run(
                 raise ValueError(f"unknown emit topic {topic!r}")
 
     procedure.emit = emit  # type: ignore[method-assign]
-    procedure.should_stop = control.should_stop  # type: ignore[method-assign]
+    # a file that takes no more rows (disk full) stops the run too, as a failure
+    procedure.should_stop = lambda: control.should_stop() or store.write_error is not None  # type: ignore[method-assign]
 
     status, reason = "finished", None
     bench = bench_factory(config, roles)
@@ -519,6 +521,8 @@ def _run(
         status, reason = _ending(control, status, reason, unsafe)
         for problem in unsafe:
             store.log("shutdown", problem, logging.ERROR)
+        if store.write_error is not None:  # whatever surfaced, the file could not grow
+            status, reason = "failed", store.write_error
         if status == "failed":
             store.log("error", reason or "", logging.ERROR)
         store.close(status, reason)  # type: ignore[arg-type]

@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
+import json
 import logging
 import os
 import re
@@ -50,8 +52,16 @@ import h5py
 import numpy as np
 
 from labrig import __version__ as LABRIG_VERSION
-from labrig.errors import NotARunFileError, RunFileDamagedError, UserInputError
-from labrig.h5access import RepairedView, Superblock, WriterLock, superblock, writer_alive
+from labrig.errors import NotARunFileError, RunFileDamagedError, StoreWriteError, UserInputError
+from labrig.h5access import (
+    RepairedView,
+    Superblock,
+    WriterLock,
+    note_path,
+    space_left,
+    superblock,
+    writer_alive,
+)
 from labrig.procedure import Column
 
 if TYPE_CHECKING:
@@ -77,6 +87,11 @@ MAX_PENDING = 50_000
 #: buffered spectra written (not flushed) at once: 4 MB of 2048-pixel spectra
 SPECTRA_SPILL = 8 * SPECTRUM_CHUNK
 LOG_CHUNK = 64
+#: bytes that must stay writable for the file to take its final status: below this the
+#: run is stopped (failed) while the file can still be closed properly
+CLOSE_RESERVE = 1 << 20
+#: a run is not started with less than this writable at the output directory
+MIN_FREE = 2 * CLOSE_RESERVE
 LOG_KIND_BYTES = 64
 LOG_MESSAGE_BYTES = 1024
 STRING_COLUMN_BYTES = 64
@@ -416,6 +431,24 @@ def read_run(path: Path | str, *, attempts: int = 3) -> RunData:
     raise AssertionError("unreachable")
 
 
+def apply_failure_note(run: RunData) -> None:
+    """A run whose file stopped taking writes left its status in ``<run>.h5.failed``
+    (the file itself still says ``running``): apply it, and show only the rows that
+    reached the disk before the failing write."""
+    try:
+        note = json.loads(note_path(run.path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if run.status != "running" or not isinstance(note, dict):
+        return
+    run.status = str(note.get("status", "failed"))
+    run.abort_reason = str(note.get("reason", "")) or None
+    run.end_time = note.get("end_time") or run.end_time
+    for group, rows in dict(note.get("rows", {})).items():
+        for name, (data, units, long_name) in run.columns.get(group, {}).items():
+            run.columns[group][name] = (data[: int(rows)], units, long_name)
+
+
 def equal_lengths(columns: dict[str, tuple[np.ndarray, str, str]]) -> None:
     """Cut a group's columns to their common length, in place: a live file's columns
     can differ by the rows of one flush for an instant, and no reader may see that."""
@@ -584,7 +617,7 @@ def _read_run(path: Path) -> RunData:
             )
 
         data_attrs = entry[DEFAULT_GROUP].attrs
-        return RunData(
+        run = RunData(
             path=path,
             procedure=text("procedure"),
             status=text("status"),
@@ -608,6 +641,8 @@ def _read_run(path: Path) -> RunData:
             resolved_config=read_resolved_config(entry),
             requested_parameters=read_requested_parameters(entry),
         )
+    apply_failure_note(run)
+    return run
 
 
 # -------------------------------------------------------------------------- write side
@@ -652,6 +687,10 @@ class RunStore:
         the writer lock they took, released when the run is closed)."""
         self.path = Path(path)
         self._writer_lock = lock
+        #: why the file takes no more rows (the disk filled, or is about to); None: fine
+        self.write_error: str | None = None
+        self._writes_failed = False  # a write did fail: never write to the file again
+        self._committed: dict[str, int] = {g: 0 for g in groups}
         self.flush_interval_s = float(flush_interval_s)
         self._groups = {g: list(c) for g, c in groups.items()}
         self._pixels = spectrum_pixels
@@ -690,6 +729,7 @@ class RunStore:
         resolved_config: Mapping[str, Any] | None = None,
         requested_parameters: Mapping[str, Any] | None = None,
         default_plot: str = DEFAULT_GROUP,
+        expected_rows: int | None = None,
     ) -> RunStore:
         """Create ``<sample>_<procedure>_<YYYYmmdd-HHMMSS>.h5`` (never overwriting) with the
         whole layout, status ``running``, and start writing it in SWMR mode.
@@ -697,7 +737,9 @@ class RunStore:
         ``parameters`` are the values used; ``requested_parameters`` the ones asked for
         where they differ (a 0 that meant a config default).  ``resolved_config`` is the
         configuration as resolved (``labrig.config.resolved_configuration``).
-        ``default_plot`` is the data group a viewer shows first."""
+        ``default_plot`` is the data group a viewer shows first.  Refused
+        (``UserInputError``) with under ``MIN_FREE`` writable there; a warning (in the
+        file's log too) when ``expected_rows`` will not fit."""
         if not columns:
             raise ValueError("a run needs at least one column")
         names = [c.name for c in columns]
@@ -714,6 +756,12 @@ class RunStore:
                 f"default plot {default_plot!r} is not one of the data groups or spectra"
             )
         output_dir = check_output_dir(Path(output_dir))
+        left, why = space_left(output_dir)
+        if left < MIN_FREE:
+            raise UserInputError(
+                f"output directory {output_dir}: only {left // 1024} kB can be written "
+                f"({why}); a run needs at least {MIN_FREE >> 20} MB"
+            )
         start = _now()
         stamp = _dt.datetime.fromtimestamp(start).strftime("%Y%m%d-%H%M%S")
         path = _reserve_path(
@@ -745,6 +793,16 @@ class RunStore:
             raise
         store = cls(path, all_groups, spectrum_pixels, flush_interval_s, lock)
         store.log("start", f"run started: {procedure} on {sample}")
+        if expected_rows:
+            row = sum(_h5_dtype(c).itemsize for c in columns) * len(all_groups)
+            need = expected_rows * (row + 8 * (spectrum_pixels or 0)) + CLOSE_RESERVE
+            if need > left:
+                message = (
+                    f"this run needs about {need >> 20} MB but only {left >> 20} MB can be "
+                    f"written ({why}); it will stop, failed, when that runs out"
+                )
+                log.warning("%s", message)
+                store.log("disk_space", message, logging.WARNING)
         return store
 
     @classmethod
@@ -766,6 +824,11 @@ class RunStore:
 
     @classmethod
     def _resume_locked(cls, path: Path, lock: WriterLock, flush_interval_s: float) -> RunStore:
+        if note_path(path).exists():  # never write again to a file whose writes failed
+            raise RunFileDamagedError(
+                f"resume {path}: its writes failed (see {note_path(path).name}); it is kept "
+                "as it is for reading; start a new run"
+            )
         read_run(path)  # proves it is a whole labrig run, with a readable message if not
         try:
             f = h5py.File(path, "r+", libver=WRITE_LIBVER)
@@ -810,14 +873,30 @@ class RunStore:
         f = h5py.File(self.path, "r+", libver=WRITE_LIBVER, locking=False)
         f.swmr_mode = True
         self._file = f
+        self._datasets: dict[str, h5py.Dataset] = {}
+
+    def _ds(self, name: str) -> h5py.Dataset:
+        """The open dataset ``name`` (under /entry), kept open while the file is: closing
+        a dataset writes it out, and such a write failing inside h5py's deallocation is
+        only printed, never raised -- writes must happen where a failure can be seen."""
+        ds = self._datasets.get(name)
+        if ds is None:
+            assert self._file is not None
+            ds = self._datasets[name] = self._file[f"entry/{name}"]
+        return ds
+
+    def _close_file(self) -> None:
+        self._datasets.clear()
+        assert self._file is not None
+        self._file.close()
+        self._file = None
 
     def _structural(self, change) -> None:
         """Leave SWMR mode to create objects, then come back to it."""
         with self._lock:
             self._flush_locked()
-            assert self._file is not None
-            self._file.close()
-            self._file = None
+            self._check_open()  # never reopen a file whose writes failed
+            self._close_file()
             try:
                 # locking=False: a live SWMR reader holds a lock that would refuse us
                 with h5py.File(self.path, "r+", libver=WRITE_LIBVER, locking=False) as f:
@@ -930,9 +1009,7 @@ class RunStore:
                 raise ValueError(f"spectrum has {counts.shape} pixels, the run has {self._pixels}")
             if not self._have_wavelengths:
                 assert self._file is not None
-                self._file["entry/spectra/wavelength_nm"][:] = np.asarray(
-                    spectrum.wavelength_nm, "f8"
-                )
+                self._ds("spectra/wavelength_nm")[:] = np.asarray(spectrum.wavelength_nm, "f8")
                 self._have_wavelengths = True
             self._buf.spectra.append(
                 (
@@ -950,7 +1027,7 @@ class RunStore:
             if len(self._buf.spectra) >= SPECTRA_SPILL:
                 # write a chunk's worth now: a fast spectrometer would otherwise pile up
                 # hundreds of MB before the next flush, and one huge stack is slow
-                self._write_spectra()
+                self._flush_locked()
             self._maybe_flush()
 
     def set_analysis(
@@ -1012,46 +1089,84 @@ class RunStore:
         if not buf.spectra and not buf.darks:
             return
         assert self._file is not None
-        sp = self._file["entry/spectra"]
         if buf.spectra:
             step, counts, itime, scans, sat, dsub = zip(*buf.spectra, strict=True)
-            _append(sp["counts"], np.stack(counts))
-            _append(sp["step"], np.asarray(step, "i8"))
-            _append(sp["integration_time_s"], np.asarray(itime, "f8"))
-            _append(sp["scans_averaged"], np.asarray(scans, "i4"))
-            _append(sp["saturated"], np.asarray(sat, "i1"))
-            _append(sp["dark_subtracted"], np.asarray(dsub, "i1"))
+            _append(self._ds("spectra/counts"), np.stack(counts))
+            _append(self._ds("spectra/step"), np.asarray(step, "i8"))
+            _append(self._ds("spectra/integration_time_s"), np.asarray(itime, "f8"))
+            _append(self._ds("spectra/scans_averaged"), np.asarray(scans, "i4"))
+            _append(self._ds("spectra/saturated"), np.asarray(sat, "i1"))
+            _append(self._ds("spectra/dark_subtracted"), np.asarray(dsub, "i1"))
             buf.spectra.clear()
         if buf.darks:
-            _append(sp["dark"], np.stack([d for _, d in buf.darks]))
-            _append(sp["dark_step"], np.asarray([s for s, _ in buf.darks], "i8"))
+            _append(self._ds("spectra/dark"), np.stack([d for _, d in buf.darks]))
+            _append(self._ds("spectra/dark_step"), np.asarray([s for s, _ in buf.darks], "i8"))
             buf.darks.clear()
 
     def _flush_locked(self) -> None:
+        """Write what is buffered; the first write that fails stops the store for good
+        (``StoreWriteError``), and nothing is written to that file again."""
         self._last_flush = time.monotonic()
-        buf = self._buf
-        if not buf.pending:
+        if self._writes_failed:
+            self._buf.clear()  # nowhere to go; the note says how many rows reached disk
             return
-        f = self._file
-        assert f is not None
-        entry = f["entry"]
+        if not self._buf.pending:
+            return
+        try:
+            self._write_buffered()
+        except Exception as exc:  # noqa: BLE001 - h5py raises OSError or RuntimeError
+            self._fail_writes(exc)
+            raise StoreWriteError(self.write_error) from None
+        self._committed = {
+            g: self._ds(f"{g}/{cols[0].name}").shape[0] for g, cols in self._groups.items()
+        }
+        left, why = space_left(self.path)
+        if left < CLOSE_RESERVE and self.write_error is None:
+            # stop while the file can still take its status: the disk is about to fill
+            self.write_error = (
+                f"stopped before the disk filled: {left // 1024} kB left ({why}); the "
+                f"file keeps every row written ({self._rows_text()})"
+            )
+            log.error("%s: %s", self.path.name, self.write_error)
+
+    def _rows_text(self) -> str:
+        return ", ".join(f"{g} {n} rows" for g, n in self._committed.items() if n or g == "data")
+
+    def _fail_writes(self, exc: BaseException) -> None:
+        found = re.search(r"errno = (\d+)", str(exc))
+        code = int(found.group(1)) if found else None
+        what = {
+            errno.EFBIG: "file-size limit (ulimit -f) reached",
+            errno.ENOSPC: "disk full",
+            errno.EDQUOT: "disk quota exceeded",
+        }.get(code or -1, os.strerror(code) if code else f"{type(exc).__name__}: {exc}")
+        self._writes_failed = True
+        self._buf.clear()
+        self.write_error = (
+            f"writing the run file failed ({what}); the run was stopped and the file keeps "
+            f"the rows that reached the disk before ({self._rows_text()})"
+        )
+        log.error("%s: %s", self.path.name, self.write_error)
+
+    def _write_buffered(self) -> None:
+        buf = self._buf
+        assert self._file is not None
         for gname, cols in buf.rows.items():
             first = next(iter(cols.values()))
             if not first:
                 continue
-            grp = entry[gname]
             for col in self._groups[gname]:
-                _append(grp[col.name], _to_array(cols[col.name], _h5_dtype(col), col.name))
+                data = _to_array(cols[col.name], _h5_dtype(col), col.name)
+                _append(self._ds(f"{gname}/{col.name}"), data)
         self._write_spectra()
         if buf.log:
-            lg = entry["log"]
             t, lv, kind, msg = zip(*buf.log, strict=True)
-            _append(lg["time"], np.asarray(t, "f8"))
-            _append(lg["level"], np.asarray(lv, "i4"))
-            _append(lg["kind"], np.asarray(kind, f"S{LOG_KIND_BYTES}"))
-            _append(lg["message"], np.asarray(msg, f"S{LOG_MESSAGE_BYTES}"))
+            _append(self._ds("log/time"), np.asarray(t, "f8"))
+            _append(self._ds("log/level"), np.asarray(lv, "i4"))
+            _append(self._ds("log/kind"), np.asarray(kind, f"S{LOG_KIND_BYTES}"))
+            _append(self._ds("log/message"), np.asarray(msg, f"S{LOG_MESSAGE_BYTES}"))
         buf.clear()
-        f.flush()
+        self._file.flush()
 
     # ------------------------------------------------------------------ ending
     def close(
@@ -1063,6 +1178,14 @@ class RunStore:
         with self._lock:
             if self._closed:
                 return
+            if self.write_error is not None:  # the run ended because the file could not grow
+                status = "failed"
+                reason = self.write_error + (
+                    f"; then {reason}" if reason and self.write_error not in reason else ""
+                )
+            if self._writes_failed:
+                self._abandon(reason or "")
+                return
             level = logging.INFO if status == "finished" else logging.WARNING
             self.log(status, f"run {status}" + (f": {reason}" if reason else ""), level)
             self._stop.set()
@@ -1070,9 +1193,7 @@ class RunStore:
                 self._flush_locked()
             finally:
                 self._closed = True
-                assert self._file is not None
-                self._file.close()
-                self._file = None
+                self._close_file()
             with h5py.File(self.path, "r+", libver=WRITE_LIBVER, locking=False) as f:
                 entry = f["entry"]
                 _write_value(entry, "status", status)
@@ -1092,6 +1213,37 @@ class RunStore:
             self._flusher.join(timeout=5)
         if self._writer_lock is not None:
             self._writer_lock.release()
+
+    def _abandon(self, reason: str) -> None:
+        """Close a file whose writes failed without writing to it again: HDF5's handle is
+        pointed at /dev/null first, so what it still wants to write at close (and
+        cannot) goes nowhere instead of crashing the process.  The status and reason go
+        to ``<run>.h5.failed`` beside it (the block was reserved with the lock)."""
+        self._stop.set()
+        self._closed = True
+        if self._file is not None:
+            with contextlib.suppress(Exception):
+                null = os.open(os.devnull, os.O_RDWR)
+                os.dup2(null, self._file.id.get_vfd_handle())
+                os.close(null)
+            with contextlib.suppress(Exception):
+                self._close_file()
+            self._file = None
+        note = {
+            "status": "failed",
+            "reason": reason,
+            "end_time": now_iso(),
+            "rows": self._committed,
+        }
+        if self._writer_lock is not None:
+            try:
+                where = self._writer_lock.write_note(json.dumps(note))
+                log.error("%s: status recorded in %s", self.path.name, where.name)
+            except OSError as exc:
+                log.error("%s: its status could not be recorded either (%s)", self.path.name, exc)
+            self._writer_lock.release()
+        if self._flusher is not threading.current_thread():
+            self._flusher.join(timeout=5)
 
     def __enter__(self) -> RunStore:
         return self
@@ -1113,6 +1265,8 @@ class RunStore:
     def _check_open(self) -> None:
         if self._closed:
             raise RuntimeError(f"run file {self.path} is already closed")
+        if self.write_error is not None:
+            raise StoreWriteError(self.write_error)
 
     def _group_rows(self, gname: str) -> dict[str, list]:
         try:

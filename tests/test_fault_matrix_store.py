@@ -1,6 +1,10 @@
 """The fault matrix's rows for the run file itself, each out of process (a real
 ``labrig`` subprocess, its exit code and output checked, the file read back):
 
+* a full disk (the file-size limit, ``ulimit -f``, set in the child: no root needed)
+  stops the run as failed with the reason, never crashes labrig, and keeps every row
+  that reached the disk readable; a run is not started without room;
+
 * damaged files never hang a reader: files cut at many offsets are read within seconds
   each, showing exactly the intact rows (never padding) with equal-length columns, and
   ``labrig inspect/report/export`` and ``--resume`` on a cut file answer in one line;
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -27,8 +32,9 @@ import pytest
 import yaml
 
 from labrig.config import shipped_config_dir
-from labrig.h5access import WriterLock, lock_path
+from labrig.h5access import WriterLock, lock_path, note_path
 from labrig.procedure import Column
+from labrig.report_data import load_run
 from labrig.store import RunStore, read_run
 
 WRITER = Path(__file__).parent / "labrig" / "writer_proc.py"
@@ -314,3 +320,100 @@ def _wait_for_rows(out: Path, proc: subprocess.Popen, group: str, rows: int) -> 
                 pass
         time.sleep(0.2)
     raise AssertionError(f"no {rows} rows in {group} after 90 s")
+
+
+# ------------------------------------------------------------------ a full disk
+def _file_size_limit(limit: int):
+    """preexec_fn: the child may write files of at most ``limit`` bytes; SIGXFSZ ignored
+    so a write past it fails with EFBIG, as a full disk fails with ENOSPC."""
+
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+@pytest.mark.parametrize(
+    "batch, failing_write",
+    [(2000, False), (60000, True)],
+    ids=["stopped-before-the-limit", "write-failed-at-the-limit"],
+)
+def test_file_size_limit_stops_the_run_failed_and_keeps_every_written_row(
+    tmp_path, batch, failing_write
+):
+    """Small flushes: the store sees the limit coming and stops with the file intact
+    (status in the file).  Flushes bigger than its reserve: a write fails; the store
+    never writes to that file again, closes without crashing and records the status
+    beside it; readers show exactly the rows flushed before."""
+    writer = subprocess.run(
+        [sys.executable, str(WRITER), str(tmp_path), "fill", str(batch)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=_file_size_limit(4_150_000),
+    )
+    assert writer.returncode == 1, writer.stderr  # not -11: no crash at close or exit
+    assert "Traceback" not in writer.stderr and "Exception ignored" not in writer.stderr
+    path = Path(writer.stdout.splitlines()[0])
+    stopped = int(writer.stdout.split("stopped ")[1])
+    assert stopped >= 2 * batch  # rows reached the disk before the limit
+    loaded = load_run(path)
+    assert loaded.run.status == "failed"
+    assert "file-size limit (ulimit -f)" in loaded.run.abort_reason
+    assert f"data {stopped} rows" in loaded.run.abort_reason
+    index = loaded.run.columns["data"]["index"][0]
+    np.testing.assert_array_equal(index, np.arange(stopped))  # all kept, nothing invented
+    assert len(loaded.run.columns["data"]["t"][0]) == stopped
+    assert note_path(path).exists() == failing_write
+    assert not lock_path(path).exists()
+    if failing_write:
+        assert loaded.run.abort_reason.startswith("writing the run file failed")
+        with pytest.raises(Exception, match="its writes failed"):  # never reopened
+            RunStore.resume(path)
+    else:
+        assert loaded.run.abort_reason.startswith("stopped before the disk filled")
+        with h5py.File(path, "r") as f:  # a clean file, its status inside
+            assert f["entry/status"][()] == b"failed"
+
+
+def test_labrig_run_on_a_filling_disk_exits_1_with_the_reason_and_a_readable_file(tmp_path):
+    out = tmp_path / "runs"
+    args = ["run", "jvl", "--simulate", "-o", out, "--set", "step_voltage=0.002"]
+    run = subprocess.run(
+        [sys.executable, "-m", "labrig", *map(str, args), "--set", "spectra=every_step"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        preexec_fn=_file_size_limit(2_150_000),  # spectra outrun the reserve: a write fails
+    )
+    assert run.returncode == 1, run.stderr[-3000:]
+    assert "Traceback" not in run.stderr and "Exception ignored" not in run.stderr
+    path = Path(run.stdout.splitlines()[0].removeprefix("failed: "))
+    assert run.stdout.splitlines()[1].startswith(
+        "reason: writing the run file failed (file-size limit (ulimit -f) reached)"
+    )
+    inspect = _labrig("inspect", path)
+    assert inspect.returncode == 0, inspect.stderr
+    assert "status:     failed — writing the run file failed" in inspect.stdout
+    loaded = load_run(path)
+    lengths = {len(c[0]) for c in loaded.run.columns["data"].values()}
+    assert len(lengths) == 1
+    spectra = loaded.run.spectra
+    assert spectra is not None and len(spectra.counts) == len(spectra.step) > 0
+    assert np.isfinite(spectra.counts).all() and spectra.counts.max() > 0  # real, not padding
+
+    # and no run starts where it could not even be closed
+    refused = subprocess.run(
+        [sys.executable, "-m", "labrig", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=_file_size_limit(1_000_000),
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        f"labrig: error: output directory {out}: only 976 kB can be written (file-size "
+        "limit (ulimit -f) of 1000000 bytes); a run needs at least 2 MB"
+    ]
+    assert sorted(p.name for p in out.iterdir()) == sorted([path.name, path.name + ".failed"])

@@ -6,6 +6,8 @@ Usage: ``python writer_proc.py OUTPUT_DIR MODE [SECONDS]``
 * ``forever``: append rows until killed;
 * ``burst``: append 1000 rows at once, print ``appended``, then block without writing
   (the background flush alone must bring them to disk).
+* ``fill``: append batches of SECONDS rows (one flush each) until the store refuses
+  (a full disk), close the run as the runner does, print ``stopped ROWS``, exit 1.
 
 Prints the run file's path on the first line, so the parent can open it.
 """
@@ -16,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from labrig.errors import StoreWriteError
 from labrig.procedure import Column
 from labrig.store import RunStore
 
@@ -47,6 +50,18 @@ def main() -> None:
         print("appended", flush=True)
         time.sleep(seconds)
         return
+    if mode == "fill":
+        i, batch = 0, int(seconds)
+        try:
+            while True:
+                rows = range(i, i + batch)
+                store.append_rows({"index": rows, "t": [time.time()] * batch, "voltage_v": rows})
+                i += batch
+                store.flush()
+        except StoreWriteError as exc:
+            store.close("failed", f"StoreWriteError: {exc}")
+        print("stopped", i, flush=True)
+        sys.exit(1)
     end = time.monotonic() + seconds
     i = 0
     while time.monotonic() < end:
