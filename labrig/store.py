@@ -27,9 +27,15 @@ Why it is written the way it is:
   created first; anything structural that arrives late (an instrument recorded after the
   first row, spectra nobody announced, the analysis and the final status) is written by
   briefly leaving SWMR mode (close, reopen, write, reopen in SWMR).
-* **Crashed files.**  A file left by a crashed SWMR writer keeps its "open for writing"
-  flag: HDF5 then opens it only in SWMR-read mode, which ``read_run`` uses.  ``resume``
-  copies such a file into a clean one (same name) before appending to it again.
+* **Crashed and damaged files.**  A file left by a crashed SWMR writer keeps its "open
+  for writing" flag, and a cut file makes an SWMR read retry for minutes; every reader
+  goes through ``open_run_file``, which reads such files through a repaired read-only
+  view instead (``labrig.h5access``).  ``resume`` copies a crashed file into a clean one
+  (same name) before appending to it again.
+* **One writer; a full disk.**  The writer holds ``<run>.h5.lock`` (``WriterLock``) for
+  its lifetime.  Free space is checked after every flush (the run is stopped, failed,
+  with ``CLOSE_RESERVE`` left to close the file properly); a write that fails anyway
+  stops the store for good: it is never written again, and its status goes beside it.
 """
 
 from __future__ import annotations

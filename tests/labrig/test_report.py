@@ -297,7 +297,7 @@ def test_running_and_truncated_files_are_reported_with_a_note(runs, tmp_path):
 
 @pytest.mark.parametrize("fraction", [0.5, 0.8, 0.97, 0.995])
 def test_truncated_file_shows_only_intact_rows_and_never_hangs(runs, tmp_path, fraction):
-    """A cut file is read through a zero-padded copy (an SWMR read past the end would
+    """A cut file is read through a zero-padded view (an SWMR read past the end would
     retry for minutes); what is shown is exactly the original's rows, never padding."""
     import time
 
