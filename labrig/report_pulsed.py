@@ -119,6 +119,9 @@ def el_curves(loaded: LoadedRun) -> list[tuple[float, np.ndarray, np.ndarray]]:
 
 def _log_x(ax: Axes) -> None:
     """Log x with plain numbers at 1, 2, 5 × 10^n (mathtext 3×10¹ labels collide)."""
+    lo, hi = ax.dataLim.intervalx
+    if ax.has_data() and np.isfinite(lo) and lo > 0 and lo == hi:  # one point: no warning
+        ax.set_xlim(lo / 2, hi * 2)
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
@@ -279,8 +282,11 @@ def _width_panel(ax: Axes, runs: Sequence[LoadedRun], labels: Sequence[str]) -> 
     ax.set_xlabel(axis_label("set pulse width", "ms"))
     ax.set_ylabel(axis_label("achieved − set width", "%"))
     duty_ax.set_ylabel(axis_label("achieved duty cycle", "%"))
-    _pad_limits(ax)
-    _pad_limits(duty_ax)
+    _qc_limits(ax, 0.0, 1.0)  # a 0.03 % deviation reads as nothing, not as a trend
+    duty_data = duty_ax.dataLim.intervaly
+    if np.all(np.isfinite(duty_data)) and duty_data[1] > 0:
+        centre = float(np.mean(duty_data))
+        _qc_limits(duty_ax, centre, 0.1 * centre)  # ±10 % of the duty cycle at least
     ax.set_title("pulse timing")
     handles, names = ax.get_legend_handles_labels()
     h2, n2 = duty_ax.get_legend_handles_labels()
@@ -288,8 +294,9 @@ def _width_panel(ax: Axes, runs: Sequence[LoadedRun], labels: Sequence[str]) -> 
         ax.legend(handles + h2, names + n2, loc="upper center", fontsize=7.5, ncol=1)
 
 
-def _pad_limits(ax: Axes) -> None:
-    """Room above the points for the legend, and a visible span when all are equal."""
-    lo, hi = ax.get_ylim()
-    span = max(hi - lo, 1e-3 * max(abs(lo), abs(hi), 1e-9))
-    ax.set_ylim(lo - 0.1 * span, hi + 0.8 * span)
+def _qc_limits(ax: Axes, centre: float, half_span: float) -> None:
+    """y limits spanning at least ``centre ± half_span`` (scatter within a tolerance
+    looks flat, as it is), then room above for the legend."""
+    lo, hi = ax.dataLim.intervaly if ax.has_data() else (centre, centre)
+    lo, hi = min(lo, centre - half_span), max(hi, centre + half_span)
+    ax.set_ylim(lo, hi + 0.6 * (hi - lo))

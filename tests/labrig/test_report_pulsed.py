@@ -156,3 +156,24 @@ def test_drive_level_unit_follows_the_drive(runs):
     labels = [line.get_label() for line in _panels(fig)["EL vs pulse width"].lines]
     assert "3.5 V" in labels
     plt.close(fig)
+
+
+def test_one_drive_level_draws_without_warnings_and_qc_axes_span_a_tolerance(runs):
+    import warnings
+
+    loaded = load_run(runs["voltage"])  # one drive level: one J on the EQE panel
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a matplotlib warning would reach the terminal
+        fig = pulsed_figure([loaded])
+        fig.canvas.draw()
+    timing = _panels(fig)["pulse timing"]
+    lo, hi = timing.get_ylim()
+    assert lo <= -1.0 and hi >= 1.0  # ±1 % at least: 0.03 % scatter reads as flat
+    duty_ax = next(ax for ax in fig.axes if ax.get_ylabel() == "achieved duty cycle (%)")
+    duty = np.concatenate([line.get_ydata() for line in duty_ax.lines])
+    d_lo, d_hi = duty_ax.get_ylim()
+    assert d_lo <= 0.9 * duty.mean() and d_hi >= 1.1 * duty.mean()
+    eqe = _panels(fig)["pulsed vs DC EQE–J"]
+    x_lo, x_hi = eqe.get_xlim()
+    assert x_hi / x_lo >= 3.9  # a single point gets a readable decade around it
+    plt.close(fig)
