@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 run failed, 2 usage or config error, 130 aborted by the
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from pathlib import Path
@@ -523,6 +524,15 @@ def sim() -> None:
     """The simulated bench, for use without hardware."""
 
 
+def _served_clock_line(cfg, clock) -> str:
+    """How the served instruments' time runs, in one line."""
+    speed = getattr(clock, "speed", 1.0)
+    line = f"clock: real time x {speed:g}"
+    if cfg.simulation.clock == "simulated" and not math.isfinite(cfg.simulation.clock_speed):
+        line += " (simulation.clock_speed .inf cannot run out of process)"
+    return line
+
+
 @sim.command("serve", short_help="Serve the simulated instruments on loopback.")
 @click.option(
     "-c",
@@ -540,7 +550,8 @@ def sim_serve(config):
     read_termination="\\n", write_termination="\\n")`), pymeasure (the same keywords), or
     a real-bench config (`resource: TCPIP::127.0.0.1::PORT::SOCKET`, `simulated: false`).
     One client per instrument at a time; a second is refused (logged here).  The
-    spectrometer is USB (inside seabreeze) and cannot be served to another process.
+    spectrometer is USB (inside seabreeze) and cannot be served to another process.  The
+    instruments' time runs by itself at real time x simulation.clock_speed (x 1 for .inf).
     """
     import logging
     import signal
@@ -555,13 +566,14 @@ def sim_serve(config):
     roles = [r for r, i in cfg.instruments.items() if i.simulated and r != "spectrometer"]
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with start_lab(cfg, roles) as lab:
+    with start_lab(cfg, roles, served=True) as lab:
         click.echo(f"simulated bench '{cfg.name}' ({cfg.device.sample}) serving:")
         scpi = {s.resource: s.terminations for s in lab.servers if isinstance(s, SCPIServer)}
         for role in roles:
             resource = lab.resources[role]
             extra = f"  ({scpi[resource]})" if resource in scpi else ""
             click.echo(f"  {role:12s} {resource}{extra}")
+        click.echo(_served_clock_line(cfg, lab.clock))
         click.echo("Ctrl-C to stop", err=True)
         sys.stdout.flush()
         try:

@@ -8,10 +8,23 @@ every timestamp stays physically consistent.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
 from abc import ABC, abstractmethod
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+
+class CommandLink(Protocol):
+    """A served connection to a simulated instrument, as its clock sees it."""
+
+    def in_flight(self, thread: threading.Thread) -> bool:
+        """True while a command has reached this link (or is being read from it) and the
+        instrument has not yet acted on it -- as seen by ``thread``, which is about to let
+        time pass (an instrument's own thread spending time on a command is acting on it)."""
 
 
 class Clock(ABC):
@@ -47,7 +60,18 @@ class SimulatedClock(Clock):
     ``speed`` is simulated seconds per real second: ``math.inf`` (the default) makes
     sleeps instant, ``3600`` turns an hour into a real second, ``1`` behaves like the
     wall clock.  Thread-safe: the simulated instruments sleep on it from server threads.
+
+    Time never passes while a command is in flight to a simulated instrument served on
+    this clock (``watch``): a sleep first waits, in real time, until every watched link
+    has acted on what it was sent.  Otherwise a client that writes a level and then
+    sleeps would let device time pass at the old level for as long as the server thread
+    took to be scheduled -- a different amount on every run.
     """
+
+    #: real time a sleep waits for in-flight commands before giving up (and saying so)
+    SETTLE_TIMEOUT_S = 5.0
+    #: real-time poll of the watched links while a command is in flight
+    SETTLE_POLL_S = 50e-6
 
     #: how far real time may run behind the schedule before the schedule is reset (s):
     #: small overshoots of ``time.sleep`` are paid back by the next sleeps; a longer
@@ -57,7 +81,9 @@ class SimulatedClock(Clock):
     def __init__(self, start: float | None = None, speed: float = math.inf) -> None:
         if not speed > 0:
             raise ValueError(f"clock speed must be > 0, got {speed}")
-        self._now = time.time() if start is None else float(start)
+        # a whole second: every timestamp start + x then rounds as on any other run, so
+        # seeded runs store bit-identical times (relative to their start)
+        self._now = float(math.floor(time.time())) if start is None else float(start)
         self.speed = float(speed)
         self._lock = threading.Lock()
         # real-time schedule for finite speeds: simulated ``_anchor_sim`` was due at
@@ -65,26 +91,57 @@ class SimulatedClock(Clock):
         # (none until the first sleep: time before it is not owed to anyone)
         self._anchor_sim = self._now
         self._anchor_real = -math.inf
+        self._links: list[CommandLink] = []
 
     @property
     def simulated(self) -> bool:
         return True
+
+    def watch(self, link: CommandLink) -> None:
+        """Hold time while ``link`` has a command in flight (see the class docstring)."""
+        with self._lock:
+            self._links.append(link)
+
+    def unwatch(self, link: CommandLink) -> None:
+        with self._lock:
+            if link in self._links:
+                self._links.remove(link)
+
+    def _settle(self) -> None:
+        """Wait (real time) until no watched link has a command in flight."""
+        links = list(self._links)
+        if not links:
+            return
+        me = threading.current_thread()
+        deadline = time.monotonic() + self.SETTLE_TIMEOUT_S
+        while any(link.in_flight(me) for link in links):
+            if time.monotonic() > deadline:
+                log.warning(
+                    "simulated clock: a command stayed in flight for %g s; time goes on",
+                    self.SETTLE_TIMEOUT_S,
+                )
+                return
+            time.sleep(self.SETTLE_POLL_S)
 
     def time(self) -> float:
         with self._lock:
             return self._now
 
     def advance(self, seconds: float) -> None:
-        """Move simulated time forward without any real waiting."""
+        """Move simulated time forward without any real waiting (once nothing is in
+        flight to a watched instrument)."""
         if seconds > 0:
+            self._settle()
             with self._lock:
                 self._now += seconds
 
     def sleep(self, seconds: float) -> None:
         if seconds <= 0:
             return
+        self._settle()
         if not math.isfinite(self.speed):
-            self.advance(seconds)
+            with self._lock:
+                self._now += seconds
             return
         with self._lock:
             real_now = time.monotonic()
@@ -99,3 +156,30 @@ class SimulatedClock(Clock):
         delay = wake - time.monotonic()
         if delay > 0:
             time.sleep(delay)
+
+
+class RunningClock(Clock):
+    """Simulated time that runs by itself: real time x ``speed`` from ``start``.
+
+    What a served simulator runs on: an instrument in another process keeps its own time
+    (a rig's clock, a device ageing under drive) whether or not any client sleeps on it.
+    ``sleep`` waits the scaled real time.  Needs a finite speed.
+    """
+
+    def __init__(self, start: float | None = None, speed: float = 1.0) -> None:
+        if not (speed > 0 and math.isfinite(speed)):
+            raise ValueError(f"a running clock needs a finite speed > 0, got {speed}")
+        self.speed = float(speed)
+        self._start = time.time() if start is None else float(start)
+        self._real0 = time.monotonic()
+
+    @property
+    def simulated(self) -> bool:
+        return True
+
+    def time(self) -> float:
+        return self._start + (time.monotonic() - self._real0) * self.speed
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds / self.speed)

@@ -10,11 +10,12 @@ would.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from labrig.clock import Clock
+from labrig.clock import Clock, RunningClock, WallClock
 from labrig.config import BenchConfig
 from labrig.errors import ConfigError
 
@@ -57,13 +58,13 @@ def _start_role(lab: SimulatedLab, role: str, config: BenchConfig) -> None:
         from labrig.simulators.server import SCPIServer
 
         instrument: Any = SimulatedKeithley2400(lab.bench, faults=faults)
-        server: Any = SCPIServer(instrument)
+        server: Any = SCPIServer(instrument, clock=lab.clock)
     elif inst.driver == "keithley6485":
         from labrig.simulators.keithley6485 import SimulatedKeithley6485
         from labrig.simulators.server import SCPIServer
 
         instrument = SimulatedKeithley6485(lab.bench, faults=faults)
-        server = SCPIServer(instrument)
+        server = SCPIServer(instrument, clock=lab.clock)
     elif inst.driver == "usb2000plus":
         from labrig.simulators.spectrometer import SimulatedSpectrometer
 
@@ -111,8 +112,22 @@ def _warm_up(bench: Any) -> None:
     bench.photodiode_current()
 
 
-def start_lab(config: BenchConfig, roles: Iterable[str] | None = None) -> SimulatedLab:
-    """Start the simulated instruments for ``roles`` (default: every simulated role)."""
+def served_clock(config: BenchConfig) -> Clock:
+    """The clock of instruments served to other processes: it runs by itself, real time x
+    ``simulation.clock_speed`` (an infinite speed cannot run: real time, x 1), since no
+    client in another process sleeps on it -- a rig's clock, a device ageing under
+    drive, a link that comes back after a while all go on between commands."""
+    sim = config.simulation
+    if sim.clock == "wall":
+        return WallClock()
+    return RunningClock(speed=sim.clock_speed if math.isfinite(sim.clock_speed) else 1.0)
+
+
+def start_lab(
+    config: BenchConfig, roles: Iterable[str] | None = None, *, served: bool = False
+) -> SimulatedLab:
+    """Start the simulated instruments for ``roles`` (default: every simulated role);
+    ``served``: for other processes, on a ``served_clock``."""
     from labrig.simulators.bench import SimulatedBench
 
     wanted = [
@@ -120,7 +135,7 @@ def start_lab(config: BenchConfig, roles: Iterable[str] | None = None) -> Simula
         for r in (roles if roles is not None else config.instruments)
         if r in config.instruments and config.instruments[r].simulated
     ]
-    bench = SimulatedBench(config)
+    bench = SimulatedBench(config, clock=served_clock(config) if served else None)
     _warm_up(bench)
     lab = SimulatedLab(bench=bench, clock=bench.clock)
     try:

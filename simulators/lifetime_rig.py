@@ -47,6 +47,7 @@ from labrig.config import (
     SimulationConfig,
 )
 from labrig.devices import DeviceConfig, LEDModel
+from labrig.simulators.server import LinkActivity, unwatch_link, watch_link
 
 MANUFACTURER = "LABRIG"
 MODEL = "LTR"
@@ -399,6 +400,8 @@ class RigServer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._client: socket.socket | None = None
+        self.activity = LinkActivity()
+        self.activity.listener = self._sock
 
     @property
     def url(self) -> str:
@@ -409,6 +412,7 @@ class RigServer:
         return self.url
 
     def start(self) -> RigServer:
+        watch_link(self.rig.clock, self.activity)
         self._thread = threading.Thread(
             target=self._serve, name=f"rig-server:{self.port}", daemon=True
         )
@@ -425,6 +429,7 @@ class RigServer:
                     pass
         if self._thread is not None:
             self._thread.join(timeout=2)
+        unwatch_link(self.rig.clock, self.activity)
 
     def __enter__(self) -> RigServer:
         return self.start()
@@ -436,19 +441,21 @@ class RigServer:
         self._sock.settimeout(0.1)
         while not self._stop.is_set():
             try:
-                conn, _ = self._sock.accept()
-            except TimeoutError:
+                conn = self.activity.accept(self._sock, 0.1)
+            except (OSError, ValueError):
+                return
+            if conn is None:
                 self.rig.poll()
                 continue
-            except OSError:
-                return
             if not self.rig.link_up():
+                self.activity.close()
                 conn.close()  # the link is down: the host sees an immediate disconnect
                 continue
             self._client = conn
             try:
                 self._talk(conn)
             finally:
+                self.activity.close()
                 self._client = None
                 try:
                     conn.close()
@@ -460,17 +467,18 @@ class RigServer:
         buffer = b""
         while not self._stop.is_set():
             try:
-                data = conn.recv(4096)
-            except TimeoutError:
+                data = self.activity.receive(conn, 0.1)
+            except (OSError, ValueError):
+                return
+            if data is None:
                 self.rig.poll()
                 continue
-            except OSError:
-                return
             if not data:
                 return
             buffer += data
             while b"\n" in buffer:
                 raw, buffer = buffer.split(b"\n", 1)
+                self.activity.begin()
                 try:
                     reply = self.rig.handle(raw.decode("ascii", errors="replace"))
                 except _LinkDropped:
@@ -482,3 +490,4 @@ class RigServer:
                         conn.sendall(reply.encode("ascii", errors="replace") + b"\n")
                     except OSError:
                         return
+            self.activity.idle()

@@ -46,11 +46,101 @@ def _quickack(sock: socket.socket) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, quickack, 1)
 
 
+class LinkActivity:
+    """One served connection as the simulated clock sees it (``labrig.clock.CommandLink``).
+
+    A command is in flight from the moment its bytes reach the server's socket until the
+    instrument has acted on it: finished it, or begun spending its own (clock) time on
+    it.  The server marks itself busy *before* it takes bytes out of the socket, so there
+    is no moment at which a sent command is neither readable nor being handled.
+    """
+
+    def __init__(self) -> None:
+        self.thread: threading.Thread | None = None
+        self.listener: socket.socket | None = None
+        self.client: socket.socket | None = None
+        self._busy = False
+
+    def accept(self, listener: socket.socket, timeout_s: float) -> socket.socket | None:
+        """The next client from ``listener``, or None after ``timeout_s`` without one;
+        busy from the moment a connection is waiting (it may already have sent)."""
+        self.thread, self.listener = threading.current_thread(), listener
+        readable, _, _ = select.select([listener], [], [], timeout_s)
+        if not readable:
+            return None
+        self.begin()
+        try:
+            client, _ = listener.accept()
+        except BaseException:
+            self.idle()
+            raise
+        self.client = client
+        return client
+
+    def receive(self, client: socket.socket, timeout_s: float) -> bytes | None:
+        """The next bytes from ``client`` (b"" when it closed), or None after ``timeout_s``
+        without any; marks the link busy once there is something to read."""
+        self.thread, self.client = threading.current_thread(), client
+        readable, _, _ = select.select([client], [], [], timeout_s)
+        if not readable:
+            self.idle()
+            return None
+        self.begin()
+        return client.recv(65536)
+
+    def begin(self) -> None:
+        """A command is about to be handled (busy until ``idle``)."""
+        self._busy = True
+
+    def idle(self) -> None:
+        """Everything received so far has been acted on."""
+        self._busy = False
+
+    def close(self) -> None:
+        self._busy = False
+        self.client = None
+
+    def in_flight(self, thread: threading.Thread) -> bool:
+        if thread is self.thread:
+            # the instrument spends time on its own command: it has begun acting on it
+            self._busy = False
+            return False
+        if self._busy:
+            return True
+        # no client yet: one whose connection waits to be accepted may have sent already
+        sock = self.client if self.client is not None else self.listener
+        if sock is None:
+            return False
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+        except (OSError, ValueError):  # closed meanwhile
+            return False
+        return bool(readable)
+
+
+def watch_link(clock: Any, activity: LinkActivity) -> None:
+    """Let ``clock`` hold time while ``activity`` has a command in flight (a clock that
+    runs by itself has nothing to hold)."""
+    watch = getattr(clock, "watch", None)
+    if watch is not None:
+        watch(activity)
+
+
+def unwatch_link(clock: Any, activity: LinkActivity) -> None:
+    unwatch = getattr(clock, "unwatch", None)
+    if unwatch is not None:
+        unwatch(activity)
+
+
 class SCPIServer:
     """Threaded line-protocol server for one ``SCPIInstrument`` (``instrument.process``)."""
 
-    def __init__(self, instrument: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, instrument: Any, host: str = "127.0.0.1", port: int = 0, clock: Any = None
+    ) -> None:
         self.instrument = instrument
+        self.clock = clock  # a simulated clock holds time while a command is in flight
+        self.activity = LinkActivity()
         self.host = host
         self._requested_port = port
         self._sock: socket.socket | None = None
@@ -78,8 +168,10 @@ class SCPIServer:
         sock.listen(4)
         sock.settimeout(_ACCEPT_POLL_S)
         self._sock = sock
+        self.activity.listener = sock
         self.port = sock.getsockname()[1]
         self._stop.clear()
+        watch_link(self.clock, self.activity)
         self._thread = threading.Thread(
             target=self._serve, name=f"scpi-server-{self.port}", daemon=True
         )
@@ -93,6 +185,7 @@ class SCPIServer:
             # the thread first runs what the client already sent (its last ``:OUTP OFF``)
             self._thread.join(timeout=5)
             self._thread = None
+        unwatch_link(self.clock, self.activity)
         self._close_client()
         if self._sock is not None:
             with contextlib.suppress(OSError):
@@ -132,11 +225,11 @@ class SCPIServer:
         assert self._sock is not None
         while not self._stop.is_set():
             try:
-                client, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
+                client = self.activity.accept(self._sock, _ACCEPT_POLL_S)
+            except (OSError, ValueError):
                 break
+            if client is None:
+                continue
             client.settimeout(_ACCEPT_POLL_S)
             tune_socket(client)
             with self._client_lock:
@@ -144,6 +237,7 @@ class SCPIServer:
             try:
                 self._talk(client)
             finally:
+                self.activity.close()
                 self._close_client()
 
     def _refuse(self, busy_with: socket.socket) -> None:
@@ -172,12 +266,14 @@ class SCPIServer:
             except (OSError, ValueError):
                 return
             if client not in ready:
+                self.activity.idle()  # nothing unread: everything sent has been acted on
                 if self._sock in ready:
                     # the client has nothing unread (no data, no close): it is still there
                     self._refuse(client)
                 elif stopping:
                     return  # nothing left unread: stop
                 continue
+            self.activity.begin()  # before the bytes leave the socket
             try:
                 chunk = client.recv(65536)
             except TimeoutError:
@@ -191,6 +287,7 @@ class SCPIServer:
             while b"\n" in buffer:
                 raw, buffer = buffer.split(b"\n", 1)
                 line = raw.rstrip(b"\r").decode("ascii", errors="replace")
+                self.activity.begin()
                 try:
                     reply = self.instrument.process(line)
                 except ConnectionDropped:
@@ -203,3 +300,4 @@ class SCPIServer:
                         client.sendall(reply)
                     except OSError:
                         return
+            self.activity.idle()

@@ -82,7 +82,9 @@ def test_level_output_and_one_measurement_with_compliance_from_status_bit_3():
         + configured()
         + [
             (":SOURCE:VOLTAGE 2.5", None),
+            ("*OPC?", "1"),
             ("OUTPUT 1", None),
+            ("*OPC?", "1"),
             (":READ?", reading(2.5, 1.2e-3, 10.0, V_SOURCE_I_MEAS)),
             (":READ?", reading(1.9, 1e-2, 10.5, V_SOURCE_I_MEAS | COMPLIANCE)),
             (":READ?", reading(1.9, 1e-2, 11.0, V_SOURCE_I_MEAS | RANGE_COMPLIANCE)),
@@ -119,6 +121,7 @@ def test_201_point_list_sweep_is_sent_in_100_value_commands_and_read_once(monkey
             (":SOUR:SWE:CAB NEV", None),
             (":TRIG:COUN 201", None),
             ("OUTPUT 1", None),
+            ("*OPC?", "1"),
             (":READ?", reply),
             # a following single measurement puts the fixed mode and one trigger back
             (":SOUR:VOLT:MODE FIX", None),
@@ -188,6 +191,7 @@ def test_sweep_aborting_on_compliance_returns_the_points_taken():
             (":SOUR:SWE:CAB EARL", None),
             (":TRIG:COUN 3", None),
             ("OUTPUT 1", None),
+            ("*OPC?", "1"),
             (":READ?", reply),
         ]
     )
@@ -207,6 +211,7 @@ def test_sweep_aborted_before_its_first_point_returns_no_readings():
             (":SOUR:SWE:CAB EARL", None),
             (":TRIG:COUN 2", None),
             ("OUTPUT 1", None),
+            ("*OPC?", "1"),
             (":READ?", ""),
         ]
     )
@@ -230,6 +235,7 @@ def test_staircase_sweep():
             (":SOUR:SWE:CAB NEV", None),
             (":TRIG:COUN 3", None),
             ("OUTPUT 1", None),
+            ("*OPC?", "1"),
             (":READ?", reply),
         ]
     )
@@ -247,6 +253,7 @@ def test_pulsed_cycles_use_auto_output_off_and_leave_level_at_zero():
             ("OUTPUT 0", None),
             (":OUTPUT:SMODE NORM", None),
             (":SOURCE:VOLTAGE 5", None),
+            ("*OPC?", "1"),
             (":SOURCE:DELAY 0.001", None),
             (":SENSE:CURRENT:NPLCYCLES 0.01", None),
             (":TRIGGER:DELAY 0.1", None),
@@ -256,6 +263,7 @@ def test_pulsed_cycles_use_auto_output_off_and_leave_level_at_zero():
             (":SOURCE:CLEAR:AUTO 0", None),
             (":TRIGGER:DELAY 0", None),
             (":SOURCE:VOLTAGE 0", None),
+            ("*OPC?", "1"),
         ]
     )
     with expected_protocol(Keithley2400, pairs) as smu:
@@ -270,7 +278,9 @@ def test_shutdown_aborts_ramps_in_steps_and_turns_output_off():
         + configured()
         + [
             (":SOURCE:VOLTAGE 5", None),
+            ("*OPC?", "1"),
             ("OUTPUT 1", None),
+            ("*OPC?", "1"),
             (":ABOR", None),
             (":SOUR:VOLT:MODE FIX", None),
             (":SOURCE:VOLTAGE 4", None),
@@ -296,6 +306,7 @@ def test_shutdown_without_ramp():
         + configured()
         + [
             (":SOURCE:VOLTAGE 5", None),
+            ("*OPC?", "1"),
             (":ABOR", None),
             (":SOUR:VOLT:MODE FIX", None),
             (":SOURCE:CLEAR:AUTO 0", None),
@@ -377,7 +388,11 @@ def test_over_range_reading_is_an_error_not_a_number():
     pairs = (
         INIT
         + configured()
-        + [("OUTPUT 1", None), (":READ?", "+1.0E+00,+9.9E+37,+9.91E+37,+1.0E+00,+1.0E+00")]
+        + [
+            ("OUTPUT 1", None),
+            ("*OPC?", "1"),
+            (":READ?", "+1.0E+00,+9.9E+37,+9.91E+37,+1.0E+00,+1.0E+00"),
+        ]
     )
     with expected_protocol(Keithley2400, pairs) as smu:
         smu.configure_source("voltage", 0.01)
@@ -388,7 +403,7 @@ def test_over_range_reading_is_an_error_not_a_number():
 
 @pytest.mark.parametrize("reply", ["#$%garbage", "1.0,2.0,3.0", "1,2,3,4,5,6,7,8,9,10"])
 def test_unparsable_or_wrong_sized_reading_is_garbled(reply):
-    pairs = INIT + configured() + [("OUTPUT 1", None), (":READ?", reply)]
+    pairs = INIT + configured() + [("OUTPUT 1", None), ("*OPC?", "1"), (":READ?", reply)]
     with expected_protocol(Keithley2400, pairs) as smu:
         smu.configure_source("voltage", 0.01)
         smu.enable_output()
@@ -455,3 +470,13 @@ def test_count_outside_1_to_2500_or_not_whole_sends_nothing(count):
     with expected_protocol(Keithley2400, INIT) as smu:
         with pytest.raises(InstrumentSettingError, match="allowed 1–2500"):
             smu.arm_count = count
+
+
+def test_a_level_change_returns_only_once_the_instrument_confirms_it():
+    """Every level (and output-on) is followed by *OPC?: a dwell that follows starts at the
+    new level; anything but "1" is not a confirmation."""
+    pairs = INIT + configured() + [(":SOURCE:VOLTAGE 1.5", None), ("*OPC?", "0")]
+    with expected_protocol(Keithley2400, pairs) as smu:
+        smu.configure_source("voltage", 0.01)
+        with pytest.raises(GarbledReplyError, match=r"\*OPC\? after source voltage 1.5"):
+            smu.set_level(1.5)

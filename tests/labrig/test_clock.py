@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from labrig.clock import SimulatedClock, WallClock
+from labrig.clock import RunningClock, SimulatedClock, WallClock
 
 
 def test_instant_clock_advances_without_waiting():
@@ -76,3 +76,24 @@ def test_time_before_the_first_sleep_is_not_owed():
     started = time.monotonic()
     clock.sleep(0.02)
     assert time.monotonic() - started >= 0.0195
+
+
+def test_running_clock_runs_by_itself_at_its_speed():
+    """A served simulator's time: real time x speed, whether or not anyone sleeps on it."""
+    clock = RunningClock(start=1000.0, speed=3600.0)
+    first = clock.time()
+    time.sleep(0.05)
+    assert clock.time() - first == pytest.approx(0.05 * 3600, rel=0.5)
+    started = time.monotonic()
+    clock.sleep(360.0)  # 0.1 s of real time
+    assert 0.09 < time.monotonic() - started < 0.5
+    assert clock.simulated
+    for bad in (0.0, math.inf):
+        with pytest.raises(ValueError, match="finite speed"):
+            RunningClock(speed=bad)
+
+
+def test_simulated_clock_starts_on_a_whole_second():
+    """So start + x rounds alike on every run: seeded runs store bit-identical times."""
+    clock = SimulatedClock()
+    assert clock.time() == math.floor(clock.time())

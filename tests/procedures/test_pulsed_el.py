@@ -347,6 +347,48 @@ def test_dc_dwell_shorter_than_the_settling_is_said_once_in_log_and_file(tmp_pat
     assert (data["mode"] == "dc").sum() == 2
 
 
+#: from the end of a DC dwell to the DC reading: the 2400's :READ? at 1 PLC with autozero
+#: (3 x 20 ms + 12.6 ms firmware) and the middle of the 6485's 10-reading burst
+DC_READ_AFTER_DWELL_S = 0.0785
+#: DC EQE against the device model: the photometry's reference-spectrum approximation
+#: (~0.4 %) and the drift while the readings are taken at the top level (~0.2 %)
+DC_EQE_TOLERANCE = 0.01
+
+
+def test_dc_reference_eqe_at_each_level_matches_the_device_model(tmp_path):
+    """Each DC level is applied before its dwell starts: the device heats and ages for the
+    whole dwell at that level (a late level was up to 24 % off at the top levels)."""
+    from labrig.clock import SimulatedClock
+    from labrig.simulators.bench import SimulatedBench
+
+    config = load_config("sim")
+    levels = [0.0004, 0.002, 0.008, 0.012]
+    dwell = 0.5
+    result, data, analysis, log, _ = _run(
+        tmp_path,
+        mode="drive sweep",
+        drive_levels=", ".join(map(str, levels)),
+        widths="1",
+        pulses_per_point=5,
+        dc_reference="measure",
+        dc_dwell=dwell,
+        photometer_range=2e-5,
+    )
+    assert result.status == "finished", result.reason
+    dc = data["mode"] == "dc"
+    # the device model, driven through the intended history: each level from the moment
+    # it is set, for the dwell and the reading (a rising DC sweep, as the procedure runs)
+    model = SimulatedBench(config, clock=SimulatedClock(start=0.0))
+    expected = []
+    for amps in levels:
+        model.source_current(amps, compliance_v=12.0)
+        model.clock.advance(dwell + DC_READ_AFTER_DWELL_S)
+        expected.append(100 * model.truth()["eqe"])
+    assert data["eqe"][dc] == pytest.approx(expected, rel=DC_EQE_TOLERANCE)
+    # the top level is where heating and ageing within the dwell matter most
+    assert expected[-1] < 0.8 * 100 * _device(config).intrinsic_eqe(levels[-1] / AREA_CM2)
+
+
 def test_voltage_drive_and_dc_from_a_jvl_file(tmp_path):
     from labrig.procedures.jvl import JVLProcedure
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 
 import pytest
 import pyvisa
 
+from labrig.clock import SimulatedClock
 from labrig.simulators.scpi import SCPIInstrument, nr3, one_param, parse_number
 from labrig.simulators.server import SCPIServer
 
@@ -177,3 +179,61 @@ def test_a_second_client_is_refused_at_once_and_logged(caplog: pytest.LogCapture
         with contextlib.suppress(Exception):
             second.close()
         rm.close()
+
+
+class SlowParser(Echo):
+    """An instrument whose server thread takes real time to get to each command (a busy
+    machine), recording the simulated time at which it acts on it."""
+
+    def __init__(self, clock) -> None:
+        super().__init__()
+        self.clock = clock
+        self.acted_at: list[float] = []
+
+    def process(self, line: str) -> bytes | None:
+        time.sleep(0.05)
+        self.acted_at.append(self.clock.time())
+        return super().process(line)
+
+
+def test_simulated_time_waits_for_a_command_in_flight() -> None:
+    """A level written and then slept on is applied before any simulated time passes,
+    however late the server thread gets to it."""
+    clock = SimulatedClock(start=0.0)
+    instrument = SlowParser(clock)
+    with SCPIServer(instrument, clock=clock) as server:
+        sock = raw_client(server.port)
+        try:
+            sock.sendall(b":LEV 2.5\n")
+            clock.sleep(10.0)  # the client's dwell, started right after the write
+            sock.sendall(b":LEV 3.5\n:LEV 4.5\n")
+            clock.sleep(5.0)
+            sock.sendall(b":LEV?\n")
+            assert recv_line(sock) == b"+4.500000E+00\n"
+        finally:
+            sock.close()
+    assert instrument.acted_at == [0.0, 10.0, 10.0, 15.0]
+    assert clock.time() == 15.0
+
+
+def test_an_instrument_spending_its_own_time_does_not_hold_the_clock() -> None:
+    """The served instrument's own sleeps (a measurement cycle) are not "in flight": its
+    thread and another's both let time pass, no dead-lock."""
+    clock = SimulatedClock(start=0.0)
+
+    class Measuring(Echo):
+        def _build_tree(self) -> None:
+            super()._build_tree()
+            self.tree.add(":READ", query=lambda _: (clock.sleep(2.0), nr3(clock.time()))[1])
+
+    with SCPIServer(Measuring(), clock=clock) as server:
+        sock = raw_client(server.port)
+        try:
+            sock.sendall(b":READ?\n")
+            assert recv_line(sock) == b"+2.000000E+00\n"
+        finally:
+            sock.close()
+    started = time.monotonic()
+    clock.sleep(1.0)
+    assert time.monotonic() - started < 1.0  # no link left in flight: no settle wait
+    assert clock.time() == 3.0
