@@ -61,6 +61,9 @@ class Bench:
         self._identities: dict[str, tuple[InstrumentIdentity, str, str]] = {}
         self._lab: Any = None
         self._clock: Clock | None = None
+        #: the run file (``labrig.store.RunData``) a resumed run continues: simulated
+        #: instruments take up the state it records (set by the runner before ``open``)
+        self.resumed: Any = None
         #: problems met during the last shutdown, as "role: message" lines
         self.shutdown_errors: list[str] = []
 
@@ -91,7 +94,7 @@ class Bench:
             if any(self.config.instruments[r].simulated for r in self.roles):
                 from labrig.simulators.lab import start_lab
 
-                self._lab = start_lab(self.config, self.roles)
+                self._lab = start_lab(self.config, self.roles, resumed=self.resumed)
             # ROLES order: the SMU and photometer exist before a lifetime backend built on them
             for role in sorted(self.roles, key=ROLES.index):
                 inst_cfg = self.config.instruments[role]

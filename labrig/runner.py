@@ -50,7 +50,7 @@ from labrig.errors import (
 )
 from labrig.procedure import GROUP_KEY, LabrigProcedure
 from labrig.storable import check_storable
-from labrig.store import RunStore, check_output_dir, read_run
+from labrig.store import RunData, RunStore, check_output_dir, read_run
 from labrig.terminal import say
 
 log = logging.getLogger(__name__)
@@ -307,8 +307,9 @@ def run_procedure(
     _check_numbers(procedure)
     procedure.validate(config)
     roles = _roles(procedure, config)
+    resumed = None
     if resume is not None:
-        _check_resumable(Path(resume), name, procedure)
+        resumed = _check_resumable(Path(resume), name, procedure)
     else:
         output_dir = check_output_dir(Path(output_dir))
     control = StopControl()
@@ -316,7 +317,9 @@ def run_procedure(
         store = _open_store(
             procedure, config, roles, name, output_dir, sample, operator, resume, control
         )
-        return _run(procedure, config, roles, name, store, control, progress, bench_factory)
+        return _run(
+            procedure, config, roles, name, store, control, progress, bench_factory, resumed
+        )
 
 
 def interrupt_on_signals() -> None:
@@ -332,8 +335,9 @@ def interrupt_on_signals() -> None:
         signal.signal(sig, interrupt)
 
 
-def _check_resumable(path: Path, name: str, procedure: LabrigProcedure) -> None:
-    """Only a run of the same procedure with the same columns can be continued."""
+def _check_resumable(path: Path, name: str, procedure: LabrigProcedure) -> RunData:
+    """Only a run of the same procedure with the same columns can be continued; its
+    contents (read before the store locks the file for writing)."""
     previous = read_run(path)  # NotARunFileError (one line) if it is not a run file
     if previous.procedure != name:
         raise UserInputError(f"resume {path}: it is a {previous.procedure!r} run, not {name!r}")
@@ -343,6 +347,7 @@ def _check_resumable(path: Path, name: str, procedure: LabrigProcedure) -> None:
         raise UserInputError(f"resume {path}: its columns {found} differ from {name}'s {expected}")
     if previous.status == "finished":
         raise UserInputError(f"resume {path}: the run already finished; start a new one")
+    return previous
 
 
 def _procedure_shutdown(procedure: LabrigProcedure, store: RunStore, control: StopControl) -> None:
@@ -438,6 +443,7 @@ def _run(
     control: StopControl,
     progress: bool | None,
     bench_factory: Callable[[BenchConfig, list[str]], Bench],
+    resumed: RunData | None = None,
 ) -> RunResult:
     """Open the bench, run the procedure, shut everything down; return how it ended."""
     display = ProgressDisplay(name, progress)
@@ -483,6 +489,7 @@ def _run(
 
     status, reason = "finished", None
     bench = bench_factory(config, roles)
+    bench.resumed = resumed
     try:
         try:
             if control.reason is not None:

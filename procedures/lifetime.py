@@ -32,7 +32,10 @@ channel for the fits (older points thinned), so runs of weeks stay bounded.
 
 **Resume.**  When the runner sets ``resume_from`` (``labrig run lifetime --resume FILE``),
 each channel's rows, set current, L0, V0 and dark current are read back from the file,
-channels that had ended stay ended, and the others continue where the file stops.
+channels that had ended stay ended, and the others are switched back on, left
+``settle_time``, and continue where the file stops.  An L/L0 higher than the file's last
+(by more than ``RESUME_JUMP``) is logged as a warning (``resume_jump``): a device does not
+un-age, so another device or a rig that lost its state is on that channel.
 
 **Link loss.**  A lost rig link is logged and retried for ``reconnect_timeout``; the
 outputs meanwhile do what ``link_loss`` says (``hold``: keep ageing; ``off``: the rig's
@@ -88,6 +91,8 @@ RAMP_START_A = 1e-6
 RAMP_STEPS_PER_DECADE = 4
 RAMP_REFINEMENTS = 3
 RAMP_TOLERANCE = 0.01
+#: rise of L/L0 at the resume point beyond which it is logged as a warning
+RESUME_JUMP = 0.02
 #: wait between reconnection attempts after a lost link (clock seconds)
 RECONNECT_INTERVAL_S = 5.0
 #: rig statuses that end a channel, and the reason logged
@@ -737,6 +742,7 @@ class LifetimeProcedure(LabrigProcedure):
                 ended[group] = reason
         continuing: set[int] = set()
         rig = self.rig
+        resuming: list[tuple[_Channel, float, float, float]] = []
         for ch in self._channels:
             cols = data.columns.get(ch.group, {})
             if ch.group in ended:
@@ -755,7 +761,13 @@ class LifetimeProcedure(LabrigProcedure):
             ch.rig_t0 = last_rig - last_t
             self._call(lambda ch=ch: rig.set_current(ch.number, ch.current_a))
             self._call(lambda ch=ch: rig.set_output(ch.number, True))
-            now_rig = self._call(lambda ch=ch: rig.measure(ch.number)).time
+            resuming.append((ch, last_t, last_rig, float(col["relative_luminance"][-1])))
+        if resuming:  # back on: let self-heating settle as before t = 0
+            self.bench.clock.sleep(self.settle_time)
+        for ch, last_t, last_rig, last_rel in resuming:
+            reading = self._call(lambda ch=ch: rig.measure(ch.number))
+            now_rig = reading.time
+            self._check_resume_jump(ch, reading, last_rel)
             if now_rig < last_rig:
                 ch.rig_t0 = now_rig - last_t  # the rig restarted: its clock went back
                 self.log_event(
@@ -773,6 +785,23 @@ class LifetimeProcedure(LabrigProcedure):
                 f"{ch.group}: resumed at t = {elapsed / 3600:.6g} h with {len(ch.times)} points",
             )
         return continuing
+
+    def _check_resume_jump(self, ch: _Channel, reading: ChannelReading, last_rel: float) -> None:
+        """Warn in the file when L/L0 came back higher than the run left it: a device does
+        not un-age, so a fresh or swapped device (or a rig that lost its state) is on that
+        channel and its T-values would be wrong."""
+        lum = self._luminance(
+            reading.photodiode_current - ch.dark_a, reading.current, reading.voltage
+        )
+        rel = lum / ch.l0 if ch.l0 > 0 else math.nan
+        if rel > last_rel + RESUME_JUMP:
+            self.log_event(
+                "resume_jump",
+                f"{ch.group}: L/L0 rose from {last_rel:.3f} to {rel:.3f} at the resume point "
+                "(a device does not recover like that: was it replaced, or did the rig lose "
+                "its state?); its T-values from here on are suspect",
+                logging.WARNING,
+            )
 
 
 def _weights_text(pred: lt.LifetimePrediction) -> str:

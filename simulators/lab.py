@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from labrig.clock import Clock, RunningClock, WallClock
 from labrig.config import BenchConfig
 from labrig.errors import ConfigError
@@ -50,7 +52,23 @@ class SimulatedLab:
         self.stop()
 
 
-def _start_role(lab: SimulatedLab, role: str, config: BenchConfig) -> None:
+def recorded_stress(resumed: Any, channel: int) -> list[tuple[float, float]]:
+    """``(seconds, amps)`` a lifetime run file (``labrig.store.RunData``) records for
+    ``channel``: the settle time before t = 0 at the first current, then each interval
+    between rows at the current measured at its start.  (The short L0 search before it
+    is left out: lower currents for seconds, against hours of ageing.)"""
+    cols = resumed.columns.get(f"channel_{channel:02d}", {})
+    if not cols or len(cols["time"][0]) == 0:
+        return []
+    times = np.asarray(cols["time"][0], float)
+    amps = np.clip(np.nan_to_num(np.asarray(cols["current"][0], float)), 0.0, None)
+    settle = float(resumed.parameters.get("settle_time", (0.0, "s"))[0])
+    return [(settle, float(amps[0]))] + list(
+        zip(np.diff(times).tolist(), amps[:-1].tolist(), strict=True)
+    )
+
+
+def _start_role(lab: SimulatedLab, role: str, config: BenchConfig, resumed: Any = None) -> None:
     inst = config.instruments[role]
     faults = config.simulation.faults.get(role, [])
     if inst.driver == "keithley2400":
@@ -92,6 +110,10 @@ def _start_role(lab: SimulatedLab, role: str, config: BenchConfig) -> None:
             noise=config.simulation.noise,
             dark_current_a=config.simulation.photodiode_dark_current_a,
         )
+        if resumed is not None and resumed.procedure == "lifetime":
+            # a resumed run: each pixel carries on from the ageing the file records
+            for channel in range(1, instrument.n_channels + 1):
+                instrument.continue_channel(channel, recorded_stress(resumed, channel))
         server = RigServer(instrument)
     else:
         raise ConfigError(f"instruments.{role}.driver {inst.driver!r} has no simulator")
@@ -124,10 +146,16 @@ def served_clock(config: BenchConfig) -> Clock:
 
 
 def start_lab(
-    config: BenchConfig, roles: Iterable[str] | None = None, *, served: bool = False
+    config: BenchConfig,
+    roles: Iterable[str] | None = None,
+    *,
+    served: bool = False,
+    resumed: Any = None,
 ) -> SimulatedLab:
     """Start the simulated instruments for ``roles`` (default: every simulated role);
-    ``served``: for other processes, on a ``served_clock``."""
+    ``served``: for other processes, on a ``served_clock``; ``resumed``: the run file
+    (``labrig.store.RunData``) being continued, whose recorded stress the simulated
+    devices take up (a real device kept its ageing)."""
     from labrig.simulators.bench import SimulatedBench
 
     wanted = [
@@ -142,7 +170,7 @@ def start_lab(
         for role in wanted:
             if config.instruments[role].driver == "smu_photometer":
                 continue  # built from the smu and photometer roles by the bench
-            _start_role(lab, role, config)
+            _start_role(lab, role, config, resumed)
     except BaseException:
         lab.stop()
         raise

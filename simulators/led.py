@@ -276,10 +276,15 @@ class LEDDevice:
         self.junction_rise_k = target + (self.junction_rise_k - target) * math.exp(
             -dt_s / m.junction_thermal_time_constant_s
         )
-        tau1, tau2 = self.degradation_time_constants_s(j)
-        if not math.isfinite(tau1):
+        self.age(dt_s, amps)
+
+    def age(self, dt_s: float, amps: float) -> None:
+        """Degrade both populations by ``dt_s`` at ``amps`` (temperature untouched: also a
+        stress replayed from a run's record, on a device that has cooled since)."""
+        tau1, tau2 = self.degradation_time_constants_s(amps / self.area_cm2)
+        if dt_s <= 0 or not math.isfinite(tau1):
             return
-        d = m.degradation
+        d = self.model.degradation
         if d.stretch_exponent == 1.0:
             self.c1 *= math.exp(-dt_s / tau1)
             self.c2 *= math.exp(-dt_s / tau2)

@@ -201,6 +201,15 @@ class SimulatedLifetimeRig:
             else:
                 self._link_faults.append((kind, self.commands + int(after)))
 
+    def continue_channel(self, channel: int, stress: list[tuple[float, float]]) -> None:
+        """Give ``channel``'s device the ageing a run recorded before this rig existed:
+        ``stress`` is ``(seconds, amps)`` at a time.  A real pixel simply kept its ageing
+        when the host crashed; a simulated one must be told (see ``simulators.lab``)."""
+        with self.lock:
+            device = self._chan(channel).device
+            for seconds, amps in stress:
+                device.age(seconds, amps)
+
     def rig_time(self) -> float:
         return self.clock.time() - self._boot
 

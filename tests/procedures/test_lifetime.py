@@ -4,6 +4,7 @@ devices' ground truth."""
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
@@ -471,6 +472,95 @@ def test_smu_photometer_backend_runs_one_channel(tmp_path):
     cols = run.columns["channel_01"]
     assert cols["current"][0][-1] == pytest.approx(5e-3 * AREA, rel=1e-3)
     assert set(run.instruments) >= {"smu", "photometer", "lifetime"}
+
+
+def _t50_after_settle(device, j_a_cm2: float, settle_s: float) -> float:
+    """Truth for an uninterrupted run: L0 is taken after ``settle_s`` at J, so T50 is when
+    the device falls to half its efficiency *then*."""
+    from scipy.optimize import brentq
+
+    def rel(t: float) -> float:
+        return device.relative_efficiency_after(t, j_a_cm2)
+
+    hi = 10 * device.t_fraction_s(0.5, j_a_cm2)
+    return brentq(lambda t: rel(settle_s + t) - 0.5 * rel(settle_s), 0.0, hi, xtol=1e-3)
+
+
+#: a resumed run's T50 against the uninterrupted truth: the data's own T50 (interpolated
+#: between samples up to 10 min apart) and the stress lost while the rig was down
+RESUMED_T50_TOLERANCE = 0.01
+
+
+def test_resumed_simulated_run_continues_the_devices_ageing(tmp_path):
+    """A simulated run that died part-way and is resumed on a fresh simulated rig carries
+    on from the ageing its file records: no jump of L/L0, T50 as if uninterrupted."""
+    settle = 30.0
+    faults = [{"kind": "disconnect", "after": 100}]
+    params = {"drive": "current density", "levels": "10", "settle_time": settle}
+    result, data, _ = _run(tmp_path, _config(2, faults), reconnect_timeout=1.0, **params)
+    assert result.status == "failed" and "link lost" in result.reason
+    n_before = {g: len(data.columns[g]["time"][0]) for g in ("channel_01", "channel_02")}
+    rel_before = {g: data.columns[g]["relative_luminance"][0][-1] for g in n_before}
+    assert all(0.8 < rel < 0.95 for rel in rel_before.values())  # well into the decay
+
+    proc = LifetimeProcedure()
+    proc.resume_from = result.path
+    _Capture.labs = []
+    resumed = run_procedure(
+        proc,
+        _config(2),
+        output_dir=tmp_path,
+        progress=False,
+        resume=result.path,
+        bench_factory=_Capture,
+    )
+    assert resumed.status == "finished", resumed.reason
+    rig = _Capture.labs[0].instruments["lifetime"]
+    after = read_run(result.path)
+    assert not any(e.kind == "resume_jump" for e in after.log)
+    for n, g in ((1, "channel_01"), (2, "channel_02")):
+        cols = after.columns[g]
+        rel = cols["relative_luminance"][0]
+        k = n_before[g]
+        # the first point after the resume continues the decay (it was 0.98 from a
+        # pristine simulated device)
+        assert rel[k - 1] - 0.02 < rel[k] < rel[k - 1], (rel[k - 1], rel[k])
+        j = float(cols["current_set"][0][0]) / AREA
+        truth = _t50_after_settle(rig.device(n), j, settle)
+        assert after.analysis[g]["end_reason"][0].startswith("T50 reached")
+        assert after.analysis[g]["T50"][0] * 3600 == pytest.approx(truth, rel=RESUMED_T50_TOLERANCE)
+
+
+def test_an_upward_jump_of_l_at_the_resume_point_is_a_warning_in_the_file(tmp_path):
+    """A device does not un-age: a rig that lost its state (here a simulated one told
+    nothing of the recorded stress, like a swapped pixel) is flagged in the file."""
+    faults = [{"kind": "disconnect", "after": 50}]
+    params = {"drive": "current density", "levels": "10", "stop_at": "T80"}
+    result, data, _ = _run(tmp_path, _config(1, faults), reconnect_timeout=1.0, **params)
+    assert result.status == "failed"
+    last = data.columns["channel_01"]["relative_luminance"][0][-1]
+    assert last < 0.95
+
+    class Forgetful(Bench):
+        def open(self) -> None:
+            self.resumed = None  # the simulated rig starts a pristine device
+            super().open()
+
+    proc = LifetimeProcedure()
+    proc.resume_from = result.path
+    resumed = run_procedure(
+        proc,
+        _config(1),
+        output_dir=tmp_path,
+        progress=False,
+        resume=result.path,
+        bench_factory=Forgetful,
+    )
+    assert resumed.status == "finished", resumed.reason
+    jumps = [e for e in read_run(result.path).log if e.kind == "resume_jump"]
+    assert len(jumps) == 1
+    assert jumps[0].level == logging.WARNING
+    assert jumps[0].message.startswith(f"channel_01: L/L0 rose from {last:.3f} to ")
 
 
 def test_rig_gone_for_good_fails_the_run_resumably(tmp_path):
