@@ -7,7 +7,6 @@ Exit codes: 0 success, 1 run failed, 2 usage or config error, 130 aborted by the
 
 from __future__ import annotations
 
-import math
 import re
 import sys
 from pathlib import Path
@@ -526,10 +525,9 @@ def sim() -> None:
 
 def _served_clock_line(cfg, clock) -> str:
     """How the served instruments' time runs, in one line."""
-    speed = getattr(clock, "speed", 1.0)
-    line = f"clock: real time x {speed:g}"
-    if cfg.simulation.clock == "simulated" and not math.isfinite(cfg.simulation.clock_speed):
-        line += " (simulation.clock_speed .inf cannot run out of process)"
+    line = f"clock: real time x {getattr(clock, 'speed', 1.0):g}"
+    if getattr(clock, "instant_sleeps", False):
+        line += ", instrument waits instant (simulation.clock_speed .inf)"
     return line
 
 
@@ -551,7 +549,8 @@ def sim_serve(config):
     a real-bench config (`resource: TCPIP::127.0.0.1::PORT::SOCKET`, `simulated: false`).
     One client per instrument at a time; a second is refused (logged here).  The
     spectrometer is USB (inside seabreeze) and cannot be served to another process.  The
-    instruments' time runs by itself at real time x simulation.clock_speed (x 1 for .inf).
+    instruments' time runs by itself at real time x simulation.clock_speed (for .inf: at
+    real time, the instruments' own waits instant).
     """
     import logging
     import signal

@@ -163,23 +163,36 @@ class RunningClock(Clock):
 
     What a served simulator runs on: an instrument in another process keeps its own time
     (a rig's clock, a device ageing under drive) whether or not any client sleeps on it.
-    ``sleep`` waits the scaled real time.  Needs a finite speed.
+    ``sleep`` waits the scaled real time -- or, with ``instant_sleeps``, none at all:
+    the slept time is added to the clock at once (an instrument's own waits take no real
+    time, as ``clock_speed: .inf`` promises, while time between commands still runs).
     """
 
-    def __init__(self, start: float | None = None, speed: float = 1.0) -> None:
+    def __init__(
+        self, start: float | None = None, speed: float = 1.0, *, instant_sleeps: bool = False
+    ) -> None:
         if not (speed > 0 and math.isfinite(speed)):
             raise ValueError(f"a running clock needs a finite speed > 0, got {speed}")
         self.speed = float(speed)
+        self.instant_sleeps = instant_sleeps
         self._start = time.time() if start is None else float(start)
         self._real0 = time.monotonic()
+        self._skipped = 0.0
+        self._lock = threading.Lock()
 
     @property
     def simulated(self) -> bool:
         return True
 
     def time(self) -> float:
-        return self._start + (time.monotonic() - self._real0) * self.speed
+        with self._lock:
+            return self._start + self._skipped + (time.monotonic() - self._real0) * self.speed
 
     def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            time.sleep(seconds / self.speed)
+        if seconds <= 0:
+            return
+        if self.instant_sleeps:
+            with self._lock:
+                self._skipped += seconds
+            return
+        time.sleep(seconds / self.speed)

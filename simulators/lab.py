@@ -136,13 +136,16 @@ def _warm_up(bench: Any) -> None:
 
 def served_clock(config: BenchConfig) -> Clock:
     """The clock of instruments served to other processes: it runs by itself, real time x
-    ``simulation.clock_speed`` (an infinite speed cannot run: real time, x 1), since no
-    client in another process sleeps on it -- a rig's clock, a device ageing under
-    drive, a link that comes back after a while all go on between commands."""
+    ``simulation.clock_speed``, since no client in another process sleeps on it -- a
+    rig's clock, a device ageing under drive, a link that comes back after a while all go
+    on between commands.  ``.inf`` keeps the instruments' own waits instant; between
+    commands time then runs at real time."""
     sim = config.simulation
     if sim.clock == "wall":
         return WallClock()
-    return RunningClock(speed=sim.clock_speed if math.isfinite(sim.clock_speed) else 1.0)
+    if not math.isfinite(sim.clock_speed):
+        return RunningClock(speed=1.0, instant_sleeps=True)
+    return RunningClock(speed=sim.clock_speed)
 
 
 def start_lab(

@@ -105,3 +105,17 @@ def test_simulated_clock_starts_on_a_whole_second():
     """So start + x rounds alike on every run: seeded runs store bit-identical times."""
     clock = SimulatedClock()
     assert clock.time() == math.floor(clock.time())
+
+
+def test_running_clock_with_instant_sleeps_runs_and_skips_what_is_slept():
+    """``labrig sim serve`` at clock_speed .inf: time runs between commands, an
+    instrument's own waits take no real time."""
+    clock = RunningClock(start=0.0, speed=1.0, instant_sleeps=True)
+    started = time.monotonic()
+    before = clock.time()
+    clock.sleep(3600.0)
+    after = clock.time()
+    assert time.monotonic() - started < 1.0
+    assert 3600.0 <= after - before <= 3600.0 + (time.monotonic() - started) + 1e-6
+    time.sleep(0.02)
+    assert clock.time() - after >= 0.02
