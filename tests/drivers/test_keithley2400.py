@@ -154,18 +154,22 @@ def test_a_long_sweep_goes_in_chunks_of_half_a_second_with_the_bias_following_it
         + configured()
         + [
             (":SOURCE:VOLTAGE 0", None),
+            ("*OPC?", "1"),
             (":SOUR:LIST:VOLT 0,0.5,1,1.5,2,2.5,3", None),
             (":SOUR:VOLT:MODE LIST", None),
             (":SOUR:SWE:CAB NEV", None),
             (":TRIG:COUN 7", None),
             ("OUTPUT 1", None),
+            ("*OPC?", "1"),
             (":READ?", first),
             (":SOURCE:VOLTAGE 3.5", None),
+            ("*OPC?", "1"),
             (":SOUR:LIST:VOLT 3.5,4,4.5", None),
             (":SOUR:SWE:CAB NEV", None),
             (":TRIG:COUN 3", None),
             (":READ?", rest),
             (":SOURCE:VOLTAGE 0", None),
+            ("*OPC?", "1"),
         ]
     )
     with expected_protocol(Keithley2400, pairs) as smu:
