@@ -2,7 +2,8 @@
 simulated instruments in another process, as at a real bench.
 
 The child prints one line per served instrument (``  smu   TCPIP::127.0.0.1::PORT::SOCKET
-(read_termination='\\n', write_termination='\\n')``); :func:`sim_serve` reads them, yields
+(read_termination='\\n', write_termination='\\n')``, ``  lifetime  socket://127.0.0.1:PORT``)
+and how their clock runs (``clock: real time x 1``); :func:`sim_serve` reads them, yields
 what it read, and stops the child (SIGTERM; killed if it does not stop).
 """
 
@@ -18,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-_LINE = re.compile(r"\s+(\w+)\s+(TCPIP::\S+)(?:\s+\((.*)\))?$")
+_LINE = re.compile(r"\s+(\w+)\s+((?:TCPIP::|socket://)\S+)(?:\s+\((.*)\))?$")
 
 
 @dataclass
@@ -28,6 +29,8 @@ class Served:
     pid: int
     resources: dict[str, str] = field(default_factory=dict)
     terminations: dict[str, str] = field(default_factory=dict)
+    #: how the served instruments' time runs (``clock: real time x 3600``)
+    clock: str = ""
 
 
 @contextmanager
@@ -51,7 +54,9 @@ def sim_serve(
             if found:
                 served.resources[found.group(1)] = found.group(2)
                 served.terminations[found.group(1)] = found.group(3) or ""
-            if set(roles) <= set(served.resources):
+            if line.startswith("clock:"):
+                served.clock = line.strip()
+            if set(roles) <= set(served.resources) and served.clock:
                 break
         else:
             child.wait(timeout=10)

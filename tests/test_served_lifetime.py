@@ -6,8 +6,6 @@ rig itself."""
 
 from __future__ import annotations
 
-import re
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +17,7 @@ import pytest
 import yaml
 
 from labrig.config import load_config, shipped_config_dir
+from labrig.simulators.served import sim_serve
 from labrig.store import read_run
 
 #: 1 h of rig time a real second
@@ -72,31 +71,8 @@ def _ask(url: str, *commands: str) -> list[str]:
 @pytest.fixture
 def served_rig(tmp_path: Path):
     config = _serve_config(tmp_path)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "labrig", "sim", "serve", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        url = clock = None
-        for line in server.stdout:
-            found = re.match(r"\s+lifetime\s+(socket://\S+)", line)
-            url = found.group(1) if found else url
-            clock = line.strip() if line.startswith("clock:") else clock
-            if url and clock:
-                break
-        assert url and clock, server.communicate(timeout=10)
-        yield url, clock, config
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        server.stdout.close()
-        server.stderr.close()
+    with sim_serve(config, roles=("lifetime",)) as served:
+        yield served.resources["lifetime"], served.clock, config
 
 
 def test_served_rig_clock_runs_without_a_client_sleeping_on_it(served_rig):
