@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 
 import serial
 
@@ -102,28 +103,33 @@ class SerialLifetimeRig(LifetimeRig):
                 raise _error_for(int(match.group(1)), match.group(2), command)
             return reply
 
-    def _read_line(self, port: serial.SerialBase) -> bytes:
-        """One reply line in a few reads, cut at its terminator.
+    def _read_until(self, port: serial.SerialBase, done: Callable[[bytearray], bool]) -> bytearray:
+        """What arrives within the link's time-out, read until ``done(received)``.
 
         pyserial's ``read_until`` asks for one byte at a time: over ``socket://`` that is a
         ``select`` and a ``recv`` per byte, ~50 system calls for one ``MEAS?`` reply and
         most of a lifetime sample's cost.  Here the first byte is awaited within what is
-        left of the link's time-out and whatever has arrived behind it is taken in one
+        left of the time-out and whatever has arrived behind it is taken in one
         non-blocking read (time-out 0), on every pyserial transport.
         """
         deadline = serial.Timeout(self.timeout_s)
-        raw = bytearray()
+        received = bytearray()
         try:
-            while TERMINATION not in raw and not deadline.expired():
+            while not done(received) and not deadline.expired():
                 port.timeout = deadline.time_left()
                 first = port.read(1)
                 if not first:
                     break
-                raw += first
+                received += first
                 port.timeout = 0
-                raw += port.read(_CHUNK)
+                received += port.read(_CHUNK)
         finally:
             port.timeout = self.timeout_s
+        return received
+
+    def _read_line(self, port: serial.SerialBase) -> bytes:
+        """One reply line, cut at its terminator (unterminated: the time-out ran out)."""
+        raw = self._read_until(port, lambda received: TERMINATION in received)
         end = raw.find(TERMINATION)
         return bytes(raw if end < 0 else raw[: end + 1])
 
@@ -134,23 +140,14 @@ class SerialLifetimeRig(LifetimeRig):
         port.reset_input_buffer()
         port.write(b"*IDN?" + TERMINATION)
         marker = self._identity.raw if self._identity is not None else None
-        deadline = serial.Timeout(self.timeout_s)
-        received = bytearray()
-        try:
-            while not deadline.expired():
-                port.timeout = deadline.time_left()
-                first = port.read(1)
-                if not first:
-                    break
-                received += first
-                port.timeout = 0
-                received += port.read(_CHUNK)
-                lines = [x.decode("ascii", "replace").strip() for x in received.split(TERMINATION)]
-                if any(x == marker or (marker is None and x.count(",") == 3) for x in lines[:-1]):
-                    self._stale = False
-                    return
-        finally:
-            port.timeout = self.timeout_s
+
+        def identity_back(received: bytearray) -> bool:
+            lines = [x.decode("ascii", "replace").strip() for x in received.split(TERMINATION)]
+            return any(x == marker or (marker is None and x.count(",") == 3) for x in lines[:-1])
+
+        if identity_back(self._read_until(port, identity_back)):
+            self._stale = False
+            return
         raise InstrumentTimeoutError(
             f"lifetime rig {self.resource}: no *IDN? reply within {self.timeout_s:g} s "
             "after an interrupted command"
