@@ -27,45 +27,24 @@ import time
 from pathlib import Path
 
 import pyvisa
-from served import bench_config, served_instruments
-
-from labrig.config import load_config
-from labrig.procedures.jvl import JVLProcedure
-from labrig.runner import run_procedure
+from served import bench_config, served_instruments, timed_jvl
 
 STEP_V = 0.005
 
 
 def labrig_sweep(config: Path, out: Path, points: int, profile: cProfile.Profile | None) -> float:
     """Seconds per point of a labrig J-V-L sweep (first row to last row)."""
-    stamps: list[float] = []
-
-    class Timed(JVLProcedure):
-        def emit_rows(self, columns, group=None):
-            super().emit_rows(columns, group)
-            stamps.append(time.perf_counter())
-
-    proc = Timed()
-    proc.set_parameters(
-        {
-            "start_voltage": 0.0,
-            "stop_voltage": round(STEP_V * (points - 1), 6),
-            "step_voltage": STEP_V,
-            "spectra": "none",
-            "smu_nplc": 0.01,
-            "photometer_nplc": 0.01,
-            "source_delay": 0.0,
-            "dark_readings": 2,
-        }
-    )
-    if profile is not None:
-        profile.enable()
-    result = run_procedure(proc, load_config(config), output_dir=out, progress=False)
-    if profile is not None:
-        profile.disable()
-    if result.status != "finished" or len(stamps) != points:
-        raise RuntimeError(f"labrig sweep: {result.status} {result.reason}, {len(stamps)} rows")
-    return (stamps[-1] - stamps[0]) / (points - 1)
+    settings = {
+        "start_voltage": 0.0,
+        "stop_voltage": round(STEP_V * (points - 1), 6),
+        "step_voltage": STEP_V,
+        "spectra": "none",
+        "smu_nplc": 0.01,
+        "photometer_nplc": 0.01,
+        "source_delay": 0.0,
+        "dark_readings": 2,
+    }
+    return timed_jvl(config, out, settings, profile)
 
 
 def bare_sweep(resources: dict[str, str], points: int, nodelay: bool) -> float:

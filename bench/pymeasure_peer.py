@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from served import bench_config, served_instruments
+from served import bench_config, served_instruments, timed_jvl
 
 STEP_V = 0.005
 NPLC = 0.01
@@ -136,23 +136,7 @@ def labrig_settings(points: int) -> dict[str, object]:
 
 def labrig_sweep(config: Path, out: Path, points: int) -> float:
     """Seconds per point of labrig's J-V-L (first row to last row)."""
-    from labrig.config import load_config
-    from labrig.procedures.jvl import JVLProcedure
-    from labrig.runner import run_procedure
-
-    stamps: list[float] = []
-
-    class Timed(JVLProcedure):
-        def emit_rows(self, columns, group=None):
-            super().emit_rows(columns, group)
-            stamps.append(time.perf_counter())
-
-    proc = Timed()
-    proc.set_parameters(labrig_settings(points))
-    result = run_procedure(proc, load_config(config), output_dir=out, progress=False)
-    if result.status != "finished" or len(stamps) != points:
-        raise RuntimeError(f"labrig sweep: {result.status} {result.reason}, {len(stamps)} rows")
-    return (stamps[-1] - stamps[0]) / (points - 1)
+    return timed_jvl(config, out, labrig_settings(points))
 
 
 # ----------------------------------------------------------------------------- processes

@@ -1,4 +1,5 @@
-"""Simulated instruments served in their own process, as a benchmark's bench.
+"""Simulated instruments served in their own process, as a benchmark's bench, and a
+labrig J-V-L timed on them.
 
 ``labrig sim serve`` runs the simulated 2400 and 6485 (instrument timing off,
 ``clock_speed: .inf``) so what a benchmark measures is the client's software; both
@@ -7,7 +8,9 @@ labrig and any peer client reach them at the ``TCPIP::…::SOCKET`` resources it
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import cProfile
+import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -41,3 +44,30 @@ def bench_config(tmp: Path, resources: dict[str, str]) -> Path:
     path = tmp / "bench.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+def timed_jvl(
+    config: Path, out: Path, settings: Mapping[str, object], profile: cProfile.Profile | None = None
+) -> float:
+    """Seconds per point of a labrig J-V-L with ``settings`` (first row to last row)."""
+    from labrig.config import load_config
+    from labrig.procedures.jvl import JVLProcedure
+    from labrig.runner import run_procedure
+
+    stamps: list[float] = []
+
+    class Timed(JVLProcedure):
+        def emit_rows(self, columns, group=None):
+            super().emit_rows(columns, group)
+            stamps.append(time.perf_counter())
+
+    proc = Timed()
+    proc.set_parameters(dict(settings))
+    if profile is not None:
+        profile.enable()
+    result = run_procedure(proc, load_config(config), output_dir=out, progress=False)
+    if profile is not None:
+        profile.disable()
+    if result.status != "finished" or len(stamps) < 2:
+        raise RuntimeError(f"labrig sweep: {result.status} {result.reason}, {len(stamps)} rows")
+    return (stamps[-1] - stamps[0]) / (len(stamps) - 1)
