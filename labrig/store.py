@@ -1,6 +1,6 @@
 """The HDF5 run file: one self-describing, NeXus-flavoured file per run.
 
-Layout (DESIGN.md "HDF5 run file")::
+Layout (README "The run file")::
 
     /                 NXroot: default=entry, file_format, labrig_version
     /entry            NXentry: procedure, status, start_time, end_time, sample, operator,

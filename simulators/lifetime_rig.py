@@ -65,7 +65,7 @@ ERROR_QUEUE = 10
 SUPPORTED_FAULTS = FAULT_KINDS["lifetime_rig"]
 
 #: the rig's photodiodes when the caller gives no calibration: a typical Si photodiode
-#: (DESIGN.md responsivities) of 5 mm radius 20 mm in front of the pixel, as in sim.yaml
+#: (typical Si responsivities) of 5 mm radius 20 mm in front of the pixel, as in sim.yaml
 DEFAULT_PHOTODIODE = PhotodiodeCalibration(
     responsivity=ResponsivityTable(
         wavelength_nm=[400, 450, 470, 500, 520, 550, 600, 628, 650, 700, 800],

@@ -291,7 +291,7 @@ def test_luminance_scaling_exponent(red: LEDDevice) -> None:
     n_j = red.model.degradation.acceleration_exponent
     expected = n_j * math.log(j_hi / j_lo) / math.log(l_hi / l_lo)
     assert red.luminance_scaling_exponent([l_lo, l_hi]) == pytest.approx(expected, rel=1e-6)
-    # within the published range for PeLEDs (L0^n·T50 = const, n ≈ 1.5–2; DESIGN.md)
+    # within the published range for PeLEDs (L0^n·T50 = const, n ≈ 1.5–2)
     assert 1.5 <= red.luminance_scaling_exponent([500, 1000, 2000]) <= 2.0
     with pytest.raises(ValueError, match="two"):
         red.luminance_scaling_exponent([1000])
