@@ -19,7 +19,6 @@ Targets: per point <= 1.0x the peer, whole process <= 1.0x, labrig peak RSS <= 1
 from __future__ import annotations
 
 import argparse
-import os
 import socket
 import statistics
 import subprocess
@@ -33,6 +32,7 @@ from served import bench_config, served_instruments, timed_jvl
 STEP_V = 0.005
 NPLC = 0.01
 TARGET_RSS_MB = 120.0
+GNU_TIME = "/usr/bin/time"
 
 
 # ----------------------------------------------------------------------------- the peer
@@ -141,16 +141,22 @@ def labrig_sweep(config: Path, out: Path, points: int) -> float:
 
 # ----------------------------------------------------------------------------- processes
 def _child(argv: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS MB) of one child process from spawn to exit."""
+    """(wall seconds, peak RSS MB) of one child process from spawn to exit.
+
+    The peak RSS comes from GNU time (Debian's ``time`` package), not from this process's
+    ``wait4``: Linux carries a forking parent's RSS high-water mark into the child's
+    ``ru_maxrss`` across exec, so every child of this ~120 MB process would read ~120 MB.
+    """
+    if not Path(GNU_TIME).exists():
+        raise SystemExit(f"{GNU_TIME} is needed for the peak RSS: apt-get install time")
     t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    done = subprocess.run(
+        [GNU_TIME, "-f", "%M", *argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{argv[:4]} exited {proc.returncode}: {proc.stderr.read()!r}")
-    proc.stderr.close()
-    return wall, usage.ru_maxrss / 1024
+    if done.returncode != 0:
+        raise RuntimeError(f"{argv[:4]} exited {done.returncode}: {done.stderr[-2000:]!r}")
+    return wall, int(done.stderr.split()[-1]) / 1024
 
 
 def labrig_process(config: Path, out: Path, points: int) -> tuple[float, float]:

@@ -357,6 +357,17 @@ class Keithley2400(VisaTransport, PymeasureKeithley2400, SourceMeter):
         self._set_mode_fixed(function)
         self._write_level(function, level)
 
+    def measure_at(self, level: float) -> SourceReading:
+        """``set_level`` then ``measure`` without the ``*OPC?`` round trip between them:
+        the 2400 executes commands in order, so the ``:READ?`` right behind the level write
+        is taken at the new level and is itself the confirmation (one round trip less a
+        J-V-L point; nothing waits on the host in between)."""
+        function = self._require_function()
+        self._check_level(level, function)
+        self._set_mode_fixed(function)
+        self._send_level(function, level)
+        return self.measure()
+
     def enable_output(self) -> None:
         """Output on; returns once the 2400 has switched it (``*OPC?``), like a level."""
         self.source_enabled = True
@@ -696,11 +707,14 @@ class Keithley2400(VisaTransport, PymeasureKeithley2400, SourceMeter):
         when it has parsed the command.  Without the confirmation a dwell started at once
         runs (partly) at the old level -- the DC reference of pulsed EL came out up to 24 %
         off and different on every run that way."""
+        self._send_level(function, level)
+        self._confirm_applied(f"source {function} {level:g}")
+
+    def _send_level(self, function: SourceFunction, level: float) -> None:
         if function == "voltage":
             self.source_voltage = level
         else:
             self.source_current = level
-        self._confirm_applied(f"source {function} {level:g}")
         self._level = level
 
     def _confirm_applied(self, what: str) -> None:

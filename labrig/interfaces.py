@@ -91,6 +91,12 @@ class SourceMeter(Instrument):
     def set_level(self, level: float) -> None:
         """Program the source level (V or A per the configured function)."""
 
+    def measure_at(self, level: float) -> SourceReading:
+        """Program ``level`` and take one reading there (a driver whose instrument runs
+        commands in order may let the reading confirm the level instead of a query)."""
+        self.set_level(level)
+        return self.measure()
+
     @abstractmethod
     def enable_output(self) -> None: ...
 

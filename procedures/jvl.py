@@ -346,8 +346,7 @@ class JVLProcedure(LabrigProcedure):
             if self.should_stop():
                 self.log_event("stop", f"stopped by request before step {k}")
                 return
-            smu.set_level(volts)
-            reading = smu.measure()
+            reading = smu.measure_at(volts)
             light = photometer.read().current - self._photodiode_dark
             step = _Step(
                 k,
@@ -378,8 +377,7 @@ class JVLProcedure(LabrigProcedure):
             if self.should_stop():
                 self.log_event("stop", f"stopped by request before step {k}")
                 return
-            smu.set_level(self._levels[k])
-            again = smu.measure()
+            again = smu.measure_at(self._levels[k])
             light = photometer.read().current - self._photodiode_dark
             if abs(reading.current) > significant:
                 mismatch = max(mismatch, abs(again.current / reading.current - 1))

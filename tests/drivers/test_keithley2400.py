@@ -105,6 +105,32 @@ def test_level_output_and_one_measurement_with_compliance_from_status_bit_3():
         smu.disable_output()
 
 
+def test_measure_at_lets_the_reading_confirm_the_level_without_opc():
+    """The :READ? right behind the level write runs at the new level (the 2400 executes
+    commands in order), so a J-V-L point pays no *OPC? round trip; a bad level is still
+    refused before anything is sent."""
+    pairs = (
+        INIT
+        + configured()
+        + [
+            (":SOURCE:VOLTAGE 0", None),
+            ("*OPC?", "1"),
+            ("OUTPUT 1", None),
+            ("*OPC?", "1"),
+            (":SOURCE:VOLTAGE 2.5", None),
+            (":READ?", reading(2.5, 1.2e-3, 10.0, V_SOURCE_I_MEAS)),
+        ]
+    )
+    with expected_protocol(Keithley2400, pairs) as smu:
+        smu.configure_source("voltage", 0.01)
+        smu.set_level(0.0)
+        smu.enable_output()
+        first = smu.measure_at(2.5)
+        assert (first.voltage, first.current) == (2.5, 1.2e-3)
+        with pytest.raises(InstrumentSettingError, match="210 V"):
+            smu.measure_at(250.0)
+
+
 def test_201_point_list_sweep_is_sent_in_100_value_commands_and_read_once(monkeypatch):
     monkeypatch.setattr(keithley2400, "SWEEP_CHUNK_S", 60.0)  # the whole sweep in one chunk
     levels = [round(0.02 * k, 2) for k in range(201)]
