@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -36,6 +35,10 @@ from labrig.h5access import WriterLock, lock_path, note_path
 from labrig.procedure import Column
 from labrig.report_data import load_run
 from labrig.store import RunStore, read_run
+
+# process limits live next to this file; importable in any pytest import mode
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from limits import file_size_limit  # noqa: E402
 
 WRITER = Path(__file__).parent / "labrig" / "writer_proc.py"
 
@@ -323,17 +326,6 @@ def _wait_for_rows(out: Path, proc: subprocess.Popen, group: str, rows: int) -> 
 
 
 # ------------------------------------------------------------------ a full disk
-def _file_size_limit(limit: int):
-    """preexec_fn: the child may write files of at most ``limit`` bytes; SIGXFSZ ignored
-    so a write past it fails with EFBIG, as a full disk fails with ENOSPC."""
-
-    def apply() -> None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
-    return apply
-
-
 @pytest.mark.parametrize(
     "batch, failing_write",
     [(2000, False), (60000, True)],
@@ -351,7 +343,7 @@ def test_file_size_limit_stops_the_run_failed_and_keeps_every_written_row(
         capture_output=True,
         text=True,
         timeout=120,
-        preexec_fn=_file_size_limit(4_150_000),
+        preexec_fn=file_size_limit(4_150_000),
     )
     assert writer.returncode == 1, writer.stderr  # not -11: no crash at close or exit
     assert "Traceback" not in writer.stderr and "Exception ignored" not in writer.stderr
@@ -385,7 +377,7 @@ def test_labrig_run_on_a_filling_disk_exits_1_with_the_reason_and_a_readable_fil
         capture_output=True,
         text=True,
         timeout=180,
-        preexec_fn=_file_size_limit(2_150_000),  # spectra outrun the reserve: a write fails
+        preexec_fn=file_size_limit(2_150_000),  # spectra outrun the reserve: a write fails
     )
     assert run.returncode == 1, run.stderr[-3000:]
     assert "Traceback" not in run.stderr and "Exception ignored" not in run.stderr
@@ -414,7 +406,7 @@ def test_labrig_run_on_a_filling_disk_exits_1_with_the_reason_and_a_readable_fil
         capture_output=True,
         text=True,
         timeout=60,
-        preexec_fn=_file_size_limit(1_000_000),
+        preexec_fn=file_size_limit(1_000_000),
     )
     assert refused.returncode == 2
     assert refused.stderr.strip().splitlines() == [

@@ -20,6 +20,10 @@ from labrig.config import load_config, shipped_config_dir
 from labrig.simulators.served import sim_serve
 from labrig.store import read_run
 
+# process limits live next to this file; importable in any pytest import mode
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from limits import file_size_limit  # noqa: E402
+
 #: 1 h of rig time a real second
 CLOCK_SPEED = 3600.0
 #: one exponential decay (tau 12 h at 3.05 mA/cm²): L/L0 after t = 0 does not depend on
@@ -136,4 +140,42 @@ def test_lifetime_against_a_served_rig_reaches_the_models_t50(tmp_path, served_r
     assert rel2[-1] == pytest.approx(expected, abs=0.01)
     assert MAX_DURATION_H * 3600 <= t2[-1] and rel2[-1] < 0.97
     # the rig itself says both outputs are off
+    assert _ask(url, "CH1:OUTP?", "CH2:OUTP?") == ["OFF", "OFF"]
+
+
+def test_a_full_disk_mid_run_ends_failed_with_every_rig_output_off(tmp_path, served_rig):
+    """The fault-matrix row for a full disk against a served instrument: the run file
+    cannot grow past ``ulimit -f`` (SIGXFSZ ignored, so writes fail as on a full disk),
+    the run stops as failed with the reason, exit 1, every row it kept is readable, and
+    the rig itself -- asked over its own socket -- reports both outputs off."""
+    from labrig.report_data import load_run
+
+    url, _, _ = served_rig
+    out = tmp_path / "runs"
+    settings = {
+        "channels": "1,2",
+        "drive": "current density",
+        "levels": "0.2,0.2",  # T50 hundreds of rig hours away
+        "settle_time": 0.0,
+        "first_interval": 0.001,
+        "max_interval": 0.001,  # rig seconds: as fast as the chain samples
+        "max_duration": 100.0,  # never reached: only the disk ends this run
+    }
+    args = [sys.executable, "-m", "labrig", "run", "lifetime", "--no-progress"]
+    args += ["--config", str(_client_config(tmp_path, url)), "-o", str(out)]
+    for name, value in settings.items():
+        args += ["--set", f"{name}={value}"]
+    run = subprocess.run(
+        args, capture_output=True, text=True, timeout=240, preexec_fn=file_size_limit(2_500_000)
+    )
+    assert run.returncode == 1, run.stdout + run.stderr[-3000:]
+    assert "Traceback" not in run.stderr and "Exception ignored" not in run.stderr
+    reason = run.stdout.splitlines()[1].removeprefix("reason: ")
+    assert "file-size limit (ulimit -f)" in reason
+    loaded = load_run(next(out.glob("*.h5")))
+    assert loaded.run.status == "failed"
+    for channel in ("channel_01", "channel_02"):
+        columns = loaded.run.columns[channel]
+        assert len({len(c[0]) for c in columns.values()}) == 1
+        assert len(columns["time"][0]) > 100 and np.all(np.diff(columns["time"][0]) > 0)
     assert _ask(url, "CH1:OUTP?", "CH2:OUTP?") == ["OFF", "OFF"]
