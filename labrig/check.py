@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from labrig.config import ROLES, BenchConfig
+from labrig.config import ROLES, BenchConfig, roles_to_open
 from labrig.errors import (
     ConfigError,
     GarbledReplyError,
@@ -50,12 +50,6 @@ def _resource(config: BenchConfig, role: str) -> str:
     return "the first one found" if inst.driver == "usb2000plus" else "no resource"
 
 
-def _needs(config: BenchConfig, role: str) -> list[str]:
-    if config.instruments[role].driver == "smu_photometer":
-        return ["smu", "photometer", role]
-    return [role]
-
-
 def _advice(exc: Exception) -> str:
     for kind, advice in ADVICE:
         if isinstance(exc, kind):
@@ -75,7 +69,7 @@ def check_roles(config: BenchConfig) -> Iterator[RoleCheck]:
     for role in sorted(config.instruments, key=ROLES.index):
         resource = _resource(config, role)
         try:
-            with Bench(config, _needs(config, role)) as bench:
+            with Bench(config, roles_to_open(config, role)) as bench:
                 ident, found_at, _ = bench.identities()[role]
         except (LabrigError, OSError, ValueError) as exc:  # pyvisa/serial errors included
             yield RoleCheck(

@@ -28,6 +28,13 @@ DRIVERS = {
     "spectrometer": ("usb2000plus",),
     "lifetime": ("lifetime_rig", "smu_photometer"),
 }
+#: drivers built from other roles' instruments (the one-channel rig is the 2400 + 6485)
+BUILT_FROM: dict[str, tuple[str, ...]] = {"smu_photometer": ("smu", "photometer")}
+
+
+def roles_to_open(config: BenchConfig, role: str) -> list[str]:
+    """``role`` and the roles its driver is built from, for a bench of that role alone."""
+    return [*BUILT_FROM.get(config.instruments[role].driver, ()), role]
 
 
 #: a date may also be written as an ISO text ("2026-11-01"), as JSON dumps of a config hold it

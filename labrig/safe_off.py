@@ -11,15 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from labrig.bench import Bench
-from labrig.config import BenchConfig
+from labrig.config import BenchConfig, roles_to_open
 from labrig.errors import LabrigError
 
-#: drivers that can put power into a device; the roles a single-channel rig is built from
-SOURCE_DRIVERS = {
-    "keithley2400": (),
-    "lifetime_rig": (),
-    "smu_photometer": ("smu", "photometer"),
-}
+#: drivers that can put power into a device
+SOURCE_DRIVERS = frozenset({"keithley2400", "lifetime_rig", "smu_photometer"})
 
 
 @dataclass(frozen=True)
@@ -45,8 +41,7 @@ def safe_off(config: BenchConfig) -> list[RoleState]:
     for role, inst in config.instruments.items():
         if inst.driver not in SOURCE_DRIVERS:
             continue
-        roles = [*SOURCE_DRIVERS[inst.driver], role]
-        bench = Bench(config, roles)
+        bench = Bench(config, roles_to_open(config, role))
         try:
             bench.open()
         except LabrigError as exc:
