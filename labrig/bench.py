@@ -243,7 +243,7 @@ class Bench:
         """Light on the sample (solar cells).  Simulated: set it; real bench: there is no
         shutter driver yet, so tell the operator what to do."""
         if self._lab is not None:
-            self._lab.bench.set_illumination(mw_cm2 if on else 0.0)
+            self._lab.physics.set_illumination(mw_cm2 if on else 0.0)
             return
         what = f"ON at {mw_cm2:g} mW/cm² (AM1.5G)" if on else "OFF (dark)"
         message = f"OPERATOR: switch the illumination {what} now"

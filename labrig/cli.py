@@ -318,7 +318,7 @@ def safe_off_cmd(config, simulate):
 @click.argument("file", type=click.Path(path_type=Path))
 def inspect(file):
     """Print a run file's procedure, status, parameters, columns and analysis figures."""
-    from labrig.inspect import describe_run
+    from labrig.describe import describe_run
 
     click.echo(describe_run(file))
 

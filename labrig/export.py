@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from labrig.errors import UserInputError
-from labrig.report_data import LoadedRun, load_run
+from labrig.report.data import LoadedRun, load_run
 from labrig.store import check_output_dir, sanitize
 
 FORMATS = ("csv",)

@@ -252,7 +252,7 @@ class LabrigWindow(ManagedWindow):
     def _label_axes_with_units(self, procedure_class: type[LabrigProcedure]) -> None:
         """Axis titles with units from the procedure's columns, now and whenever the user
         picks another column (pymeasure only finds units written into a column name)."""
-        from labrig.report_common import axis_label
+        from labrig.report.style import axis_label
 
         names = {c.name: axis_label(c.long_name, c.units) for c in procedure_class.COLUMNS}
         frame = self.plot_widget.plot_frame

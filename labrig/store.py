@@ -421,7 +421,7 @@ def read_run(path: Path | str, *, attempts: int = 3) -> RunData:
     A file being written can change under a reader for an instant (the writer briefly
     leaves SWMR mode to add objects or close the run); such a read is retried.  A file
     that stays unreadable, or is truncated, raises ``RunFileDamagedError`` (one line);
-    ``labrig.report_data.load_run`` salvages what such a file still holds."""
+    ``labrig.report.data.load_run`` salvages what such a file still holds."""
     path = Path(path)
     for attempt in range(1, attempts + 1):
         try:

@@ -24,7 +24,7 @@ from typing import TextIO
 import numpy as np
 
 from labrig.errors import NotARunFileError, RunFileDamagedError
-from labrig.report_data import LoadedRun, load_run
+from labrig.report.data import LoadedRun, load_run
 
 CLEAR = "\x1b[H\x1b[2J"
 LOG_LINES = 6
@@ -56,7 +56,7 @@ def _parse_time(text: str | None) -> float | None:
 
 
 def _value(value, units: str) -> str:
-    from labrig.report_common import fmt
+    from labrig.report.style import fmt
 
     return fmt(value.item() if isinstance(value, np.generic) else value, units)
 

@@ -494,7 +494,7 @@ class JVLProcedure(LabrigProcedure):
         return rows
 
     def _emit_figures(self) -> None:
-        from labrig.analysis.jvl import analyse_jvl
+        from labrig.analysis.jvl import analyze_jvl
 
         if not self._rows:
             self.log_event("analysis", "no data points: no figures")
@@ -509,7 +509,7 @@ class JVLProcedure(LabrigProcedure):
         if np.any(np.isfinite(eqe)):
             at_peak = self._rows[int(np.nanargmax(eqe))]["spectrum_index"]
             spectrum = self._photometry.spectrum_shape(int(at_peak))
-        result = analyse_jvl(
+        result = analyze_jvl(
             col("voltage"),
             col("current_density") * 10.0,  # mA/cm² -> A/m²
             col("luminance"),

@@ -628,7 +628,7 @@ class LifetimeProcedure(LabrigProcedure):
             self._call(lambda: self.rig.set_output(ch.number, False))
         finally:
             self.log_event("channel_end", f"{ch.group} ended: {reason}")
-            self._analyse(ch)
+            self._analyze(ch)
 
     def _progress(self) -> float:
         done = []
@@ -641,7 +641,7 @@ class LifetimeProcedure(LabrigProcedure):
         return 100.0 * float(np.mean(done)) if done else 100.0
 
     # --------------------------------------------------------------- analysis
-    def _analyse(self, ch: _Channel) -> None:
+    def _analyze(self, ch: _Channel) -> None:
         figures = channel_figures(ch.times, ch.lums, reference=self.reference, age_s=ch.age_s)
         if "T50_best_note" in figures:
             self.log_event("prediction", f"{ch.group}: {figures['T50_best_note'][0]}")

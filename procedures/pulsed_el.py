@@ -665,7 +665,7 @@ class PulsedELProcedure(LabrigProcedure):
             )
 
     def _emit_figures(self) -> None:
-        from labrig.analysis.pulsed import analyse_pulsed
+        from labrig.analysis.pulsed import analyze_pulsed
 
         def col(name: str, rows: list[dict[str, Any]]) -> np.ndarray:
             return np.array([r[name] for r in rows], float)
@@ -674,7 +674,7 @@ class PulsedELProcedure(LabrigProcedure):
         dc = [r for r in self._rows if r["mode"] in ("dc", "dc file")]
         widths = [r for r in pulsed if r["mode"] == "width sweep"]
         drive = [r for r in pulsed if r["mode"] == "drive sweep"]
-        result = analyse_pulsed(
+        result = analyze_pulsed(
             width_ms=col("set_width", widths) if widths else None,
             width_el=col("photodiode_current", widths) if widths else None,
             width_level=col("drive_level", widths) if widths else None,

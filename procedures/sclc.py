@@ -45,7 +45,7 @@ class SCLCProcedure(LabrigProcedure):
         Column("V", "V", "device voltage"),
         Column("I", "A", "device current"),
         Column("J", "mA/cm^2", "current density"),
-        Column("slope", "", "log-log slope d ln J / d ln V (smoothed; NaN: not analysed)"),
+        Column("slope", "", "log-log slope d ln J / d ln V (smoothed; NaN: not analyzed)"),
         Column("timestamp", "s", "clock time, seconds since the Unix epoch"),
         Column("compliance", "", "SMU in compliance", "i1"),
     )
@@ -173,7 +173,7 @@ class SCLCProcedure(LabrigProcedure):
             self.log_event(
                 "compliance",
                 f"compliance at {where:g} V: the sweep stopped there "
-                f"({len(readings)} of {len(planned)} points; none in compliance is analysed)",
+                f"({len(readings)} of {len(planned)} points; none in compliance is analyzed)",
                 logging.WARNING,
             )
         result = None

@@ -233,11 +233,11 @@ class SolarJVProcedure(LabrigProcedure):
                     light_rows[direction] = rows
                 done += 1
                 self.emit_progress(100.0 * done / 4)
-        self._analyse(light_rows)
+        self._analyze(light_rows)
         if self.mpp_duration > 0:
             self._track_mpp()
 
-    def _analyse(self, light_rows: dict[str, list[dict]]) -> None:
+    def _analyze(self, light_rows: dict[str, list[dict]]) -> None:
         self._figures = {}
         for direction, rows in light_rows.items():
             try:

@@ -18,7 +18,7 @@ spectral-response calibration when there is one, else from photon counts
 
 A spectrum that stays saturated at the shortest integration time is recorded as it is
 (flagged saturated), the condition is logged and the run ends failed with
-``SaturationError``: no figure is computed from it.  A spectrum too weak to analyse is kept
+``SaturationError``: no figure is computed from it.  A spectrum too weak to analyze is kept
 and logged, without figures.
 """
 
@@ -256,7 +256,7 @@ class SpectrumProcedure(LabrigProcedure):
             recorded_power_shape,
             usable_for_weighting,
         )
-        from labrig.analysis.spectral import analyse_spectrum
+        from labrig.analysis.spectral import analyze_spectrum
 
         common = {
             "integration_time": (spectrum.integration_time_s, "s"),
@@ -266,7 +266,7 @@ class SpectrumProcedure(LabrigProcedure):
         if not usable_for_weighting(spectrum):
             self.log_event(
                 "analysis",
-                "spectrum too weak to analyse (peak below 30x the pixel noise): kept, no "
+                "spectrum too weak to analyze (peak below 30x the pixel noise): kept, no "
                 "figures; raise the drive or the longest integration time",
                 logging.WARNING,
             )
@@ -275,7 +275,7 @@ class SpectrumProcedure(LabrigProcedure):
         response = BenchPhotometry(self.bench.config).response
         wl, shape = recorded_power_shape(spectrum, response)
         try:
-            figures = analyse_spectrum(wl, np.asarray(shape), white_point=self.white_point)
+            figures = analyze_spectrum(wl, np.asarray(shape), white_point=self.white_point)
         except ValueError as exc:
             self.log_event("analysis", f"no spectral figures: {exc}", logging.WARNING)
             self.emit_analysis(common)

@@ -1,1 +1,1 @@
-"""Simulated instruments and the device physics behind them (the simulated bench)."""
+"""Simulated instruments and the device physics behind them (the simulated physics)."""

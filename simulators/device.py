@@ -1,6 +1,6 @@
 """The contract between the simulated bench and a device-under-test model.
 
-The simulated 2400 drives the device through ``SimulatedBench``; the bench asks the device
+The simulated 2400 drives the device through ``CoupledPhysics``; the bench asks the device
 for its I–V, lets it evolve (heating, degradation) along the shared clock, and asks it
 how much light it emits and with which spectrum.  LED, solar-cell and single-carrier
 models all implement this protocol, so the bench never cares which device it holds.

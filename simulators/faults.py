@@ -12,7 +12,7 @@ A fault is armed from the config (``FaultSpec(kind, after)``) or at run time
 - ``disconnect``: the server closes the connection in the middle of a reading burst
   (after ``after`` readings, so ``after=100`` drops a 201-point sweep at point 100).
   One-shot: a reconnect works, so the bench can still switch the output off.
-- ``short`` / ``open``: the device under test fails (``bench.set_device_fault``) after
+- ``short`` / ``open``: the device under test fails (``physics.set_device_fault``) after
   ``after`` readings; the 2400 then sits at compliance (short) or reads ~0 A (open).
 - ``overrange`` (6485): readings after ``after`` readings are +9.9E37.
 """
@@ -27,7 +27,6 @@ import numpy as np
 from labrig.config import FaultKind, FaultSpec
 
 COMM_FAULTS = ("timeout", "garbled")
-READING_FAULTS = ("disconnect", "short", "open", "overrange")
 
 
 class ConnectionDropped(Exception):
@@ -43,8 +42,8 @@ class _Armed:
 class FaultInjector:
     """Counts messages and readings and says which faults are active."""
 
-    def __init__(self, faults: list[FaultSpec] | None, bench: Any, supported: tuple[str, ...]):
-        self._bench = bench
+    def __init__(self, faults: list[FaultSpec] | None, physics: Any, supported: tuple[str, ...]):
+        self._physics = physics
         self._supported = supported
         self.messages = 0
         self.readings = 0
@@ -71,7 +70,7 @@ class FaultInjector:
         self._armed.clear()
         self.active.clear()
         if had_device_fault:
-            self._bench.set_device_fault(None)
+            self._physics.set_device_fault(None)
 
     def on_message(self) -> None:
         self._fire()
@@ -93,7 +92,7 @@ class FaultInjector:
                 self._armed.remove(armed)
                 self.active.add(armed.kind)
                 if armed.kind in ("short", "open"):
-                    self._bench.set_device_fault(armed.kind)
+                    self._physics.set_device_fault(armed.kind)
 
     def is_active(self, kind: str) -> bool:
         return kind in self.active

@@ -2,7 +2,7 @@
 
 It implements the subset labrig's driver (and pymeasure's ``Keithley2400``) uses, with
 the instrument's reset state, reading format, status word and timing, and drives the
-device under test through the shared ``SimulatedBench``.  Syntax follows the 2400
+device under test through the shared ``CoupledPhysics``.  Syntax follows the 2400
 Series User's Manual (2400S-900-01), section 18:
 
 - source: ``:SOUR:FUNC``, ``:SOUR:VOLT|CURR[:LEV]``, ``:MODE FIX|SWE|LIST``, ``:RANG``,
@@ -25,7 +25,7 @@ A reading is ``VOLT,CURR,RES,TIME,STAT`` (the elements selected, in this fixed o
 ``+1.000000E+00`` style; resistance not measured reads +9.91E37; the status word sets
 bit 3 on real compliance and bit 16 on range compliance.  Each source–measure cycle
 lasts trigger latency + trigger delay + source delay + NPLC/f_line × (3 with autozero,
-1 without), slept on ``bench.clock``; the firmware's arming, per-reading and
+1 without), slept on ``physics.clock``; the firmware's arming, per-reading and
 bus costs come on top (see ``SimulatedKeithley2400``).  ``:READ?`` with the output off (and auto-off not
 enabled) files +803 "Not permitted with OUTPUT off" and sends nothing, as the
 instrument does: the client times out.
@@ -135,7 +135,7 @@ class SimulatedKeithley2400(KeithleyTriggerModel, SCPIInstrument):
     the first stamp after ``:SYST:TIME:RES``), so the firmware time of a trigger-model
     run is slept after its last measurement, before the reply.  On the real 2400 the
     arming comes before the first cycle and the storage between cycles; the total, which
-    is what a client waits for, is the same.  All are slept on ``bench.clock``, so an
+    is what a client waits for, is the same.  All are slept on ``physics.clock``, so an
     infinitely fast simulated clock keeps tests instant.
     """
 
@@ -148,13 +148,13 @@ class SimulatedKeithley2400(KeithleyTriggerModel, SCPIInstrument):
     # MAX_READINGS (= MAX_POINTS), TRIG_DELAY_MAX_S and LINK_LINES: the mixin's defaults
 
     def __init__(
-        self, bench: Any, faults: list[FaultSpec] | None = None, serial: str = "4105123"
+        self, physics: Any, faults: list[FaultSpec] | None = None, serial: str = "4105123"
     ) -> None:
-        self.bench = bench
+        self.physics = physics
         self.serial = serial
         super().__init__()
-        self.faults = FaultInjector(faults, bench, FAULT_KINDS["keithley2400"])
-        self._t0 = bench.clock.time()
+        self.faults = FaultInjector(faults, physics, FAULT_KINDS["keithley2400"])
+        self._t0 = physics.clock.time()
         self.reset()
         self.esr = 128  # power-on
 
@@ -206,8 +206,8 @@ class SimulatedKeithley2400(KeithleyTriggerModel, SCPIInstrument):
         self.ovp = 210.0
         if not hasattr(self, "line_frequency_auto"):  # a SYSTem setting: *RST keeps it
             self.line_frequency_auto = False
-        self.line_frequency = float(self.bench.config.simulation.line_frequency_hz)
-        self.bench.output_off()
+        self.line_frequency = float(self.physics.config.simulation.line_frequency_hz)
+        self.physics.output_off()
 
     # ------------------------------------------------------------- command tree
     def _build_tree(self) -> None:
@@ -540,7 +540,7 @@ class SimulatedKeithley2400(KeithleyTriggerModel, SCPIInstrument):
         word = one_param(args).upper()
         if word == "ONCE":
             self.autozero = False  # one autozero now, then off (manual 18-107)
-            self.bench.clock.sleep(self._integration_s())
+            self.physics.clock.sleep(self._integration_s())
             return
         self.autozero = parse_bool(word)
 
@@ -548,7 +548,7 @@ class SimulatedKeithley2400(KeithleyTriggerModel, SCPIInstrument):
         """Auto line frequency: the instrument measures the mains (the bench's) itself."""
         self.line_frequency_auto = parse_bool(one_param(args))
         if self.line_frequency_auto:
-            self.line_frequency = float(self.bench.config.simulation.line_frequency_hz)
+            self.line_frequency = float(self.physics.config.simulation.line_frequency_hz)
 
     def _set_lfr(self, args: list[str]) -> None:
         value = parse_number(one_param(args), low=50, high=60)
@@ -603,7 +603,7 @@ class SimulatedKeithley2400(KeithleyTriggerModel, SCPIInstrument):
 
     def _output_off(self) -> None:
         self.output = False
-        self.bench.output_off()
+        self.physics.output_off()
 
     def _set_trig_output(self, args: list[str]) -> None:
         """``:TRIG:OUTP SOUR,DEL,SENS`` or ``NONE``: Trigger Link output after the source
@@ -631,7 +631,7 @@ class SimulatedKeithley2400(KeithleyTriggerModel, SCPIInstrument):
 
     def _trigger_out(self, event: str) -> None:
         if event in self.trig_output:
-            self.bench.trigger_link.pulse(self.trig_olin)
+            self.physics.trigger_link.pulse(self.trig_olin)
 
     def _set_arm_timer(self, args: list[str]) -> None:
         self.arm_timer = parse_number(one_param(args), low=0.001, high=99999.99, default=0.1)
@@ -648,10 +648,10 @@ class SimulatedKeithley2400(KeithleyTriggerModel, SCPIInstrument):
     def _apply(self, level: float) -> Any:
         """Drive the bench at ``level`` of the source function; output on."""
         limit, _ = self._compliance_limit()
-        with self.bench.lock:
+        with self.physics.lock:
             if self.func == "VOLT":
-                return self.bench.source_voltage(level, compliance_a=limit)
-            return self.bench.source_current(level, compliance_v=limit)
+                return self.physics.source_voltage(level, compliance_a=limit)
+            return self.physics.source_current(level, compliance_v=limit)
 
     def _reapply(self) -> None:
         if self.output:
@@ -696,9 +696,9 @@ class SimulatedKeithley2400(KeithleyTriggerModel, SCPIInstrument):
             if not self.sense_range_auto[m]
             else best_range(values[m], V_RANGES if m == "VOLT" else I_RANGES)
         )
-        if getattr(self.bench, "noise", False) and not compliance:
+        if getattr(self.physics, "noise", False) and not compliance:
             sigma = 2e-6 * meas_range / math.sqrt(self.nplc)
-            values[m] += float(self.bench.rng.normal(0.0, sigma))
+            values[m] += float(self.physics.rng.normal(0.0, sigma))
         status = ST_FRONT | (ST_V_SOUR if f == "VOLT" else ST_I_SOUR)
         status |= ST_V_MEAS if "VOLT:DC" in self.sense else 0
         status |= ST_I_MEAS if "CURR:DC" in self.sense else 0
@@ -723,7 +723,7 @@ class SimulatedKeithley2400(KeithleyTriggerModel, SCPIInstrument):
                 raise SCPIError(-221)
         for v in levels:
             self._check_power_envelope(self.func, v)
-        clock = self.bench.clock
+        clock = self.physics.clock
         readings: list[list[float]] = []
         index = 0
         aborted = False
@@ -749,11 +749,11 @@ class SimulatedKeithley2400(KeithleyTriggerModel, SCPIInstrument):
                 self._trigger_out("DEL")
                 # measure at the end of the integration: the device may heat meanwhile
                 clock.sleep(self._integration_s())
-                op = self.bench.operating_point
+                op = self.physics.operating_point
                 readings.append(self._reading(op, op.in_compliance, by_range))
                 self._trigger_out("SENS")
                 if self.auto_clear:
-                    self.bench.output_off()
+                    self.physics.output_off()
                 if self.cabort == "LATE" and op.in_compliance:
                     aborted = True
                     break
@@ -764,7 +764,7 @@ class SimulatedKeithley2400(KeithleyTriggerModel, SCPIInstrument):
         if aborted or self.auto_clear:
             # a compliance abort turns the output off; auto-clear leaves it off
             self.output = False
-            self.bench.output_off()
+            self.physics.output_off()
         elif self.output and self.mode[self.func] != "FIX":
             self._apply(self.level[self.func])  # back to the bias level after a sweep
         # the firmware's arming and per-reading storage (see the class docstring)
@@ -774,7 +774,7 @@ class SimulatedKeithley2400(KeithleyTriggerModel, SCPIInstrument):
 
     def _format(self, readings: list[list[float]]) -> str:
         """The readings as sent over the bus (which takes ``BUS_PER_READING_S`` each)."""
-        self.bench.clock.sleep(self.BUS_PER_READING_S * len(readings))
+        self.physics.clock.sleep(self.BUS_PER_READING_S * len(readings))
         keep = [ELEMENTS.index(e) for e in self.elements]
         return ",".join(nr3(r[i]) for r in readings for i in keep)
 
@@ -825,7 +825,7 @@ class SimulatedKeithley2400(KeithleyTriggerModel, SCPIInstrument):
 
     def _query_tripped(self, f: str) -> Any:
         def query(args: list[str]) -> str:
-            op = self.bench.operating_point
+            op = self.physics.operating_point
             return nr1(bool(self.output and op.in_compliance and OTHER[self.func] == f))
 
         return query

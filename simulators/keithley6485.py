@@ -104,15 +104,15 @@ class SimulatedKeithley6485(KeithleyTriggerModel, SCPIInstrument):
     STAT_MIN_READINGS = 2  # CALC3:DATA? on one reading or none: -230 (6485/6487 manual)
 
     def __init__(
-        self, bench: Any, faults: list[FaultSpec] | None = None, serial: str = "1234567"
+        self, physics: Any, faults: list[FaultSpec] | None = None, serial: str = "1234567"
     ) -> None:
-        self.bench = bench
+        self.physics = physics
         self.serial = serial
-        self.line_frequency = float(bench.config.simulation.line_frequency_hz)
+        self.line_frequency = float(physics.config.simulation.line_frequency_hz)
         super().__init__()
-        self.faults = FaultInjector(faults, bench, FAULT_KINDS["keithley6485"])
-        self._rng = np.random.default_rng(bench.config.simulation.seed + 6485)
-        self._t0 = bench.clock.time()
+        self.faults = FaultInjector(faults, physics, FAULT_KINDS["keithley6485"])
+        self._rng = np.random.default_rng(physics.config.simulation.seed + 6485)
+        self._t0 = physics.clock.time()
         self._arm_lock = threading.Lock()
         self._armed: dict[str, Any] | None = None
         self.reset()
@@ -296,13 +296,13 @@ class SimulatedKeithley6485(KeithleyTriggerModel, SCPIInstrument):
         conversion does not wait on the clock: it ran while another instrument did."""
         integration = self.nplc / self.line_frequency
         if light_a is None:
-            self.bench.clock.sleep(self._conversion_s() + CONVERSION_OVERHEAD_S)
-            signal = 0.0 if self.zero_check else self.bench.photodiode_current(integration)
+            self.physics.clock.sleep(self._conversion_s() + CONVERSION_OVERHEAD_S)
+            signal = 0.0 if self.zero_check else self.physics.photodiode_current(integration)
         else:
-            signal = 0.0 if self.zero_check else self.bench.photodiode_noise(light_a, integration)
+            signal = 0.0 if self.zero_check else self.physics.photodiode_noise(light_a, integration)
         rng = _range_for(signal, self.llim, self.ulim) if self.auto_range else self.range
         value = signal + self._offset(rng)
-        if getattr(self.bench, "noise", False):
+        if getattr(self.physics, "noise", False):
             sigma = RANGE_NOISE_FRACTION * rng / math.sqrt(max(self.nplc, 0.01))
             value += float(self._rng.normal(0.0, sigma))
         return value, rng
@@ -332,7 +332,7 @@ class SimulatedKeithley6485(KeithleyTriggerModel, SCPIInstrument):
 
     def _reading(self) -> list[float]:
         self.faults.on_reading()  # may raise ConnectionDropped
-        self.bench.clock.sleep(self.trig_delay)
+        self.physics.clock.sleep(self.trig_delay)
         value, rng = self._filtered()
         status = ST_FILTER if (self.average or self.median) else 0
         return self._finish(value, rng, status, self._now())
@@ -356,16 +356,16 @@ class SimulatedKeithley6485(KeithleyTriggerModel, SCPIInstrument):
                 "total": self.trig_count * self.arm_count,
                 "triggers": 0,
                 "readings": {},
-                "end": self.bench.clock.time(),
+                "end": self.physics.clock.time(),
                 "line": self.trig_ilin,
             }
-        self.bench.trigger_link.connect(self.trig_ilin, self._on_trigger)
+        self.physics.trigger_link.connect(self.trig_ilin, self._on_trigger)
 
     def _disarm(self) -> None:
         with self._arm_lock:
             armed, self._armed = self._armed, None
         if armed is not None:
-            self.bench.trigger_link.disconnect(armed["line"], self._on_trigger)
+            self.physics.trigger_link.disconnect(armed["line"], self._on_trigger)
 
     def _on_trigger(self) -> None:
         """One conversion from now + trigger delay over the aperture (called in the
@@ -376,7 +376,7 @@ class SimulatedKeithley6485(KeithleyTriggerModel, SCPIInstrument):
                 return  # not armed, or the buffer is full: the trigger is ignored
             index = armed["triggers"]
             armed["triggers"] += 1
-            start = self.bench.clock.time() + self.trig_delay
+            start = self.physics.clock.time() + self.trig_delay
             aperture = self.nplc / self.line_frequency
             done_at = start + self._conversion_s() + CONVERSION_OVERHEAD_S
             armed["end"] = max(armed["end"], done_at)
@@ -392,7 +392,7 @@ class SimulatedKeithley6485(KeithleyTriggerModel, SCPIInstrument):
 
         for k in range(APERTURE_SAMPLES):
             at = start + (k + 0.5) * aperture / APERTURE_SAMPLES
-            self.bench.schedule_photodiode_sample(at, take)
+            self.physics.schedule_photodiode_sample(at, take)
 
     def _collect_triggered(self) -> None:
         """Let running conversions finish, then file what the triggers produced."""
@@ -400,10 +400,10 @@ class SimulatedKeithley6485(KeithleyTriggerModel, SCPIInstrument):
             armed = self._armed
         if armed is None:
             return
-        wait = armed["end"] - self.bench.clock.time()
+        wait = armed["end"] - self.physics.clock.time()
         if wait > 0:
-            self.bench.clock.sleep(wait)
-        self.bench.update()
+            self.physics.clock.sleep(wait)
+        self.physics.update()
         with self._arm_lock:
             readings = [armed["readings"][k] for k in sorted(armed["readings"])]
             complete = len(readings) == armed["total"]

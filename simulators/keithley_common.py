@@ -37,7 +37,7 @@ STATISTICS = ("MEAN", "SDEViation", "MAXimum", "MINimum", "PKPK")
 
 
 class KeithleyTriggerModel:
-    """Mixin for a simulated Keithley on ``bench`` with a ``readings`` buffer.
+    """Mixin for a simulated Keithley on ``physics`` with a ``readings`` buffer.
 
     The instrument sets ``ELEMENTS`` (the short element names in output order),
     ``ELEMENT_CHOICES`` (their long forms for ``:FORM:ELEM``), ``MAX_READINGS``,
@@ -46,7 +46,7 @@ class KeithleyTriggerModel:
     ``_format`` (how readings are sent).
     """
 
-    bench: Any
+    physics: Any
     ELEMENTS: tuple[str, ...]
     ELEMENT_CHOICES: tuple[str, ...]
     MAX_READINGS = 2500
@@ -162,10 +162,10 @@ class KeithleyTriggerModel:
 
     # ------------------------------------------------------------- timestamps
     def _now(self) -> float:
-        return self.bench.clock.time() - self._t0
+        return self.physics.clock.time() - self._t0
 
     def _reset_time(self) -> None:
-        self._t0 = self.bench.clock.time()
+        self._t0 = self.physics.clock.time()
 
     # ------------------------------------------------------------- setter factories
     @staticmethod

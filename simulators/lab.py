@@ -24,17 +24,13 @@ from labrig.errors import ConfigError
 
 @dataclass
 class SimulatedLab:
-    """The running simulated instruments of one bench, and the physics they share."""
+    """The running simulated instruments of one physics, and the physics they share."""
 
-    bench: Any  # labrig.simulators.bench.SimulatedBench
+    physics: Any  # labrig.simulators.physics.CoupledPhysics
     clock: Clock
     resources: dict[str, str] = field(default_factory=dict)
     instruments: dict[str, Any] = field(default_factory=dict)
     servers: list[Any] = field(default_factory=list)
-
-    @property
-    def spectrometer_device(self) -> Any:
-        return self.instruments.get("spectrometer")
 
     def stop(self) -> None:
         """Stop every server; idempotent."""
@@ -75,20 +71,20 @@ def _start_role(lab: SimulatedLab, role: str, config: BenchConfig, resumed: Any 
         from labrig.simulators.keithley2400 import SimulatedKeithley2400
         from labrig.simulators.server import SCPIServer
 
-        instrument: Any = SimulatedKeithley2400(lab.bench, faults=faults)
+        instrument: Any = SimulatedKeithley2400(lab.physics, faults=faults)
         server: Any = SCPIServer(instrument, clock=lab.clock)
     elif inst.driver == "keithley6485":
         from labrig.simulators.keithley6485 import SimulatedKeithley6485
         from labrig.simulators.server import SCPIServer
 
-        instrument = SimulatedKeithley6485(lab.bench, faults=faults)
+        instrument = SimulatedKeithley6485(lab.physics, faults=faults)
         server = SCPIServer(instrument, clock=lab.clock)
     elif inst.driver == "usb2000plus":
         from labrig.simulators.spectrometer import SimulatedSpectrometer
 
         serial = inst.resource or "SIM2K0001"
         lab.instruments[role] = SimulatedSpectrometer(
-            lab.bench, serial_number=serial, faults=faults
+            lab.physics, serial_number=serial, faults=faults
         )
         lab.resources[role] = serial
         return
@@ -123,7 +119,7 @@ def _start_role(lab: SimulatedLab, role: str, config: BenchConfig, resumed: Any 
     lab.resources[role] = server.url if hasattr(server, "url") else server.resource
 
 
-def _warm_up(bench: Any) -> None:
+def _warm_up(physics: Any) -> None:
     """Load the optics tables (colour-science takes ~2 s to import) before any server
     answers, so the first lit reading does not outlast an instrument time-out."""
     import numpy as np
@@ -131,7 +127,7 @@ def _warm_up(bench: Any) -> None:
     from labrig.analysis.optics import photopic_v
 
     photopic_v(np.array([555.0]))
-    bench.photodiode_current()
+    physics.photodiode_current()
 
 
 def served_clock(config: BenchConfig) -> Clock:
@@ -159,16 +155,16 @@ def start_lab(
     ``served``: for other processes, on a ``served_clock``; ``resumed``: the run file
     (``labrig.store.RunData``) being continued, whose recorded stress the simulated
     devices take up (a real device kept its ageing)."""
-    from labrig.simulators.bench import SimulatedBench
+    from labrig.simulators.physics import CoupledPhysics
 
     wanted = [
         r
         for r in (roles if roles is not None else config.instruments)
         if r in config.instruments and config.instruments[r].simulated
     ]
-    bench = SimulatedBench(config, clock=served_clock(config) if served else None)
-    _warm_up(bench)
-    lab = SimulatedLab(bench=bench, clock=bench.clock)
+    physics = CoupledPhysics(config, clock=served_clock(config) if served else None)
+    _warm_up(physics)
+    lab = SimulatedLab(physics=physics, clock=physics.clock)
     try:
         for role in wanted:
             if config.instruments[role].driver == "smu_photometer":

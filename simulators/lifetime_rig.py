@@ -1,6 +1,6 @@
 """A simulated multi-channel lifetime rig speaking docs/lifetime-rig-protocol.md.
 
-Each channel is its own one-device simulated bench (``SimulatedBench`` around a
+Each channel is its own one-device simulated bench (``CoupledPhysics`` around a
 ``simulators.led.LEDDevice``): the same compliance-aware operating point, heating,
 degradation, open/short faults and photodiode optics + noise the Keithley simulators use,
 so a rig channel and the bench agree on physics by construction.  The devices are built
@@ -107,7 +107,7 @@ def spread_model(model: LEDModel, rng: np.random.Generator, spread: float) -> LE
 
 @dataclass
 class _Channel:
-    bench: Any  # labrig.simulators.bench.SimulatedBench
+    physics: Any  # labrig.simulators.physics.CoupledPhysics
     set_current_a: float = 0.0
     output_on: bool = False
     latched: str | None = None  # OPEN / SHORT / WDOG until OUTP OFF
@@ -117,7 +117,7 @@ class _Channel:
 
     @property
     def device(self) -> Any:
-        return self.bench.device
+        return self.physics.device
 
 
 class SimulatedLifetimeRig:
@@ -138,7 +138,7 @@ class SimulatedLifetimeRig:
         spread: float = UNIT_SPREAD,
         serial_number: str = "SIM00001",
     ) -> None:
-        from labrig.simulators.bench import SimulatedBench
+        from labrig.simulators.physics import CoupledPhysics
 
         if not 1 <= channels <= 64:
             raise ValueError(f"channels must lie in 1..64, got {channels}")
@@ -167,7 +167,7 @@ class SimulatedLifetimeRig:
                     photodiode_dark_current_a=dark_current_a,
                 ),
             )
-            self._channels.append(_Channel(SimulatedBench(config, clock=self.clock)))
+            self._channels.append(_Channel(CoupledPhysics(config, clock=self.clock)))
         # load the photometric tables now: a first reading must not stall a free-running
         # clock for the seconds colour-science takes to import
         self._channels[0].device.optical_power_w(1e-6)
@@ -186,7 +186,7 @@ class SimulatedLifetimeRig:
     def device(self, channel: int) -> Any:
         """The ``LEDDevice`` on ``channel``, aged to the present (ground truth for tests)."""
         ch = self._chan(channel)
-        ch.bench.update()
+        ch.physics.update()
         return ch.device
 
     def inject_fault(self, kind: str, after: int = 0, channel: int | None = None) -> None:
@@ -239,7 +239,7 @@ class SimulatedLifetimeRig:
             if self.watchdog_s > 0 and now - self._last_command > self.watchdog_s:
                 for ch in self._channels:
                     if ch.output_on:
-                        ch.bench.output_off()
+                        ch.physics.output_off()
                         ch.output_on = False
                         ch.latched = "WDOG"
 
@@ -266,7 +266,7 @@ class SimulatedLifetimeRig:
             self._apply_link_faults()  # fires on the command after ``after`` commands
             self.commands += 1
             # No sweep over the channels here: each channel's device ages to the present
-            # whenever it is touched (every SimulatedBench access updates first), so one
+            # whenever it is touched (every CoupledPhysics access updates first), so one
             # command costs one device's integration, not eight.
             self.poll()
             self._last_command = self.clock.time()
@@ -291,7 +291,7 @@ class SimulatedLifetimeRig:
             self.errors.clear()
             self.watchdog_s = 0.0
             for ch in self._channels:
-                ch.bench.output_off()
+                ch.physics.output_off()
                 ch.output_on, ch.set_current_a, ch.latched = False, 0.0, None
             return "OK"
         if head == "SYST:CHAN?":
@@ -346,17 +346,17 @@ class SimulatedLifetimeRig:
                 )
             ch.set_current_a = value
             if ch.output_on:
-                ch.bench.source_current(value, COMPLIANCE_V)
+                ch.physics.source_current(value, COMPLIANCE_V)
             return "OK"
         if sub == "OUTP?":
             return "ON" if ch.output_on else "OFF"
         if sub == "OUTP":
             state = arg.upper()
             if state in ("ON", "1"):
-                ch.bench.source_current(ch.set_current_a, COMPLIANCE_V)
+                ch.physics.source_current(ch.set_current_a, COMPLIANCE_V)
                 ch.output_on, ch.latched = True, None
             elif state in ("OFF", "0"):
-                ch.bench.output_off()
+                ch.physics.output_off()
                 ch.output_on, ch.latched = False, None
             elif not state:
                 raise RigCommandError(-109, "Missing parameter")
@@ -368,11 +368,11 @@ class SimulatedLifetimeRig:
         # MEAS?
         ch.readings += 1
         if ch.fault and ch.readings > ch.fault_after:
-            ch.bench.set_device_fault(ch.fault)
+            ch.physics.set_device_fault(ch.fault)
             ch.fault = None
         stamp = self.rig_time()  # the reading's time: when the state below is sampled
-        op = ch.bench.operating_point
-        ipd = ch.bench.photodiode_current()
+        op = ch.physics.operating_point
+        ipd = ch.physics.photodiode_current()
         status = self._status(ch)
         return f"{op.voltage:.6E},{op.current:.6E},{ipd:.6E},{stamp:.6f},{status}"
 
@@ -382,7 +382,7 @@ class SimulatedLifetimeRig:
             return ch.latched
         if not ch.output_on:
             return "OFF"
-        op = ch.bench.operating_point
+        op = ch.physics.operating_point
         if op.in_compliance:
             if abs(op.current) < 1e-3 * max(ch.set_current_a, 1e-9):
                 ch.latched = "OPEN"

@@ -1,5 +1,5 @@
 """The simulated USB2000+ as a python-seabreeze backend: code written for
-``seabreeze.spectrometers`` runs unchanged against the simulated bench.
+``seabreeze.spectrometers`` runs unchanged against the simulated physics.
 
 seabreeze's ``Spectrometer`` is a thin layer over a backend (``cseabreeze`` or
 ``pyseabreeze``): a module with ``SeaBreezeAPI`` (``list_devices``), ``SeaBreezeDevice``
@@ -15,7 +15,7 @@ corrections, ``spectrum()``, ``features``, ``.f.<feature>`` are seabreeze's own 
 Switching it on:
 
 - in Python, before opening a spectrometer: ``labrig.simulators.seabreeze.use()`` (the
-  simulated bench of the ``sim`` config, or ``use(bench)`` for a bench of your own);
+  simulated bench of the ``sim`` config, or ``use(physics)`` for a bench of your own);
 - for a script that must stay unchanged: ``python -m labrig.simulators.seabreeze
   [--config sim] [--drive-voltage V | --drive-current A] script.py [args]`` runs the
   script with the backend on, the bench's device driven at that level, so the light is
@@ -194,16 +194,16 @@ def spectrometer(unit: SimulatedSpectrometer) -> sb.Spectrometer:
 
 
 # ---------------------------------------------------------------------------- switch
-def use(bench: Any = None, serial_number: str = "SIM2K0001") -> SeaBreezeDevice:
-    """Make ``seabreeze.spectrometers`` see the simulated USB2000+ on ``bench`` (default:
+def use(physics: Any = None, serial_number: str = "SIM2K0001") -> SeaBreezeDevice:
+    """Make ``seabreeze.spectrometers`` see the simulated USB2000+ on ``physics`` (default:
     a new simulated bench of the ``LABRIG_SEABREEZE_CONFIG`` config, else ``sim``);
     returns the device seabreeze will list.  Call it before opening a spectrometer."""
-    if bench is None:
+    if physics is None:
         from labrig.config import load_config
-        from labrig.simulators.bench import SimulatedBench
+        from labrig.simulators.physics import CoupledPhysics
 
-        bench = SimulatedBench(load_config(os.environ.get(ENV_CONFIG, "sim")))
-    device = SeaBreezeDevice(SimulatedSpectrometer(bench, serial_number=serial_number))
+        physics = CoupledPhysics(load_config(os.environ.get(ENV_CONFIG, "sim")))
+    device = SeaBreezeDevice(SimulatedSpectrometer(physics, serial_number=serial_number))
     _devices[:] = [device]
     backend = sys.modules[__name__]
     # the slot seabreeze keeps on Spectrometer for switching backends (a descriptor)
@@ -230,16 +230,16 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from labrig.config import load_config
-    from labrig.simulators.bench import SimulatedBench
+    from labrig.simulators.physics import CoupledPhysics
 
     config = load_config(args.config)
-    bench = SimulatedBench(config)
+    physics = CoupledPhysics(config)
     limit_a, limit_v = config.limits.default_compliance_a, config.limits.max_voltage_v
     if args.drive_voltage is not None:
-        bench.source_voltage(args.drive_voltage, compliance_a=limit_a)
+        physics.source_voltage(args.drive_voltage, compliance_a=limit_a)
     elif args.drive_current is not None:
-        bench.source_current(args.drive_current, compliance_v=limit_v)
-    use(bench)
+        physics.source_current(args.drive_current, compliance_v=limit_v)
+    use(physics)
     sys.argv = [args.script, *args.args]
     runpy.run_path(args.script, run_name="__main__")
 

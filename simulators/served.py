@@ -1,5 +1,5 @@
 """``labrig sim serve`` in a child process, for tests and benchmarks that need the
-simulated instruments in another process, as at a real bench.
+simulated instruments in another process, as at a real physics.
 
 The child prints one line per served instrument (``  smu   TCPIP::127.0.0.1::PORT::SOCKET
 (read_termination='\\n', write_termination='\\n')``, ``  lifetime  socket://127.0.0.1:PORT``)

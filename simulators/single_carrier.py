@@ -1,4 +1,4 @@
-"""A hole-only or electron-only film on the simulated bench: space-charge-limited current.
+"""A hole-only or electron-only film on the simulated physics: space-charge-limited current.
 
 The model is the Lampert triangle that the SCLC literature reads its figures from
 (Lampert & Mark, *Current Injection in Solids*, 1970), with its corners rounded:

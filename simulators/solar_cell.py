@@ -1,9 +1,9 @@
-"""A solar cell on the simulated bench: the single-diode model with photocurrent.
+"""A solar cell on the simulated physics: the single-diode model with photocurrent.
 
     J = J0·(exp((V − J·Rs)/(n·V_T)) − 1) + (V − J·Rs)/Rsh − J_ph,   J_ph = J_L · P_in/100 mW/cm²
 
 with J_L (``SolarModel.jsc_a_cm2``) the photocurrent density at one sun.  Sign convention
-as everywhere on the bench: current positive = forward injection, so an illuminated cell
+as everywhere on the physics: current positive = forward injection, so an illuminated cell
 at 0 < V < Voc carries *negative* current (what the 2400 reads).  The implicit equation is
 solved through the diode's junction voltage x = V − J·Rs, for which
 x + Rs·g(x) = V with g increasing, so a bracketed root (scipy ``brentq``) always exists
@@ -15,7 +15,7 @@ instrument sees −V and −I of the device, which is why the PbS work scans −
 Every other method is on the device side.
 
 The cell sits on the bench in the dark (``illumination_mw_cm2 = 0``) until the bench's
-lamp shutter opens (``SimulatedBench.set_illumination``).  The truth helpers (``voc``,
+lamp shutter opens (``CoupledPhysics.set_illumination``).  The truth helpers (``voc``,
 ``jsc``, ``pmax``, ``ff``, ``pce``) take the irradiance to evaluate at (default one sun)
 and are computed numerically from the same equation, never from the preset's numbers.
 """
@@ -58,7 +58,7 @@ class SolarCell:
         self._nvt = model.ideality * BOLTZMANN_J_K * model.temperature_k / ELEMENTARY_CHARGE_C
 
     def set_illumination(self, mw_cm2: float) -> None:
-        """The lamp shutter (``SimulatedBench.set_illumination`` calls this); 0 = dark."""
+        """The lamp shutter (``CoupledPhysics.set_illumination`` calls this); 0 = dark."""
         if not mw_cm2 >= 0:
             raise ValueError(f"illumination must be >= 0 mW/cm², got {mw_cm2}")
         self.illumination_mw_cm2 = float(mw_cm2)

@@ -17,10 +17,10 @@ uses it:
 - integration time 1 ms … 65 s, set in µs; the first spectrum after a change is stale
   (the one integrated at the previous setting), as on the real device.
 
-Light comes from ``bench.spectral_flux_w_per_nm`` (the device's EL at its present
+Light comes from ``physics.spectral_flux_w_per_nm`` (the device's EL at its present
 operating point, nothing when the source is off) times a fixed fibre coupling, the
 photon energy and the integration time.  Each acquisition sleeps the integration time
-on ``bench.clock``, so the device keeps heating (or cooling) meanwhile.
+on ``physics.clock``, so the device keeps heating (or cooling) meanwhile.
 
 Faults (``FaultSpec.kind``), counted in spectra read: ``timeout`` and ``disconnect``
 raise seabreeze's ``SeaBreezeError`` (a USB transfer that times out / a device that is
@@ -94,20 +94,20 @@ def write_response_calibration(path: str | Path) -> Path:
 
 
 class SimulatedSpectrometer:
-    """Drop-in for ``seabreeze.spectrometers.Spectrometer`` on the simulated bench."""
+    """Drop-in for ``seabreeze.spectrometers.Spectrometer`` on the simulated physics."""
 
     def __init__(
         self,
-        bench: Any,
+        physics: Any,
         serial_number: str = "SIM2K0001",
         faults: list[FaultSpec] | None = None,
     ) -> None:
-        self._bench = bench
+        self._physics = physics
         self._serial = str(serial_number)
         self._wavelengths = usb2000plus_wavelengths()
-        seed = int(getattr(getattr(bench.config, "simulation", None), "seed", 0))
+        seed = int(getattr(getattr(physics.config, "simulation", None), "seed", 0))
         self._rng = np.random.default_rng([seed, 2000])  # own stream: others' draws unaffected
-        self._noise = bool(getattr(bench, "noise", True))
+        self._noise = bool(getattr(physics, "noise", True))
         self._dark_pattern = 1.0 + 0.3 * (2 * self._rng.random(PIXELS) - 1)
         self._optical = np.ones(PIXELS, dtype=bool)
         self._optical[list(ELECTRIC_DARK_PIXELS)] = False
@@ -116,13 +116,13 @@ class SimulatedSpectrometer:
         self._previous_us = self._integration_us
         self._stale = False
         self._open = True
-        self._faults = FaultInjector(faults, bench, SUPPORTED_FAULTS)
+        self._faults = FaultInjector(faults, physics, SUPPORTED_FAULTS)
         self.reads = 0  # spectra read out, stale ones included (for tests)
 
     # ------------------------------------------------------------------ seabreeze API
     @classmethod
     def from_serial_number(cls, serial: str | None = None) -> SimulatedSpectrometer:
-        raise SeaBreezeError("the simulated spectrometer is created with its bench, not opened")
+        raise SeaBreezeError("the simulated spectrometer is created with its physics, not opened")
 
     from_first_available = from_serial_number
 
@@ -234,8 +234,8 @@ class SimulatedSpectrometer:
         us = self._previous_us if self._stale else self._integration_us
         self._stale = False
         seconds = us * 1e-6
-        self._bench.clock.sleep(seconds)
-        flux = np.asarray(self._bench.spectral_flux_w_per_nm(self._wavelengths), dtype=float)
+        self._physics.clock.sleep(seconds)
+        flux = np.asarray(self._physics.spectral_flux_w_per_nm(self._wavelengths), dtype=float)
         frame = self._frame(flux, seconds)
         self.reads += 1
         if self._faults.is_active("garbled"):

@@ -278,9 +278,9 @@ def _outputs_on(lab: Any) -> list[str]:
         if hasattr(sim, "n_channels"):  # lifetime rig
             for n in range(1, sim.n_channels + 1):
                 ch = sim._chan(n)
-                if ch.output_on or ch.bench.operating_point.output_on:
+                if ch.output_on or ch.physics.operating_point.output_on:
                     on.append(f"{role} channel {n}")
-    if lab.bench.operating_point.output_on:
+    if lab.physics.operating_point.output_on:
         on.append("bench operating point output_on")
     return on
 

@@ -106,7 +106,7 @@ def spectrum_figures(wavelength_nm: np.ndarray, spectrum: np.ndarray) -> Figures
     }
 
 
-def analyse_jvl(
+def analyze_jvl(
     voltage_v: np.ndarray,
     current_density_a_m2: np.ndarray,
     luminance_cd_m2: np.ndarray,

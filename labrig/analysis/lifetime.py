@@ -28,7 +28,7 @@ Everything here works on plain arrays (time in s, luminance in any unit) so the 
   model (its covariance describes a ridge of equal fits, not an uncertainty).  A
   band the data cannot close (a time constant running away, or an upper edge 100× past
   the data) is open above (+inf) and says why; no edge is ever NaN.
-  ``bench/t50_coverage.py`` measures how often the stated level holds on simulated
+  ``benchmarks/t50_coverage.py`` measures how often the stated level holds on simulated
   devices.
 * **Luminance scaling**: ``T50(L1) = T50(L0)·(L0/L1)^n``; ``n`` given, or fitted by
   weighted least squares of ``ln T50 = c - n·ln L0`` over channels at three or more

@@ -203,7 +203,7 @@ class PulsedAnalysis:
     notes: list[str] = field(default_factory=list)
 
 
-def analyse_pulsed(
+def analyze_pulsed(
     *,
     width_ms: np.ndarray | None = None,
     width_el: np.ndarray | None = None,

@@ -244,7 +244,7 @@ class SpectralFigures:
         }
 
 
-def analyse_spectrum(
+def analyze_spectrum(
     wavelength_nm: np.ndarray, values: np.ndarray, *, white_point: WhitePoint = "E"
 ) -> SpectralFigures:
     """Every figure of :class:`SpectralFigures` for one (dark-subtracted) spectrum."""

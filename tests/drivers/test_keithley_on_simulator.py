@@ -22,16 +22,16 @@ from labrig.errors import (
     OverRangeError,
     WrongInstrumentError,
 )
-from labrig.simulators.bench import SimulatedBench
 from labrig.simulators.keithley2400 import SimulatedKeithley2400
+from labrig.simulators.physics import CoupledPhysics
 from labrig.simulators.server import SCPIServer
 
 COMPLIANCE_A = 0.05  # sim.yaml default_compliance_a
 
 
 @pytest.fixture
-def bench() -> SimulatedBench:
-    return SimulatedBench(load_config("sim"))
+def bench() -> CoupledPhysics:
+    return CoupledPhysics(load_config("sim"))
 
 
 @pytest.fixture
@@ -358,7 +358,7 @@ def test_ctrl_c_in_a_sweep_taking_real_time(monkeypatch):
     answer to shutdown's own OUTPUT? check, nor for the next measurement's."""
     from labrig.clock import WallClock
 
-    bench = SimulatedBench(load_config("sim"), clock=WallClock())
+    bench = CoupledPhysics(load_config("sim"), clock=WallClock())
     server = SCPIServer(SimulatedKeithley2400(bench)).start()
     smu = keithley2400.connect(server.resource, timeout_s=3.0)
     try:

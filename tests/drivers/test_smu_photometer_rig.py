@@ -23,12 +23,12 @@ AMPS = 2e-4
 def rig(sim_config):
     from labrig.drivers import keithley2400, keithley6485
     from labrig.drivers.smu_photometer_rig import SMUPhotometerRig
-    from labrig.simulators.bench import SimulatedBench
     from labrig.simulators.keithley2400 import SimulatedKeithley2400
     from labrig.simulators.keithley6485 import SimulatedKeithley6485
+    from labrig.simulators.physics import CoupledPhysics
     from labrig.simulators.server import SCPIServer
 
-    bench = SimulatedBench(sim_config)
+    bench = CoupledPhysics(sim_config)
     servers = [
         SCPIServer(SimulatedKeithley2400(bench)).start(),
         SCPIServer(SimulatedKeithley6485(bench)).start(),

@@ -109,16 +109,16 @@ class SimRig:
     """The simulated spectrometer on the simulated bench; the SMU's current is the source."""
 
     def __init__(self, config) -> None:
-        from labrig.simulators.bench import SimulatedBench
+        from labrig.simulators.physics import CoupledPhysics
 
-        self.bench = SimulatedBench(config)
-        self.device = SimulatedSpectrometer(self.bench)
+        self.physics = CoupledPhysics(config)
+        self.device = SimulatedSpectrometer(self.physics)
 
     def on(self, brightness: float = 1.0) -> None:
-        self.bench.source_current(1e-3 * 0.04 * brightness, 10.0)  # 1 mA/cm² x brightness
+        self.physics.source_current(1e-3 * 0.04 * brightness, 10.0)  # 1 mA/cm² x brightness
 
     def off(self) -> None:
-        self.bench.output_off()
+        self.physics.output_off()
 
     def flood(self) -> None:
         """Even 2 A/cm² cannot saturate 1 ms (the LED rolls off): stray light can."""

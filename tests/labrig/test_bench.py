@@ -124,9 +124,9 @@ def test_simulated_bench_uses_the_lab_clock_and_light(sim_config) -> None:
         assert bench.clock is lab.clock and bench.clock.simulated
         assert bench.identities()["smu"][1] == lab.resources["smu"]
         bench.set_illumination(True, 80.0)
-        assert lab.bench.illumination_mw_cm2 == 80.0
+        assert lab.physics.illumination_mw_cm2 == 80.0
         bench.set_illumination(False)
-        assert lab.bench.illumination_mw_cm2 == 0.0
+        assert lab.physics.illumination_mw_cm2 == 0.0
         bench.smu.configure_source("voltage", 0.01)
         bench.smu.set_level(2.5)
         bench.smu.enable_output()
@@ -134,4 +134,4 @@ def test_simulated_bench_uses_the_lab_clock_and_light(sim_config) -> None:
         simulator = lab.instruments["smu"]
         assert simulator.handle(":OUTP?") == "1"
     assert simulator.handle(":OUTP?") == "0"
-    assert not lab.bench.operating_point.output_on and not lab.servers
+    assert not lab.physics.operating_point.output_on and not lab.servers

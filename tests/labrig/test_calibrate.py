@@ -133,7 +133,7 @@ def test_calibration_on_the_simulated_bench(config_file):
         def meter(prompt: str) -> float:
             seen["prompt"] = prompt
             # an LS-160 that reads 8 % above the model's true luminance now
-            seen["truth"] = bench.simulation.bench.truth()["luminance_cd_m2"]
+            seen["truth"] = bench.simulation.physics.truth()["luminance_cd_m2"]
             return 1.08 * seen["truth"]
 
         result = calibrate_luminance(bench, 2e-4, meter, config_file, today=DAY)

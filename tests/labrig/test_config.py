@@ -252,9 +252,9 @@ def test_fault_kinds_allowed_are_exactly_what_each_simulator_injects():
             else:
                 assert f"fault kind {kind!r} cannot happen on the {driver}" in _error(data)
     from labrig.simulators import keithley2400, keithley6485, lifetime_rig, spectrometer
-    from labrig.simulators.bench import SimulatedBench
+    from labrig.simulators.physics import CoupledPhysics
 
-    bench = SimulatedBench(load_config("sim"))
+    bench = CoupledPhysics(load_config("sim"))
     assert (
         keithley2400.SimulatedKeithley2400(bench).faults._supported == FAULT_KINDS["keithley2400"]
     )

@@ -27,7 +27,7 @@ from labrig.report import (  # noqa: E402
     generic_figure,
     make_report,
 )
-from labrig.report_data import load_run  # noqa: E402
+from labrig.report.data import load_run  # noqa: E402
 from labrig.store import read_run  # noqa: E402
 
 
@@ -58,7 +58,7 @@ def _axes_by_title(fig) -> dict[str, matplotlib.axes.Axes]:
 
 
 def test_matplotlib_backend_is_agg(runs):
-    import labrig.report_common  # noqa: F401
+    import labrig.report.style  # noqa: F401
 
     assert matplotlib.get_backend().lower() == "agg"
 
@@ -166,7 +166,7 @@ def test_overlaid_devices_are_drawn_in_their_emission_colours(runs):
     assert green[1] > 2 * max(green[0], green[2])  # the green device is green, not blue
     matplotlib.pyplot.close(fig)
     # two devices of one colour fall back to the colour-blind-safe palette
-    from labrig.report_common import PALETTE
+    from labrig.report.style import PALETTE
 
     fig = _figure([runs["jvl"], runs["jvl"]])
     eqe = _axes_by_title(fig)["EQE vs current density"]
@@ -228,7 +228,7 @@ def test_solar_sclc_lifetime_figures_draw_the_analysis(runs):
 
 
 def test_lifetime_scaling_panel_says_when_the_law_does_not_hold(runs):
-    from labrig.report_lifetime import lifetime_figure
+    from labrig.report.lifetime import lifetime_figure
 
     # two channels at two L0: n is not fitted, and the panel says why (from the file)
     loaded = load_run(runs["lifetime"])
@@ -373,7 +373,7 @@ def _set_l0(loaded, values) -> None:
 
 
 def test_lifetime_scaling_axes_are_linear_below_a_decade_of_l0(runs):
-    from labrig.report_lifetime import lifetime_figure
+    from labrig.report.lifetime import lifetime_figure
 
     loaded = load_run(runs["lifetime"])
     _set_l0(loaded, (995.0, 1003.0))  # channels sharing one L0
@@ -396,7 +396,7 @@ def test_lifetime_scaling_axes_are_linear_below_a_decade_of_l0(runs):
 
 
 def test_lifetime_figure_reads_on_a_page_with_channels_apart_and_a_mean_row(runs):
-    from labrig.report_lifetime import lifetime_figure
+    from labrig.report.lifetime import lifetime_figure
 
     loaded = load_run(runs["lifetime"])
     fig = lifetime_figure([loaded])

@@ -14,9 +14,9 @@ import pytest
 
 from labrig.config import load_config
 from labrig.report import FIGURE_MODULES, figure_function, make_report
-from labrig.report_common import figures_rows
-from labrig.report_data import load_run
-from labrig.report_pulsed import pulsed_figure
+from labrig.report.data import load_run
+from labrig.report.pulsed_el import pulsed_figure
+from labrig.report.style import figures_rows
 
 #: settings that keep each run around a second on the simulated bench
 QUICK = {"rest": 0.0, "pulses_per_point": 4, "dc_dwell": 0.1}
@@ -58,7 +58,7 @@ def _panels(fig) -> dict[str, plt.Axes]:
 
 
 def test_registered_and_drawn_for_both_modes(runs, tmp_path):
-    assert FIGURE_MODULES["pulsed-el"] == "labrig.report_pulsed:pulsed_figure"
+    assert FIGURE_MODULES["pulsed-el"] == "labrig.report.pulsed_el:pulsed_figure"
     assert figure_function("pulsed-el") is pulsed_figure
     result = make_report([runs["width"], runs["drive"]], tmp_path, dpi=60)
     assert [p.name for p in result.figures] == ["pulsed-el_compare_2_runs.png"]
@@ -95,8 +95,8 @@ def test_el_vs_width_panel_is_the_files_photodiode_column_normalised(runs):
 
 
 def test_figures_table_shows_heating_apart_from_drift(runs):
-    from labrig.report_common import fmt
-    from labrig.report_pulsed import PULSED_TABLE
+    from labrig.report.pulsed_el import PULSED_TABLE
+    from labrig.report.style import fmt
 
     loaded = load_run(runs["width"])
     figures = loaded.figures()

@@ -383,7 +383,7 @@ def test_matrix_against_the_simulated_2400(tmp_path: Path, ending: str) -> None:
         assert "(the run had failed: InstrumentTimeoutError: " in result.reason
     assert seen["on_during_run"] == "1"
     assert seen["sim"].handle(":OUTP?") == "0"
-    assert not seen["lab"].bench.operating_point.output_on
+    assert not seen["lab"].physics.operating_point.output_on
     assert not seen["lab"].servers  # the simulated lab was stopped
     run = read_run(result.path)
     assert run.status == expected[0] and run.simulated

@@ -10,11 +10,11 @@ from labrig.config import load_config
 
 def test_spectrum_recorder_darks_before_drive_and_exposes_on_the_ladder():
     from labrig.drivers.usb2000plus import USB2000Plus
-    from labrig.simulators.bench import SimulatedBench
+    from labrig.simulators.physics import CoupledPhysics
     from labrig.simulators.spectrometer import SimulatedSpectrometer
     from labrig.spectrum_recorder import SpectrumRecorder
 
-    sim = SimulatedBench(load_config("sim"))
+    sim = CoupledPhysics(load_config("sim"))
     spectrometer = USB2000Plus(SimulatedSpectrometer(sim))
     recorder = SpectrumRecorder(spectrometer)
     assert recorder.ladder[0] == pytest.approx(1e-3) and recorder.ladder[-1] == 2.0

@@ -161,8 +161,8 @@ def test_a_file_in_the_first_layout_still_opens(tmp_path: Path) -> None:
     assert run.resolved_config == {} and run.requested_parameters == {}
     assert run.config_text.startswith("device:")
     # and the readers built on it: inspect, the report's loader
-    from labrig.inspect import describe_run
-    from labrig.report_data import load_run
+    from labrig.describe import describe_run
+    from labrig.report.data import load_run
 
     text = describe_run(path)
     assert "luminance" in text and "cd/m^2" in text

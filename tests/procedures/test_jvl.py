@@ -127,7 +127,7 @@ def _truth_recording_bench():
 
         def open(self):
             super().open()
-            sim = self.simulation.bench
+            sim = self.simulation.physics
             read = sim.photodiode_current
             record = type(self).truths
 
@@ -288,7 +288,7 @@ def test_breakdown_stops_the_sweep(tmp_path):
 
         def open(self):
             super().open()
-            lab_bench = self.simulation.bench
+            lab_bench = self.simulation.physics
             original = lab_bench.source_voltage
 
             def source_voltage(volts, compliance_a):

@@ -125,7 +125,7 @@ def _recording_bench():
             super().open()
             cls = type(self)
             cls.lab = self.simulation
-            sim = self.simulation.bench
+            sim = self.simulation.physics
             on_v, on_i, off = sim.source_voltage, sim.source_current, sim.output_off
 
             def source_voltage(*a, **k):
@@ -247,7 +247,7 @@ def test_width_sweep_el_falls_with_width_as_the_film_heats(tmp_path):
     assert abs(analysis["width_deviation_worst"]) < 1.0  # %
     # the output was left off
     assert factory.lab.instruments["smu"].output is False
-    assert not factory.lab.bench.operating_point.output_on
+    assert not factory.lab.physics.operating_point.output_on
 
 
 def test_default_width_sweep_reports_heating_apart_from_ageing(tmp_path):
@@ -359,7 +359,7 @@ def test_dc_reference_eqe_at_each_level_matches_the_device_model(tmp_path):
     """Each DC level is applied before its dwell starts: the device heats and ages for the
     whole dwell at that level (a late level was up to 24 % off at the top levels)."""
     from labrig.clock import SimulatedClock
-    from labrig.simulators.bench import SimulatedBench
+    from labrig.simulators.physics import CoupledPhysics
 
     config = load_config("sim")
     levels = [0.0004, 0.002, 0.008, 0.012]
@@ -378,7 +378,7 @@ def test_dc_reference_eqe_at_each_level_matches_the_device_model(tmp_path):
     dc = data["mode"] == "dc"
     # the device model, driven through the intended history: each level from the moment
     # it is set, for the dwell and the reading (a rising DC sweep, as the procedure runs)
-    model = SimulatedBench(config, clock=SimulatedClock(start=0.0))
+    model = CoupledPhysics(config, clock=SimulatedClock(start=0.0))
     expected = []
     for amps in levels:
         model.source_current(amps, compliance_v=12.0)
@@ -423,7 +423,7 @@ def test_voltage_drive_and_dc_from_a_jvl_file(tmp_path):
 # ------------------------------------------------------------------ faults and aborts
 def _assert_output_off(factory):
     assert factory.lab.instruments["smu"].output is False
-    assert not factory.lab.bench.operating_point.output_on
+    assert not factory.lab.physics.operating_point.output_on
     assert factory.lab.instruments["smu"].auto_clear is False
 
 
@@ -478,7 +478,7 @@ def test_unplugged_trigger_link_fails_the_run_with_output_off(tmp_path):
     class Unplugged(recording):
         def open(self):
             super().open()
-            self.simulation.bench.trigger_link.pulse = lambda line: None
+            self.simulation.physics.trigger_link.pulse = lambda line: None
 
     data_cfg = load_config("sim").model_dump(exclude={"source_text", "source_path"}, mode="json")
     data_cfg["device"]["preset"] = "red_cspbi3"
@@ -501,14 +501,14 @@ def linked():
     """The 2400 and 6485 drivers over TCP on one simulated bench (noise off)."""
     from labrig.clock import SimulatedClock
     from labrig.drivers import keithley2400, keithley6485
-    from labrig.simulators.bench import SimulatedBench
     from labrig.simulators.keithley2400 import SimulatedKeithley2400
     from labrig.simulators.keithley6485 import SimulatedKeithley6485
+    from labrig.simulators.physics import CoupledPhysics
     from labrig.simulators.server import SCPIServer
 
     data = load_config("sim").model_dump(exclude={"source_text", "source_path"}, mode="json")
     data["simulation"]["noise"] = False
-    sim = SimulatedBench(parse_config(data), SimulatedClock(start=0.0))
+    sim = CoupledPhysics(parse_config(data), SimulatedClock(start=0.0))
     with (
         SCPIServer(SimulatedKeithley2400(sim)) as s1,
         SCPIServer(SimulatedKeithley6485(sim)) as s2,

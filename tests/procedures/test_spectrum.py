@@ -42,9 +42,9 @@ def config_with(**changes):
 
 def truth_at(config, *, amps=None, volts=None) -> dict[str, float]:
     """Ground truth of a fresh simulated bench at the same drive."""
-    from labrig.simulators.bench import SimulatedBench
+    from labrig.simulators.physics import CoupledPhysics
 
-    bench = SimulatedBench(config)
+    bench = CoupledPhysics(config)
     if amps is not None:
         bench.source_current(amps, 10.0)
     else:

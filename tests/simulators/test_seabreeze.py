@@ -17,7 +17,7 @@ from labrig.clock import SimulatedClock
 from labrig.config import load_config
 from labrig.errors import ConfigError
 from labrig.simulators import seabreeze as simulated
-from labrig.simulators.bench import SimulatedBench
+from labrig.simulators.physics import CoupledPhysics
 from labrig.simulators.spectrometer import ELECTRIC_DARK_PIXELS, SimulatedSpectrometer
 
 # A script as a seabreeze user writes it: nothing of labrig in it.
@@ -60,9 +60,9 @@ def restore_seabreeze() -> Iterator[None]:
 
 
 @pytest.fixture
-def lit_bench() -> SimulatedBench:
+def lit_bench() -> CoupledPhysics:
     config = load_config("sim")
-    bench = SimulatedBench(config, clock=SimulatedClock(start=0.0))
+    bench = CoupledPhysics(config, clock=SimulatedClock(start=0.0))
     bench.source_voltage(2.8, compliance_a=config.limits.default_compliance_a)
     return bench
 
@@ -94,7 +94,7 @@ def test_plain_seabreeze_script_runs_unchanged_on_the_simulated_bench(tmp_path: 
 
 
 def test_devices_are_real_seabreeze_spectrometers(
-    restore_seabreeze: None, lit_bench: SimulatedBench
+    restore_seabreeze: None, lit_bench: CoupledPhysics
 ) -> None:
     simulated.use(lit_bench, serial_number="SIMX")
     assert [d.serial_number for d in sb.list_devices()] == ["SIMX"]
@@ -157,7 +157,7 @@ def test_runner_usage_error_is_one_line() -> None:
     assert run.stdout == ""
 
 
-def test_bound_spectrometer_leaves_the_process_seabreeze_alone(lit_bench: SimulatedBench) -> None:
+def test_bound_spectrometer_leaves_the_process_seabreeze_alone(lit_bench: CoupledPhysics) -> None:
     """labrig's bench opens its unit as a seabreeze Spectrometer without use()."""
     before = vars(sb.Spectrometer)["_backend"]._backend
     unit = SimulatedSpectrometer(lit_bench, serial_number="SIMB")

@@ -141,7 +141,7 @@ def test_restart_serves_again() -> None:
 
 def test_accepted_socket_has_nodelay() -> None:
     """(TCP_QUICKACK cannot be pinned here: the kernel leaves quick-ACK mode on its own,
-    which is why the server re-arms it; ``bench/scpi_roundtrip.py`` measures the effect.)"""
+    which is why the server re-arms it; ``benchmarks/scpi_roundtrip.py`` measures the effect.)"""
     with SCPIServer(Echo()) as server:
         sock = raw_client(server.port)
         sock.sendall(b"*IDN?\n")

@@ -1,4 +1,4 @@
-"""The simulated Keithley 2400 on the real SimulatedBench: SCPI, state, physics, timing,
+"""The simulated Keithley 2400 on the real CoupledPhysics: SCPI, state, physics, timing,
 faults — in process and through pyvisa-py over loopback TCP."""
 
 from __future__ import annotations
@@ -13,22 +13,22 @@ import pyvisa
 
 from labrig.clock import SimulatedClock
 from labrig.config import load_config
-from labrig.simulators.bench import SimulatedBench
 from labrig.simulators.keithley2400 import (
     ST_COMPLIANCE,
     ST_RANGE_COMPLIANCE,
     SimulatedKeithley2400,
 )
+from labrig.simulators.physics import CoupledPhysics
 from labrig.simulators.server import SCPIServer
 
 
 @pytest.fixture
-def bench() -> SimulatedBench:
-    return SimulatedBench(load_config("sim"), clock=SimulatedClock(start=0.0))
+def bench() -> CoupledPhysics:
+    return CoupledPhysics(load_config("sim"), clock=SimulatedClock(start=0.0))
 
 
 @pytest.fixture
-def smu(bench: SimulatedBench) -> SimulatedKeithley2400:
+def smu(bench: CoupledPhysics) -> SimulatedKeithley2400:
     return SimulatedKeithley2400(bench)
 
 
@@ -80,7 +80,7 @@ def test_reset_state(smu: SimulatedKeithley2400) -> None:
         "+1.000000E+00", "1", "1", "VOLT,CURR,RES,TIME,STAT", "1", "0", "1", "NORM",
         "NEV", "2500", '"CURR:DC"',
     ]  # fmt: skip
-    assert not smu.bench.operating_point.output_on
+    assert not smu.physics.operating_point.output_on
 
 
 def test_out_of_range_is_222_and_leaves_the_setting(smu: SimulatedKeithley2400) -> None:
@@ -141,12 +141,12 @@ def test_read_with_output_off_files_803_and_sends_nothing(smu: SimulatedKeithley
 def test_single_reading_matches_the_device(smu: SimulatedKeithley2400) -> None:
     smu.handle(":SOUR:VOLT 3;:SENS:CURR:PROT 0.05;:OUTP ON")
     v, i, r, t, stat = readings(smu.handle(":READ?"))[0]
-    truth = smu.bench.device.current_at(3.0)
+    truth = smu.physics.device.current_at(3.0)
     assert v == 3.0
     assert i == pytest.approx(truth, rel=1e-3)
     assert r == 9.91e37
     assert int(stat) & ST_COMPLIANCE == 0
-    assert smu.bench.operating_point.output_on
+    assert smu.physics.operating_point.output_on
 
 
 def test_201_point_list_sweep_in_one_read_through_pyvisa(
@@ -208,7 +208,7 @@ def test_sweep_abort_on_compliance(smu: SimulatedKeithley2400, mode: str, expect
     assert len(data) == expected
     if mode != "NEV":
         assert smu.handle(":OUTP?") == "0"
-        assert not smu.bench.operating_point.output_on
+        assert not smu.physics.operating_point.output_on
 
 
 @pytest.mark.parametrize(
@@ -221,11 +221,11 @@ def test_timing_follows_nplc_autozero_delay_and_line_frequency(
     n = 20
     smu.handle(f":SENS:CURR:NPLC {nplc};:SYST:AZER {autozero};:SOUR:DEL {delay}")
     smu.handle(f":TRIG:COUN {n};:SOUR:VOLT 2;:SENS:CURR:PROT 0.01;:OUTP ON")
-    clock = smu.bench.clock
+    clock = smu.physics.clock
     t0 = clock.time()
     data = readings(smu.handle(":READ?"))
     elapsed = clock.time() - t0
-    f_line = smu.bench.config.simulation.line_frequency_hz
+    f_line = smu.physics.config.simulation.line_frequency_hz
     cls = SimulatedKeithley2400
     cycle = delay + 1e-4 + nplc / f_line * (3 if autozero == "ON" else 1)
     firmware = cls.ARM_OVERHEAD_S + n * (cls.READING_OVERHEAD_S + cls.BUS_PER_READING_S)
@@ -245,13 +245,13 @@ def test_point_by_point_pays_the_firmware_cost_a_sweep_pays_once(
     cls = SimulatedKeithley2400
     smu.handle(":SENS:CURR:NPLC 0.01;:SYST:AZER OFF;:SOUR:DEL 0;:SENS:CURR:PROT 0.01")
     smu.handle(":SOUR:VOLT 1;:OUTP ON")
-    clock = smu.bench.clock
+    clock = smu.physics.clock
     t0 = clock.time()
     for v in np.linspace(0.0, 2.0, 10):
         smu.handle(f":SOUR:VOLT {v}")
         smu.handle(":READ?")
     single = (clock.time() - t0) / 10
-    f_line = smu.bench.config.simulation.line_frequency_hz
+    f_line = smu.physics.config.simulation.line_frequency_hz
     cycle = 1e-4 + 0.01 / f_line
     expected = cls.ARM_OVERHEAD_S + cycle + cls.READING_OVERHEAD_S + cls.BUS_PER_READING_S
     assert single == pytest.approx(expected, rel=1e-6)
@@ -265,12 +265,12 @@ def test_point_by_point_pays_the_firmware_cost_a_sweep_pays_once(
 
 
 def test_line_frequency_is_the_benchs(smu: SimulatedKeithley2400) -> None:
-    assert smu.handle(":SYST:LFR?") == str(smu.bench.config.simulation.line_frequency_hz)
+    assert smu.handle(":SYST:LFR?") == str(smu.physics.config.simulation.line_frequency_hz)
 
 
 def test_auto_clear_turns_the_output_on_only_for_each_cycle(smu: SimulatedKeithley2400) -> None:
     """The pulse building block: on-time per cycle = source delay + integration time."""
-    bench = smu.bench
+    bench = smu.physics
     events: list[tuple[str, float]] = []
     for name in ("source_voltage", "output_off"):
         original = getattr(bench, name)
@@ -306,7 +306,7 @@ def test_sweep_returns_to_the_bias_level(smu: SimulatedKeithley2400) -> None:
     smu.handle(":SOUR:VOLT 1;:SOUR:LIST:VOLT 3,4;:SOUR:VOLT:MODE LIST;:TRIG:COUN 2;")
     smu.handle(":SENS:CURR:PROT 0.05;:OUTP ON")
     smu.handle(":READ?")
-    assert smu.bench.operating_point.voltage == pytest.approx(1.0)
+    assert smu.physics.operating_point.voltage == pytest.approx(1.0)
 
 
 def test_fetch_returns_the_last_readings(smu: SimulatedKeithley2400) -> None:
@@ -320,7 +320,7 @@ def test_current_source_mode(smu: SimulatedKeithley2400) -> None:
     smu.handle(":SOUR:FUNC CURR;:SOUR:CURR 1e-3;:SENS:VOLT:PROT 10;:OUTP ON")
     v, i, _, _, stat = readings(smu.handle(":READ?"))[0]
     assert i == 1e-3
-    assert v == pytest.approx(smu.bench.device.voltage_at(1e-3), rel=1e-3)
+    assert v == pytest.approx(smu.physics.device.voltage_at(1e-3), rel=1e-3)
     assert int(stat) & (1 << 15)  # I-source
 
 
@@ -333,12 +333,12 @@ def test_pymeasure_keithley2400_works_against_it(server: SCPIServer, smu) -> Non
         k.apply_voltage(compliance_current=0.01)
         k.source_voltage = 3.0
         k.enable_source()
-        assert k.current == pytest.approx(smu.bench.device.current_at(3.0), rel=1e-3)
+        assert k.current == pytest.approx(smu.physics.device.current_at(3.0), rel=1e-3)
         k.shutdown()
         assert k.check_errors() == []
         k.adapter.close()
     server.stop()  # runs what the client sent last
-    assert not smu.output and not smu.bench.operating_point.output_on
+    assert not smu.output and not smu.physics.operating_point.output_on
 
 
 # ----------------------------------------------------------------------- faults
@@ -373,11 +373,11 @@ def test_timeout_fault_times_out_but_still_obeys(visa, smu: SimulatedKeithley240
     deadline = time.monotonic() + 2
     while smu.output and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert not smu.output and not smu.bench.operating_point.output_on
+    assert not smu.output and not smu.physics.operating_point.output_on
     smu.clear_faults()
     visa.timeout = 2000
     assert visa.query(":OUTP?") == "0"
-    assert not smu.bench.operating_point.output_on
+    assert not smu.physics.operating_point.output_on
 
 
 def test_garbled_fault_gives_an_unparsable_reply(visa, smu: SimulatedKeithley2400) -> None:
@@ -409,10 +409,10 @@ def test_disconnect_fault_drops_the_connection_mid_sweep(
     assert inst.query(":OUTP?") == "0"
     inst.close()
     rm.close()
-    assert not smu.bench.operating_point.output_on
+    assert not smu.physics.operating_point.output_on
 
 
-def test_faults_from_config(bench: SimulatedBench) -> None:
+def test_faults_from_config(bench: CoupledPhysics) -> None:
     from labrig.config import FaultSpec
 
     smu = SimulatedKeithley2400(bench, faults=[FaultSpec(kind="short", after=0)])
@@ -425,7 +425,7 @@ def test_faults_from_config(bench: SimulatedBench) -> None:
 
 def test_a_finite_clock_speed_makes_the_sweep_take_real_time() -> None:
     """clock_speed 20: a 0.63 s (simulated) burst takes ~32 ms of wall time."""
-    bench = SimulatedBench(load_config("sim"), clock=SimulatedClock(start=0.0, speed=20.0))
+    bench = CoupledPhysics(load_config("sim"), clock=SimulatedClock(start=0.0, speed=20.0))
     smu = SimulatedKeithley2400(bench)
     smu.handle(":TRIG:COUN 10;:SOUR:VOLT 2;:OUTP ON")
     start = time.perf_counter()
@@ -441,7 +441,7 @@ def test_a_finite_clock_speed_makes_the_sweep_take_real_time() -> None:
 
 
 def test_trigger_link_output_at_source_delay_and_sense(
-    smu: SimulatedKeithley2400, bench: SimulatedBench
+    smu: SimulatedKeithley2400, bench: CoupledPhysics
 ) -> None:
     """:TRIG:OUTP chooses after which parts of each cycle a trigger goes out on :TRIG:OLIN;
     with SOUR the trigger comes when the output has just turned on."""

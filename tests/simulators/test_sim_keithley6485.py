@@ -1,4 +1,4 @@
-"""The simulated Keithley 6485 on the real SimulatedBench, driven by the simulated 2400:
+"""The simulated Keithley 6485 on the real CoupledPhysics, driven by the simulated 2400:
 reading format, zero check/correct, ranges and over-range, filters, bursts, timing,
 faults — in process and through pyvisa-py over loopback TCP."""
 
@@ -10,28 +10,28 @@ import pyvisa
 
 from labrig.clock import SimulatedClock
 from labrig.config import load_config
-from labrig.simulators.bench import SimulatedBench
 from labrig.simulators.keithley2400 import SimulatedKeithley2400
 from labrig.simulators.keithley6485 import (
     INPUT_OFFSET_A,
     RANGE_OFFSET_FRACTION,
     SimulatedKeithley6485,
 )
+from labrig.simulators.physics import CoupledPhysics
 from labrig.simulators.server import SCPIServer
 
 
 @pytest.fixture
-def bench() -> SimulatedBench:
-    return SimulatedBench(load_config("sim"), clock=SimulatedClock(start=0.0))
+def bench() -> CoupledPhysics:
+    return CoupledPhysics(load_config("sim"), clock=SimulatedClock(start=0.0))
 
 
 @pytest.fixture
-def smu(bench: SimulatedBench) -> SimulatedKeithley2400:
+def smu(bench: CoupledPhysics) -> SimulatedKeithley2400:
     return SimulatedKeithley2400(bench)
 
 
 @pytest.fixture
-def pico(bench: SimulatedBench) -> SimulatedKeithley6485:
+def pico(bench: CoupledPhysics) -> SimulatedKeithley6485:
     return SimulatedKeithley6485(bench)
 
 
@@ -81,7 +81,7 @@ def test_zero_check_reads_the_offset_and_zero_correct_removes_it(
     zc = np.mean([float(pico.handle("READ?")) for _ in range(20)])  # zero check on after *RST
     assert zc == pytest.approx(offset, rel=0.05)
     pico.handle("SYST:ZCH OFF")
-    dark = pico.bench.config.simulation.photodiode_dark_current_a
+    dark = pico.physics.config.simulation.photodiode_dark_current_a
     raw = np.mean([float(pico.handle("READ?")) for _ in range(20)])
     assert raw == pytest.approx(dark + offset, rel=0.05)
     pico.handle("SYST:ZCH ON;:INIT;:SYST:ZCOR:ACQ;:SYST:ZCOR ON;:SYST:ZCH OFF")
@@ -104,7 +104,7 @@ def test_reading_follows_the_photodiode_and_auto_range(
     assert 0 < dark < 1e-11  # dark current of a few pA
     light_on(smu, 4.0)
     lit = float(pico.handle("READ?"))
-    truth = smu.bench.photodiode_current(0.1)
+    truth = smu.physics.photodiode_current(0.1)
     assert lit == pytest.approx(truth, rel=1e-3)
     assert pico.handle("CURR:RANG?") == "+2.000000E-02"  # RANG? is the fixed setting
     pico.handle("CURR:RANG:AUTO:ULIM 2e-7")
@@ -149,7 +149,7 @@ def test_reading_resolution_is_5_half_digits_of_the_range(
 def test_timing_follows_nplc(pico: SimulatedKeithley6485, nplc: float, autozero: str) -> None:
     n = 10
     pico.handle(f"CURR:NPLC {nplc};:SYST:AZER {autozero};:TRIG:COUN {n};:FORM:ELEM READ,TIME")
-    clock = pico.bench.clock
+    clock = pico.physics.clock
     t0 = clock.time()
     data = np.array([float(x) for x in pico.handle("READ?").split(",")]).reshape(n, 2)
     per = nplc / 50 * (3 if autozero == "ON" else 1) + 5e-4
@@ -164,7 +164,7 @@ def test_repeat_filter_takes_count_conversions_and_reduces_noise(
     pico.handle("SYST:ZCH OFF;:FORM:ELEM READ;:CURR:RANG 2e-6;:CURR:NPLC 0.01;:SYST:AZER OFF")
     plain = [float(pico.handle("READ?")) for _ in range(60)]
     pico.handle("AVER:TCON REP;:AVER:COUN 20;:AVER ON")
-    clock = pico.bench.clock
+    clock = pico.physics.clock
     t0 = clock.time()
     filtered = [float(pico.handle("READ?")) for _ in range(60)]
     assert clock.time() - t0 == pytest.approx(60 * 20 * (0.01 / 50 + 5e-4), rel=1e-6)
@@ -177,7 +177,7 @@ def test_repeat_filter_takes_count_conversions_and_reduces_noise(
 def test_moving_filter_fills_its_stack_once(pico: SimulatedKeithley6485) -> None:
     pico.handle("SYST:ZCH OFF;:CURR:NPLC 0.01;:SYST:AZER OFF;:AVER:TCON MOV;:AVER:COUN 10")
     pico.handle("AVER ON")
-    clock = pico.bench.clock
+    clock = pico.physics.clock
     conversion = 0.01 / 50 + 5e-4
     t0 = clock.time()
     pico.handle("READ?")
@@ -193,7 +193,7 @@ def test_buffered_burst(pico: SimulatedKeithley6485, smu: SimulatedKeithley2400)
     pico.handle("TRAC:CLE;POIN 50;FEED SENS;FEED:CONT NEXT;:TRIG:COUN 50;:INIT")
     assert pico.handle("TRAC:POIN:ACT?;:TRAC:FEED:CONT?") == "50;NEV"
     data = np.array([float(x) for x in pico.handle("TRAC:DATA?").split(",")]).reshape(50, 2)
-    truth = smu.bench.photodiode_current(0.01 / 50)
+    truth = smu.physics.photodiode_current(0.01 / 50)
     assert np.median(data[:, 0]) == pytest.approx(truth, rel=0.01)
     assert data[0, 1] == 0.0 and np.all(np.diff(data[:, 1]) > 0)  # absolute: from first
     pico.handle("TRAC:TST:FORM DELT")
@@ -286,7 +286,7 @@ def test_disconnect_fault_drops_the_link_mid_burst(pico: SimulatedKeithley6485) 
 def test_median_filter_window_fills_once(pico: SimulatedKeithley6485) -> None:
     pico.handle("SYST:ZCH OFF;:CURR:NPLC 0.01;:SYST:AZER OFF;:MED:RANK 2;:MED ON")
     conversion = 0.01 / 50 + 5e-4
-    clock = pico.bench.clock
+    clock = pico.physics.clock
     t0 = clock.time()
     pico.handle("READ?")
     assert clock.time() - t0 == pytest.approx(5 * conversion, rel=1e-6)
@@ -294,7 +294,7 @@ def test_median_filter_window_fills_once(pico: SimulatedKeithley6485) -> None:
     assert int(float(pico.handle("READ?"))) & 2
 
 
-def test_faults_from_config(bench: SimulatedBench) -> None:
+def test_faults_from_config(bench: CoupledPhysics) -> None:
     from labrig.config import FaultSpec
 
     pico = SimulatedKeithley6485(bench, faults=[FaultSpec(kind="overrange", after=1)])

@@ -7,15 +7,15 @@ import pytest
 
 from labrig.clock import SimulatedClock
 from labrig.config import load_config
-from labrig.simulators.bench import SimulatedBench
 from labrig.simulators.keithley2400 import SimulatedKeithley2400
 from labrig.simulators.keithley6485 import SimulatedKeithley6485
+from labrig.simulators.physics import CoupledPhysics
 from labrig.simulators.scpi import SCPIInstrument
 
 
 @pytest.fixture(params=["2400", "6485"])
 def keithley(request: pytest.FixtureRequest) -> SCPIInstrument:
-    bench = SimulatedBench(load_config("sim"), clock=SimulatedClock(start=0.0))
+    bench = CoupledPhysics(load_config("sim"), clock=SimulatedClock(start=0.0))
     cls = SimulatedKeithley2400 if request.param == "2400" else SimulatedKeithley6485
     return cls(bench)
 

@@ -12,13 +12,13 @@ from labrig.analysis import optics
 from labrig.clock import SimulatedClock
 from labrig.config import FaultSpec, load_preset
 from labrig.devices import DeviceConfig
-from labrig.simulators.bench import PHOTODIODE_GRID_NM
 from labrig.simulators.lifetime_rig import (
     DEFAULT_PHOTODIODE,
     LINK_DOWN_S,
     RigServer,
     SimulatedLifetimeRig,
 )
+from labrig.simulators.physics import PHOTODIODE_GRID_NM
 
 DEVICE = DeviceConfig.model_validate(load_preset("red_cspbi3"))
 AMPS = 2e-4  # 5 mA/cm² on 0.04 cm²

@@ -9,7 +9,7 @@ from seabreeze.spectrometers import SeaBreezeError
 
 from labrig.analysis import spectral
 from labrig.simulators import spectrometer as simspec
-from labrig.simulators.bench import SimulatedBench
+from labrig.simulators.physics import CoupledPhysics
 from labrig.simulators.spectrometer import SimulatedSpectrometer
 
 AREA_CM2 = 0.04  # the sim config's red CsPbI3 pixel
@@ -17,7 +17,7 @@ AREA_CM2 = 0.04  # the sim config's red CsPbI3 pixel
 
 @pytest.fixture
 def bench(sim_config):
-    return SimulatedBench(sim_config)
+    return CoupledPhysics(sim_config)
 
 
 @pytest.fixture
@@ -132,13 +132,13 @@ def test_saturation_clips_at_full_scale(bench, spec):
 
 
 def test_seeded_noise_is_reproducible_and_can_be_off(sim_config):
-    a = SimulatedSpectrometer(SimulatedBench(sim_config))
-    b = SimulatedSpectrometer(SimulatedBench(sim_config))
+    a = SimulatedSpectrometer(CoupledPhysics(sim_config))
+    b = SimulatedSpectrometer(CoupledPhysics(sim_config))
     np.testing.assert_array_equal(a.intensities(), b.intensities())
     quiet = sim_config.model_copy(
         update={"simulation": sim_config.simulation.model_copy(update={"noise": False})}
     )
-    c = SimulatedSpectrometer(SimulatedBench(quiet))
+    c = SimulatedSpectrometer(CoupledPhysics(quiet))
     np.testing.assert_array_equal(c.intensities(), c.intensities())
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from labrig.analysis.jvl import analyse_jvl, crossing, first_branch
+from labrig.analysis.jvl import analyze_jvl, crossing, first_branch
 
 
 def _sweep(v: np.ndarray):
@@ -25,7 +25,7 @@ def _sweep(v: np.ndarray):
 def test_figures_of_a_known_sweep():
     v = np.round(np.arange(0.0, 6.01, 0.1), 10)
     v, j, lum, eqe, ce, pe = _sweep(v)
-    res = analyse_jvl(v, j, lum, eqe, ce, pe)
+    res = analyze_jvl(v, j, lum, eqe, ce, pe)
     f = res.figures
     assert f["turn_on_voltage"] == (pytest.approx(2.3, abs=1e-9), "V")
     assert f["max_luminance"][0] == pytest.approx(10 ** (2 * 3.7))
@@ -47,12 +47,12 @@ def test_figures_of_a_known_sweep():
 
 def test_unreached_figures_are_absent_and_said_so():
     v = np.round(np.arange(0.0, 3.21, 0.1), 10)  # stops below 100 cd/m² and before roll-off
-    res = analyse_jvl(*_sweep(v))
+    res = analyze_jvl(*_sweep(v))
     for name in ("eqe_at_100_cd_m2", "eqe_at_1000_cd_m2", "current_density_at_half_peak_eqe"):
         assert name not in res.figures
         assert any(n.startswith(name) for n in res.notes)
     assert "turn_on_voltage" in res.figures
-    dim = analyse_jvl(*_sweep(np.round(np.arange(0.0, 2.21, 0.1), 10)))
+    dim = analyze_jvl(*_sweep(np.round(np.arange(0.0, 2.21, 0.1), 10)))
     assert "turn_on_voltage" not in dim.figures
     assert any("never rose through 1 cd/m²" in n for n in dim.notes)
 
@@ -63,14 +63,14 @@ def test_return_branch_does_not_move_turn_on():
     v, j, lum, eqe, ce, pe = _sweep(v)
     lum = lum.copy()
     lum[len(up) :] *= 0.5  # degraded on the way back
-    res = analyse_jvl(v, j, lum, eqe, ce, pe)
+    res = analyze_jvl(v, j, lum, eqe, ce, pe)
     assert res.figures["turn_on_voltage"][0] == pytest.approx(2.3)
     assert list(first_branch(v)) == list(range(len(up)))
 
 
 def test_reverse_only_sweep_is_read_in_increasing_voltage():
     v = np.round(np.arange(5.0, -0.01, -0.1), 10)
-    res = analyse_jvl(*_sweep(v))
+    res = analyze_jvl(*_sweep(v))
     assert res.figures["turn_on_voltage"][0] == pytest.approx(2.3)
 
 
@@ -87,7 +87,7 @@ def test_nan_eqe_at_zero_current_is_ignored():
     v, j, lum, eqe, ce, pe = _sweep(v)
     eqe = eqe.copy()
     eqe[0] = np.nan
-    assert analyse_jvl(v, j, lum, eqe, ce, pe).figures["peak_eqe"][0] == pytest.approx(20.0)
+    assert analyze_jvl(v, j, lum, eqe, ce, pe).figures["peak_eqe"][0] == pytest.approx(20.0)
 
 
 def test_el_figures_at_peak_from_the_spectrum():
@@ -99,7 +99,7 @@ def test_el_figures_at_peak_from_the_spectrum():
     wl = np.arange(360.0, 781.0, 1.0)  # the CIE 1931 table range in colour-science
     s = gaussian_spectrum(wl, 628.0, 33.0)
     v = np.round(np.arange(0.0, 6.01, 0.1), 10)
-    res = analyse_jvl(*_sweep(v), spectrum_at_peak=(wl, 1000 * s))
+    res = analyze_jvl(*_sweep(v), spectrum_at_peak=(wl, 1000 * s))
     sd = colour.SpectralDistribution(dict(zip(wl, s, strict=True)))
     xy = colour.XYZ_to_xy(colour.sd_to_XYZ(sd))
     f = res.figures
@@ -115,7 +115,7 @@ def test_steps_without_measurable_light_take_no_part_in_efficiencies():
     eqe, ce, pe = eqe.copy(), ce.copy(), pe.copy()
     eqe[1], ce[1], pe[1] = 0.7, 1e4, 1e4  # noise over a tiny current at 0.1 V
     measurable = lum > 1e-3
-    f = analyse_jvl(v, j, lum, eqe, ce, pe, measurable=measurable).figures
+    f = analyze_jvl(v, j, lum, eqe, ce, pe, measurable=measurable).figures
     assert f["peak_eqe"][0] == pytest.approx(20.0)
     assert f["peak_current_efficiency"][0] < 1e4 and f["peak_power_efficiency"][0] < 1e4
-    assert analyse_jvl(v, j, lum, eqe, ce, pe).figures["peak_eqe"][0] == pytest.approx(70.0)
+    assert analyze_jvl(v, j, lum, eqe, ce, pe).figures["peak_eqe"][0] == pytest.approx(70.0)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from labrig.analysis.pulsed import (
-    analyse_pulsed,
+    analyze_pulsed,
     compare_eqe,
     divergence_j,
     duty_cycle,
@@ -69,7 +69,7 @@ def test_duty_cycle() -> None:
 
 
 def test_analyse_pulsed_figures_and_notes() -> None:
-    result = analyse_pulsed(
+    result = analyze_pulsed(
         width_ms=np.array([0.5, 1, 2, 0.5, 1, 2]),
         width_el=np.array([1.0, 0.9, 0.8, 2.0, 1.9, 1.0]),
         width_level=np.array([0.001, 0.001, 0.001, 0.004, 0.004, 0.004]),
@@ -88,7 +88,7 @@ def test_analyse_pulsed_figures_and_notes() -> None:
     assert f["width_deviation_worst"] == (pytest.approx(3.0), "%")  # signed, the largest
     assert "pulsed_dc_eqe_ratio" not in f
     assert any("no DC reference" in n for n in result.notes)
-    both = analyse_pulsed(
+    both = analyze_pulsed(
         pulsed_j=np.array([10.0, 100.0]),
         pulsed_eqe=np.array([10.0, 6.0]),
         dc_j=np.array([10.0, 100.0]),
@@ -137,7 +137,7 @@ def test_separate_heating_needs_repeated_references() -> None:
 
 def test_analyse_pulsed_stores_heating_drift_and_method_or_says_why_not() -> None:
     width, el, on, ref = _bracketed_sweep({0.5: 1.0, 5.0: 0.99, 20.0: 0.96}, rate=0.01)
-    out = analyse_pulsed(
+    out = analyze_pulsed(
         width_ms=width,
         width_el=el,
         width_level=np.full(len(width), 0.004),
@@ -149,7 +149,7 @@ def test_analyse_pulsed_stores_heating_drift_and_method_or_says_why_not() -> Non
     assert out.figures["el_drift_on_time"][1] == "s"
     assert out.figures["heating_method"][0].startswith("bracketed")
     assert out.figures["el_drop"][0] > 4.0  # as measured: heating and drift
-    single = analyse_pulsed(
+    single = analyze_pulsed(
         width_ms=np.array([0.5, 1.0]),
         width_el=np.array([1.0, 0.99]),
         width_level=np.array([0.004, 0.004]),

@@ -68,8 +68,8 @@ def test_peak_and_fwhm_of_an_asymmetric_coarse_spectrum_by_hand():
 def test_grid_order_does_not_matter_and_noise_is_tolerated():
     rng = np.random.default_rng(3)
     s = gaussian(GRID, 628.0, 33.0, 40000.0) + rng.normal(0, 8.0, GRID.size)
-    fwd = spectral.analyse_spectrum(GRID, s)
-    rev = spectral.analyse_spectrum(GRID[::-1], s[::-1])
+    fwd = spectral.analyze_spectrum(GRID, s)
+    rev = spectral.analyze_spectrum(GRID[::-1], s[::-1])
     assert fwd == rev
     assert fwd.peak_nm == pytest.approx(628.0, abs=0.1)
     assert fwd.fwhm_nm == pytest.approx(33.0, abs=0.1)
@@ -86,7 +86,7 @@ def test_a_peak_running_off_the_grid_has_no_fwhm():
 )
 def test_unusable_spectra_are_refused(values):
     with pytest.raises(ValueError):
-        spectral.analyse_spectrum(np.linspace(400, 700, 10), values)
+        spectral.analyze_spectrum(np.linspace(400, 700, 10), values)
 
 
 # ------------------------------------------------------------------------- colour
@@ -150,7 +150,7 @@ def test_luminous_efficacy_of_a_555_nm_line_is_683_lm_per_w():
 
 
 def test_analysis_figures_name_units_and_white_point():
-    figures = spectral.analyse_spectrum(GRID, gaussian(GRID, 628.0, 33.0)).as_analysis()
+    figures = spectral.analyze_spectrum(GRID, gaussian(GRID, 628.0, 33.0)).as_analysis()
     assert figures["peak_wavelength"][1] == "nm" and figures["fwhm"][1] == "nm"
     assert figures["white_point"][0].startswith("CIE illuminant E")
     assert set(figures) >= {"cie_x", "cie_y", "dominant_wavelength", "color_purity"}

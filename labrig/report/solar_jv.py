@@ -12,7 +12,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from labrig.report_common import (
+from labrig.report.data import LoadedRun
+from labrig.report.style import (
     axis_label,
     colour,
     figure_value,
@@ -24,7 +25,6 @@ from labrig.report_common import (
     run_labels,
     title,
 )
-from labrig.report_data import LoadedRun
 
 DIRECTIONS = {"reverse": "-", "forward": "--"}
 SCANS = ("light", "dark")

@@ -1,4 +1,4 @@
-"""SimulatedBench: compliance like a 2400, faults, the photodiode chain, clock coupling."""
+"""CoupledPhysics: compliance like a 2400, faults, the photodiode chain, clock coupling."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import yaml
 from labrig.clock import SimulatedClock, WallClock
 from labrig.config import BenchConfig, parse_config, shipped_config_dir
 from labrig.errors import ConfigError
-from labrig.simulators.bench import OPEN_OHM, SHORT_OHM, OperatingPoint, SimulatedBench
 from labrig.simulators.led import LEDDevice
+from labrig.simulators.physics import OPEN_OHM, SHORT_OHM, CoupledPhysics, OperatingPoint
 
 
 def make_config(*, noise: bool = False, seed: int = 1, **device: object) -> BenchConfig:
@@ -30,22 +30,22 @@ def clock() -> SimulatedClock:
 
 
 @pytest.fixture
-def bench(clock: SimulatedClock) -> SimulatedBench:
-    return SimulatedBench(make_config(), clock)
+def bench(clock: SimulatedClock) -> CoupledPhysics:
+    return CoupledPhysics(make_config(), clock)
 
 
 def test_defaults_from_config() -> None:
-    b = SimulatedBench(make_config())
+    b = CoupledPhysics(make_config())
     assert isinstance(b.clock, SimulatedClock) and b.clock.speed == math.inf
     assert isinstance(b.device, LEDDevice)
     assert b.noise is False
     data = yaml.safe_load((shipped_config_dir() / "sim.yaml").read_text())
     data["simulation"]["clock"] = "wall"
-    assert isinstance(SimulatedBench(parse_config(data)).clock, WallClock)
+    assert isinstance(CoupledPhysics(parse_config(data)).clock, WallClock)
     assert b.operating_point == OperatingPoint(0.0, 0.0, False, False)
 
 
-def test_source_voltage_sets_the_device_operating_point(bench: SimulatedBench) -> None:
+def test_source_voltage_sets_the_device_operating_point(bench: CoupledPhysics) -> None:
     op = bench.source_voltage(4.0, 0.05)
     assert op.output_on and not op.in_compliance
     assert op.voltage == 4.0
@@ -55,7 +55,7 @@ def test_source_voltage_sets_the_device_operating_point(bench: SimulatedBench) -
     assert truth["luminance_cd_m2"] == pytest.approx(1994, rel=0.01)  # red preset at 4 V
 
 
-def test_voltage_compliance_limits_current_like_a_2400(bench: SimulatedBench) -> None:
+def test_voltage_compliance_limits_current_like_a_2400(bench: CoupledPhysics) -> None:
     op = bench.source_voltage(8.0, 1e-3)
     assert op.in_compliance and op.output_on
     assert op.current == 1e-3
@@ -64,7 +64,7 @@ def test_voltage_compliance_limits_current_like_a_2400(bench: SimulatedBench) ->
     assert bench.source_voltage(-8.0, 1e-3).current == pytest.approx(-1e-23 * 0.04, rel=1e-3)
 
 
-def test_current_source_and_its_voltage_compliance(bench: SimulatedBench) -> None:
+def test_current_source_and_its_voltage_compliance(bench: CoupledPhysics) -> None:
     op = bench.source_current(1e-3, 21.0)
     assert not op.in_compliance
     assert op.voltage == pytest.approx(bench.device.voltage_at(1e-3), rel=1e-12)
@@ -75,7 +75,7 @@ def test_current_source_and_its_voltage_compliance(bench: SimulatedBench) -> Non
     assert op.in_compliance and op.voltage == -10.0
 
 
-def test_open_and_short_faults(bench: SimulatedBench) -> None:
+def test_open_and_short_faults(bench: CoupledPhysics) -> None:
     bench.set_device_fault("open")
     op = bench.source_current(1e-3, 20.0)
     assert op.in_compliance and op.voltage == 20.0
@@ -94,7 +94,7 @@ def test_open_and_short_faults(bench: SimulatedBench) -> None:
 
 
 def test_output_off_zero_current_and_device_cools(
-    bench: SimulatedBench, clock: SimulatedClock
+    bench: CoupledPhysics, clock: SimulatedClock
 ) -> None:
     bench.source_voltage(6.0, 0.1)
     clock.advance(30.0)
@@ -112,9 +112,9 @@ def test_output_off_zero_current_and_device_cools(
 
 
 def test_large_clock_jump_is_stable_and_matches_small_steps(clock: SimulatedClock) -> None:
-    coarse = SimulatedBench(make_config(), clock)
+    coarse = CoupledPhysics(make_config(), clock)
     fine_clock = SimulatedClock(start=clock.time())
-    fine = SimulatedBench(make_config(), fine_clock)
+    fine = CoupledPhysics(make_config(), fine_clock)
     for b in (coarse, fine):
         b.source_voltage(5.0, 0.1)
     clock.advance(3600.0)  # a 3600x clock jumps an hour in one go
@@ -137,12 +137,12 @@ def test_large_clock_jump_is_stable_and_matches_small_steps(clock: SimulatedCloc
 
 
 def test_dc_heating_lowers_eqe_below_pulsed(clock: SimulatedClock) -> None:
-    dc = SimulatedBench(make_config(), clock)
+    dc = CoupledPhysics(make_config(), clock)
     dc.source_voltage(7.0, 0.1)
     clock.advance(20.0)
     dc_truth = dc.truth()
     pulsed_clock = SimulatedClock(start=0.0)
-    pulsed = SimulatedBench(make_config(), pulsed_clock)
+    pulsed = CoupledPhysics(make_config(), pulsed_clock)
     for _ in range(200):  # 1 ms pulses at 1 % duty
         pulsed.source_voltage(7.0, 0.1)
         pulsed_clock.advance(1e-3)
@@ -160,7 +160,7 @@ def test_dc_heating_lowers_eqe_below_pulsed(clock: SimulatedClock) -> None:
     assert cool_fraction(dc_truth) == pytest.approx(dc_truth["thermal_factor"], rel=1e-9)
 
 
-def test_photodiode_current_equals_hand_computed_chain(bench: SimulatedBench) -> None:
+def test_photodiode_current_equals_hand_computed_chain(bench: CoupledPhysics) -> None:
     bench.source_voltage(4.0, 0.05)
     truth = bench.truth()
     # independent chain: P·F·∫R(λ)s(λ)dλ + dark, R linear between the table's points
@@ -180,7 +180,7 @@ def test_photodiode_current_equals_hand_computed_chain(bench: SimulatedBench) ->
     # the meter's luminance correction does not change the truth
     data = make_config().model_dump()
     data["calibration"]["luminance_correction"] = 1.5
-    other = SimulatedBench(parse_config(data), SimulatedClock(start=0.0))
+    other = CoupledPhysics(parse_config(data), SimulatedClock(start=0.0))
     other.source_voltage(4.0, 0.05)
     assert other.photodiode_current() == pytest.approx(expected, rel=1e-9)
 
@@ -188,7 +188,7 @@ def test_photodiode_current_equals_hand_computed_chain(bench: SimulatedBench) ->
 def test_calibrated_collection_factor_is_used() -> None:
     data = make_config().model_dump()
     data["calibration"]["photodiode"]["collection_factor"] = 0.1
-    b = SimulatedBench(parse_config(data), SimulatedClock(start=0.0))
+    b = CoupledPhysics(parse_config(data), SimulatedClock(start=0.0))
     b.source_voltage(4.0, 0.05)
     assert b.truth()["collection_factor"] == 0.1
     ratio = (b.photodiode_current() - 2e-12) / (b.truth()["photodiode_signal_a"])
@@ -197,14 +197,14 @@ def test_calibrated_collection_factor_is_used() -> None:
 
 def test_seeded_noise_is_reproducible() -> None:
     def readings(seed: int) -> np.ndarray:
-        b = SimulatedBench(make_config(noise=True, seed=seed), SimulatedClock(start=0.0))
+        b = CoupledPhysics(make_config(noise=True, seed=seed), SimulatedClock(start=0.0))
         b.source_voltage(4.0, 0.05)
         return np.array([b.photodiode_current() for _ in range(200)])
 
     a, b, c = readings(7), readings(7), readings(8)
     assert np.array_equal(a, b)
     assert not np.array_equal(a, c)
-    mean = SimulatedBench(make_config(), SimulatedClock(start=0.0))
+    mean = CoupledPhysics(make_config(), SimulatedClock(start=0.0))
     mean.source_voltage(4.0, 0.05)
     truth = mean.photodiode_current()
     assert np.mean(a) == pytest.approx(truth, rel=1e-4)
@@ -212,13 +212,13 @@ def test_seeded_noise_is_reproducible() -> None:
 
 
 def test_dark_reading_with_noise_stays_near_dark_current() -> None:
-    b = SimulatedBench(make_config(noise=True), SimulatedClock(start=0.0))
+    b = CoupledPhysics(make_config(noise=True), SimulatedClock(start=0.0))
     dark = np.array([b.photodiode_current() for _ in range(500)])
     assert np.mean(dark) == pytest.approx(2e-12, abs=2e-15)
     assert np.std(dark) < 1e-14
 
 
-def test_thread_safety(bench: SimulatedBench, clock: SimulatedClock) -> None:
+def test_thread_safety(bench: CoupledPhysics, clock: SimulatedClock) -> None:
     errors: list[BaseException] = []
 
     def smu() -> None:
@@ -250,7 +250,7 @@ def test_device_without_model_cannot_be_simulated() -> None:
     data["device"]["model"] = None
     data["device"]["preset"] = None
     with pytest.raises(ConfigError, match="device.model"):
-        SimulatedBench(parse_config(data))
+        CoupledPhysics(parse_config(data))
 
 
 def test_missing_simulator_module_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -258,10 +258,10 @@ def test_missing_simulator_module_is_a_config_error(monkeypatch: pytest.MonkeyPa
     data = make_config().model_dump()
     data["device"] = {"kind": "solar", "active_area_cm2": 0.04, "model": {"kind": "solar"}}
     with pytest.raises(ConfigError, match="device.model"):
-        SimulatedBench(parse_config(data))
+        CoupledPhysics(parse_config(data))
 
 
-def test_illumination_and_compliance_arguments(bench: SimulatedBench) -> None:
+def test_illumination_and_compliance_arguments(bench: CoupledPhysics) -> None:
     bench.set_illumination(100.0)
     assert bench.truth()["illumination_mw_cm2"] == 100.0
     with pytest.raises(ValueError, match="illumination"):
@@ -277,14 +277,14 @@ def test_illumination_and_compliance_arguments(bench: SimulatedBench) -> None:
 def test_shipped_configs_build_their_device(config: str, device_class: str) -> None:
     from labrig.config import load_config
 
-    b = SimulatedBench(load_config(config), SimulatedClock(start=0.0))
+    b = CoupledPhysics(load_config(config), SimulatedClock(start=0.0))
     assert type(b.device).__name__ == device_class
     op = b.source_voltage(0.5, 0.1)
     assert op.output_on and math.isfinite(op.current)
 
 
 def test_scheduled_photodiode_samples_see_the_light_at_their_own_times(
-    bench: SimulatedBench, clock: SimulatedClock
+    bench: CoupledPhysics, clock: SimulatedClock
 ) -> None:
     """A sample due inside a pulse reads the pulse's light even when the next update comes
     after the pulse has ended; one due after it reads only the dark current."""
@@ -304,7 +304,7 @@ def test_scheduled_photodiode_samples_see_the_light_at_their_own_times(
     assert got["after"] == bench.dark_current_a
 
 
-def test_trigger_link_calls_listeners_on_their_line(bench: SimulatedBench) -> None:
+def test_trigger_link_calls_listeners_on_their_line(bench: CoupledPhysics) -> None:
     calls: list[str] = []
     bench.trigger_link.connect(2, lambda: calls.append("a"))
     bench.trigger_link.connect(3, lambda: calls.append("b"))
@@ -313,7 +313,7 @@ def test_trigger_link_calls_listeners_on_their_line(bench: SimulatedBench) -> No
 
 
 def test_pulsed_film_heating_within_a_pulse_follows_the_two_node_truth(
-    bench: SimulatedBench, clock: SimulatedClock
+    bench: CoupledPhysics, clock: SimulatedClock
 ) -> None:
     """The bench sub-steps fast enough after a change of drive to follow the ms film node."""
     dev = bench.device

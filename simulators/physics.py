@@ -1,4 +1,4 @@
-"""The simulated bench: one device, one clock, one optical path shared by every simulated
+"""The simulated physics: one device, one clock, one optical path shared by every simulated
 instrument.
 
 The simulated 2400 sources through ``source_voltage``/``source_current`` (compliance
@@ -106,7 +106,7 @@ def build_device(config: BenchConfig) -> ElectricalDevice:
     model = dev.model
     if model is None:
         raise ConfigError(
-            "device.model: missing; a bench without a device model (a real bench) cannot be "
+            "device.model: missing; a bench without a device model (a real physics) cannot be "
             "simulated — give device.preset or a device.model section"
         )
     if model.kind != dev.kind:
@@ -146,7 +146,7 @@ def _default_clock(config: BenchConfig) -> Clock:
     return WallClock()
 
 
-class SimulatedBench:
+class CoupledPhysics:
     """The device, clock, seeded noise and photodiode optics every simulated instrument
     shares.  Thread-safe: instruments call it from their own server threads."""
 

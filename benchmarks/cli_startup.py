@@ -5,7 +5,7 @@ interpreter part is not labrig's to fix, so it is measured in the same run and
 subtracted.  Runs are interleaved (labrig, bare, labrig, ...) and the medians compared,
 so a burst of load on a shared machine hits both.
 
-    .venv/bin/python bench/cli_startup.py [--runs 9]
+    .venv/bin/python benchmarks/cli_startup.py [--runs 9]
 
 Target: median(labrig --help) - median(python -c pass) <= 0.3 s.  Also prints the
 slowest imports of ``labrig --help`` (``python -X importtime``).

@@ -7,7 +7,7 @@ chunked, resizable datasets, rows collected in memory and written 1024 at a time
 spectrum batch of 32), no SWMR and no flushing -- so nothing of it would survive a crash.
 labrig receives rows one at a time, as procedures emit them.
 
-    .venv/bin/python bench/store_throughput.py [--rows 300000] [--spectra 3000] [--repeat 3]
+    .venv/bin/python benchmarks/store_throughput.py [--rows 300000] [--spectra 3000] [--repeat 3]
 
 Targets: labrig / raw >= 0.8 for both, >= 50 000 rows/s and >= 1000 spectra/s.
 """

@@ -18,7 +18,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from labrig.analysis.sclc import VACUUM_PERMITTIVITY_F_M
-from labrig.report_common import (
+from labrig.report.data import LoadedRun
+from labrig.report.style import (
     axis_label,
     colour,
     figure_value,
@@ -31,7 +32,6 @@ from labrig.report_common import (
     run_labels,
     title,
 )
-from labrig.report_data import LoadedRun
 
 REGIONS = (
     ("ohmic", "Ohmic (slope 1)", "#56B4E9"),

@@ -14,7 +14,7 @@ Both print resident memory and file size at checkpoints as the run grows; the fi
 are the RSS growth from the first checkpoint to the last (against the RSS the imports
 alone take, measured in the same process) and the spread of bytes per sample.
 
-    .venv/bin/python bench/lifetime_memory.py [--chain-hours 2.5] [--store-hours 1000]
+    .venv/bin/python benchmarks/lifetime_memory.py [--chain-hours 2.5] [--store-hours 1000]
 
 Targets: peak RSS < 150 MB, flat as the run grows; file size proportional to samples.
 """

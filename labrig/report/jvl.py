@@ -1,10 +1,8 @@
-"""Report figures of LED runs: the J–V–L sweep (``jvl``) and the single EL spectrum
-(``spectrum``).
+"""Report figure of a J–V–L sweep (``jvl``).
 
 jvl, six panels: (a) J–V and L–V on log axes, (b) EQE–J, (c) current efficiency–J,
 (d) normalised EL spectra with peak and FWHM marked, (e) CIE 1931 diagram with the
 devices' colour points and the Rec. 2020 gamut, (f) the headline figures.
-spectrum: (a) the spectrum with peak and FWHM, (b) CIE 1931, (c) its figures.
 """
 
 from __future__ import annotations
@@ -17,7 +15,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from labrig.report_common import (
+from labrig.report.data import LoadedRun
+from labrig.report.style import (
     axis_label,
     cie_diagram,
     colour,
@@ -31,7 +30,6 @@ from labrig.report_common import (
     run_labels,
     title,
 )
-from labrig.report_data import LoadedRun
 
 JVL_TABLE = (
     ("turn_on_voltage", "turn-on voltage (1 cd/m²)"),
@@ -47,19 +45,6 @@ JVL_TABLE = (
     ("el_fwhm", "EL FWHM"),
     ("cie_x", "CIE x"),
     ("cie_y", "CIE y"),
-)
-
-SPECTRUM_TABLE = (
-    ("peak_wavelength", "peak wavelength"),
-    ("fwhm", "FWHM"),
-    ("centroid_wavelength", "centroid"),
-    ("dominant_wavelength", "dominant wavelength"),
-    ("color_purity", "colour purity"),
-    ("cie_x", "CIE x"),
-    ("cie_y", "CIE y"),
-    ("integration_time", "integration time"),
-    ("scans_averaged", "scans averaged"),
-    ("saturated", "saturated"),
 )
 
 
@@ -476,29 +461,3 @@ def _bias_spectra_panel(ax: Axes, loaded: LoadedRun, col: str) -> None:
     ax.set_yticks(np.arange(0, 1.01, 0.2))
     ax.set_xlabel(axis_label("wavelength", "nm"))
     ax.set_ylabel("normalised EL intensity")
-
-
-# ------------------------------------------------------------------------- spectrum
-def spectrum_figure(runs: Sequence[LoadedRun]) -> Figure:
-    fig, axes = new_figure(1, 3)
-    ax_sp, ax_cie, ax_tab = axes[0]
-    labels = run_labels(runs)
-    spectra = []
-    for loaded in runs:
-        sp = loaded.run.spectra
-        if sp is None or not len(sp.counts):
-            spectra.append(None)
-            continue
-        t = loaded.table()
-        note = ""
-        if "current_density" in t and len(t["current_density"]):
-            note = f"J = {t['current_density'][-1]:.3g} mA/cm²"
-        spectra.append((np.asarray(sp.wavelength_nm, float), np.asarray(sp.counts[-1]), note))
-    cols = device_colours(runs)
-    _spectra_panel(ax_sp, runs, labels, spectra, ("peak_wavelength", "fwhm"), cols)
-    cie_diagram(ax_cie, _cie_points(runs, labels, cols))
-    header, rows = figures_rows(runs, SPECTRUM_TABLE)
-    figures_table(ax_tab, header, rows, "figures")
-    letter_panels([ax_sp, ax_cie])
-    title(fig, "EL spectrum", runs)
-    return fig

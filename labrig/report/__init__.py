@@ -20,23 +20,21 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from labrig.errors import UserInputError
-from labrig.report_data import LoadedRun, load_run
+from labrig.report.data import LoadedRun, load_run
 from labrig.store import DEFAULT_GROUP, check_output_dir, sanitize
 
-Format = Literal["png", "pdf", "svg"]
 FORMATS: tuple[str, ...] = ("png", "pdf", "svg")
 
 #: procedure name -> "module:function" drawing its figure from a list of LoadedRun
 FIGURE_MODULES: dict[str, str] = {
-    "jvl": "labrig.report_jvl:jvl_figure",
-    "spectrum": "labrig.report_jvl:spectrum_figure",
-    "solar-jv": "labrig.report_solar:solar_figure",
-    "sclc": "labrig.report_sclc:sclc_figure",
-    "lifetime": "labrig.report_lifetime:lifetime_figure",
-    "pulsed-el": "labrig.report_pulsed:pulsed_figure",
+    "jvl": "labrig.report.jvl:jvl_figure",
+    "spectrum": "labrig.report.spectrum:spectrum_figure",
+    "solar-jv": "labrig.report.solar_jv:solar_figure",
+    "sclc": "labrig.report.sclc:sclc_figure",
+    "lifetime": "labrig.report.lifetime:lifetime_figure",
+    "pulsed-el": "labrig.report.pulsed_el:pulsed_figure",
 }
 
 #: analysis figures left out of the one-page summary (they stay in the file):
@@ -101,7 +99,7 @@ def make_report(
 
     import matplotlib.pyplot as plt
 
-    from labrig.report_common import STYLE
+    from labrig.report.style import STYLE
 
     written = []
     with plt.rc_context(STYLE):
@@ -120,7 +118,7 @@ def render_figure(loaded: LoadedRun, path: Path, fmt: str = "png") -> Path:
     """One run's figure to ``path`` (``labrig watch --figure``)."""
     import matplotlib.pyplot as plt
 
-    from labrig.report_common import STYLE
+    from labrig.report.style import STYLE
 
     with plt.rc_context(STYLE):
         fig = draw(loaded.run.procedure, [loaded])
@@ -142,7 +140,7 @@ def _figure_stem(procedure: str, runs: Sequence[LoadedRun]) -> str:
 # ------------------------------------------------------------------------------ summary
 def summary_text(runs: Sequence[LoadedRun]) -> str:
     """One page: per run, what it is, whether it is complete, and its analysis figures."""
-    from labrig.report_common import fmt
+    from labrig.report.style import fmt
 
     lines = ["labrig report summary", "=" * 21, ""]
     for loaded in runs:
@@ -195,7 +193,7 @@ def generic_figure(runs: Sequence[LoadedRun]):
     column, runs overlaid: a new procedure's data can always be looked at."""
     import numpy as np
 
-    from labrig.report_common import (
+    from labrig.report.style import (
         axis_label,
         colour,
         letter_panels,
@@ -271,7 +269,7 @@ def _generic_spectra(ax, runs: Sequence[LoadedRun]) -> None:
     """Every recorded spectrum (up to 12 per run), normalised, one colour per run."""
     import numpy as np
 
-    from labrig.report_common import axis_label, colour, run_labels
+    from labrig.report.style import axis_label, colour, run_labels
 
     for i, (loaded, label) in enumerate(zip(runs, run_labels(runs), strict=True)):
         sp = loaded.run.spectra

@@ -11,7 +11,7 @@ default J-V-L with spectra off (dark readings, stop checks, photometry, HDF5 sto
 Printed: per-point time (median over runs, first row to last row, in this process),
 whole-process time (spawn to exit, median) and peak RSS of each as a child process.
 
-    .venv/bin/python bench/pymeasure_peer.py [--points 400] [--repeat 3]
+    .venv/bin/python benchmarks/pymeasure_peer.py [--points 400] [--repeat 3]
 
 Targets: per point <= 1.0x the peer, whole process <= 1.0x, labrig peak RSS <= 120 MB.
 """

@@ -21,7 +21,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
-from labrig.report_common import (
+from labrig.report.data import LoadedRun
+from labrig.report.style import (
     axis_label,
     colour,
     figure_value,
@@ -34,7 +35,6 @@ from labrig.report_common import (
     run_labels,
     title,
 )
-from labrig.report_data import LoadedRun
 
 
 def channel_groups(loaded: LoadedRun) -> list[str]:

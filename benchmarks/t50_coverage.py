@@ -21,7 +21,7 @@ exponent n and T50 at 1000 and 100 cd/m² from ``fit_scaling_exponent``; coverag
 95 % intervals against the device model's truth, and how often the fit flagged that the
 power law does not describe the data.
 
-    .venv/bin/python bench/t50_coverage.py [--devices 10] [--scaling-trials 30] [--quick]
+    .venv/bin/python benchmarks/t50_coverage.py [--devices 10] [--scaling-trials 30] [--quick]
 
 Target (issue 14): observed coverage ≥ stated level - 3 points at every stage, no NaN or
 inverted edge.

@@ -9,7 +9,7 @@ plus photometry and the HDF5 store; the baseline is a loop of ``:SOURCE:VOLTAGE 
 Runs alternate labrig / bare; per-point times are medians of the steady state (first to
 last row of each sweep), and the figure is their ratio.
 
-    .venv/bin/python bench/jvl_overhead.py [--points 400] [--repeat 3] [--profile]
+    .venv/bin/python benchmarks/jvl_overhead.py [--points 400] [--repeat 3] [--profile]
 
 Target: labrig / bare <= 1.15.  ``--profile`` prints where labrig's time goes (cProfile
 of one labrig sweep, by own time).

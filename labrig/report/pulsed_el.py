@@ -22,7 +22,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from labrig.analysis.pulsed import el_width_trend
-from labrig.report_common import (
+from labrig.report.data import LoadedRun
+from labrig.report.style import (
     axis_label,
     colour,
     figure_value,
@@ -35,7 +36,6 @@ from labrig.report_common import (
     run_labels,
     title,
 )
-from labrig.report_data import LoadedRun
 
 PULSED_MODES = ("width sweep", "drive sweep")
 DC_MODES = ("dc", "dc file")

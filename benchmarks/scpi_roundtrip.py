@@ -7,7 +7,7 @@ server now sets ``TCP_NODELAY`` and re-arms ``TCP_QUICKACK`` on its accepted soc
 (``labrig.simulators.server.tune_socket``).  Baseline, in the same run: the same server
 with those socket options switched off (patched out here only).
 
-    .venv/bin/python bench/scpi_roundtrip.py [--pairs 200]
+    .venv/bin/python benchmarks/scpi_roundtrip.py [--pairs 200]
 
 Target: < 1 ms per write + query with the options on.  Prints both and their ratio.
 """
@@ -26,13 +26,13 @@ import pyvisa
 
 from labrig.config import load_config
 from labrig.simulators import server as server_module
-from labrig.simulators.bench import SimulatedBench
 from labrig.simulators.keithley2400 import SimulatedKeithley2400
+from labrig.simulators.physics import CoupledPhysics
 
 
 @contextmanager
 def _served(tuned: bool) -> Iterator[str]:
-    smu = SimulatedKeithley2400(SimulatedBench(load_config("sim")))
+    smu = SimulatedKeithley2400(CoupledPhysics(load_config("sim")))
     with contextlib.ExitStack() as stack:
         if not tuned:
             stack.enter_context(mock.patch.object(server_module, "tune_socket", _off))

@@ -13,7 +13,7 @@ point) to the simulator served in another process (``labrig sim serve``), so eac
 point-by-point step pays a real round trip on loopback TCP and the simulator's command
 handling.
 
-    .venv/bin/python bench/buffered_sweep.py [--points 201] [--repeat 3]
+    .venv/bin/python benchmarks/buffered_sweep.py [--points 201] [--repeat 3]
 
 Target: point-by-point / buffered >= 10.
 """

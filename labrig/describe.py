@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from labrig.report_data import load_run
+from labrig.report.data import load_run
 from labrig.store import RunData
 
 
