@@ -9,8 +9,9 @@ degradation time constants: real pixels on one substrate differ that much) and a
 along one shared clock, so an accelerated ``SimulatedClock`` turns a 10-hour T50 into
 seconds.
 
-``RigServer`` serves the protocol on loopback TCP; pyserial opens it as
-``socket://127.0.0.1:PORT`` exactly as it would open ``/dev/ttyACM0``.
+``RigServer`` (the simulators' one line server) serves the protocol on loopback TCP;
+pyserial opens it as ``socket://127.0.0.1:PORT`` exactly as it would open
+``/dev/ttyACM0``.
 
 Faults (``FaultSpec``):
 
@@ -28,7 +29,6 @@ Faults (``FaultSpec``):
 from __future__ import annotations
 
 import math
-import socket
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -47,7 +47,8 @@ from labrig.config import (
     SimulationConfig,
 )
 from labrig.devices import DeviceConfig, LEDModel
-from labrig.simulators.server import LinkActivity, unwatch_link, watch_link
+from labrig.simulators.faults import ConnectionDropped
+from labrig.simulators.server import LineServer
 
 MANUFACTURER = "LABRIG"
 MODEL = "LTR"
@@ -83,10 +84,6 @@ class RigCommandError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-class _LinkDropped(Exception):
-    """Raised through ``handle`` to make the server close the connection."""
 
 
 class _NoReply(Exception):
@@ -250,7 +247,7 @@ class SimulatedLifetimeRig:
         for kind, _ in fired:
             if kind == "disconnect":
                 self.link_down_until = now + LINK_DOWN_S
-                raise _LinkDropped
+                raise ConnectionDropped
             if kind == "timeout":
                 self.mute_until = now + LINK_DOWN_S
             if kind == "garbled":
@@ -279,6 +276,15 @@ class SimulatedLifetimeRig:
             if self._garble_next:
                 return "\x15?#\x7f" + reply[::-1]
             return reply
+
+    def process(self, line: str) -> bytes | None:
+        """What the server calls for each received line: the terminated reply, or None
+        (an empty line, a mute link).  Raises ``ConnectionDropped`` when the link drops."""
+        try:
+            reply = self.handle(line)
+        except _NoReply:
+            return None
+        return None if reply is None else reply.encode("ascii", errors="replace") + b"\n"
 
     def _dispatch(self, line: str) -> str:
         if len(line) > MAX_LINE:
@@ -394,23 +400,13 @@ class SimulatedLifetimeRig:
         return "OK"
 
 
-class RigServer:
-    """Serves one ``SimulatedLifetimeRig`` on 127.0.0.1 (one client at a time, like a
-    serial port); ``.url`` is the pyserial URL to open."""
+class RigServer(LineServer):
+    """Serves one ``SimulatedLifetimeRig`` on 127.0.0.1 on the rig's own clock;
+    ``.url`` (= ``.resource``) is the pyserial URL to open."""
 
     def __init__(self, rig: SimulatedLifetimeRig, port: int = 0, host: str = "127.0.0.1"):
+        super().__init__(rig, host=host, port=port, clock=rig.clock)
         self.rig = rig
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((host, port))
-        self._sock.listen(4)
-        self.host = host
-        self.port = int(self._sock.getsockname()[1])
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._client: socket.socket | None = None
-        self.activity = LinkActivity()
-        self.activity.listener = self._sock
 
     @property
     def url(self) -> str:
@@ -419,84 +415,3 @@ class RigServer:
     @property
     def resource(self) -> str:
         return self.url
-
-    def start(self) -> RigServer:
-        watch_link(self.rig.clock, self.activity)
-        self._thread = threading.Thread(
-            target=self._serve, name=f"rig-server:{self.port}", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        for s in (self._sock, self._client):
-            if s is not None:
-                try:
-                    s.close()
-                except OSError:
-                    pass
-        if self._thread is not None:
-            self._thread.join(timeout=2)
-        unwatch_link(self.rig.clock, self.activity)
-
-    def __enter__(self) -> RigServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _serve(self) -> None:
-        self._sock.settimeout(0.1)
-        while not self._stop.is_set():
-            try:
-                conn = self.activity.accept(self._sock, 0.1)
-            except (OSError, ValueError):
-                return
-            if conn is None:
-                self.rig.poll()
-                continue
-            if not self.rig.link_up():
-                self.activity.close()
-                conn.close()  # the link is down: the host sees an immediate disconnect
-                continue
-            self._client = conn
-            try:
-                self._talk(conn)
-            finally:
-                self.activity.close()
-                self._client = None
-                try:
-                    conn.close()
-                except OSError:
-                    pass
-
-    def _talk(self, conn: socket.socket) -> None:
-        conn.settimeout(0.1)
-        buffer = b""
-        while not self._stop.is_set():
-            try:
-                data = self.activity.receive(conn, 0.1)
-            except (OSError, ValueError):
-                return
-            if data is None:
-                self.rig.poll()
-                continue
-            if not data:
-                return
-            buffer += data
-            while b"\n" in buffer:
-                raw, buffer = buffer.split(b"\n", 1)
-                self.activity.begin()
-                try:
-                    reply = self.rig.handle(raw.decode("ascii", errors="replace"))
-                except _LinkDropped:
-                    return
-                except _NoReply:
-                    continue
-                if reply is not None:
-                    try:
-                        conn.sendall(reply.encode("ascii", errors="replace") + b"\n")
-                    except OSError:
-                        return
-            self.activity.idle()

@@ -191,9 +191,13 @@ class CommandTree:
 _NUMBER_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
-def split_params(text: str) -> list[str]:
-    """Comma-separated parameters, honouring quoted strings; whitespace stripped."""
-    params, current, quote = [], [], ""
+def split_outside_quotes(text: str, separator: str) -> list[str]:
+    """``text`` cut at every ``separator`` that is not inside a '...' or "..." string:
+    the one rule for both of SCPI's separators, ``;`` between the units of a program
+    message and ``,`` between a header's parameters."""
+    if "'" not in text and '"' not in text:
+        return text.split(separator)
+    pieces, current, quote = [], [], ""
     for ch in text:
         if quote:
             current.append(ch)
@@ -202,15 +206,20 @@ def split_params(text: str) -> list[str]:
         elif ch in "'\"":
             quote = ch
             current.append(ch)
-        elif ch == ",":
-            params.append("".join(current).strip())
+        elif ch == separator:
+            pieces.append("".join(current))
             current = []
         else:
             current.append(ch)
-    last = "".join(current).strip()
-    if last or params:
-        params.append(last)
-    return params
+    pieces.append("".join(current))
+    return pieces
+
+
+def split_params(text: str) -> list[str]:
+    """Comma-separated parameters, honouring quoted strings; whitespace stripped."""
+    if not text.strip():
+        return []
+    return [param.strip() for param in split_outside_quotes(text, ",")]
 
 
 def one_param(args: list[str]) -> str:
@@ -368,7 +377,7 @@ class SCPIInstrument:
     def _handle(self, message: str) -> str | None:
         responses: list[str] = []
         prefix: list[str] = []
-        for unit in _split_units(message):
+        for unit in split_outside_quotes(message, ";"):
             unit = unit.strip()
             if not unit:
                 continue
@@ -430,6 +439,13 @@ class SCPIInstrument:
                 if faults.is_active("garbled"):
                     return faults.garble(data)
             return data
+
+    def poll(self) -> None:
+        """The server's idle call: these instruments do nothing between commands."""
+
+    def link_up(self) -> bool:
+        """A dropped link comes back at once (the ``disconnect`` fault is one-shot)."""
+        return True
 
     def inject_fault(self, kind: str, after: int = 0) -> None:
         """Arm a fault at run time (see ``labrig.simulators.faults``)."""
@@ -554,23 +570,3 @@ class SCPIInstrument:
     def _all_errors(self) -> str:
         out = [self.pop_error() for _ in range(len(self.errors))]
         return ",".join(out) if out else self.pop_error()
-
-
-def _split_units(message: str) -> list[str]:
-    """Split a program message at ``;`` outside quotes."""
-    units, current, quote = [], [], ""
-    for ch in message:
-        if quote:
-            current.append(ch)
-            if ch == quote:
-                quote = ""
-        elif ch in "'\"":
-            quote = ch
-            current.append(ch)
-        elif ch == ";":
-            units.append("".join(current))
-            current = []
-        else:
-            current.append(ch)
-    units.append("".join(current))
-    return units

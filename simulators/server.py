@@ -1,11 +1,15 @@
-"""Serve a simulated SCPI instrument on a loopback TCP port.
+"""Serve a simulated line-protocol instrument on a loopback TCP port.
 
-The drivers reach it exactly as they would reach an instrument behind a LAN adapter:
-``TCPIP::127.0.0.1::PORT::SOCKET`` through pyvisa-py with '\\n' terminations
-(``READ_TERMINATION`` / ``WRITE_TERMINATION``: a client must set them, pyvisa's socket
-sessions have no default).  One client at a time (as a GPIB-LAN bridge): a second client
-is refused at once, with a warning in the server's log, and its connection closed; when
-the first goes, the next may connect.
+One server for every simulator that speaks lines: the SCPI instruments (``SCPIServer``:
+the drivers reach them exactly as an instrument behind a LAN adapter,
+``TCPIP::127.0.0.1::PORT::SOCKET`` through pyvisa-py with '\\n' terminations,
+``READ_TERMINATION`` / ``WRITE_TERMINATION``: a client must set them, pyvisa's socket
+sessions have no default) and the lifetime rig (``simulators.lifetime_rig.RigServer``,
+opened by pyserial as ``socket://127.0.0.1:PORT``).  The served device answers each
+line (``LineDevice``); the server owns the sockets, the one-client rule and the clock's
+view of the link.  One client at a time (as a GPIB-LAN bridge or a serial port): a
+second client is refused at once, with a warning in the server's log, and its connection
+closed; when the first goes, the next may connect.
 
 Any client gets sub-millisecond write-then-query round trips: the accepted socket has
 ``TCP_NODELAY`` (replies are not held back by Nagle's algorithm) and, where the platform
@@ -22,7 +26,7 @@ import select
 import socket
 import struct
 import threading
-from typing import Any
+from typing import Any, Protocol
 
 from labrig.simulators.faults import ConnectionDropped
 
@@ -77,17 +81,6 @@ class LinkActivity:
         self.client = client
         return client
 
-    def receive(self, client: socket.socket, timeout_s: float) -> bytes | None:
-        """The next bytes from ``client`` (b"" when it closed), or None after ``timeout_s``
-        without any; marks the link busy once there is something to read."""
-        self.thread, self.client = threading.current_thread(), client
-        readable, _, _ = select.select([client], [], [], timeout_s)
-        if not readable:
-            self.idle()
-            return None
-        self.begin()
-        return client.recv(65536)
-
     def begin(self) -> None:
         """A command is about to be handled (busy until ``idle``)."""
         self._busy = True
@@ -132,11 +125,25 @@ def unwatch_link(clock: Any, activity: LinkActivity) -> None:
         unwatch(activity)
 
 
-class SCPIServer:
-    """Threaded line-protocol server for one ``SCPIInstrument`` (``instrument.process``)."""
+class LineDevice(Protocol):
+    """What a served simulator does with the lines it receives."""
+
+    def process(self, line: str) -> bytes | None:
+        """The terminated reply to one line, or None for none; raises
+        ``ConnectionDropped`` to drop the connection (a link fault)."""
+
+    def poll(self) -> None:
+        """The firmware's idle loop, run whenever the link is quiet (~10 times a second)."""
+
+    def link_up(self) -> bool:
+        """False while the device's link is down: a connection is closed at once."""
+
+
+class LineServer:
+    """Threaded line-protocol server for one ``LineDevice``, one client at a time."""
 
     def __init__(
-        self, instrument: Any, host: str = "127.0.0.1", port: int = 0, clock: Any = None
+        self, instrument: LineDevice, host: str = "127.0.0.1", port: int = 0, clock: Any = None
     ) -> None:
         self.instrument = instrument
         self.clock = clock  # a simulated clock holds time while a command is in flight
@@ -152,14 +159,10 @@ class SCPIServer:
 
     @property
     def resource(self) -> str:
-        return f"TCPIP::{self.host}::{self.port}::SOCKET"
+        """The address a client opens."""
+        raise NotImplementedError
 
-    @property
-    def terminations(self) -> str:
-        """What a client must set, in pyvisa's keywords (printed by ``labrig sim serve``)."""
-        return f"read_termination={READ_TERMINATION!r}, write_termination={WRITE_TERMINATION!r}"
-
-    def start(self) -> SCPIServer:
+    def start(self) -> LineServer:
         if self._thread is not None:
             return self
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -173,7 +176,7 @@ class SCPIServer:
         self._stop.clear()
         watch_link(self.clock, self.activity)
         self._thread = threading.Thread(
-            target=self._serve, name=f"scpi-server-{self.port}", daemon=True
+            target=self._serve, name=f"{type(self).__name__}-{self.port}", daemon=True
         )
         self._thread.start()
         return self
@@ -192,7 +195,7 @@ class SCPIServer:
                 self._sock.close()
             self._sock = None
 
-    def __enter__(self) -> SCPIServer:
+    def __enter__(self) -> LineServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -229,6 +232,13 @@ class SCPIServer:
             except (OSError, ValueError):
                 break
             if client is None:
+                self.instrument.poll()
+                continue
+            if not self.instrument.link_up():
+                # the link is down: the client sees its connection closed at once
+                self.activity.close()
+                with contextlib.suppress(OSError):
+                    client.close()
                 continue
             client.settimeout(_ACCEPT_POLL_S)
             tune_socket(client)
@@ -267,6 +277,7 @@ class SCPIServer:
                 return
             if client not in ready:
                 self.activity.idle()  # nothing unread: everything sent has been acted on
+                self.instrument.poll()
                 if self._sock in ready:
                     # the client has nothing unread (no data, no close): it is still there
                     self._refuse(client)
@@ -301,3 +312,16 @@ class SCPIServer:
                     except OSError:
                         return
             self.activity.idle()
+
+
+class SCPIServer(LineServer):
+    """Serves one ``SCPIInstrument`` as a LAN-attached instrument (a VISA SOCKET resource)."""
+
+    @property
+    def resource(self) -> str:
+        return f"TCPIP::{self.host}::{self.port}::SOCKET"
+
+    @property
+    def terminations(self) -> str:
+        """What a client must set, in pyvisa's keywords (printed by ``labrig sim serve``)."""
+        return f"read_termination={READ_TERMINATION!r}, write_termination={WRITE_TERMINATION!r}"

@@ -14,6 +14,7 @@ from labrig.simulators.scpi import (
     parse_bool,
     parse_choice,
     parse_number,
+    split_outside_quotes,
     split_params,
 )
 
@@ -181,6 +182,14 @@ def test_lists_and_quoted_parameters() -> None:
     assert split_params('"a,b", c') == ['"a,b"', "c"]
     assert split_params("") == []
     assert parse_choice("'CURR'", ("CURRent", "VOLTage")) == "CURR"
+
+
+def test_one_splitter_for_units_and_parameters() -> None:
+    """``;`` and ``,`` inside a quoted string separate nothing, in either quote."""
+    assert split_outside_quotes(":A 1;:B 'x;y';C", ";") == [":A 1", ":B 'x;y'", "C"]
+    assert split_outside_quotes("\"a;b\",'c,d'", ",") == ['"a;b"', "'c,d'"]
+    assert split_outside_quotes("a;;b;", ";") == ["a", "", "b", ""]
+    assert split_outside_quotes("'a;b", ";") == ["'a;b"]  # unterminated: the rest is quoted
 
 
 def test_list_parameter(toy: Toy) -> None:

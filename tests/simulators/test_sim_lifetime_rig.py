@@ -53,6 +53,22 @@ def test_url_and_identity(served):
     assert float(q("SYST:VOLT:MAX?")) == 12.0
 
 
+def test_a_second_host_is_refused_at_once_and_the_first_served_on(served):
+    """The rig is served by the simulators' one line server: one client at a time, as a
+    serial port; a second host's read fails at once instead of hanging in a backlog."""
+    _, server, q = served
+    assert q("CH1:OUTP?") == "OFF"
+    second = serial.serial_for_url(server.url, timeout=2)
+    try:
+        second.write(b"*IDN?\n")
+        with pytest.raises(serial.SerialException):
+            for _ in range(50):  # until the server has turned it away
+                second.readline()
+    finally:
+        second.close()
+    assert q("*IDN?") == "LABRIG,LTR-4,SIM00001,1.0"
+
+
 def test_errors_are_replied_and_queued(served):
     _, _, q = served
     assert q("CH5:OUTP ON") == 'ERR -241,"Hardware missing; channel 5 (rig has 1..4)"'
