@@ -476,10 +476,6 @@ class SCPIInstrument:
                 raise NoReply("nothing in the output queue (the client would time out)")
             return self._output.popleft()
 
-    def ask(self, message: str) -> str:
-        self.write(message)
-        return self.read()
-
     # -- common commands and the error queue ------------------------------------------
     def _stb(self) -> int:
         stb = 0
