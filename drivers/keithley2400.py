@@ -64,6 +64,9 @@ SHUTDOWN_RESYNC_S = 10.0
 AUTO_DELAY_ESTIMATE_S = 0.005
 LINE_FREQUENCY_WORST_HZ = 50.0
 TRIGGER_LINES = range(1, 5)
+#: from a trigger to the start of the source-delay-measure cycle, autozero off (2400
+#: manual, specifications): the off time a pulse train cannot go below
+TRIGGER_LATENCY_S = 1e-4
 
 _SCPI_FUNCTION = {"voltage": "VOLT", "current": "CURR"}
 _OPPOSITE = {"voltage": "current", "current": "voltage"}
@@ -96,6 +99,11 @@ def _check_points(points: int, minimum: int = 1) -> None:
 
 class Keithley2400(VisaTransport, PymeasureKeithley2400, SourceMeter):
     """The bench's SMU: pymeasure's 2400 with buffered sweeps, pulsing and safe shutdown."""
+
+    #: the instrument's own limits, for procedures that plan around them before opening it
+    NPLC_LIMITS = NPLC_LIMITS
+    DELAY_LIMITS_S = DELAY_LIMITS_S
+    TRIGGER_LATENCY_S = TRIGGER_LATENCY_S
 
     # ---------------------------------------------------------------- extra SCPI
     source_voltage_mode = PymeasureInstrument.control(
@@ -240,32 +248,48 @@ class Keithley2400(VisaTransport, PymeasureKeithley2400, SourceMeter):
         return self._function
 
     def _check_level(self, level: float, function: SourceFunction | None = None) -> None:
-        """The 2400's source envelope: ±210 V at ≤105 mA, ±21 V at ≤1.05 A."""
+        """``level`` within the 2400's envelope at the configured compliance."""
         function = function or self._require_function()
-        compliance = self._compliance or 0.0
+        self.check_drive(function, level, None)
+        self._check_envelope(function, level, self._compliance or 0.0)
+
+    @classmethod
+    def check_drive(
+        cls, function: SourceFunction, level: float, compliance: float | None = None
+    ) -> None:
+        """Refuse (``InstrumentSettingError``) a drive the 2400 cannot source: a level
+        beyond its ranges, a compliance outside them, or a pair outside its envelope
+        (±210 V at ≤105 mA, ±21 V at ≤1.05 A).  Needs no instrument: procedures ask it
+        before anything is opened, and every level set asks it again."""
+        if function not in _SCPI_FUNCTION:
+            raise _reject(f"source function {function!r} is not one of 'voltage', 'current'")
         if not np.isfinite(level):
             raise _reject(f"source {function} level {level!r} is not a number")
+        limit = MAX_VOLTAGE_V if function == "voltage" else MAX_CURRENT_A
+        if abs(level) > limit:
+            raise _reject(
+                f"source {function} {level:g} {_UNIT[function]} is beyond the "
+                f"±{limit:g} {_UNIT[function]} range"
+            )
+        if compliance is not None:
+            cls._check_compliance(function, compliance)
+            cls._check_envelope(function, level, compliance)
+
+    @staticmethod
+    def _check_envelope(function: SourceFunction, level: float, compliance: float) -> None:
+        """The 2400's source envelope: ±210 V at ≤105 mA, ±21 V at ≤1.05 A."""
         if function == "voltage":
-            if abs(level) > MAX_VOLTAGE_V:
-                raise _reject(
-                    f"source voltage {level:g} V is beyond the ±{MAX_VOLTAGE_V:g} V range"
-                )
             if abs(level) > LOW_RANGE_MAX_V and compliance > HIGH_VOLTAGE_MAX_A:
                 raise _reject(
                     f"source voltage {level:g} V needs the ±{MAX_VOLTAGE_V:g} V range, which "
                     f"limits current to {HIGH_VOLTAGE_MAX_A * 1e3:g} mA, but compliance is "
                     f"{compliance:g} A (±1.05 A only up to ±{LOW_RANGE_MAX_V:g} V)"
                 )
-        else:
-            if abs(level) > MAX_CURRENT_A:
-                raise _reject(
-                    f"source current {level:g} A is beyond the ±{MAX_CURRENT_A:g} A range"
-                )
-            if abs(level) > HIGH_VOLTAGE_MAX_A and compliance > LOW_RANGE_MAX_V:
-                raise _reject(
-                    f"source current {level:g} A is above {HIGH_VOLTAGE_MAX_A * 1e3:g} mA, "
-                    f"allowed only up to ±{LOW_RANGE_MAX_V:g} V, but compliance is {compliance:g} V"
-                )
+        elif abs(level) > HIGH_VOLTAGE_MAX_A and compliance > LOW_RANGE_MAX_V:
+            raise _reject(
+                f"source current {level:g} A is above {HIGH_VOLTAGE_MAX_A * 1e3:g} mA, "
+                f"allowed only up to ±{LOW_RANGE_MAX_V:g} V, but compliance is {compliance:g} V"
+            )
 
     @staticmethod
     def _check_compliance(function: SourceFunction, compliance: float) -> None:

@@ -165,6 +165,13 @@ class Keithley6485(VisaTransport, SCPIMixin, PymeasureInstrument, Picoammeter):
         super().__init__(adapter, name, **kwargs)
         self.write(f":FORM:ELEM {ELEMENTS}")
 
+    @staticmethod
+    def check_range(name: str, value: float) -> float:
+        """The 6485 range equal to ``value`` (2·10^n A, 2 nA–20 mA), or
+        ``InstrumentSettingError`` naming ``name``; needs no instrument (procedures ask
+        before anything is opened)."""
+        return _check_range(name, value)
+
     def identity(self) -> InstrumentIdentity:
         if self._identity is None:
             self._identity = parse_identity(self.query("*IDN?"), self.resource)

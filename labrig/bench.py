@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from labrig.clock import Clock, WallClock
 from labrig.config import ROLES, BenchConfig, InstrumentConfig
-from labrig.errors import ConfigError, InstrumentError, RunAborted, SafetyLimitError
+from labrig.errors import ConfigError, InstrumentError, RunAborted
 from labrig.interfaces import (
     Instrument,
     InstrumentIdentity,
@@ -26,10 +26,12 @@ from labrig.interfaces import (
     SourceMeter,
     Spectrometer,
 )
+from labrig.limits import Requested
 from labrig.terminal import say
 
 if TYPE_CHECKING:
-    from labrig.config import Calibration, Limits
+    from labrig.config import Calibration
+    from labrig.limits import Limits
 
 log = logging.getLogger(__name__)
 
@@ -228,16 +230,13 @@ class Bench:
 
     # ------------------------------------------------------------------ safety and set-up
     def check_drive(self, volts: float | None = None, amps: float | None = None) -> None:
-        """Raise ``SafetyLimitError`` if a drive level exceeds the configured limits."""
-        lim = self.config.limits
-        if volts is not None and abs(volts) > lim.max_voltage_v:
-            raise SafetyLimitError(
-                f"voltage {volts:g} V exceeds limits.max_voltage_v ({lim.max_voltage_v:g} V)"
-            )
-        if amps is not None and abs(amps) > lim.max_current_a:
-            raise SafetyLimitError(
-                f"current {amps:g} A exceeds limits.max_current_a ({lim.max_current_a:g} A)"
-            )
+        """Raise ``SafetyLimitError`` if a drive level exceeds the configured limits
+        (``Limits.check``; the current also against the current density on the device)."""
+        area = self.config.device.active_area_cm2
+        if volts is not None:
+            self.config.limits.check(Requested("voltage", volts), area)
+        if amps is not None:
+            self.config.limits.check(Requested("current", amps), area)
 
     def set_illumination(self, on: bool, mw_cm2: float = 100.0) -> None:
         """Light on the sample (solar cells).  Simulated: set it; real bench: there is no

@@ -20,6 +20,7 @@ from pydantic import Field, PositiveFloat, ValidationError, model_validator
 
 from labrig.devices import DeviceConfig, StrictModel
 from labrig.errors import ConfigError
+from labrig.limits import Limits
 
 ROLES = ("smu", "photometer", "spectrometer", "lifetime")
 DRIVERS = {
@@ -100,23 +101,6 @@ class Calibration(StrictModel):
     reference_peak_nm: Annotated[float, Field(ge=300, le=1100)] | None = None
     reference_fwhm_nm: Annotated[float, Field(gt=0, le=300)] | None = None
     date: Date | None = None
-
-
-class Limits(StrictModel):
-    """Safety limits checked before any output is enabled."""
-
-    max_voltage_v: Annotated[float, Field(gt=0, le=210)]
-    max_current_a: Annotated[float, Field(gt=0, le=1.05)]
-    default_compliance_a: PositiveFloat
-
-    @model_validator(mode="after")
-    def _check(self) -> Limits:
-        if self.default_compliance_a > self.max_current_a:
-            raise ValueError(
-                f"default_compliance_a ({self.default_compliance_a}) must not exceed "
-                f"max_current_a ({self.max_current_a})"
-            )
-        return self
 
 
 FaultKind = Literal["timeout", "garbled", "disconnect", "short", "open", "overrange"]

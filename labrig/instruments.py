@@ -24,6 +24,27 @@ def _resource(role: str, cfg: InstrumentConfig, lab: Any) -> str:
     return cfg.resource
 
 
+#: driver name -> "module:class" of the driver (its class-level limit checks are asked
+#: before anything is opened: ``labrig.limits.check_drives``)
+_DRIVER_CLASSES = {
+    "keithley2400": "labrig.drivers.keithley2400:Keithley2400",
+    "keithley6485": "labrig.drivers.keithley6485:Keithley6485",
+    "usb2000plus": "labrig.drivers.usb2000plus:USB2000Plus",
+    "lifetime_rig": "labrig.drivers.lifetime_rig:SerialLifetimeRig",
+    "smu_photometer": "labrig.drivers.smu_photometer_rig:SMUPhotometerRig",
+}
+
+
+def driver_class(driver: str) -> type[Instrument]:
+    """The class of the configured ``driver`` (for the limits it owns), not connected."""
+    import importlib
+
+    if driver not in _DRIVER_CLASSES:
+        raise ConfigError(f"driver {driver!r} is not known; allowed: {', '.join(_DRIVER_CLASSES)}")
+    module, name = _DRIVER_CLASSES[driver].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
 def open_instrument(
     role: str,
     cfg: InstrumentConfig,

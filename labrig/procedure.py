@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pymeasure.experiment import Procedure
 
+from labrig.limits import Drive, check_drives
+
 if TYPE_CHECKING:
     from labrig.bench import Bench
     from labrig.config import BenchConfig
@@ -83,11 +85,20 @@ class LabrigProcedure(Procedure):
 
     # ------------------------------------------------------------------ validation
     def validate(self, config: BenchConfig) -> None:
-        """Check the parameters against each other and the config's limits.
+        """Check the parameters against each other and the limits, before any instrument
+        is opened; raise ``ParameterError`` or ``SafetyLimitError`` with one line naming
+        the parameter and what is allowed.
 
-        Called before any instrument is opened; raise ``ParameterError`` or
-        ``SafetyLimitError`` with one line naming the parameter and what is allowed.
-        """
+        Here: every drive ``drives`` declares, against the configured instrument's own
+        ranges and the config's limits (``labrig.limits.check_drives``).  A procedure's
+        own ``validate`` calls this and adds only the rules that are its own."""
+        check_drives(config, self.drives(config))
+
+    def drives(self, config: BenchConfig) -> Sequence[Drive]:
+        """What the run will source at worst: one ``Drive`` per output (the largest level
+        with its compliance, each ``Requested`` naming the parameter it comes from and
+        the unit it is given in).  Default: nothing."""
+        return ()
 
     @classmethod
     def check_device(cls, config: BenchConfig) -> None:

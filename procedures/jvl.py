@@ -49,8 +49,9 @@ from pymeasure.experiment import (
     Parameter,
 )
 
-from labrig.errors import ParameterError, SafetyLimitError
+from labrig.errors import ParameterError
 from labrig.interfaces import SourceMeter, Spectrum
+from labrig.limits import Drive, Requested
 from labrig.procedure import Column, LabrigProcedure
 from labrig.spectrum_recorder import SpectrumRecorder
 
@@ -229,26 +230,24 @@ class JVLProcedure(LabrigProcedure):
         except ParameterError:
             return None
 
+    def drives(self, config) -> list[Drive]:
+        """The sweep's largest |V| at the compliance current."""
+        name = "voltages" if str(self.voltages).strip() else "start/stop_voltage"
+        worst = max(self.levels(), key=abs)
+        return [
+            Drive(
+                Requested("voltage", worst, name, context="the sweep reaches"),
+                Requested("current", self.compliance_a(config), "compliance_current"),
+            )
+        ]
+
     def validate(self, config) -> None:
         """Sweep within the config limits, sensible step, buffered size, loadable
         responsivity (and a reference spectrum it covers when spectra are off)."""
         for name in self._parameters:
             self._value(name)
         levels = self.levels()
-        limits = config.limits
-        worst = max(levels, key=abs)
-        if abs(worst) > limits.max_voltage_v:
-            name = "voltages" if str(self.voltages).strip() else "start/stop_voltage"
-            raise SafetyLimitError(
-                f"{name}: the sweep reaches {worst:g} V, beyond limits.max_voltage_v "
-                f"({limits.max_voltage_v:g} V)"
-            )
-        compliance = self.compliance_a(config)
-        if compliance > limits.max_current_a:
-            raise SafetyLimitError(
-                f"compliance_current={compliance:g} A exceeds limits.max_current_a "
-                f"({limits.max_current_a:g} A)"
-            )
+        super().validate(config)
         if self.mode == "buffered" and len(levels) > SourceMeter.MAX_SWEEP_POINTS:
             raise ParameterError(
                 f"mode=buffered: {len(levels)} points, the 2400 holds at most "

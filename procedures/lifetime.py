@@ -62,11 +62,8 @@ from pymeasure.experiment import (
 )
 
 from labrig.analysis import lifetime as lt
-from labrig.errors import (
-    InstrumentDisconnectedError,
-    ParameterError,
-    SafetyLimitError,
-)
+from labrig.errors import InstrumentDisconnectedError, ParameterError
+from labrig.limits import Drive, Requested
 from labrig.procedure import GROUP_KEY, Column, LabrigProcedure
 
 if TYPE_CHECKING:
@@ -290,16 +287,7 @@ class LifetimeProcedure(LabrigProcedure):
         if config.instruments["lifetime"].driver == "smu_photometer":
             # the one-channel backend is built from these two: the bench must open them
             self.OPTIONAL_ROLES = ("smu", "photometer")  # type: ignore[misc]
-        chans = self._configured_channels(config)
-        levels = parse_levels(self.levels, len(chans), f"levels ({DRIVE_UNITS[self.drive]})")
-        area = config.device.active_area_cm2
-        for n, level in zip(chans, levels, strict=True):
-            amps = self._level_to_amps(level, area)
-            if amps is not None and amps > config.limits.max_current_a:
-                raise SafetyLimitError(
-                    f"levels: channel {n} needs {amps * 1e3:g} mA, above limits.max_current_a "
-                    f"({config.limits.max_current_a * 1e3:g} mA)"
-                )
+        super().validate(config)
         if self.first_interval > self.max_interval:
             raise ParameterError(
                 f"first_interval ({self.first_interval:g} s) must not exceed max_interval "
@@ -308,6 +296,20 @@ class LifetimeProcedure(LabrigProcedure):
         self._reference_luminances()
         if self.resume_from is not None:
             self._check_resume_file(Path(self.resume_from))
+
+    def drives(self, config: BenchConfig) -> list[Drive]:
+        """Each channel's constant current (none known before the run for a luminance
+        drive: the ramp finds it, checking each step on the bench)."""
+        chans = self._configured_channels(config)
+        levels = parse_levels(self.levels, len(chans), f"levels ({DRIVE_UNITS[self.drive]})")
+        area = config.device.active_area_cm2
+        drives = []
+        for n, level in zip(chans, levels, strict=True):
+            amps = self._level_to_amps(level, area)
+            if amps is not None:
+                need = Requested("current", amps, "levels", "mA", f"channel {n} needs")
+                drives.append(Drive(need, role="lifetime"))
+        return drives
 
     def _reference_luminances(self) -> list[float]:
         text = str(self.reference_luminances)

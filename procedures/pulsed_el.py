@@ -15,9 +15,9 @@ trigger delay between cycles (``off_time`` = period − width − trigger latenc
 **Achieved timing, measured.**  Before each width is used, a few back-to-back cycles at
 0 (no light, no heating) are timed with the 2400's own timestamps (TIME element): their
 spacing is trigger latency + width, so the achieved width is that spacing minus the
-2400's specified trigger latency (``TRIGGER_LATENCY_S``, autozero off).  The achieved
-period is the median spacing of the pulse train's own timestamps; the duty cycle is their
-ratio.  Both are stored per row, never the set values.
+2400's specified trigger latency (its driver's ``TRIGGER_LATENCY_S``, autozero off).  The
+achieved period is the median spacing of the pulse train's own timestamps; the duty cycle
+is their ratio.  Both are stored per row, never the set values.
 
 **Heating apart from ageing.**  The device ages while it is pulsed, so a sweep run in
 increasing width order would add its ageing to the EL drop read as heating.  Each drive
@@ -62,22 +62,18 @@ from typing import Any
 import numpy as np
 from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter, Parameter
 
-from labrig.errors import ParameterError, SafetyLimitError
+from labrig.errors import InstrumentSettingError, ParameterError
+from labrig.instruments import driver_class
 from labrig.interfaces import SHORT_BELOW_V
+from labrig.limits import Drive, Requested, opposite
 from labrig.procedure import Column, LabrigProcedure
 from labrig.procedures.jvl import JVLProcedure
 
 MODES = ("width sweep", "drive sweep")
 DRIVES = ("current", "voltage")
 DC_REFERENCES = ("none", "measure", "file")
-#: the 2400's trigger latency with autozero off (2400 manual, specifications), s
-TRIGGER_LATENCY_S = 1e-4
 #: longest integration per power-line cycle the validation assumes (50 Hz mains), s
 WORST_CYCLE_S = 1 / 50
-#: the 2400's NPLC range, its largest source current and the lines of its Trigger Link
-SMU_NPLC = (0.01, 10.0)
-SMU_MAX_CURRENT_A = 1.05
-SMU_HIGH_POWER_V, SMU_HIGH_POWER_A = 21.0, 0.105  # above 105 mA only up to 21 V
 #: the photodiode aperture ends this long before the pulse does (trigger jitter), s
 APERTURE_MARGIN_S = 2e-5
 #: widths allowed at all (s); shorter than the NPLC allows is rejected separately
@@ -253,50 +249,28 @@ class PulsedELProcedure(LabrigProcedure):
         except ParameterError:
             return None
 
+    def drives(self, config: Any) -> list[Drive]:
+        """The largest pulse level with the compliance, in the drive's units."""
+        function = "current" if self.drive == "current" else "voltage"
+        worst = max(self.levels(), key=abs)
+        return [
+            Drive(
+                Requested(function, worst, "drive_levels", context="the highest level is"),
+                Requested(opposite(function), self.compliance_value(config), "compliance"),
+            )
+        ]
+
     def validate(self, config: Any) -> None:
-        """Every limit the 2400, the 6485 and the config set, before any output."""
+        """The drive against the 2400 and the config's limits (the default ``validate``),
+        then pulse timings the 2400 can make and the photodiode can read inside."""
         for name in self._parameters:
             self._value(name)
         if self.mode == "width sweep":
             self.SIGNAL, self.AXIS = "el_intensity", "set_width"
         else:
             self.SIGNAL, self.AXIS = "eqe", "current_density"
-        limits = config.limits
-        compliance = self.compliance_value(config)
-        levels = self.levels()
-        worst = max(levels, key=abs)
-        if self.drive == "current":
-            if abs(worst) > SMU_MAX_CURRENT_A:
-                raise SafetyLimitError(
-                    f"drive_levels: peak current {worst:g} A is beyond the 2400's "
-                    f"±{SMU_MAX_CURRENT_A:g} A"
-                )
-            if abs(worst) > limits.max_current_a:
-                raise SafetyLimitError(
-                    f"drive_levels: peak current {worst:g} A exceeds limits.max_current_a "
-                    f"({limits.max_current_a:g} A)"
-                )
-            if compliance > limits.max_voltage_v:
-                raise SafetyLimitError(
-                    f"compliance={compliance:g} V exceeds limits.max_voltage_v "
-                    f"({limits.max_voltage_v:g} V)"
-                )
-            if abs(worst) > SMU_HIGH_POWER_A and compliance > SMU_HIGH_POWER_V:
-                raise SafetyLimitError(
-                    f"drive_levels: {worst:g} A needs compliance ≤ {SMU_HIGH_POWER_V:g} V "
-                    f"(the 2400 sources > {SMU_HIGH_POWER_A * 1e3:g} mA only up to 21 V)"
-                )
-        else:
-            if abs(worst) > limits.max_voltage_v:
-                raise SafetyLimitError(
-                    f"drive_levels: {worst:g} V exceeds limits.max_voltage_v "
-                    f"({limits.max_voltage_v:g} V)"
-                )
-            if compliance > limits.max_current_a:
-                raise SafetyLimitError(
-                    f"compliance={compliance:g} A: the peak current could exceed "
-                    f"limits.max_current_a ({limits.max_current_a:g} A)"
-                )
+        super().validate(config)
+        smu = driver_class(config.instruments["smu"].driver)
         integration = self.smu_nplc * WORST_CYCLE_S
         aperture = self.photometer_nplc * WORST_CYCLE_S
         for width in self.widths_s():
@@ -310,8 +284,8 @@ class PulsedELProcedure(LabrigProcedure):
                 raise ParameterError(
                     f"widths: {width * 1e3:g} ms is shorter than the 2400 can make at "
                     f"smu_nplc={self.smu_nplc:g} ({integration * 1e3:g} ms integration at "
-                    f"50 Hz, autozero off); the minimum is NPLC 0.01 -> "
-                    f"{SMU_NPLC[0] * WORST_CYCLE_S * 1e3:g} ms"
+                    f"50 Hz, autozero off); the minimum is NPLC {smu.NPLC_LIMITS[0]:g} -> "
+                    f"{smu.NPLC_LIMITS[0] * WORST_CYCLE_S * 1e3:g} ms"
                 )
             if width < aperture + APERTURE_MARGIN_S:
                 raise ParameterError(
@@ -319,42 +293,48 @@ class PulsedELProcedure(LabrigProcedure):
                     f"photometer_nplc={self.photometer_nplc:g} integrates "
                     f"{aperture * 1e3:g} ms at 50 Hz (+{APERTURE_MARGIN_S * 1e3:g} ms margin)"
                 )
-            period = self.period_s(width)
-            name = "period" if self.period > 0 else "duty_cycle"
-            if width >= period:
-                raise ParameterError(
-                    f"{name}: width {width * 1e3:g} ms is not shorter than the period "
-                    f"{period * 1e3:g} ms"
-                )
-            if period < width + TRIGGER_LATENCY_S:
-                raise ParameterError(
-                    f"{name}: period {period * 1e3:g} ms leaves less than the 2400's "
-                    f"trigger latency ({TRIGGER_LATENCY_S * 1e3:g} ms) off after a "
-                    f"{width * 1e3:g} ms pulse"
-                )
-            if width / period > MAX_DUTY_CYCLE:
-                raise ParameterError(
-                    f"{name}: duty cycle {100 * width / period:.3g} % at {width * 1e3:g} ms "
-                    f"exceeds the pulsed-mode limit {100 * MAX_DUTY_CYCLE:g} % (use the "
-                    "jvl procedure for DC)"
-                )
-            if period - width - TRIGGER_LATENCY_S > 999.9999:
-                raise ParameterError(
-                    f"{name}: period {period:g} s needs more than the 2400's longest trigger "
-                    "delay (999.9999 s) between pulses"
-                )
-        if self.photometer_range and not any(
-            math.isclose(self.photometer_range, 2 * 10.0**e, rel_tol=1e-6) for e in range(-9, -1)
-        ):
-            raise ParameterError(
-                f"photometer_range={self.photometer_range:g} A: not a 6485 range; allowed "
-                "2e-9, 2e-8, …, 2e-2 A or 0 (auto)"
-            )
+            self._check_period(width, smu)
+        if self.photometer_range:
+            photometer = driver_class(config.instruments["photometer"].driver)
+            try:
+                photometer.check_range("photometer_range", self.photometer_range)
+            except InstrumentSettingError as exc:
+                raise ParameterError(f"{exc}, or 0 (auto range)") from None
         if self.dc_reference == "file":
             self._dc_file_rows()  # readable, with J and EQE, or UserInputError
         from labrig.analysis.photometry import BenchPhotometry
 
         BenchPhotometry(config).reference  # noqa: B018 - ConfigError when it cannot be built
+
+    def _check_period(self, width: float, smu: Any) -> None:
+        """The period of ``width`` pulses: longer than the pulse by the 2400's trigger
+        latency, within its longest trigger delay, below the pulsed-mode duty cycle."""
+        period = self.period_s(width)
+        name = "period" if self.period > 0 else "duty_cycle"
+        latency = smu.TRIGGER_LATENCY_S
+        if width >= period:
+            raise ParameterError(
+                f"{name}: width {width * 1e3:g} ms is not shorter than the period "
+                f"{period * 1e3:g} ms"
+            )
+        if period < width + latency:
+            raise ParameterError(
+                f"{name}: period {period * 1e3:g} ms leaves less than the 2400's "
+                f"trigger latency ({latency * 1e3:g} ms) off after a "
+                f"{width * 1e3:g} ms pulse"
+            )
+        if width / period > MAX_DUTY_CYCLE:
+            raise ParameterError(
+                f"{name}: duty cycle {100 * width / period:.3g} % at {width * 1e3:g} ms "
+                f"exceeds the pulsed-mode limit {100 * MAX_DUTY_CYCLE:g} % (use the "
+                "jvl procedure for DC)"
+            )
+        longest = smu.DELAY_LIMITS_S[1]
+        if period - width - latency > longest:
+            raise ParameterError(
+                f"{name}: period {period:g} s needs more than the 2400's longest trigger "
+                f"delay ({longest:g} s) between pulses"
+            )
 
     def _dc_file_rows(self) -> dict[str, np.ndarray]:
         """J (mA/cm²), EQE (%), V, I, L and photodiode current of a J–V–L run file."""
@@ -396,11 +376,6 @@ class PulsedELProcedure(LabrigProcedure):
         self._function = "current" if self.drive == "current" else "voltage"
         self._photometry = BenchPhotometry(config)
         self._area_cm2 = config.device.active_area_cm2
-        worst = max(self.levels(), key=abs)
-        if self._function == "current":
-            bench.check_drive(volts=self._compliance, amps=worst)
-        else:
-            bench.check_drive(volts=worst, amps=self._compliance)
         bench.smu.configure_source(
             self._function, self._compliance, nplc=self.smu_nplc, source_delay=0.0, autozero=False
         )
@@ -478,12 +453,12 @@ class PulsedELProcedure(LabrigProcedure):
                 nplc=self.smu_nplc,
             )
             spacing = float(np.median(np.diff([r.time for r in readings])))
-            self._timing[width] = spacing - TRIGGER_LATENCY_S
+            self._timing[width] = spacing - smu.TRIGGER_LATENCY_S
             self.log_event(
                 "timing",
                 f"width {width * 1e3:g} ms: cycles {spacing * 1e3:.4g} ms apart, achieved "
                 f"{self._timing[width] * 1e3:.4g} ms (trigger latency "
-                f"{TRIGGER_LATENCY_S * 1e3:g} ms subtracted)",
+                f"{smu.TRIGGER_LATENCY_S * 1e3:g} ms subtracted)",
             )
         return self._timing[width]
 
@@ -505,7 +480,7 @@ class PulsedELProcedure(LabrigProcedure):
             count,
             source_delay=width - self._integration_s(),
             nplc=self.smu_nplc,
-            off_time=max(0.0, period - width - TRIGGER_LATENCY_S),
+            off_time=max(0.0, period - width - smu.TRIGGER_LATENCY_S),
         )
         # (after a failure the trigger output may stay on: harmless, the output is off)
         smu.set_trigger_output((), line=self.trigger_line)

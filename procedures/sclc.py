@@ -24,8 +24,9 @@ import numpy as np
 from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter
 
 from labrig.analysis.sclc import analyze_sclc
-from labrig.errors import ParameterError, SafetyLimitError
+from labrig.errors import ParameterError
 from labrig.interfaces import SourceReading
+from labrig.limits import Drive, Requested
 from labrig.procedure import Column, LabrigProcedure
 
 POLARITIES = ("normal", "inverted")
@@ -101,7 +102,6 @@ class SCLCProcedure(LabrigProcedure):
     def validate(self, config: Any) -> None:
         if self.polarity not in POLARITIES:
             raise ParameterError(f"polarity={self.polarity!r}: allowed: {', '.join(POLARITIES)}")
-        volts = self.voltages()
         device = config.device
         if device.thickness_nm is None:
             raise ParameterError(
@@ -111,17 +111,17 @@ class SCLCProcedure(LabrigProcedure):
             raise ParameterError(
                 "device.relative_permittivity: missing; SCLC needs the film's εr in the config"
             )
-        limits = config.limits
-        if volts[-1] > limits.max_voltage_v:
-            raise SafetyLimitError(
-                f"stop_voltage={volts[-1]:g} V exceeds limits.max_voltage_v "
-                f"({limits.max_voltage_v:g} V)"
+        super().validate(config)
+
+    def drives(self, config: Any) -> list[Drive]:
+        """The sweep's end voltage at the compliance current (0: the config's default)."""
+        compliance = self.compliance_current or config.limits.default_compliance_a
+        return [
+            Drive(
+                Requested("voltage", self.voltages()[-1], "stop_voltage"),
+                Requested("current", compliance, "compliance_current"),
             )
-        if self.compliance_current > limits.max_current_a:
-            raise SafetyLimitError(
-                f"compliance_current={self.compliance_current:g} A exceeds "
-                f"limits.max_current_a ({limits.max_current_a:g} A)"
-            )
+        ]
 
     def estimated_points(self) -> int | None:
         return int(self.points)

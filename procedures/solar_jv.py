@@ -33,7 +33,8 @@ import numpy as np
 from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter
 
 from labrig.analysis.solar import analyze_jv, hysteresis_index
-from labrig.errors import ParameterError, SafetyLimitError
+from labrig.errors import ParameterError
+from labrig.limits import Drive, Requested
 from labrig.procedure import Column, LabrigProcedure
 
 POLARITIES = ("normal", "inverted")
@@ -153,17 +154,22 @@ class SolarJVProcedure(LabrigProcedure):
             raise ParameterError(
                 f"light_intensity={self.light_intensity:g} mW/cm^2: allowed > 0 (the PCE needs it)"
             )
-        limits = config.limits
-        if float(np.abs(levels).max()) > limits.max_voltage_v:
-            raise SafetyLimitError(
-                f"start_voltage/stop_voltage: {np.abs(levels).max():g} V exceeds "
-                f"limits.max_voltage_v ({limits.max_voltage_v:g} V)"
+        super().validate(config)
+
+    def drives(self, config: Any) -> list[Drive]:
+        """The scan's largest |V| at the compliance current (0: the config's default)."""
+        compliance = self.compliance_current or config.limits.default_compliance_a
+        return [
+            Drive(
+                Requested(
+                    "voltage",
+                    float(np.abs(self.levels()).max()),
+                    "start_voltage/stop_voltage",
+                    context="the scan reaches",
+                ),
+                Requested("current", compliance, "compliance_current"),
             )
-        if self.compliance_current > limits.max_current_a:
-            raise SafetyLimitError(
-                f"compliance_current={self.compliance_current:g} A exceeds limits.max_current_a "
-                f"({limits.max_current_a:g} A)"
-            )
+        ]
 
     def estimated_points(self) -> int | None:
         return 4 * len(self.levels())

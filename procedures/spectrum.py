@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter
 
-from labrig.errors import InstrumentError, ParameterError, SafetyLimitError, SaturationError
+from labrig.errors import InstrumentError, ParameterError, SaturationError
+from labrig.limits import Drive, Requested
 from labrig.procedure import Column, LabrigProcedure
 
 SOURCE_MODES = ("current", "voltage")
@@ -102,6 +103,23 @@ class SpectrumProcedure(LabrigProcedure):
         compliance = float(self.compliance_current) or config.limits.default_compliance_a
         return "voltage", float(self.drive_voltage), compliance
 
+    def drives(self, config: Any) -> list[Drive]:
+        """The set drive with its compliance, named as the parameters give them."""
+        function, level, compliance = self.drive(config)
+        if function == "current":
+            return [
+                Drive(
+                    Requested("current", level, "drive_current", units="mA"),
+                    Requested("voltage", compliance, "compliance_voltage"),
+                )
+            ]
+        return [
+            Drive(
+                Requested("voltage", level, "drive_voltage"),
+                Requested("current", compliance, "compliance_current"),
+            )
+        ]
+
     def validate(self, config: Any) -> None:
         if self.source_mode not in SOURCE_MODES:
             raise ParameterError(
@@ -111,30 +129,8 @@ class SpectrumProcedure(LabrigProcedure):
             raise ParameterError(
                 f"white_point={self.white_point!r}: allowed: {', '.join(WHITE_POINTS)}"
             )
-        lim = config.limits
-        function, level, compliance = self.drive(config)
-        if function == "current":
-            if abs(level) > lim.max_current_a:
-                raise SafetyLimitError(
-                    f"drive_current={self.drive_current:g} mA exceeds limits.max_current_a "
-                    f"({lim.max_current_a * 1e3:g} mA)"
-                )
-            if compliance > lim.max_voltage_v:
-                raise SafetyLimitError(
-                    f"compliance_voltage={compliance:g} V exceeds limits.max_voltage_v "
-                    f"({lim.max_voltage_v:g} V)"
-                )
-        else:
-            if abs(level) > lim.max_voltage_v:
-                raise SafetyLimitError(
-                    f"drive_voltage={level:g} V exceeds limits.max_voltage_v "
-                    f"({lim.max_voltage_v:g} V)"
-                )
-            if compliance > lim.max_current_a:
-                raise SafetyLimitError(
-                    f"compliance_current={compliance:g} A exceeds limits.max_current_a "
-                    f"({lim.max_current_a:g} A)"
-                )
+        super().validate(config)
+        function, level, _ = self.drive(config)
         if not level:
             raise ParameterError(f"drive_{function}=0: a spectrum needs a non-zero drive")
 

@@ -510,3 +510,37 @@ def test_a_level_change_returns_only_once_the_instrument_confirms_it():
         smu.configure_source("voltage", 0.01)
         with pytest.raises(GarbledReplyError, match=r"\*OPC\? after source voltage 1.5"):
             smu.set_level(1.5)
+
+
+@pytest.mark.parametrize(
+    ("function", "level", "compliance", "message"),
+    [
+        ("voltage", 250.0, 0.01, "source voltage 250 V is beyond the ±210 V range"),
+        ("current", -1.2, 5.0, "source current -1.2 A is beyond the ±1.05 A range"),
+        ("voltage", 5.0, 1.5, r"compliance 1.5 A is outside the allowed \(0, 1.05\] A"),
+        ("current", 0.01, 0.0, r"compliance 0 V is outside the allowed \(0, 210\] V"),
+        ("voltage", 30.0, 0.5, "source voltage 30 V needs the ±210 V range"),
+        ("current", 0.5, 50.0, "0.5 A is above 105 mA, allowed only up to ±21 V"),
+        ("voltage", float("nan"), 0.01, "source voltage level nan is not a number"),
+        ("resistance", 1.0, 0.01, "'resistance' is not one of 'voltage', 'current'"),
+    ],
+)
+def test_check_drive_refuses_before_any_scpi(function, level, compliance, message):
+    """The 2400's own ranges and envelope, asked of the driver before anything is set
+    (procedures ask the class before the instrument is even opened)."""
+    with expected_protocol(Keithley2400, INIT) as smu:  # nothing after the driver's init
+        with pytest.raises(InstrumentSettingError, match=f"^Keithley 2400: .*{message}"):
+            smu.check_drive(function, level, compliance)
+    with pytest.raises(InstrumentSettingError, match=message):
+        Keithley2400.check_drive(function, level, compliance)
+
+
+def test_check_drive_passes_the_envelope_corners():
+    for function, level, compliance in [
+        ("voltage", 210.0, 0.105),
+        ("voltage", -21.0, 1.05),
+        ("current", 1.05, 21.0),
+        ("current", -0.105, 210.0),
+        ("voltage", 5.0, None),
+    ]:
+        Keithley2400.check_drive(function, level, compliance)

@@ -201,3 +201,14 @@ def test_garbled_reading():
 def test_shutdown_aborts():
     with expected_protocol(Keithley6485, INIT + [(":ABOR", None)]) as pico:
         pico.shutdown()
+
+
+def test_check_range_names_the_parameter_and_sends_nothing():
+    with expected_protocol(Keithley6485, INIT) as pico:  # nothing after the driver's init
+        assert pico.check_range("photometer_range", 2.0000001e-4) == 2e-4
+        with pytest.raises(
+            InstrumentSettingError,
+            match=r"^Keithley 6485: photometer_range 0.0003 A is not a 6485 range; allowed "
+            r"2e-09, 2e-08, 2e-07, 2e-06, 2e-05, 0.0002, 0.002, 0.02 A$",
+        ):
+            pico.check_range("photometer_range", 3e-4)

@@ -34,17 +34,21 @@ AREA_CM2 = 0.04
             "less than the 2400's trigger latency",
         ),
         ({"drive_levels": "0.01, 0.2"}, SafetyLimitError, r"limits.max_current_a \(0.1 A\)"),
-        ({"drive_levels": "1.5"}, SafetyLimitError, "beyond the 2400's ±1.05 A"),
+        (
+            {"drive_levels": "1.5"},
+            SafetyLimitError,
+            "drive_levels: Keithley 2400: source current 1.5 A is beyond the ±1.05 A range",
+        ),
         ({"compliance": 15.0}, SafetyLimitError, r"limits.max_voltage_v \(12 V\)"),
         (
             {"drive": "voltage", "drive_levels": "5, 13"},
             SafetyLimitError,
-            "13 V exceeds limits.max_voltage_v",
+            r"drive_levels: the highest level is 13 V, beyond limits.max_voltage_v \(12 V\)",
         ),
         (
             {"drive": "voltage", "drive_levels": "5", "compliance": 0.5},
             SafetyLimitError,
-            "peak current could exceed limits.max_current_a",
+            r"compliance=0.5 A exceeds limits.max_current_a \(0.1 A\)",
         ),
         (
             {"widths": "0.15"},
