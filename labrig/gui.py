@@ -7,17 +7,16 @@ run as ``labrig run``: validated first, the bench opened and shut down safely by
 ``labrig.bench``, one HDF5 file written by ``labrig.store`` through
 ``labrig.runner.run_procedure``.  So three pymeasure pieces are replaced by adapters:
 
-* ``RunResults`` stands where the window expects a ``Results``: it holds the
-  procedure, the run file's name (known once the runner has created it) and the rows
-  received so far as the ``data`` DataFrame the live plot polls.  Nothing is written by
-  it; the store writes the file.
+* ``RunResults`` stands where the window expects a ``Results``: it is one of the run's
+  subscribers (``labrig.dispatch``), so it learns the run file's name from
+  ``RunStarted`` and keeps the rows received so far as the ``data`` DataFrame the live
+  plot polls.  Nothing is written by it; the run's HDF5 writer writes the file.
 * ``RunWorker`` stands where the manager expects a ``Worker`` (a thread with a
-  ``monitor_queue`` of status/progress messages).  It calls ``run_procedure``; through
-  the runner's ``bench_factory`` hook (called after the runner has wired the
-  procedure's ``emit`` and ``should_stop``) it tees every emitted record to
-  ``RunResults`` and makes the window's Abort end the run as *aborted*: once the
-  worker is asked to stop, the procedure's next ``should_stop()`` raises ``RunAborted``
-  which the runner records like a Ctrl-C (outputs ramped off, file closed ``aborted``).
+  ``monitor_queue`` of status/progress messages).  It calls ``run_procedure`` with
+  ``RunResults``, Python logging and its own progress forwarder as the subscribers (no
+  terminal progress), and the window's Abort asks the run's state machine to stop
+  (``StopControl.request_stop``): the runner ends the run like a Ctrl-C (outputs ramped
+  off, file closed ``aborted``).
 * ``RunManager`` is pymeasure's ``Manager`` starting a ``RunWorker``.
 
 Qt comes from the optional ``gui`` extra (PySide6-Essentials); this module imports it,
@@ -42,9 +41,12 @@ from pymeasure.experiment import Procedure
 from pymeasure.thread import StoppableThread
 
 from labrig.config import BenchConfig
-from labrig.errors import LabrigError, RunAborted, UserInputError
+from labrig.errors import LabrigError, UserInputError
 from labrig.parameters import parameter_objects
-from labrig.procedure import GROUP_KEY, LabrigProcedure
+from labrig.procedure import LabrigProcedure
+from labrig.records import Progress, Record, Row, Rows, RunStarted
+from labrig.run_state import StopControl
+from labrig.subscribers import LoggingSubscriber
 
 log = logging.getLogger(__name__)
 
@@ -74,21 +76,18 @@ class RunResults:
         self._rows: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 
-    def record(self, topic: str, record: Any) -> int:
-        """Keep the rows of the plotted group; return how many rows arrived."""
-        if topic not in ("results", "batch results"):
-            return 0
-        record = dict(record)
-        group = record.pop(GROUP_KEY, None)
-        if topic == "results":
-            rows = [record]
-        else:
-            n = max((len(v) for v in record.values()), default=0)
-            rows = [{k: v[i] for k, v in record.items()} for i in range(n)]
-        if group == self.group:
+    def __call__(self, record: Record) -> None:
+        """The run's records: the file's name, and the rows of the plotted group."""
+        if isinstance(record, RunStarted):
+            self.data_filename = str(record.path)
+        elif isinstance(record, (Row, Rows)) and record.group == self.group:
+            if isinstance(record, Row):
+                rows = [dict(record.values)]
+            else:
+                cols = record.columns
+                rows = [{k: v[i] for k, v in cols.items()} for i in range(len(record))]
             with self._lock:
                 self._rows.extend(rows)
-        return len(rows)
 
     @property
     def data(self):
@@ -110,39 +109,20 @@ class RunWorker(StoppableThread):
         self.config = config
         self.monitor_queue: Queue = Queue()
         self.is_last = lambda: True
+        self.control = StopControl()
 
     def _status(self, status: int) -> None:
         self.results.procedure.status = status
         self.monitor_queue.put(("status", status))
 
-    def _bench_factory(self, config: BenchConfig, roles: list[str]):
-        """The runner's bench hook: tee the runner-wired ``emit`` to the window and let
-        Abort stop the run (the runner has already set both when it builds the bench)."""
-        from labrig.bench import Bench
+    def stop(self) -> None:
+        """The window's Abort: ask the run to stop (ramp down, outputs off, aborted)."""
+        super().stop()
+        self.control.request_stop(GUI_STOP_REASON)
 
-        proc = self.results.procedure
-        runner_emit, runner_should_stop = proc.emit, proc.should_stop
-        expected = proc.estimated_points()
-        counted = {"rows": 0, "explicit": False}
-
-        def emit(topic: str, record: Any) -> None:
-            runner_emit(topic, record)
-            rows = self.results.record(topic, record)
-            if topic == "progress":
-                counted["explicit"] = True
-                self.monitor_queue.put(("progress", float(record)))
-            elif rows and expected and not counted["explicit"]:
-                counted["rows"] += rows
-                self.monitor_queue.put(("progress", min(100.0, 100.0 * counted["rows"] / expected)))
-
-        def should_stop() -> bool:
-            if self.should_stop():
-                raise RunAborted(GUI_STOP_REASON)
-            return runner_should_stop()
-
-        proc.emit = emit  # type: ignore[method-assign]
-        proc.should_stop = should_stop  # type: ignore[method-assign]
-        return Bench(config, roles)
+    def _progress(self, record: Record) -> None:
+        if isinstance(record, Progress):
+            self.monitor_queue.put(("progress", float(record.percent)))
 
     def run(self) -> None:
         from labrig.runner import run_procedure
@@ -155,8 +135,8 @@ class RunWorker(StoppableThread):
                 self.results.procedure,
                 self.config,
                 output_dir=self.results.output_dir,
-                progress=False,
-                bench_factory=self._bench_factory,
+                subscribers=[self.results, self._progress, LoggingSubscriber()],
+                stop=self.control,
             )
         except UserInputError as exc:  # refused before anything was opened or written
             self.results.status, self.results.reason = "failed", str(exc)

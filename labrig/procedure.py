@@ -1,28 +1,32 @@
 """The base every labrig procedure derives from.
 
 A procedure is a pymeasure ``Procedure`` (parameters, startup/execute/shutdown,
-``should_stop``, ``emit``) with a few class attributes that tell the runner what it
-needs and what it produces.  Procedures never talk SCPI and never open files: they use
-``self.bench`` (instruments behind the interfaces in ``labrig.interfaces`` plus the clock,
-calibration and limits) and hand their data to the runner through ``emit``:
+``should_stop``) with a few class attributes that tell the runner what it needs and what
+it produces.  Procedures never talk SCPI and never open files: they use ``self.bench``
+(instruments behind the interfaces in ``labrig.interfaces`` plus the clock, calibration
+and limits) and hand what they produce to the run as typed records
+(``labrig.records``), through these helpers:
 
-=================  =========================================================
-topic              record
-=================  =========================================================
-``results``        one row: ``{column: value}``; optional key ``"__group__"``
-                   names a data group other than the default (lifetime channels)
-``batch results``  many rows: ``{column: sequence}`` (same optional group key)
-``progress``       float, percent done
-``spectrum``       ``{"step": int, "spectrum": Spectrum, "dark": ndarray|None}``
-``analysis``       ``{name: (value, units)}`` derived figures
-``log``            ``{"kind": str, "message": str, "level": int}``
-=================  =========================================================
+======================  ==========================================================
+helper                  record
+======================  ==========================================================
+``emit_row``            ``Row``: ``{column: value}`` of the main group or ``group``
+``emit_rows``           ``Rows``: ``{column: sequence}`` (same optional group)
+``emit_progress``       ``Progress``: percent done (otherwise derived from rows and
+                        ``estimated_points()``)
+``emit_spectrum``       ``Spectrum``: a spectrum of data row ``step`` (and its dark)
+``emit_analysis``       ``Figures``: ``{name: (value, units)}`` derived figures
+``log_event``           ``Event``: kind, message, level and structured ``data``
+======================  ==========================================================
+
+The runner connects the procedure (``connect``) to the run's dispatcher; who receives
+the records (the file, the display, the GUI...) is none of the procedure's business.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -30,11 +34,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pymeasure.experiment import Procedure
 
 from labrig.limits import Drive, check_drives
+from labrig.records import Event, Figures, Progress, Record, Row, Rows, Spectrum
 
 if TYPE_CHECKING:
     from labrig.bench import Bench
     from labrig.config import BenchConfig
-    from labrig.interfaces import Spectrum
+    from labrig.interfaces import Spectrum as MeasuredSpectrum
 
 
 @dataclass(frozen=True)
@@ -47,11 +52,8 @@ class Column:
     dtype: str = "f8"
 
 
-GROUP_KEY = "__group__"
-
-
 class LabrigProcedure(Procedure):
-    """Base class of labrig procedures (see the module docstring for the emit topics)."""
+    """Base class of labrig procedures (see the module docstring for the records)."""
 
     #: name used on the command line (``labrig run NAME``)
     NAME: ClassVar[str] = ""
@@ -143,27 +145,67 @@ class LabrigProcedure(Procedure):
         """How many rows the run will produce, if known (for the progress bar)."""
         return None
 
-    # ------------------------------------------------------------------ emit helpers
+    # ------------------------------------------------------------------ records out
+    _publish: Callable[[Record], None] | None = None
+    _stop_requested: Callable[[], bool] | None = None
+
+    def connect(
+        self, publish: Callable[[Record], None], stop_requested: Callable[[], bool]
+    ) -> None:
+        """Send this run's records to ``publish`` and ask ``stop_requested`` in
+        ``should_stop`` (the runner calls it before ``startup``)."""
+        self._publish, self._stop_requested = publish, stop_requested
+        self._rows_done = 0
+        self._rows_give_progress = True
+        self._expected_rows = self.estimated_points()
+
+    def should_stop(self) -> bool:
+        return self._stop_requested is not None and self._stop_requested()
+
+    def publish(self, record: Record) -> None:
+        if self._publish is None:
+            raise RuntimeError(
+                f"{self.NAME or type(self).__name__}: not connected to a run "
+                "(labrig.runner.run_procedure connects it)"
+            )
+        self._publish(record)
+
+    def _rows_emitted(self, n: int) -> None:
+        """Progress from rows and ``estimated_points()``, until the procedure says its
+        own (one place: every subscriber sees the same ``Progress``)."""
+        if not (n and self._rows_give_progress and self._expected_rows):
+            return
+        self._rows_done += n
+        self.publish(Progress(min(100.0, 100.0 * self._rows_done / self._expected_rows)))
+
     def emit_row(self, values: Mapping[str, Any], group: str | None = None) -> None:
-        record = dict(values)
-        if group is not None:
-            record[GROUP_KEY] = group
-        self.emit("results", record)
+        self.publish(Row(values, group))
+        self._rows_emitted(1)
 
     def emit_rows(self, columns: Mapping[str, Sequence[Any]], group: str | None = None) -> None:
-        record: dict[str, Any] = dict(columns)
-        if group is not None:
-            record[GROUP_KEY] = group
-        self.emit("batch results", record)
+        record = Rows(columns, group)
+        self.publish(record)
+        self._rows_emitted(len(record))
 
     def emit_progress(self, percent: float) -> None:
-        self.emit("progress", float(percent))
+        self._rows_give_progress = False
+        self.publish(Progress(float(percent)))
 
-    def emit_spectrum(self, step: int, spectrum: Spectrum, dark: Any = None) -> None:
-        self.emit("spectrum", {"step": int(step), "spectrum": spectrum, "dark": dark})
+    def emit_spectrum(self, step: int, spectrum: MeasuredSpectrum, dark: Any = None) -> None:
+        self.publish(Spectrum(int(step), spectrum, dark))
 
-    def emit_analysis(self, figures: Mapping[str, tuple[Any, str]]) -> None:
-        self.emit("analysis", dict(figures))
+    def emit_analysis(
+        self, figures: Mapping[str, tuple[Any, str]], group: str | None = None
+    ) -> None:
+        self.publish(Figures(figures, group))
 
-    def log_event(self, kind: str, message: str, level: int = logging.INFO) -> None:
-        self.emit("log", {"kind": kind, "message": message, "level": level})
+    def log_event(
+        self,
+        kind: str,
+        message: str,
+        level: int = logging.INFO,
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
+        """An event for the file and the log; ``data`` holds its values for programs
+        (a reader takes them from there, never from ``message``)."""
+        self.publish(Event(kind, message, level, data or {}))

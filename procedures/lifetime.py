@@ -64,7 +64,7 @@ from pymeasure.experiment import (
 from labrig.analysis import lifetime as lt
 from labrig.errors import InstrumentDisconnectedError, ParameterError
 from labrig.limits import Drive, Requested
-from labrig.procedure import GROUP_KEY, Column, LabrigProcedure
+from labrig.procedure import Column, LabrigProcedure
 
 if TYPE_CHECKING:
     from labrig.config import BenchConfig
@@ -652,10 +652,9 @@ class LifetimeProcedure(LabrigProcedure):
                 {
                     "end_reason": (ch.ended or "", ""),
                     "end_kind": (ch.end_kind or "", ""),
-                    GROUP_KEY: ch.group,  # type: ignore[dict-item]
                 }
             )
-            self.emit_analysis(figures)
+            self.emit_analysis(figures, ch.group)
             return
         figures.update(
             {
@@ -666,12 +665,11 @@ class LifetimeProcedure(LabrigProcedure):
                 "current_density": (ch.current_a / self._area * 1e3, "mA/cm^2"),
                 "initial_luminance": (ch.l0, "cd/m^2"),
                 "initial_voltage": (ch.v0, "V"),
-                GROUP_KEY: ch.group,  # type: ignore[dict-item]
             }
         )
         self._figures = getattr(self, "_figures", {})
         self._figures[ch.number] = figures
-        self.emit_analysis(figures)
+        self.emit_analysis(figures, ch.group)
 
     def _summary(self) -> None:
         """Across channels: the acceleration exponent and T50 at the reference luminances."""

@@ -4,6 +4,7 @@ output off, every link closed, and the file closed with its status and reason.""
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import os
 import signal
@@ -142,6 +143,107 @@ def test_normal_end(rig, tmp_path: Path, caplog) -> None:
     assert "start: output on" in caplog.text  # ...and in python logging
     assert SweepProcedure.shutdown_calls > 0
     assert rig[0].index(("smu.shutdown", True)) < rig[0].index(("photometer.shutdown",))
+
+
+# ------------------------------------------------------------------ records to subscribers
+def test_subscribers_get_every_record_in_order(rig, tmp_path: Path) -> None:
+    from labrig import records
+
+    seen: list = []
+    result = _run(_sweep(), rig, tmp_path, subscribers=[seen.append])
+    kinds = [type(r).__name__ for r in seen]
+    assert kinds[:3] == ["RunStarted", "BenchOpened", "Event"]
+    assert kinds[-1] == "RunEnded" and kinds.count("Row") == 5 and kinds.count("Figures") == 1
+    started, ended = seen[0], seen[-1]
+    config = fake_config()
+    assert (started.procedure, started.path, started.config_name) == (
+        "sweep-test",
+        result.path,
+        config.name,
+    )
+    assert started.config_sha256 == hashlib.sha256(config.source_text.encode()).hexdigest()
+    assert started.parameters["points"] == (5, "") and started.groups == ("data",)
+    assert not started.resumed
+    assert set(seen[1].identities) == {"smu", "photometer"}
+    assert (ended.status, ended.reason, ended.unsafe) == ("finished", None, ())
+    # the procedure's own progress (it emits some): 20 % per row
+    assert [r.percent for r in seen if isinstance(r, records.Progress)] == [20, 40, 60, 80, 100]
+    assert [r.values["voltage_v"] for r in seen if isinstance(r, records.Row)] == [
+        0,
+        0.5,
+        1,
+        1.5,
+        2,
+    ]
+
+
+def test_a_failing_subscriber_is_isolated_and_the_run_goes_on(rig, tmp_path: Path, caplog) -> None:
+    calls = {"n": 0}
+
+    def flaky_display(record) -> None:
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise RuntimeError("display gone")
+
+    with caplog.at_level(logging.ERROR, logger="labrig.dispatch"):
+        result = _run(_sweep(), rig, tmp_path, subscribers=[flaky_display])
+    _assert_safe(rig, result, "finished", None)
+    assert calls["n"] == 4  # unsubscribed after its failure
+    run = read_run(result.path)
+    assert len(run.columns["data"]["voltage_v"][0]) == 5  # no row lost
+    failed = [e for e in run.log if e.kind == "subscriber_failed"]
+    assert len(failed) == 1 and "flaky_display" in failed[0].message
+    assert "RuntimeError: display gone" in failed[0].message
+    assert len(caplog.records) == 1  # logged once (with its traceback)
+
+
+def test_a_subscriber_failing_at_the_end_cannot_stop_the_safe_shutdown(rig, tmp_path: Path) -> None:
+    from labrig.records import RunEnded
+
+    def breaks_at_the_end(record) -> None:
+        if isinstance(record, RunEnded):
+            raise RuntimeError("catalogue unreachable")
+
+    result = _run(_sweep(), rig, tmp_path, subscribers=[breaks_at_the_end])
+    _assert_safe(rig, result, "finished", None)
+
+
+def test_a_critical_subscriber_failing_fails_the_run_with_outputs_off(rig, tmp_path: Path) -> None:
+    from labrig.records import Row
+
+    class Publisher:
+        critical = True
+        failure = None
+
+        def __call__(self, record) -> None:
+            if isinstance(record, Row) and record.values["voltage_v"] == 1.0:
+                self.failure = "catalogue refused the run"
+                raise ConnectionError("catalogue refused the run")
+
+    result = _run(_sweep(), rig, tmp_path, subscribers=[Publisher()])
+    _assert_safe(rig, result, "failed", "catalogue refused the run")
+    assert len(read_run(result.path).columns["data"]["voltage_v"][0]) == 3
+
+
+def test_a_stop_request_from_another_thread_aborts_the_run(rig, tmp_path: Path) -> None:
+    from labrig.run_state import RunState, StopControl
+
+    control = StopControl()
+    result = _run(
+        _sweep(lambda step: step == 1 and control.request_stop("stopped from the GUI")),
+        rig,
+        tmp_path,
+        stop=control,
+    )
+    _assert_safe(rig, result, "aborted", "stopped from the GUI")
+    assert len(read_run(result.path).columns["data"]["voltage_v"][0]) == 2
+    assert control.history == [
+        RunState.IDLE,
+        RunState.RUNNING,
+        RunState.STOPPING,
+        RunState.CLOSING,
+        RunState.ABORTED,
+    ]
 
 
 def test_exception(rig, tmp_path: Path) -> None:
@@ -463,37 +565,3 @@ def test_resume_is_refused_by_a_procedure_that_cannot(rig, tmp_path: Path) -> No
         run_procedure(
             OneShot(), fake_config(), output_dir=tmp_path, progress=False, resume=first.path
         )
-
-
-# --------------------------------------------------------------------------- progress display
-def test_no_progress_is_silent(capsys, monkeypatch):
-    from labrig import runner
-
-    monkeypatch.setattr(runner.sys.stderr, "isatty", lambda: False, raising=False)
-    display = runner.ProgressDisplay("jvl", False)
-    for pct in (0, 10, 55, 100):
-        display.update(pct)
-    display.close()
-    assert capsys.readouterr() == ("", "")
-
-
-def test_progress_lines_use_h_mm_ss_and_a_cadence_that_grows_with_the_run(capsys, monkeypatch):
-    from labrig import runner
-
-    clock = {"t": 1000.0}
-    monkeypatch.setattr(runner.time, "monotonic", lambda: clock["t"])
-    monkeypatch.setattr(runner.sys.stderr, "isatty", lambda: False, raising=False)
-    display = runner.ProgressDisplay("lifetime", None)
-    assert display.line(25.0, 3725.0) == (
-        "labrig: lifetime: 25% done, 1:02:05 elapsed, ETA 3:06:15"
-    )
-    assert [display.line_interval(t) for t in (0, 50, 3600, 86400)] == [10, 10, 360, 900]
-    printed = []
-    monkeypatch.setattr(runner, "say", printed.append)
-    # a 24-hour run that creeps: lines every ~1/10 of the elapsed time, at most 15 min apart
-    for minute in range(1, 24 * 60 + 1):
-        clock["t"] = 1000.0 + 60 * minute
-        display.update(5.0 + minute / 1000)
-    assert 50 <= len(printed) <= 200, len(printed)
-    assert printed[0] == "labrig: lifetime: 5% done, 01:00 elapsed, ETA 18:59"
-    assert printed[-1].startswith("labrig: lifetime: 6% done, 2")
