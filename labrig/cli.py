@@ -583,5 +583,52 @@ def sim_serve(config):
     click.echo("stopped", err=True)
 
 
+# --------------------------------------------------------------------------- queue
+@main.group(short_help="bluesky-queueserver's RE Manager for a bench (bluesky extra).")
+def queue() -> None:
+    """Queues of Bluesky plans on a labrig bench, through bluesky-queueserver."""
+
+
+@queue.command(
+    "serve",
+    short_help="Start the RE Manager for one bench.",
+    context_settings={"ignore_unknown_options": True},
+)
+@click.option(
+    "-c", "--config", metavar="FILE", required=True, help="Bench config (YAML), or a shipped name."
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the permissions and the list of plans and devices are kept "
+    "(default: labrig's app directory, one per config).",
+)
+@click.argument("manager_args", nargs=-1, type=click.UNPROCESSED)
+def queue_serve(config, state_dir, manager_args):
+    """Start bluesky-queueserver's RE Manager for the bench in FILE until Ctrl-C.
+
+    Its worker holds the bench's instruments as ophyd-async devices (smu, photodiode,
+    spectrometer, lifetime_N) and offers the plans count, scan and rel_scan; clients
+    submit with bluesky-queueserver-api or `qserver`.  Needs a running redis-server.
+    Further arguments go to start-re-manager as they are, e.g.
+
+    \b
+      labrig queue serve --config bench.yaml -- --redis-addr localhost:6379
+    """
+    from labrig.config import load_config
+
+    cfg = load_config(config)
+    try:
+        from labrig.bluesky import queue as bluesky_queue
+    except ImportError as exc:
+        raise UserInputError(
+            f"labrig queue needs the bluesky extra ({exc.name} is missing): "
+            "pip install 'labrig[bluesky]'"
+        ) from None
+    if state_dir is None:
+        state_dir = Path(click.get_app_dir("labrig")) / "queue" / Path(cfg.source_path).stem
+    bluesky_queue.serve(cfg, state_dir, manager_args)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -73,3 +73,21 @@ def sim_serve(
         if child.stdout is not None:
             child.stdout.close()
         log.close()
+
+
+def ask(resource: str, command: str) -> str:
+    """One query of a served instrument by a third party (opened, asked, closed): what the
+    instrument itself says, e.g. ``ask(resource, ":OUTP?")`` after a run let go of it."""
+    import pyvisa
+
+    rm = pyvisa.ResourceManager("@py")
+    try:
+        inst = rm.open_resource(
+            resource, read_termination="\n", write_termination="\n", timeout=5000
+        )
+        try:
+            return inst.query(command).strip()
+        finally:
+            inst.close()
+    finally:
+        rm.close()

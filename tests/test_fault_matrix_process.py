@@ -23,11 +23,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import pyvisa
 import yaml
 
 from labrig.config import shipped_config_dir
-from labrig.simulators.served import sim_serve
+from labrig.simulators.served import ask, sim_serve
 from labrig.store import read_run
 
 #: a J-V-L sweep at real instrument timing: a row every ~50 ms for far longer than the test
@@ -169,20 +168,6 @@ def served(tmp_path: Path):
         yield served.resources
 
 
-def _query(resource: str, command: str) -> str:
-    rm = pyvisa.ResourceManager("@py")
-    try:
-        inst = rm.open_resource(
-            resource, read_termination="\n", write_termination="\n", timeout=5000
-        )
-        try:
-            return inst.query(command).strip()
-        finally:
-            inst.close()
-    finally:
-        rm.close()
-
-
 def _real_bench(tmp_path: Path, served: dict[str, str]) -> Path:
     """A real-bench config (``simulated: false``) on the served 2400 and 6485."""
     real = {
@@ -228,8 +213,8 @@ def test_signal_to_a_run_on_served_instruments_leaves_the_2400_off(tmp_path, ser
     assert run.returncode == 130, (stdout, stderr)
     assert "Traceback" not in stderr
     # the simulated 2400 itself, asked by a third party over pyvisa
-    assert _query(served["smu"], ":OUTP?") == "0"
-    assert float(_query(served["smu"], ":SOUR:VOLT?")) == 0.0  # ramped down to 0 V
+    assert ask(served["smu"], ":OUTP?") == "0"
+    assert float(ask(served["smu"], ":SOUR:VOLT?")) == 0.0  # ramped down to 0 V
     data = read_run(path)
     assert (data.status, data.abort_reason) == ("aborted", f"interrupted by {sig.name}")
     assert not data.simulated  # a real-bench config: the run could not tell
@@ -256,7 +241,7 @@ def test_a_storm_of_signals_still_ends_130_with_the_output_off(tmp_path, served)
     assert run.returncode == 130, (stdout, stderr)
     assert "Traceback" not in stderr
     assert stderr.count("finishing safely, please wait") <= 1
-    assert _query(served["smu"], ":OUTP?") == "0"
+    assert ask(served["smu"], ":OUTP?") == "0"
     data = read_run(path)
     assert (data.status, data.abort_reason) == ("aborted", "interrupted by SIGINT")
     assert data.end_time is not None
@@ -273,8 +258,8 @@ def test_safe_off_after_kill_9_turns_the_served_2400_off(tmp_path, served):
     finally:
         _finish(run)
     assert run.returncode == -signal.SIGKILL
-    assert _query(served["smu"], ":OUTP?") == "1"  # left on: nothing could run
-    left_at = float(_query(served["smu"], ":SOUR:VOLT?"))
+    assert ask(served["smu"], ":OUTP?") == "1"  # left on: nothing could run
+    left_at = float(ask(served["smu"], ":SOUR:VOLT?"))
     assert left_at > 0
     done = subprocess.run(
         [sys.executable, "-m", "labrig", "safe-off", "--config", str(config)],
@@ -286,8 +271,8 @@ def test_safe_off_after_kill_9_turns_the_served_2400_off(tmp_path, served):
     assert done.stdout.splitlines() == [
         f"smu        off (confirmed)  keithley2400 @ {served['smu']}"
     ]
-    assert _query(served["smu"], ":OUTP?") == "0"
-    assert float(_query(served["smu"], ":SOUR:VOLT?")) == 0.0  # ramped from left_at
+    assert ask(served["smu"], ":OUTP?") == "0"
+    assert float(ask(served["smu"], ":SOUR:VOLT?")) == 0.0  # ramped from left_at
 
 
 def test_a_dead_server_mid_sweep_is_noticed_at_once_and_reported_unconfirmed(tmp_path):
@@ -393,7 +378,7 @@ def test_ctrl_c_inside_a_buffered_sweep_reaches_the_2400_within_a_second(tmp_pat
         t_signal = time.time()
         stdout, stderr = _finish(run)
         assert run.returncode == 130, (stdout, stderr)
-        assert _query(server.resources["smu"], ":OUTP?") == "0"
+        assert ask(server.resources["smu"], ":OUTP?") == "0"
     result = read_run(path)
     assert (result.status, result.abort_reason) == ("aborted", "interrupted by SIGINT")
     # the output was confirmed off (OUTPUT? read back) before the file was closed
