@@ -43,7 +43,7 @@ def redis_addr(tmp_path_factory):
         stdout=subprocess.DEVNULL,
     )
     client = redis.Redis(host="127.0.0.1", port=port)
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while True:
         try:
             client.ping()
@@ -72,7 +72,7 @@ def queue(redis_addr, tmp_path_factory):
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        RM = REManagerAPI(zmq_control_addr=control, zmq_info_addr=info, timeout_recv=10)
+        RM = REManagerAPI(zmq_control_addr=control, zmq_info_addr=info, timeout_recv=30)
         try:
             deadline = time.monotonic() + 60
             while True:
@@ -94,7 +94,7 @@ def queue(redis_addr, tmp_path_factory):
             RM.close()
             manager.terminate()
             try:
-                manager.wait(timeout=20)
+                manager.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 manager.kill()
                 manager.wait()
@@ -104,7 +104,7 @@ def queue(redis_addr, tmp_path_factory):
 def _output(RM) -> bool:
     """The 2400's output, asked of the instrument by the worker."""
     task = RM.function_execute(BFunc("output_state"), run_in_background=True)["task_uid"]
-    RM.wait_for_completed_task(task, timeout=10)
+    RM.wait_for_completed_task(task, timeout=30)
     result = RM.task_result(task)["result"]
     assert result["success"], result
     return result["return_value"]["smu"]
@@ -147,17 +147,17 @@ def test_pause_resume_abort_through_the_api_with_the_output_asked(queue):
     RM.history_clear()
     RM.item_add(BPlan("count", ["photodiode", "smu"], num=100000, delay=0.01))
     RM.queue_start()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while not _output(RM):  # the count has staged the 2400: its output is on
         assert time.monotonic() < deadline, "the output never went on"
     RM.re_pause(option="immediate")
-    RM.wait_for_condition(lambda s: s["manager_state"] == "paused", timeout=20)
+    RM.wait_for_condition(lambda s: s["manager_state"] == "paused", timeout=60)
     assert _output(RM) is False  # the default on pause: off
     RM.re_resume()
-    RM.wait_for_condition(lambda s: s["manager_state"] == "executing_queue", timeout=20)
+    RM.wait_for_condition(lambda s: s["manager_state"] == "executing_queue", timeout=60)
     assert _output(RM) is True  # back on for the rest of the count
     RM.re_pause(option="immediate")
-    RM.wait_for_condition(lambda s: s["manager_state"] == "paused", timeout=20)
+    RM.wait_for_condition(lambda s: s["manager_state"] == "paused", timeout=60)
     RM.re_abort()
     RM.wait_for_idle(timeout=30)
     assert _output(RM) is False
