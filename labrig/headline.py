@@ -29,6 +29,8 @@ def fmt(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, (float, np.floating)):
         return f"{float(value):.4g}"
+    if isinstance(value, np.ndarray) and value.ndim == 1 and value.dtype.kind in "fiub":
+        return ", ".join(fmt(v) for v in value.tolist())  # one figure per drive level
     return str(value)
 
 

@@ -44,12 +44,17 @@ the 2400 to the 6485 on ``trigger_line``.
 the configured reference spectrum (a spectrometer cannot integrate inside the pulses
 without a trigger of its own; its exposure would average on and off time).
 
-**DC reference.**  ``dc_reference=measure``: after the pulsed points, the same drive levels
-are held DC for ``dc_dwell`` each in a rising sweep like a J–V–L (the device heats as it
-would there), read with the 2400 and an averaged 6485 burst; ``file``: the J–V–L run file
-``dc_file`` is read and its points stored.  Either way the DC rows sit in the same table
-(``mode`` = "dc" or "dc file") and the analysis compares EQE–J on a shared log-J axis
-(``labrig.analysis.pulsed``).
+**DC reference.**  ``dc_reference=measure`` (the default): in a width sweep each level's
+DC point follows the level's last train, which is at the reference width, so the two are
+taken at the same ageing of the device and differ by heating: the level is held DC for
+``dc_dwell`` and read with the 2400 and an averaged 6485 burst, then the output rests off
+for ``dc_rest`` so the substrate cools before the next level.  A drive sweep holds its
+levels DC after the pulsed points, in a rising sweep like a J–V–L (the device heats as it
+would there).  ``file``: the J–V–L run file ``dc_file`` is read and its points stored.
+Either way the DC rows sit in the same table (``mode`` = "dc" or "dc file") and the
+analysis compares EQE–J on a shared log-J axis (``labrig.analysis.pulsed``); a width sweep
+over several levels also stores each level's pulsed and DC EQE, their ratio, EL drop,
+heating and drift as arrays across the levels (``levels_*``).
 """
 
 from __future__ import annotations
@@ -153,8 +158,9 @@ class PulsedELProcedure(LabrigProcedure):
     drive = ListParameter("Drive", choices=DRIVES, default="current")
     drive_levels = Parameter(
         "Drive levels",
-        default="0.004",
-        description="comma-separated pulse levels: A for drive=current, V for drive=voltage",
+        default="0.001, 0.002, 0.004, 0.008",
+        description="comma-separated pulse levels: A for drive=current, V for drive=voltage "
+        "(default 1-8 mA: 25-200 mA/cm² on a 0.04 cm² pixel, up into the roll-off)",
     )
     widths = Parameter(
         "Pulse widths", default="0.5, 1, 2, 5, 10, 20", description="comma-separated, ms"
@@ -195,10 +201,19 @@ class PulsedELProcedure(LabrigProcedure):
         maximum=3600,
         description="output off so the substrate cools before the next point",
     )
-    dc_reference = ListParameter("DC reference", choices=DC_REFERENCES, default="none")
+    dc_reference = ListParameter("DC reference", choices=DC_REFERENCES, default="measure")
     dc_file = Parameter("DC J-V-L run file", default="", description="for dc_reference=file")
     dc_dwell = FloatParameter(
         "DC dwell per point", units="s", default=1.0, minimum=0.0, maximum=600
+    )
+    dc_rest = FloatParameter(
+        "Rest after a DC point",
+        units="s",
+        default=15.0,
+        minimum=0.0,
+        maximum=3600,
+        description="width sweep: output off after each level's DC point so the substrate "
+        "cools (several of its time constants) before the next level's pulses",
     )
 
     # ------------------------------------------------------------------ plan
@@ -376,10 +391,7 @@ class PulsedELProcedure(LabrigProcedure):
         self._function = "current" if self.drive == "current" else "voltage"
         self._photometry = BenchPhotometry(config)
         self._area_cm2 = config.device.active_area_cm2
-        bench.smu.configure_source(
-            self._function, self._compliance, nplc=self.smu_nplc, source_delay=0.0, autozero=False
-        )
-        bench.smu.disable_output()
+        self._configure_pulses()
         bench.photometer.configure(
             nplc=self.photometer_nplc, current_range=self.photometer_range or None
         )
@@ -409,16 +421,26 @@ class PulsedELProcedure(LabrigProcedure):
         bench = self.bench
         self._t0 = bench.clock.time()
         self._dark = self._photodiode_dark()
+        # a width sweep measures each level's DC point right after the level's last
+        # (reference-width) train: pulsed and DC at the same ageing, apart only by heating
+        interleaved = self.dc_reference == "measure" and self.mode == "width sweep"
+        rest = 0.0
         for k, (level, width, reference) in enumerate(self._points):
             if self.should_stop():
                 self.log_event("stop", f"stopped by request before point {k}")
                 return
-            if k and self.rest:
-                bench.clock.sleep(self.rest)
+            if rest:
+                bench.clock.sleep(rest)
             self._pulsed_point(level, width, reference)
             self.emit_progress(100.0 * (k + 1) / (self.estimated_points() or 1))
-        if self.dc_reference == "measure":
-            self._measure_dc()
+            rest = self.rest
+            last_of_level = k + 1 == len(self._points) or self._points[k + 1][0] != level
+            if interleaved and last_of_level:
+                self._measure_dc([level])
+                self._configure_pulses()
+                rest = max(self.rest, self.dc_rest)
+        if self.dc_reference == "measure" and not interleaved:
+            self._measure_dc(sorted(set(self.levels()), key=abs))
         elif self.dc_reference == "file":
             self._store_dc_file()
         self._emit_figures()
@@ -430,6 +452,14 @@ class PulsedELProcedure(LabrigProcedure):
             bench.smu.disable_output()
 
     # ------------------------------------------------------------------ measurements
+    def _configure_pulses(self) -> None:
+        """The 2400 set up for auto-off pulses (autozero off: one A/D phase), output off."""
+        smu = self.bench.smu
+        smu.configure_source(
+            self._function, self._compliance, nplc=self.smu_nplc, source_delay=0.0, autozero=False
+        )
+        smu.disable_output()
+
     def _photodiode_dark(self) -> float:
         """Mean photodiode current with the output off (subtracted from every reading)."""
         readings = self.bench.photometer.read_burst(DC_READINGS)
@@ -508,11 +538,10 @@ class PulsedELProcedure(LabrigProcedure):
             on_time=before + count * achieved_width / 2,
         )
 
-    def _measure_dc(self) -> None:
-        """A rising DC sweep over the same levels, ``dc_dwell`` each (J–V–L-like)."""
+    def _measure_dc(self, levels: list[float]) -> None:
+        """DC at ``levels`` in turn (a rising sweep: J–V–L-like), ``dc_dwell`` each."""
         smu, photometer, clock = self.bench.smu, self.bench.photometer, self.bench.clock
         smu.configure_source(self._function, self._compliance, nplc=1.0, source_delay=0.0)
-        levels = sorted(set(self.levels()), key=abs)
         smu.set_level(levels[0])
         smu.enable_output()
         try:
@@ -539,7 +568,11 @@ class PulsedELProcedure(LabrigProcedure):
                 )
         finally:
             smu.disable_output()
-        self.log_event("dc", f"DC reference: {len(levels)} levels, {self.dc_dwell:g} s each")
+        self.log_event(
+            "dc",
+            f"DC reference: {', '.join(f'{lv:g}' for lv in levels)} "
+            f"{'A' if self._function == 'current' else 'V'}, {self.dc_dwell:g} s each",
+        )
 
     def _store_dc_file(self) -> None:
         data = self._dc_file_rows()
@@ -655,6 +688,8 @@ class PulsedELProcedure(LabrigProcedure):
             width_level=col("drive_level", widths) if widths else None,
             width_on_time=col("on_time", widths) if widths else None,
             width_reference=col("reference", widths) if widths else None,
+            width_j=col("current_density", widths) if widths else None,
+            width_eqe=col("eqe", widths) if widths else None,
             pulsed_j=col("current_density", drive) if drive else None,
             pulsed_eqe=col("eqe", drive) if drive else None,
             dc_j=col("current_density", dc) if dc else None,

@@ -19,6 +19,7 @@ drive on-time, not clock time, is its axis (a device does not age while resting)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,6 +117,93 @@ def separate_heating(
 
 
 @dataclass(frozen=True)
+class LevelResults:
+    """A width sweep at several drive levels, one entry per level (ascending |level|)."""
+
+    level: np.ndarray  # drive level (A or V)
+    j: np.ndarray  # mA/cm², the level's last reference-width train
+    eqe_pulsed: np.ndarray  # %, the level's last reference-width train
+    eqe_dc: np.ndarray  # %, the DC curve in log J at ``j`` (NaN: none, or outside its range)
+    eqe_ratio: np.ndarray  # pulsed / DC
+    el_drop: np.ndarray  # %, EL over the widths as measured (heating and drift)
+    heating_drop: np.ndarray  # %, drift removed (NaN when the sweep was not bracketed)
+    el_drift: np.ndarray  # %, the reference EL's change over the level's sweep
+
+
+def per_level(
+    level: np.ndarray,
+    width_ms: np.ndarray,
+    el: np.ndarray,
+    j: np.ndarray,
+    eqe: np.ndarray,
+    on_time: np.ndarray,
+    reference: np.ndarray,
+    dc_j: np.ndarray | None = None,
+    dc_eqe: np.ndarray | None = None,
+) -> LevelResults:
+    """Each level's pulsed EQE at the reference width against DC at the same J, and its
+    EL drop, heating and drift (``separate_heating``); a figure a level cannot give is NaN.
+
+    The pulsed point of a level is its last reference-width train: the shortest pulses
+    (the film barely warms), taken right before the level's DC point when the procedure
+    interleaves them, so pulsed and DC differ by heating and not by the device's ageing
+    over the rest of the run.  The DC EQE is the DC curve interpolated in log J (at a
+    current drive the DC rows sit at the same J).
+    """
+    level, width_ms, el, j, eqe, on_time = (
+        np.asarray(a, float) for a in (level, width_ms, el, j, eqe, on_time)
+    )
+    reference = np.asarray(reference, int)
+    levels = np.unique(level[np.isfinite(level)])
+    levels = levels[np.argsort(np.abs(levels), kind="stable")]
+    dc = _curve(dc_j, dc_eqe) if dc_j is not None and dc_eqe is not None else None
+    out: dict[str, list[float]] = {k: [] for k in ("j", "eqe", "dc", "drop", "heat", "drift")}
+    for lv in levels:
+        at = level == lv
+        w = width_ms[at]
+        last = int(np.flatnonzero(w == np.nanmin(w))[-1])
+        out["j"].append(float(j[at][last]))
+        out["eqe"].append(float(eqe[at][last]))
+        out["dc"].append(_dc_at(dc, out["j"][-1]))
+        sweep = reference[at] == 0
+        try:
+            out["drop"].append(100.0 * el_width_trend(w[sweep], el[at][sweep]).relative_drop)
+        except ValueError:
+            out["drop"].append(math.nan)
+        try:
+            split = separate_heating(w, el[at], on_time[at], reference[at])
+        except ValueError:
+            out["heat"].append(math.nan)
+            out["drift"].append(math.nan)
+        else:
+            out["heat"].append(100.0 * split.heating_drop)
+            out["drift"].append(100.0 * split.drift)
+    eqe_pulsed, eqe_dc = np.array(out["eqe"]), np.array(out["dc"])
+    return LevelResults(
+        level=levels,
+        j=np.array(out["j"]),
+        eqe_pulsed=eqe_pulsed,
+        eqe_dc=eqe_dc,
+        eqe_ratio=eqe_pulsed / eqe_dc,
+        el_drop=np.array(out["drop"]),
+        heating_drop=np.array(out["heat"]),
+        el_drift=np.array(out["drift"]),
+    )
+
+
+def _dc_at(dc: tuple[np.ndarray, np.ndarray] | None, j: float) -> float:
+    """The DC EQE (log-J interpolation) at ``j``; NaN without DC or outside its J range."""
+    if dc is None or dc[0].size < 1 or not j > 0:
+        return math.nan
+    jd, ed = dc
+    if not jd[0] * (1 - 1e-9) <= j <= jd[-1] * (1 + 1e-9):
+        return math.nan
+    if jd.size == 1:
+        return float(ed[0])
+    return float(np.interp(np.log10(j), np.log10(jd), ed))
+
+
+@dataclass(frozen=True)
 class EQEComparison:
     """Pulsed and DC EQE on the pulsed J points inside both curves' J range."""
 
@@ -210,6 +298,8 @@ def analyze_pulsed(
     width_level: np.ndarray | None = None,
     width_on_time: np.ndarray | None = None,
     width_reference: np.ndarray | None = None,
+    width_j: np.ndarray | None = None,
+    width_eqe: np.ndarray | None = None,
     pulsed_j: np.ndarray | None = None,
     pulsed_eqe: np.ndarray | None = None,
     dc_j: np.ndarray | None = None,
@@ -226,8 +316,35 @@ def analyze_pulsed(
     ``width_level``: "A" for a current drive, "V" for a voltage drive.  With
     ``width_on_time`` (s) and ``width_reference`` the width sweep is bracketed: its
     ``el_drop`` is as measured (heating and drift), ``heating_drop`` and ``el_drift``
-    are the two apart (``separate_heating``)."""
+    are the two apart (``separate_heating``).  With ``width_j`` and ``width_eqe`` too,
+    every level's results are stored as arrays across the levels (``levels_*``,
+    ``per_level``), and without a drive sweep the levels' reference-width points are the
+    pulsed EQE–J curve compared with DC."""
     out = PulsedAnalysis()
+    if (
+        width_ms is not None
+        and width_el is not None
+        and width_level is not None
+        and width_j is not None
+        and width_eqe is not None
+        and width_on_time is not None
+        and width_reference is not None
+        and len(width_ms)
+    ):
+        levels = per_level(
+            width_level,
+            width_ms,
+            width_el,
+            width_j,
+            width_eqe,
+            width_on_time,
+            width_reference,
+            dc_j,
+            dc_eqe,
+        )
+        _level_figures(out, levels, level_units)
+        if pulsed_j is None and levels.j.size >= 2:
+            pulsed_j, pulsed_eqe = levels.j, levels.eqe_pulsed
     if width_ms is not None and width_el is not None and len(width_ms):
         levels = np.asarray(width_level if width_level is not None else np.zeros(len(width_ms)))
         top = float(levels[np.argmax(np.abs(levels))])
@@ -291,6 +408,20 @@ def analyze_pulsed(
             out.figures[f"{name}_min"] = (float(np.nanmin(v)), units)
             out.figures[f"{name}_max"] = (float(np.nanmax(v)), units)
     return out
+
+
+def _level_figures(out: PulsedAnalysis, levels: LevelResults, level_units: str) -> None:
+    """The per-level results as arrays across the levels, in level order."""
+    out.figures["levels_drive"] = (levels.level, level_units)
+    out.figures["levels_j"] = (levels.j, "mA/cm^2")
+    out.figures["levels_eqe_pulsed"] = (levels.eqe_pulsed, "%")
+    if np.any(np.isfinite(levels.eqe_dc)):
+        out.figures["levels_eqe_dc"] = (levels.eqe_dc, "%")
+        out.figures["levels_eqe_ratio"] = (levels.eqe_ratio, "")
+    out.figures["levels_el_drop"] = (levels.el_drop, "%")
+    if np.any(np.isfinite(levels.heating_drop)):
+        out.figures["levels_heating_drop"] = (levels.heating_drop, "%")
+        out.figures["levels_el_drift"] = (levels.el_drift, "%")
 
 
 def _heating_figures(

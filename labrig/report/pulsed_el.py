@@ -8,12 +8,16 @@ cycle; (d) the figures.
 EL is the dark-subtracted photodiode current (luminance when the photodiode column is
 missing), divided by its value at the shortest width of the same drive level — the same
 normalisation ``labrig.analysis.pulsed.el_width_trend`` uses for the stored ``el_drop``.
-The pulsed EQE–J curve is drawn at the shortest pulse width (the coolest device); DC
-points are the run's ``dc`` / ``dc file`` rows.
+The pulsed EQE–J curve is drawn at the shortest pulse width (the coolest device): for a
+width sweep over several levels, the per-level results the analysis stored (``levels_*``:
+each level's last reference-width train, taken right before its DC point), each point
+labelled with its pulsed/DC ratio; EQE spanning a roll-off is on a log axis, so the ratio
+reads as the gap.  DC points are the run's ``dc`` / ``dc file`` rows.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -46,7 +50,7 @@ PULSED_TABLE = (
     ("el_drift", "EL drift over the sweep (ageing)"),
     ("el_drift_on_time", "  over drive on-time"),
     ("el_width_level", "at drive level"),
-    ("el_monotonic_with_width", "EL monotonic (1 = yes)"),
+    ("el_monotonic_with_width", "EL falls at every longer width"),
     ("shortest_width", "shortest width"),
     ("longest_width", "longest width"),
     ("pulsed_dc_eqe_ratio", "EQE pulsed / DC at highest J"),
@@ -120,8 +124,9 @@ def el_curves(loaded: LoadedRun) -> list[tuple[float, np.ndarray, np.ndarray]]:
 def _log_x(ax: Axes) -> None:
     """Log x with plain numbers at 1, 2, 5 × 10^n (mathtext 3×10¹ labels collide)."""
     lo, hi = ax.dataLim.intervalx
-    if ax.has_data() and np.isfinite(lo) and lo > 0 and lo == hi:  # one point: no warning
-        ax.set_xlim(lo / 2, hi * 2)
+    if ax.has_data() and np.isfinite(lo) and lo > 0 and hi / lo < 4:  # one J: no warning,
+        centre = math.sqrt(lo * hi)  # and a readable span around it
+        ax.set_xlim(centre / 2, centre * 2)
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
@@ -185,21 +190,22 @@ def _eqe_panel(ax: Axes, runs: Sequence[LoadedRun], labels: Sequence[str], multi
     for i, (loaded, label) in enumerate(zip(runs, labels, strict=True)):
         col = colour(i)
         prefix = f"{label}, " if multi else ""
-        pulsed = _rows(loaded, PULSED_MODES)
-        if pulsed and "set_width" in pulsed:
-            widths = np.asarray(pulsed["set_width"], float)
-            shortest = np.nanmin(widths) if np.isfinite(widths).any() else np.nan
-            at = widths == shortest
-            j = np.asarray(pulsed["current_density"], float)[at]
-            eqe = np.asarray(pulsed["eqe"], float)[at]
-            m = positive(j, eqe)
-            if m.any():
-                order = np.argsort(j[m])
-                ax.plot(
-                    j[m][order], eqe[m][order], "o-", color=col,
-                    label=f"{prefix}pulsed {shortest:g} ms",
-                )  # fmt: skip
-                plotted = True
+        j, eqe, ratio, shortest = _pulsed_eqe(loaded)
+        m = positive(j, eqe)
+        if m.any():
+            order = np.argsort(j[m])
+            ax.plot(
+                j[m][order], eqe[m][order], "o-", color=col,
+                label=f"{prefix}pulsed {shortest:g} ms"
+                + (" (×: pulsed / DC)" if np.isfinite(ratio).any() else ""),
+            )  # fmt: skip
+            plotted = True
+            for x, y, r in zip(j[m], eqe[m], ratio[m], strict=True):
+                if np.isfinite(r):  # pulsed / DC at this level, above its point
+                    ax.annotate(
+                        f"×{r:.2f}", (x, y), xytext=(0, 6), textcoords="offset points",
+                        ha="center", fontsize=7.5, color=col,
+                    )  # fmt: skip
         dc = _rows(loaded, DC_MODES)
         any_dc |= bool(dc) and len(dc.get("mode", ())) > 0
         if dc:
@@ -225,12 +231,42 @@ def _eqe_panel(ax: Axes, runs: Sequence[LoadedRun], labels: Sequence[str], multi
             transform=ax.transAxes, fontsize=8, color="0.35",
         )  # fmt: skip
     _log_x(ax)
+    x_lo, x_hi = ax.dataLim.intervalx
+    if plotted and 0 < x_lo and x_hi / x_lo > 2.5:  # room for the end points' labels
+        ax.set_xlim(x_lo / 1.25, x_hi * 1.25)
+    lo, hi = ax.dataLim.intervaly
+    if plotted and lo > 0 and hi / lo > 3:  # EQE over a roll-off: the ratio as a gap
+        ax.set_yscale("log")
+        ax.set_ylim(lo / 1.3, hi * 1.6)
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
     _divergence_labels(ax, marks)
     ax.set_xlabel(axis_label("current density J", "mA/cm^2"))
     ax.set_ylabel(axis_label("EQE", "%"))
     ax.set_title("pulsed vs DC EQE–J")
     if plotted:
         ax.legend(loc="best", fontsize=7.5)
+
+
+def _pulsed_eqe(loaded: LoadedRun) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """J, EQE and pulsed/DC ratio of the pulsed EQE–J curve, and its pulse width (ms): a
+    width sweep's per-level results (each level's reference-width train before its DC
+    point, as the analysis compared them), else the rows at the shortest width."""
+    figures = loaded.figures()
+    pulsed = _rows(loaded, PULSED_MODES)
+    widths = np.asarray(pulsed.get("set_width", ()), float)
+    shortest = float(np.nanmin(widths)) if np.isfinite(widths).any() else math.nan
+    if "levels_j" in figures and "levels_eqe_pulsed" in figures:
+        j = np.atleast_1d(np.asarray(figures["levels_j"][0], float))
+        eqe = np.atleast_1d(np.asarray(figures["levels_eqe_pulsed"][0], float))
+        ratio = figures.get("levels_eqe_ratio", (np.full(j.shape, np.nan), ""))[0]
+        return j, eqe, np.atleast_1d(np.asarray(ratio, float)), shortest
+    if not pulsed or "current_density" not in pulsed:
+        return np.array([]), np.array([]), np.array([]), shortest
+    at = widths == shortest
+    j = np.asarray(pulsed["current_density"], float)[at]
+    return j, np.asarray(pulsed["eqe"], float)[at], np.full(at.sum(), np.nan), shortest
 
 
 def _divergence_labels(ax: Axes, marks: Sequence[tuple[float, int, str]]) -> None:

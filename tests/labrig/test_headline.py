@@ -69,3 +69,12 @@ def test_a_long_headline_is_cut_and_points_to_the_file():
     lines = headline(analysis, "r.h5")
     assert len(lines) == 31
     assert lines[0] == "  figure_00: 0 V" and lines[-1] == "  all figures: labrig inspect r.h5"
+
+
+def test_a_figure_per_drive_level_is_one_line_of_values():
+    import numpy as np
+
+    assert fmt(np.array([25.0, 50.0, 100.0, 200.0])) == "25, 50, 100, 200"
+    assert fmt(np.array([1.0123456, 1.219])) == "1.012, 1.219"
+    lines = headline({"levels_eqe_ratio": (np.array([1.0123, 1.2188]), "")}, "run.h5")
+    assert lines == ["  levels_eqe_ratio: 1.012, 1.219"]

@@ -40,7 +40,7 @@ def _run(out: Path, **settings) -> Path:
 def runs(tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("pulsed_runs")
     return {
-        "width": _run(out, drive_levels="0.002,0.008", widths="0.5,2,10"),
+        "width": _run(out, drive_levels="0.002,0.008", widths="0.5,2,10", dc_reference="none"),
         "drive": _run(
             out,
             mode="drive sweep",
@@ -49,7 +49,10 @@ def runs(tmp_path_factory) -> dict[str, Path]:
             dc_reference="measure",
             dc_dwell=1.0,  # long enough for the DC device to heat and diverge
         ),
-        "voltage": _run(out, drive="voltage", drive_levels="3.5", widths="0.5,5"),
+        "voltage": _run(
+            out, drive="voltage", drive_levels="3.5", widths="0.5,5", dc_reference="none"
+        ),
+        "levels": _run(out, widths="0.5,2,10", dc_rest=0.0),  # the default levels and DC
     }
 
 
@@ -176,4 +179,29 @@ def test_one_drive_level_draws_without_warnings_and_qc_axes_span_a_tolerance(run
     eqe = _panels(fig)["pulsed vs DC EQE–J"]
     x_lo, x_hi = eqe.get_xlim()
     assert x_hi / x_lo >= 3.9  # a single point gets a readable decade around it
+    plt.close(fig)
+
+
+def test_default_run_draws_pulsed_over_dc_eqe_with_the_ratio_at_each_level(runs):
+    """The default run (several levels, a DC point after each): the pulsed curve is the
+    per-level results the analysis compared, each point labelled with its pulsed/DC
+    ratio; EQE over a roll-off on a log axis, so the ratio reads as the gap."""
+    import warnings
+
+    loaded = load_run(runs["levels"])
+    figures = loaded.figures()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = pulsed_figure([loaded])
+        fig.canvas.draw()
+    eqe = _panels(fig)["pulsed vs DC EQE–J"]
+    pulsed = next(line for line in eqe.lines if line.get_label().startswith("pulsed"))
+    assert pulsed.get_label() == "pulsed 0.5 ms (×: pulsed / DC)"
+    assert pulsed.get_xdata() == pytest.approx(figures["levels_j"][0])
+    assert pulsed.get_ydata() == pytest.approx(figures["levels_eqe_pulsed"][0])
+    assert len(pulsed.get_xdata()) == 4
+    ratios = [f"×{r:.2f}" for r in figures["levels_eqe_ratio"][0]]
+    assert [t.get_text() for t in eqe.texts if t.get_text().startswith("×")] == ratios
+    assert eqe.get_yscale() == "log"
+    assert not any("no DC reference" in t.get_text() for t in eqe.texts)
     plt.close(fig)

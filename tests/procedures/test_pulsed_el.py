@@ -87,7 +87,7 @@ def test_bad_input_touches_no_instrument(tmp_path):
 
 
 def test_defaults_validate_and_plan():
-    p = PulsedELProcedure(drive_levels="0.001, 0.004")
+    p = PulsedELProcedure(drive_levels="0.001, 0.004", dc_reference="none")
     p.validate(load_config("sim"))
     # each width after the first is followed by the reference (shortest) width: drift
     assert p.points()[:5] == [
@@ -99,9 +99,9 @@ def test_defaults_validate_and_plan():
     ]
     assert p.points()[10:12] == [(0.001, 0.5e-3, True), (0.004, 0.5e-3, False)]
     assert len(p.points()) == 22 and p.estimated_points() == 22
-    r = PulsedELProcedure(widths="5, 1, 2, 1")
+    r = PulsedELProcedure(widths="5, 1, 2, 1", drive_levels="0.004")
     assert [w for _, w, _ in r.points()] == pytest.approx([1e-3, 5e-3, 1e-3, 2e-3, 1e-3])
-    assert PulsedELProcedure(widths="2").points() == [(0.004, 2e-3, False)]
+    assert PulsedELProcedure(widths="2", drive_levels="0.004").points() == [(0.004, 2e-3, False)]
     q = PulsedELProcedure(mode="drive sweep", drive_levels="0.001, 0.004", widths="1, 2")
     assert q.points() == [
         (0.001, 1e-3, False),
@@ -199,7 +199,7 @@ def _device(config):
 def test_width_sweep_el_falls_with_width_as_the_film_heats(tmp_path):
     config = load_config("sim")
     result, data, analysis, log, factory = _run(
-        tmp_path, drive_levels="0.008", pulses_per_point=5, rest=5.0
+        tmp_path, drive_levels="0.008", pulses_per_point=5, rest=5.0, dc_reference="none"
     )
     assert result.status == "finished", result.reason
     assert list(data["set_width"]) == [0.5, 1, 0.5, 2, 0.5, 5, 0.5, 10, 0.5, 20, 0.5]
@@ -254,15 +254,15 @@ def test_width_sweep_el_falls_with_width_as_the_film_heats(tmp_path):
     assert not factory.lab.physics.operating_point.output_on
 
 
-def test_default_width_sweep_reports_heating_apart_from_ageing(tmp_path):
-    """The default run (4 mA, 20 pulses, 2 s rest): about half the raw EL drop over the
+def test_width_sweep_reports_heating_apart_from_ageing(tmp_path):
+    """A 4 mA width sweep (20 pulses, 2 s rest): about half the raw EL drop over the
     widths is the device ageing.  The bracketed sweep's heating drop matches the
     simulator's two-node thermal model and its drift the degradation model, both read at
     the end of every pulse with degradation on.  Tolerances: heating within 0.1 and
     drift within 0.15 percentage points (the substrate's warmth left from a long train,
     2 s rest against its 3 s time constant, dims the next reference by ~0.1 %)."""
     config = load_config("sim")
-    result, data, analysis, log, factory = _run(tmp_path)
+    result, data, analysis, log, factory = _run(tmp_path, drive_levels="0.004", dc_reference="none")
     assert result.status == "finished", result.reason
     pulses = 20
     trains = len(data["set_width"])
@@ -293,6 +293,62 @@ def test_default_width_sweep_reports_heating_apart_from_ageing(tmp_path):
     assert analysis["el_drop"] > heating_truth + 0.8
     assert analysis["el_drift_references"] == 6
     assert analysis["heating_method"].decode().startswith("bracketed")
+
+
+def test_default_run_compares_pulsed_and_dc_eqe_at_each_level(tmp_path):
+    """The default run: a bracketed width sweep at 1, 2, 4 and 8 mA (25-200 mA/cm²), each
+    level's DC point right after its last reference-width train.  Per level, the stored
+    pulsed EQE is the simulated device's EQE at the end of those 0.5 ms pulses -- its
+    heating-free EQE (intrinsic × ageing, within 0.7 %) -- and the DC EQE the
+    device's at the end of the DC dwell, so their ratio is the device's; ageing between
+    them is the DC dwell's alone.  Tolerances: pulsed 2 % (reference-spectrum photometry
+    and the photodiode aperture), DC 1.5 % (the readings come ~0.1 s before the truth is
+    taken at output off, while the device still heats)."""
+    config = load_config("sim")
+    result, data, analysis, log, factory = _run(tmp_path)
+    assert result.status == "finished", result.reason
+    levels = [0.001, 0.002, 0.004, 0.008]
+    pulses, trains = 20, 11
+    assert list(data["mode"]) == (["width sweep"] * trains + ["dc"]) * 4
+    assert list(analysis["levels_drive"]) == levels
+    assert analysis["levels_j"] == pytest.approx(np.array(levels) / AREA_CM2 * 1e3, rel=1e-3)
+    # the truth at each pulse's end and at the DC point's end, in the run's order
+    truth = factory.pulse_truth
+    per_level = pulses * trains + 1
+    assert len(truth) == 4 * per_level
+    dev = _device(config)
+    pulsed_truth, dc_truth = [], []
+    for k, amps in enumerate(levels):
+        last_train = truth[k * per_level + pulses * (trains - 1) : (k + 1) * per_level - 1]
+        dc = truth[(k + 1) * per_level - 1]
+        assert all(p["current_a"] == pytest.approx(amps, rel=1e-6) for p in last_train)
+        assert dc["current_a"] == pytest.approx(amps, rel=1e-3)
+        eqe = np.mean([p["eqe"] for p in last_train])
+        # heating-free: the device's intrinsic EQE times its ageing, within 0.7 % (at
+        # 200 mA/cm² the film warms 0.4 K in 0.5 ms, the 1 % duty and the 20 ms train
+        # before leave the substrate 1 K warm); DC: 1-14 % lower from heating alone
+        heating_free = dev.intrinsic_eqe(amps / AREA_CM2) * last_train[-1]["relative_efficiency"]
+        assert min(p["thermal_factor"] for p in last_train) > 0.993
+        assert eqe == pytest.approx(heating_free, rel=0.007)
+        assert dc["thermal_factor"] < last_train[-1]["thermal_factor"] - 0.005
+        pulsed_truth.append(100 * eqe)
+        dc_truth.append(100 * dc["eqe"])
+    pulsed_truth, dc_truth = np.array(pulsed_truth), np.array(dc_truth)
+    assert analysis["levels_eqe_pulsed"] == pytest.approx(pulsed_truth, rel=0.02)
+    assert analysis["levels_eqe_dc"] == pytest.approx(dc_truth, rel=0.015)
+    ratio = analysis["levels_eqe_ratio"]
+    assert ratio == pytest.approx(pulsed_truth / dc_truth, rel=0.02)
+    assert ratio == pytest.approx(analysis["levels_eqe_pulsed"] / analysis["levels_eqe_dc"])
+    # DC heats the device more at every higher level: 1 % at 25, > 15 % at 200 mA/cm²
+    assert np.all(np.diff(ratio) > 0)
+    assert ratio[0] == pytest.approx(1.0, abs=0.03) and ratio[-1] > 1.15
+    assert analysis["pulsed_dc_eqe_ratio"] == pytest.approx(ratio[-1], rel=1e-9)
+    # heating, drift and EL drop per level, the top level's being the run's own figures
+    assert np.all(np.diff(analysis["levels_heating_drop"]) > 0)
+    assert analysis["levels_heating_drop"][-1] == pytest.approx(analysis["heating_drop"])
+    assert analysis["levels_el_drift"][-1] == pytest.approx(analysis["el_drift"])
+    assert analysis["levels_el_drop"][-1] == pytest.approx(analysis["el_drop"])
+    assert factory.lab.instruments["smu"].output is False
 
 
 def test_drive_sweep_pulsed_eqe_above_dc_at_high_j(tmp_path):

@@ -13,6 +13,7 @@ from labrig.analysis.pulsed import (
     divergence_j,
     duty_cycle,
     el_width_trend,
+    per_level,
     separate_heating,
 )
 
@@ -158,3 +159,64 @@ def test_analyse_pulsed_stores_heating_drift_and_method_or_says_why_not() -> Non
     )
     assert "heating_drop" not in single.figures
     assert any(n.startswith("heating vs drift: needs the reference width") for n in single.notes)
+
+
+def test_per_level_compares_each_levels_last_reference_train_with_dc() -> None:
+    """Two levels, each a bracketed sweep 0.5 (ref), 2, 0.5 (ref), 10, 0.5 (ref) ms: the
+    reference EL falls linearly in on-time (drift), the sweep points also by heating."""
+    width = np.array([0.5, 2, 0.5, 10, 0.5] * 2)
+    reference = np.array([0, 0, 1, 0, 1] * 2)
+    on_time = np.array([0.0, 1.0, 2.0, 3.0, 4.0] * 2)
+    level = np.repeat([0.004, 0.001], 5)  # out of order: results come ascending
+    drift = 1 - 0.01 * on_time  # 4 % over the sweep at both levels
+    heat = np.where(width == 2, 0.98, np.where(width == 10, 0.95, 1.0))
+    el = np.concatenate([2.0 * drift[:5] * heat[:5], 1.0 * drift[5:] * heat[5:]])
+    j = np.repeat([100.0, 25.0], 5)
+    eqe = np.array([5.0, 4.8, 4.9, 4.6, 4.8, 10.0, 9.9, 9.95, 9.8, 9.9])
+    levels = per_level(level, width, el, j, eqe, on_time, reference, [25, 100], [9.0, 4.0])
+    assert list(levels.level) == [0.001, 0.004]
+    assert list(levels.j) == [25.0, 100.0]
+    assert list(levels.eqe_pulsed) == [9.9, 4.8]  # the last reference train of each level
+    assert list(levels.eqe_dc) == [9.0, 4.0]
+    assert levels.eqe_ratio == pytest.approx([1.1, 1.2])
+    assert levels.heating_drop == pytest.approx([5.0, 5.0])  # 1 - 0.95, drift removed
+    assert levels.el_drift == pytest.approx([4.0, 4.0])
+    raw = 100 * (1 - 0.95 * (1 - 0.03) / 1.0)  # 10 ms at on-time 3 against the first 0.5
+    assert levels.el_drop == pytest.approx([raw, raw])
+    # DC interpolated in log J; outside the DC range, or without DC: NaN
+    half = per_level(level, width, el, j, eqe, on_time, reference, [10, 40], [8.0, 6.0])
+    assert half.eqe_dc[0] == pytest.approx(8.0 - 2.0 * math.log10(2.5) / math.log10(4))
+    assert math.isnan(half.eqe_dc[1]) and math.isnan(half.eqe_ratio[1])
+    assert np.isnan(per_level(level, width, el, j, eqe, on_time, reference).eqe_dc).all()
+
+
+def test_analyze_pulsed_stores_arrays_across_levels_and_the_levels_as_the_pulsed_curve():
+    width = np.array([0.5, 2, 0.5] * 2)
+    reference = np.array([0, 0, 1] * 2)
+    on_time = np.array([0.0, 1.0, 2.0] * 2)
+    level = np.repeat([0.001, 0.004], 3)
+    el = np.array([1.0, 0.99, 0.99, 4.0, 3.8, 3.92])
+    j = np.repeat([25.0, 100.0], 3)
+    eqe = np.array([10.0, 9.9, 9.9, 5.0, 4.75, 4.9])
+    out = analyze_pulsed(
+        width_ms=width,
+        width_el=el,
+        width_level=level,
+        width_on_time=on_time,
+        width_reference=reference,
+        width_j=j,
+        width_eqe=eqe,
+        dc_j=np.array([25.0, 100.0]),
+        dc_eqe=np.array([9.0, 3.5]),
+    )
+    f = out.figures
+    assert list(f["levels_drive"][0]) == [0.001, 0.004] and f["levels_drive"][1] == "A"
+    assert f["levels_j"][1] == "mA/cm^2" and f["levels_eqe_pulsed"][1] == "%"
+    assert f["levels_eqe_ratio"][0] == pytest.approx([9.9 / 9.0, 4.9 / 3.5])
+    # the 2 ms EL against the reference interpolated to its on-time (the middle of two)
+    heating = [100 * (1 - 0.99 / 0.995), 100 * (1 - 3.8 / 3.96)]
+    assert f["levels_heating_drop"][0] == pytest.approx(heating)
+    # no drive sweep: the levels' points are the pulsed EQE-J curve compared with DC
+    assert f["pulsed_dc_eqe_ratio"][0] == pytest.approx(4.9 / 3.5)
+    assert f["highest_common_j"][0] == pytest.approx(100.0)
+    assert f["divergence_j"][0] == pytest.approx(25.0)
