@@ -179,12 +179,14 @@ def per_level(
             out["heat"].append(100.0 * split.heating_drop)
             out["drift"].append(100.0 * split.drift)
     eqe_pulsed, eqe_dc = np.array(out["eqe"]), np.array(out["dc"])
+    with np.errstate(divide="ignore", invalid="ignore"):  # no light under DC: no ratio
+        ratio = np.where(eqe_dc > 0, eqe_pulsed / eqe_dc, math.nan)
     return LevelResults(
         level=levels,
         j=np.array(out["j"]),
         eqe_pulsed=eqe_pulsed,
         eqe_dc=eqe_dc,
-        eqe_ratio=eqe_pulsed / eqe_dc,
+        eqe_ratio=ratio,
         el_drop=np.array(out["drop"]),
         heating_drop=np.array(out["heat"]),
         el_drift=np.array(out["drift"]),

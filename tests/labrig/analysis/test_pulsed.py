@@ -188,6 +188,8 @@ def test_per_level_compares_each_levels_last_reference_train_with_dc() -> None:
     assert half.eqe_dc[0] == pytest.approx(8.0 - 2.0 * math.log10(2.5) / math.log10(4))
     assert math.isnan(half.eqe_dc[1]) and math.isnan(half.eqe_ratio[1])
     assert np.isnan(per_level(level, width, el, j, eqe, on_time, reference).eqe_dc).all()
+    dark = per_level(level, width, el, j, eqe, on_time, reference, [25, 100], [0.0, 0.0])
+    assert np.isnan(dark.eqe_ratio).all()  # an open device under DC: no ratio, no warning
 
 
 def test_analyze_pulsed_stores_arrays_across_levels_and_the_levels_as_the_pulsed_curve():
