@@ -19,6 +19,10 @@ run as ``labrig run``: validated first, the bench opened and shut down safely by
   off, file closed ``aborted``).
 * ``RunManager`` is pymeasure's ``Manager`` starting a ``RunWorker``.
 
+The plot draws one curve per data group the run has (every lifetime channel, each solar
+scan; ``plotted_groups``), and the browser's Open button reads past labrig run files
+through the store's reader (``FileResults``) into the browser and the plot.
+
 Qt comes from the optional ``gui`` extra (PySide6-Essentials); this module imports it,
 so ``labrig.cli`` imports this module only inside the ``gui`` command.
 """
@@ -26,10 +30,11 @@ so ``labrig.cli`` imports this module only inside the ``gui`` command.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from queue import Queue
 from typing import Any
@@ -46,6 +51,7 @@ from labrig.parameters import parameter_objects
 from labrig.procedure import LabrigProcedure
 from labrig.records import Progress, Record, Row, Rows, RunStarted
 from labrig.run_state import StopControl
+from labrig.store import DEFAULT_GROUP
 from labrig.subscribers import LoggingSubscriber
 
 log = logging.getLogger(__name__)
@@ -58,46 +64,113 @@ STATUS = {
 GUI_STOP_REASON = "stopped from the GUI"
 
 
-class RunResults:
+def plotted_groups(procedure: LabrigProcedure) -> list[str]:
+    """The data groups the plot shows, one curve each: the extra groups when the
+    procedure has them (every lifetime channel, each solar scan), else the main one."""
+    return list(procedure.data_groups()) or [DEFAULT_GROUP]
+
+
+class RunRows:
+    """A run's rows per data group, as the DataFrames pymeasure's curves poll (the run's
+    thread appends, Qt's thread reads: one lock)."""
+
+    def __init__(self, procedure: LabrigProcedure, groups: Sequence[str]) -> None:
+        self.procedure = procedure
+        self.groups = list(groups)
+        self._columns = [c.name for c in procedure.COLUMNS]
+        self._rows = {g: {c: [] for c in self._columns} for g in self.groups}
+        self._lock = threading.Lock()
+
+    def extend(self, group: str, columns: Mapping[str, Sequence[Any]], n: int) -> None:
+        """Append ``n`` rows given as columns to ``group`` (missing columns: NaN)."""
+        rows = self._rows.get(group)
+        if rows is None or not n:
+            return
+        with self._lock:
+            for name, values in rows.items():
+                values.extend(columns[name] if name in columns else [math.nan] * n)
+
+    def frame(self, group: str):
+        import pandas as pd
+
+        with self._lock:
+            return pd.DataFrame({c: list(v) for c, v in self._rows[group].items()})
+
+    @property
+    def data(self):
+        """The first plotted group (pymeasure's ``Results.data``)."""
+        return self.frame(self.groups[0])
+
+    def reload(self) -> None:
+        """pymeasure's curves may ask for a reload; the rows are already in memory."""
+
+
+class GroupRows:
+    """One data group of a ``RunRows``, where a pymeasure curve expects a ``Results``."""
+
+    def __init__(self, rows: RunRows, group: str) -> None:
+        self.rows, self.group = rows, group
+
+    @property
+    def procedure(self) -> LabrigProcedure:
+        return self.rows.procedure
+
+    @property
+    def data(self):
+        return self.rows.frame(self.group)
+
+    def reload(self) -> None:
+        """Nothing to reload (``RunRows.reload``)."""
+
+
+class RunResults(RunRows):
     """What the window reads while a run goes on (see the module docstring)."""
 
     def __init__(self, procedure: LabrigProcedure, output_dir: Path) -> None:
-        self.procedure = procedure
+        super().__init__(procedure, plotted_groups(procedure))
         self.output_dir = Path(output_dir)
         self.data_filename = str(self.output_dir / f"{procedure.NAME}: starting…")
         self.path: Path | None = None
         self.status: str | None = None
         self.reason: str | None = None
-        groups = list(procedure.data_groups())
-        #: the group the live plot shows: the default one, or the first extra group
-        #: (a lifetime run's channels); the file holds them all
-        self.group = None if not groups else groups[0]
-        self._columns = [c.name for c in procedure.COLUMNS]
-        self._rows: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
 
     def __call__(self, record: Record) -> None:
-        """The run's records: the file's name, and the rows of the plotted group."""
+        """The run's records: the file's name, and the rows of the plotted groups."""
         if isinstance(record, RunStarted):
             self.data_filename = str(record.path)
-        elif isinstance(record, (Row, Rows)) and record.group == self.group:
-            if isinstance(record, Row):
-                rows = [dict(record.values)]
-            else:
-                cols = record.columns
-                rows = [{k: v[i] for k, v in cols.items()} for i in range(len(record))]
-            with self._lock:
-                self._rows.extend(rows)
+        elif isinstance(record, Row):
+            values = {k: [v] for k, v in record.values.items()}
+            self.extend(record.group or DEFAULT_GROUP, values, 1)
+        elif isinstance(record, Rows):
+            self.extend(record.group or DEFAULT_GROUP, record.columns, len(record))
 
-    @property
-    def data(self):
-        import pandas as pd
 
-        with self._lock:
-            return pd.DataFrame(list(self._rows), columns=self._columns)
+class FileResults(RunRows):
+    """A past run file, read through the store's reader, where the window expects a
+    ``Results`` (the browser shows its parameters and status, the plot its groups)."""
 
-    def reload(self) -> None:
-        """pymeasure's curves may ask for a reload; the rows are already in memory."""
+    def __init__(self, procedure_class: type[LabrigProcedure], path: Path) -> None:
+        from labrig.report.data import load_run
+
+        loaded = load_run(path)  # one line (LabrigError) for a non-run or unreadable file
+        run = loaded.run
+        if run.procedure != procedure_class.NAME:
+            raise UserInputError(
+                f"{path}: a {run.procedure} run; this window shows {procedure_class.NAME} runs"
+            )
+        procedure = procedure_class()
+        for name, (value, _units) in run.parameters.items():
+            if name in procedure.parameter_objects():
+                setattr(procedure, name, value)
+        procedure.status = STATUS.get(run.status, Procedure.FAILED)
+        groups = [g for g in run.groups if g != DEFAULT_GROUP] or [DEFAULT_GROUP]
+        super().__init__(procedure, groups)
+        for group in groups:
+            table = loaded.table(group)
+            self.extend(group, table, len(next(iter(table.values()), ())))
+        self.path = Path(path)
+        self.data_filename = str(path)
+        self.status, self.reason = run.status, run.abort_reason
 
 
 class RunWorker(StoppableThread):
@@ -187,9 +260,13 @@ class RunManager(Manager):
         self._worker.start()
 
     def _finished_file(self, experiment) -> None:
-        """Show the run file's name in the browser once the runner has named it."""
+        """Show the run file's name in the browser once the runner has named it, and
+        every row in the plot (its timer only redraws while a run goes on)."""
         experiment.data_filename = experiment.results.data_filename
         experiment.browser_item.setText(1, Path(experiment.results.data_filename).name)
+        for curve in experiment.curve_list:
+            if curve is not None:  # a widget without curves (pymeasure's own check)
+                curve.update_data()
 
     def _finish(self) -> None:
         self._finished_file(self._running_experiment)
@@ -226,8 +303,52 @@ class LabrigWindow(ManagedWindow):
         self.setWindowTitle(
             f"labrig {procedure_class.NAME} — {config.name} ({config.device.sample}) -> {self.output_dir}"
         )
-        self.browser_widget.open_button.setEnabled(False)  # opens pymeasure CSVs only
         self._label_axes_with_units(procedure_class)
+
+    def new_curve(self, wdg, results, color=None, **kwargs):
+        """One curve per plotted group (every lifetime channel), each in its own colour;
+        pymeasure's single curve for a run with one group."""
+        groups = getattr(results, "groups", ())
+        if len(groups) <= 1:
+            return super().new_curve(wdg, results, color=color, **kwargs)
+        import pyqtgraph as pg
+
+        return [
+            super(LabrigWindow, self).new_curve(
+                wdg, GroupRows(results, group), color=pg.intColor(i, hues=len(groups)), **kwargs
+            )
+            for i, group in enumerate(groups)
+        ]
+
+    def open_experiment(self) -> None:
+        """The browser's Open button: past labrig run files (not pymeasure CSVs)."""
+        paths, _ = QtWidgets.QFileDialog.getOpenFileNames(
+            self,
+            "Open labrig run files",
+            str(self.output_dir),
+            "labrig run files (*.h5 *.hdf5 *.nxs);;all files (*)",
+        )
+        self.open_runs([Path(p) for p in paths])
+
+    def open_runs(self, paths: Sequence[Path]) -> None:
+        """Show each run file in the browser and the plot; a file that is not a run of
+        this procedure is refused with one line in the log."""
+        for path in paths:
+            if str(path) in self.manager.experiments:  # pymeasure compares the file names
+                log.warning("%s is open already", path)
+                continue
+            try:
+                results = FileResults(self.procedure_class, path)
+            except LabrigError as exc:
+                log.error("not opened: %s", exc)
+                continue
+            experiment = self.new_experiment(results)
+            for curve in experiment.curve_list:
+                if curve is not None:
+                    curve.update_data()
+            experiment.browser_item.progressbar.setValue(100)
+            self.manager.load(experiment)
+            log.info("opened %s (%s)", path, results.status)
 
     def _label_axes_with_units(self, procedure_class: type[LabrigProcedure]) -> None:
         """Axis titles with units from the procedure's columns, now and whenever the user
@@ -258,7 +379,14 @@ class LabrigWindow(ManagedWindow):
         self.manager = manager
 
     def queue(self, procedure: LabrigProcedure | None = None) -> None:
+        """Queue a run, refused in one logged line if its parameters do not fit the bench
+        (validated now too: the plot's groups, e.g. lifetime channels, follow the config)."""
         procedure = procedure if procedure is not None else self.make_procedure()
+        try:
+            procedure.validate(self.config)
+        except UserInputError as exc:
+            log.error("not queued: %s", exc)
+            return
         procedure.status = Procedure.QUEUED
         experiment = self.new_experiment(RunResults(procedure, self.output_dir))
         self.manager.queue(experiment)

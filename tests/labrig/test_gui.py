@@ -193,3 +193,99 @@ def test_gui_plot_axes_carry_units_also_after_a_column_change(app, tmp_path):
     assert plot.getAxis("left").labelText == "current density J (mA/cm²)"
     assert plot.getAxis("left").labelUnits == ""  # no SI prefix games on mA/cm²
     window.close()
+
+
+def _two_channel_lifetime_config():
+    import yaml
+
+    from labrig.config import parse_config, shipped_config_dir
+
+    data = yaml.safe_load((shipped_config_dir() / "sim.yaml").read_text())
+    data["instruments"]["lifetime"].update(channels=2)
+    return parse_config(data)
+
+
+def test_gui_plots_every_lifetime_channel_and_opens_past_runs(app, tmp_path, monkeypatch):
+    import numpy as np
+    from pymeasure.display.Qt import QtWidgets
+
+    from labrig.gui import LabrigWindow
+    from labrig.procedures.lifetime import LifetimeProcedure
+
+    cfg = _two_channel_lifetime_config()
+    window = LabrigWindow(LifetimeProcedure, cfg, tmp_path)
+    window.inputs.drive.setValue("current density")
+    window.inputs.levels.setValue("5")
+    window.inputs.stop_at.setValue("T95")
+    window.inputs.ramp_dwell.setValue(0.5)
+    window.queue()
+    live = window.manager.experiments[0]
+    _wait(app, lambda: live.results.status is not None and not window.manager.is_running())
+    assert live.results.status == "finished", live.results.reason
+    run = read_run(live.results.path)
+    y_axis = window.plot_widget.plot_frame.y_axis
+
+    def curves(experiment) -> list:
+        return [c for c in experiment.curve_list if c is not None]  # the log widget's: None
+
+    def plotted(experiment) -> dict[str, np.ndarray]:
+        return {c.results.group: np.asarray(c.getData()[1]) for c in curves(experiment)}
+
+    def in_file(group: str) -> np.ndarray:
+        return run.columns[group][y_axis][0]
+
+    # one curve per channel, in its own colour, holding every row the file holds
+    assert live.results.groups == ["channel_01", "channel_02"]
+    assert len({c.opts["pen"].color().name() for c in curves(live)}) == 2
+    for group, y in plotted(live).items():
+        assert len(y) >= 5
+        np.testing.assert_allclose(y, in_file(group))
+
+    # the Open button: the file comes back into a fresh window's browser and plot
+    (tmp_path / "notes.h5").write_text("not a run")
+    picked = [str(live.results.path), str(tmp_path / "notes.h5")]
+    monkeypatch.setattr(
+        QtWidgets.QFileDialog, "getOpenFileNames", staticmethod(lambda *a, **k: (picked, ""))
+    )
+    other = LabrigWindow(LifetimeProcedure, cfg, tmp_path)
+    assert other.browser_widget.open_button.isEnabled()
+    other.browser_widget.open_button.click()
+    other.browser_widget.open_button.click()  # a file already open is not opened twice
+    assert len(other.manager.experiments.queue) == 1
+    opened = other.manager.experiments[0]
+    assert opened.browser_item.text(1) == live.results.path.name
+    assert opened.procedure.status == opened.procedure.FINISHED
+    assert opened.procedure.levels == "5" and opened.procedure.stop_at == "T95"
+    assert set(plotted(opened)) == {"channel_01", "channel_02"}
+    for group, y in plotted(opened).items():
+        np.testing.assert_allclose(y, in_file(group))
+    window.close()
+    other.close()
+
+
+def test_gui_open_refuses_another_procedures_run_in_one_line(app, tmp_path, caplog):
+    import logging
+
+    from labrig.gui import LabrigWindow
+    from labrig.procedures.jvl import JVLProcedure
+    from labrig.procedures.sclc import SCLCProcedure
+    from labrig.runner import run_procedure
+
+    proc = SCLCProcedure()
+    proc.set_parameters({"points": 11})
+    sclc_run = run_procedure(proc, load_config("sclc_sim"), output_dir=tmp_path, progress=False)
+    window = LabrigWindow(JVLProcedure, load_config("sim"), tmp_path)
+    with caplog.at_level(logging.ERROR, logger="labrig.gui"):
+        window.open_runs([sclc_run.path])
+    assert len(window.manager.experiments.queue) == 0
+    assert [r.getMessage() for r in caplog.records if r.name == "labrig.gui"] == [
+        f"not opened: {sclc_run.path}: a sclc run; this window shows jvl runs"
+    ]
+    # an sclc window takes it, with its one curve
+    sclc_window = LabrigWindow(SCLCProcedure, load_config("sclc_sim"), tmp_path)
+    sclc_window.open_runs([sclc_run.path])
+    (opened,) = sclc_window.manager.experiments.queue
+    assert len(opened.results.data) == 11
+    assert len([c for c in opened.curve_list if c is not None]) == 1
+    window.close()
+    sclc_window.close()
