@@ -13,25 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from labrig.config import ROLES, BenchConfig, roles_to_open
-from labrig.errors import (
-    ConfigError,
-    GarbledReplyError,
-    InstrumentDisconnectedError,
-    InstrumentNotFoundError,
-    InstrumentTimeoutError,
-    LabrigError,
-    WrongInstrumentError,
-)
-
-#: what to do, by what went wrong (the message says what happened)
-ADVICE: tuple[tuple[type[Exception], str], ...] = (
-    (InstrumentNotFoundError, "check that it is switched on and connected, and its resource"),
-    (InstrumentTimeoutError, "check that it is on, the cable, the address and the baud rate"),
-    (WrongInstrumentError, "another instrument answers there: check the resource or driver"),
-    (InstrumentDisconnectedError, "check the cable, and that no other program holds the port"),
-    (GarbledReplyError, "check the baud rate and the line terminator set on the instrument"),
-    (ConfigError, "fix the config"),
-)
+from labrig.errors import LabrigError, advice, first_line
 
 
 @dataclass(frozen=True)
@@ -50,18 +32,6 @@ def _resource(config: BenchConfig, role: str) -> str:
     return "the first one found" if inst.driver == "usb2000plus" else "no resource"
 
 
-def _advice(exc: Exception) -> str:
-    for kind, advice in ADVICE:
-        if isinstance(exc, kind):
-            return advice
-    return "check the instrument, its connection and the config's resource"
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else "no answer"
-
-
 def check_roles(config: BenchConfig) -> Iterator[RoleCheck]:
     """One ``RoleCheck`` per configured role, in ROLES order, each opened on its own."""
     from labrig.bench import Bench
@@ -75,7 +45,7 @@ def check_roles(config: BenchConfig) -> Iterator[RoleCheck]:
             yield RoleCheck(
                 role,
                 False,
-                f"{role:12s} FAILED {resource}: {_first_line(exc)}; {_advice(exc)}",
+                f"{role:12s} FAILED {resource}: {first_line(exc)}; {advice(exc)}",
             )
             continue
         yield RoleCheck(

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from labrig import __version__
-from labrig.errors import InstrumentError, UserInputError
+from labrig.errors import InstrumentError, UserInputError, for_user
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ABORTED = 0, 1, 2, 130
 STATUS_EXIT = {"finished": EXIT_OK, "failed": EXIT_FAILED, "aborted": EXIT_ABORTED}
@@ -80,7 +80,7 @@ class LabrigGroup(click.Group):
         except UserInputError as exc:
             _fail(str(exc), EXIT_USAGE)
         except InstrumentError as exc:
-            _fail(f"{type(exc).__name__}: {exc}", EXIT_FAILED)
+            _fail(for_user(exc), EXIT_FAILED)
         except KeyboardInterrupt:
             click.echo("labrig: interrupted", err=True)
             sys.exit(EXIT_ABORTED)
@@ -229,8 +229,8 @@ def run(procedure, config, simulate, settings, sample, operator, output_dir, res
             err=True,
         )
     click.echo(f"{result.status}: {result.path}")
-    if result.reason:
-        click.echo(f"reason: {result.reason}")
+    if result.told:  # the file keeps the full reason (``labrig inspect``)
+        click.echo(f"reason: {result.told}")
     from labrig.headline import headline
 
     for line in headline(result.analysis, result.path):

@@ -98,3 +98,43 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
 class StoreWriteError(LabrigError):
     """The run file stopped taking writes (disk full, file-size limit): the run stops,
     is recorded as failed, and the rows already on disk are kept."""
+
+
+#: what to do, by what went wrong (the message says what happened)
+ADVICE: tuple[tuple[type[Exception], str], ...] = (
+    (InstrumentNotFoundError, "check that it is switched on and connected, and its resource"),
+    (InstrumentTimeoutError, "check that it is on, the cable, the address and the baud rate"),
+    (WrongInstrumentError, "another instrument answers there: check the resource or driver"),
+    (InstrumentDisconnectedError, "check the cable, and that no other program holds the port"),
+    (GarbledReplyError, "check the baud rate and the line terminator set on the instrument"),
+    (OverRangeError, "use auto range or a larger range"),
+    (SaturationError, "lower the drive, or attenuate the light into the spectrometer"),
+    (InstrumentSettingError, "change the parameter that asks for it"),
+    (ConfigError, "fix the config"),
+)
+
+
+def advice(exc: BaseException) -> str:
+    """What the person at the bench can do about ``exc``."""
+    for kind, text in ADVICE:
+        if isinstance(exc, kind):
+            return text
+    return "check the instrument, its connection and the config's resource"
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else "no answer"
+
+
+def for_user(exc: BaseException) -> str:
+    """One line for the terminal: what happened and what to do, without Python's class
+    names (the run file keeps those, and the log the traceback)."""
+    if isinstance(exc, InstrumentError):
+        return f"{first_line(exc)}; {advice(exc)}"
+    if isinstance(exc, LabrigError):
+        return first_line(exc)
+    return (
+        f"an unexpected error inside labrig ({first_line(exc) or 'no message'}); the run "
+        "file records it: please report it"
+    )

@@ -224,7 +224,7 @@ class RunWorker(StoppableThread):
             status = STATUS.get(result.status, Procedure.FAILED)
             log.info("%s: %s", result.status, result.path)
             if result.reason:
-                log.warning("reason: %s", result.reason)
+                log.warning("reason: %s", result.told or result.reason)
         finally:
             if status == Procedure.FINISHED:
                 self.monitor_queue.put(("progress", 100.0))

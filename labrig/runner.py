@@ -49,6 +49,7 @@ from labrig.errors import (
     ParameterError,
     RunAborted,
     UserInputError,
+    for_user,
 )
 from labrig.procedure import LabrigProcedure
 from labrig.records import BenchOpened, Event, Record, RunEnded, RunStarted
@@ -72,6 +73,9 @@ class RunResult:
     #: what the safe shutdown could not do ("role: problem"); empty when every output is
     #: confirmed off.  Non-empty means the status is "failed": someone must check the bench.
     unsafe: list[str] = field(default_factory=list)
+    #: the reason as the terminal says it: what happened and what to do, without the
+    #: Python class names the file's reason keeps (``labrig.errors.for_user``)
+    told: str | None = None
 
 
 # --------------------------------------------------------------------------- the run
@@ -322,6 +326,7 @@ def _run(
     procedure.connect(publish, lambda: control.should_stop() or dispatcher.failure() is not None)
 
     status, reason = "finished", None
+    told: tuple[str, str] | None = None  # (the file's reason, the terminal's) of a failure
     bench = bench_factory(config, roles)
     bench.resumed = resumed
     try:
@@ -353,6 +358,7 @@ def _run(
             log.warning("after the stop request: %s", message)
         else:
             status, reason = "failed", message
+            told = (message, for_user(exc))
             log.error("run failed: %s", reason, exc_info=not isinstance(exc, LabrigError))
     finally:
         control.finishing()
@@ -368,4 +374,5 @@ def _run(
             publish(Event("error", reason or "", logging.ERROR, logged=True))
         control.end(status)
         publish(RunEnded(status, reason, unsafe))  # type: ignore[arg-type]
-    return RunResult(store.path, status, reason, analysis, unsafe)
+    said = told[1] if told is not None and reason == told[0] else reason
+    return RunResult(store.path, status, reason, analysis, unsafe, said)

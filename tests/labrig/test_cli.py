@@ -305,3 +305,27 @@ def test_click_usage_errors_are_one_line_with_exit_2():
     for args, message in cases.items():
         result = _invoke(*args)
         assert (result.exit_code, result.output) == (2, message), args
+
+
+def test_a_failed_run_tells_what_happened_and_what_to_do_without_class_names(tmp_path):
+    """The 6485 garbles its replies mid-run: the terminal gets the instrument's message and
+    what to do, no Python class name; the file keeps the full reason with the class."""
+    from labrig.store import read_run
+
+    data = yaml.safe_load((shipped_config_dir() / "sim.yaml").read_text())
+    data["simulation"]["faults"] = {"photometer": [{"kind": "garbled", "after": 30}]}
+    config = tmp_path / "garbled.yaml"
+    config.write_text(yaml.safe_dump(data))
+    out = tmp_path / "runs"
+    args = ["--config", str(config), "-o", str(out), "--no-progress", "--set", "spectra=none"]
+    result = labrig("run", "jvl", *args)
+    assert result.returncode == 1, result.stdout + result.stderr
+    path = Path(result.stdout.splitlines()[0].removeprefix("failed: "))
+    reason = read_run(path).abort_reason
+    told = result.stdout.splitlines()[1]
+    assert reason.startswith("GarbledReplyError: ")  # the file: the full detail
+    assert told == (
+        f"reason: {reason.removeprefix('GarbledReplyError: ')}; check the baud rate and the "
+        "line terminator set on the instrument"
+    )
+    assert "Error" not in told and "Traceback" not in result.stderr
