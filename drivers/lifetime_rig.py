@@ -10,9 +10,10 @@ anything is sent.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 
 import serial
 
@@ -27,8 +28,11 @@ from labrig.errors import (
 )
 from labrig.interfaces import ChannelReading, InstrumentIdentity, LifetimeRig
 
+log = logging.getLogger(__name__)
+
 DEFAULT_BAUD = 115200
 TERMINATION = b"\n"
+MAX_LINE = 128  # characters of a command line, by the protocol
 _CHUNK = 4096  # more than any reply line; a non-blocking read returns what has arrived
 STATUSES = frozenset({"OK", "OFF", "COMPL", "OPEN", "SHORT", "WDOG"})
 _ERROR = re.compile(r'^ERR\s+(-?\d+),"(.*)"$')
@@ -62,6 +66,7 @@ class SerialLifetimeRig(LifetimeRig):
         self._lock = threading.RLock()
         self._identity: InstrumentIdentity | None = None
         self._stale = False  # an exchange was cut short: its reply may still come
+        self._multi_read = True  # until the rig answers MEAS? with -113
         self._channels = 0
         self.max_current_a = 0.0
         self.compliance_v = 0.0
@@ -256,18 +261,37 @@ class SerialLifetimeRig(LifetimeRig):
 
     def measure(self, channel: int) -> ChannelReading:
         n = self._check_channel(channel)
-        reply = self.query(f"CH{n}:MEAS?")
-        parts = reply.split(",")
-        try:
-            if len(parts) != 5 or parts[4].strip() not in STATUSES:
-                raise ValueError
-            v, i, ipd, t = (float(p) for p in parts[:4])
-        except ValueError:
-            raise GarbledReplyError(
-                f"lifetime rig channel {n}: MEAS? answered {reply!r}; expected "
-                "'<V>,<A>,<photodiode A>,<time s>,<status>'"
-            ) from None
-        return ChannelReading(n, v, i, ipd, t, parts[4].strip())
+        return _reading(n, self.query(f"CH{n}:MEAS?"))
+
+    def measure_channels(self, channels: Sequence[int]) -> list[ChannelReading]:
+        """One reading of each of ``channels``, in that order, in as few exchanges as the
+        protocol's line length allows (``MEAS? n,n,...``: one round trip for a whole
+        channel set instead of one per channel).  A rig whose firmware predates
+        ``MEAS?`` (it answers -113) is read channel by channel from then on."""
+        numbers = [self._check_channel(n) for n in channels]
+        if not self._multi_read:
+            return [self.measure(n) for n in numbers]
+        readings: list[ChannelReading] = []
+        for batch in _batches(numbers):
+            command = "MEAS? " + ",".join(map(str, batch))
+            try:
+                reply = self.query(command)
+            except InstrumentError as exc:
+                if getattr(exc, "code", None) != -113:
+                    raise
+                log.info(
+                    "%s: no MEAS? on this rig (%s); reading channel by channel", self.resource, exc
+                )
+                self._multi_read = False
+                return readings + [self.measure(n) for n in numbers[len(readings) :]]
+            groups = reply.split(";")
+            if len(groups) != len(batch):
+                raise GarbledReplyError(
+                    f"lifetime rig: {command!r} answered {len(groups)} reading(s) for "
+                    f"{len(batch)} channel(s): {reply!r}"
+                )
+            readings += [_reading(n, text) for n, text in zip(batch, groups, strict=True)]
+        return readings
 
     def status(self, channel: int) -> str:
         n = self._check_channel(channel)
@@ -320,6 +344,39 @@ class SerialLifetimeRig(LifetimeRig):
                 except (serial.SerialException, OSError):
                     pass
                 self._port = None
+
+
+def _reading(channel: int, text: str) -> ChannelReading:
+    """One channel's ``<V>,<A>,<photodiode A>,<time s>,<status>`` (GarbledReplyError else)."""
+    parts = text.split(",")
+    try:
+        status = parts[4].strip() if len(parts) == 5 else ""
+        if status not in STATUSES:
+            raise ValueError
+        return ChannelReading(
+            channel, float(parts[0]), float(parts[1]), float(parts[2]), float(parts[3]), status
+        )
+    except ValueError:
+        raise GarbledReplyError(
+            f"lifetime rig channel {channel}: MEAS? answered {text!r}; expected "
+            "'<V>,<A>,<photodiode A>,<time s>,<status>'"
+        ) from None
+
+
+def _batches(channels: list[int]) -> Iterator[list[int]]:
+    """``channels`` cut so that each ``MEAS? n,n,...`` line stays within the protocol's
+    128 characters."""
+    batch: list[int] = []
+    length = len("MEAS? ")
+    for n in channels:
+        extra = len(str(n)) + (1 if batch else 0)
+        if batch and length + extra > MAX_LINE:
+            yield batch
+            batch, length, extra = [], len("MEAS? "), len(str(n))
+        batch.append(n)
+        length += extra
+    if batch:
+        yield batch
 
 
 def _open_port(url: str, timeout_s: float, baud_rate: int) -> serial.SerialBase:

@@ -243,5 +243,10 @@ class LifetimeRig(Instrument):
     @abstractmethod
     def measure(self, channel: int) -> ChannelReading: ...
 
+    def measure_channels(self, channels: Sequence[int]) -> list[ChannelReading]:
+        """One reading of each channel, in order; a rig that can read a set in one
+        exchange overrides this."""
+        return [self.measure(n) for n in channels]
+
     @abstractmethod
     def status(self, channel: int) -> str: ...

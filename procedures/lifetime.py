@@ -374,16 +374,13 @@ class LifetimeProcedure(LabrigProcedure):
                 return fn()
             raise
 
-    def _photometry(self) -> Callable[[float, float, float], float]:
+    def _photometry(self) -> Callable[[float], float]:
+        """cd/m² of a dark-subtracted photodiode current (the reference spectrum's factors)."""
         from labrig.analysis.photometry import BenchPhotometry
 
         bp = BenchPhotometry(self.bench.config)
         factors = bp.reference
-
-        def luminance(photodiode_a: float, amps: float, volts: float) -> float:
-            return float(bp.apply(photodiode_a, amps, volts, factors).luminance_cd_m2)
-
-        return luminance
+        return lambda photodiode_a: bp.luminance(photodiode_a, factors)
 
     # ------------------------------------------------------------------ the run
     def startup(self) -> None:
@@ -433,9 +430,7 @@ class LifetimeProcedure(LabrigProcedure):
                 else:
                     clock.sleep(due - now)
                 continue
-            for ch in active:
-                if self._due(ch) <= clock.time() and not self.should_stop():
-                    self._sample(ch)
+            self._sample([ch for ch in active if self._due(ch) <= clock.time()])
             self.emit_progress(self._progress())
         self._summary()
 
@@ -463,9 +458,7 @@ class LifetimeProcedure(LabrigProcedure):
                 f"({ch.current_a / self._area * 1e3:.6g} mA/cm^2)",
             )
         self.bench.clock.sleep(self.settle_time)
-        for ch in channels:
-            if ch.ended is None:
-                self._sample(ch, first=True)
+        self._sample([ch for ch in channels if ch.ended is None], first=True)
 
     def _find_current_for_l0(self, ch: _Channel) -> bool:
         """Ramp the current up until L passes the target L0, then refine by secant steps in
@@ -480,7 +473,7 @@ class LifetimeProcedure(LabrigProcedure):
             self._call(lambda: rig.set_current(ch.number, amps))
             clock.sleep(self.ramp_dwell)
             r = self._call(lambda: rig.measure(ch.number))
-            return self._luminance(r.photodiode_current - ch.dark_a, r.current, r.voltage), r
+            return self._luminance(r.photodiode_current - ch.dark_a), r
 
         self._call(lambda: rig.set_current(ch.number, RAMP_START_A))
         self._call(lambda: rig.set_output(ch.number, True))
@@ -533,12 +526,19 @@ class LifetimeProcedure(LabrigProcedure):
         step = t * (10 ** (1 / self.points_per_decade) - 1)
         ch.next_time = t + min(max(step, self.first_interval), self.max_interval)
 
-    def _sample(self, ch: _Channel, first: bool = False) -> None:
-        r = self._call(lambda: self.rig.measure(ch.number))
+    def _sample(self, channels: list[_Channel], first: bool = False) -> None:
+        """Read ``channels`` in one exchange with the rig, then record each reading."""
+        if not channels or self.should_stop():
+            return
+        readings = self._call(lambda: self.rig.measure_channels([ch.number for ch in channels]))
+        for ch, r in zip(channels, readings, strict=True):
+            self._record(ch, r, first)
+
+    def _record(self, ch: _Channel, r: ChannelReading, first: bool = False) -> None:
         if first:
             ch.rig_t0 = r.time
         t = r.time - ch.rig_t0
-        lum = self._luminance(r.photodiode_current - ch.dark_a, r.current, r.voltage)
+        lum = self._luminance(r.photodiode_current - ch.dark_a)
         if first:
             ch.l0, ch.v0 = lum, r.voltage
             if math.isfinite(ch.on_since):
@@ -790,9 +790,7 @@ class LifetimeProcedure(LabrigProcedure):
         """Warn in the file when L/L0 came back higher than the run left it: a device does
         not un-age, so a fresh or swapped device (or a rig that lost its state) is on that
         channel and its T-values would be wrong."""
-        lum = self._luminance(
-            reading.photodiode_current - ch.dark_a, reading.current, reading.voltage
-        )
+        lum = self._luminance(reading.photodiode_current - ch.dark_a)
         rel = lum / ch.l0 if ch.l0 > 0 else math.nan
         if rel > last_rel + RESUME_JUMP:
             self.log_event(

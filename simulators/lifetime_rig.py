@@ -319,6 +319,8 @@ class SimulatedLifetimeRig:
                 raise RigCommandError(-222, f"Data out of range; watchdog {value} s (allowed >= 0)")
             self.watchdog_s = value
             return "OK"
+        if head == "MEAS?":
+            return ";".join(self._measure(self._chan(n)) for n in self._channel_list(arg))
         if head.startswith("CH") and ":" in head:
             num, _, sub = head[2:].partition(":")
             if not num.isdigit():
@@ -337,6 +339,18 @@ class SimulatedLifetimeRig:
         if not math.isfinite(value):
             raise RigCommandError(-222, f"Data out of range; {arg}")
         return value
+
+    def _channel_list(self, arg: str) -> list[int]:
+        """``MEAS?``'s channel list: comma-separated channel numbers, each one the rig has."""
+        if not arg:
+            raise RigCommandError(-109, "Missing parameter")
+        numbers = [part.strip() for part in arg.split(",")]
+        if not all(part.isdigit() for part in numbers):
+            raise RigCommandError(-102, f"Syntax error; channel list {arg!r} (allowed n[,n...])")
+        channels = [int(part) for part in numbers]
+        for n in channels:
+            self._chan(n)  # every channel is checked before any is measured
+        return channels
 
     def _channel_command(self, n: int, sub: str, arg: str) -> str:
         if sub not in ("CURR", "CURR?", "OUTP", "OUTP?", "MEAS?", "STAT?"):
@@ -371,7 +385,10 @@ class SimulatedLifetimeRig:
             return "OK"
         if sub == "STAT?":
             return self._status(ch)
-        # MEAS?
+        return self._measure(ch)
+
+    def _measure(self, ch: _Channel) -> str:
+        """One reading of ``ch`` now: ``<V>,<A>,<photodiode A>,<rig time s>,<status>``."""
         ch.readings += 1
         if ch.fault and ch.readings > ch.fault_after:
             ch.physics.set_device_fault(ch.fault)
@@ -379,16 +396,18 @@ class SimulatedLifetimeRig:
         stamp = self.rig_time()  # the reading's time: when the state below is sampled
         op = ch.physics.operating_point
         ipd = ch.physics.photodiode_current()
-        status = self._status(ch)
+        status = self._status(ch, op)
         return f"{op.voltage:.6E},{op.current:.6E},{ipd:.6E},{stamp:.6f},{status}"
 
-    def _status(self, ch: _Channel) -> str:
-        """What the firmware concludes from the channel's terminals (OPEN/SHORT latch)."""
+    def _status(self, ch: _Channel, op: Any = None) -> str:
+        """What the firmware concludes from the channel's terminals (OPEN/SHORT latch);
+        ``op``: the operating point just read, if the caller has it."""
         if ch.latched:
             return ch.latched
         if not ch.output_on:
             return "OFF"
-        op = ch.physics.operating_point
+        if op is None:
+            op = ch.physics.operating_point
         if op.in_compliance:
             if abs(op.current) < 1e-3 * max(ch.set_current_a, 1e-9):
                 ch.latched = "OPEN"

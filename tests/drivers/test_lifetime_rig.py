@@ -20,7 +20,12 @@ from labrig.errors import (
     WrongInstrumentError,
 )
 from labrig.interfaces import ChannelReading, LifetimeRig
-from labrig.simulators.lifetime_rig import LINK_DOWN_S, RigServer, SimulatedLifetimeRig
+from labrig.simulators.lifetime_rig import (
+    LINK_DOWN_S,
+    RigCommandError,
+    RigServer,
+    SimulatedLifetimeRig,
+)
 
 DEVICE = DeviceConfig.model_validate(load_preset("red_cspbi3"))
 AMPS = 2e-4
@@ -60,6 +65,58 @@ def test_connect_reads_identity_channels_and_ranges(rig_and_driver):
     assert driver.channels == 8
     assert driver.max_current_a == 0.1
     assert driver.compliance_v == 12.0
+
+
+def test_a_channel_set_is_read_in_one_exchange(rig_and_driver):
+    rig, driver = rig_and_driver
+    for n in (2, 5):
+        driver.set_current(n, AMPS)
+        driver.set_output(n, True)
+    rig.clock.advance(100)
+    commands = rig.commands
+    readings = driver.measure_channels([5, 1, 2])
+    assert rig.commands == commands + 1
+    assert [(r.channel, r.status) for r in readings] == [(5, "OK"), (1, "OFF"), (2, "OK")]
+    assert readings[0].current == pytest.approx(AMPS)
+    assert readings[2].voltage == pytest.approx(rig.device(2).voltage_at(AMPS), rel=1e-3)
+    assert readings[0].time == pytest.approx(100.0)
+    with pytest.raises(InstrumentSettingError, match="channel 9 does not exist"):
+        driver.measure_channels([1, 9])
+    assert rig.commands == commands + 1  # refused before anything was sent
+
+
+def test_long_channel_sets_are_cut_at_the_protocols_line_length():
+    from labrig.drivers.lifetime_rig import MAX_LINE, _batches
+
+    batches = list(_batches(list(range(1, 65))))
+    assert [n for batch in batches for n in batch] == list(range(1, 65))
+    assert all(len("MEAS? " + ",".join(map(str, b))) <= MAX_LINE for b in batches)
+    assert len(batches) == 2
+
+
+class _FirmwareWithoutSetRead(SimulatedLifetimeRig):
+    """A rig from before ``MEAS?``: it answers -113 to it, like any unknown header."""
+
+    def _dispatch(self, line: str) -> str:
+        if line.upper().startswith("MEAS?"):
+            raise RigCommandError(-113, "Undefined header; MEAS?")
+        return super()._dispatch(line)
+
+
+def test_a_rig_without_the_set_read_is_read_channel_by_channel():
+    rig = _FirmwareWithoutSetRead(
+        DEVICE.model, DEVICE.active_area_cm2, channels=3, clock=SimulatedClock(start=1e9)
+    )
+    with RigServer(rig) as server:
+        driver = connect(server.url, timeout_s=10)
+        try:
+            commands = rig.commands
+            assert [r.channel for r in driver.measure_channels([3, 1])] == [3, 1]
+            assert rig.commands == commands + 3  # the refused MEAS?, then one per channel
+            assert [r.status for r in driver.measure_channels([2])] == ["OFF"]
+            assert rig.commands == commands + 4  # no second try of MEAS?
+        finally:
+            driver.close()
 
 
 def test_drive_and_measure(rig_and_driver):

@@ -495,7 +495,7 @@ def test_resumed_simulated_run_continues_the_devices_ageing(tmp_path):
     """A simulated run that died part-way and is resumed on a fresh simulated rig carries
     on from the ageing its file records: no jump of L/L0, T50 as if uninterrupted."""
     settle = 30.0
-    faults = [{"kind": "disconnect", "after": 100}]
+    faults = [{"kind": "disconnect", "after": 56}]  # rig commands: both channels read in one
     params = {"drive": "current density", "levels": "10", "settle_time": settle}
     result, data, _ = _run(tmp_path, _config(2, faults), reconnect_timeout=1.0, **params)
     assert result.status == "failed" and "link lost" in result.reason

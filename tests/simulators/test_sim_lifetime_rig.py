@@ -83,6 +83,27 @@ def test_errors_are_replied_and_queued(served):
     assert q("SYST:ERR?") == '0,"No error"'
 
 
+def test_one_meas_query_reads_a_channel_set_in_the_order_asked(served):
+    rig, _, q = served
+    assert q(f"CH2:CURR {AMPS}") == "OK" and q("CH2:OUTP ON") == "OK"
+    commands = rig.commands
+    groups = q("MEAS? 3,2").split(";")
+    assert rig.commands == commands + 1
+    assert [g.split(",")[4] for g in groups] == ["OFF", "OK"]
+    assert float(groups[1].split(",")[1]) == pytest.approx(AMPS)
+    assert float(groups[1].split(",")[0]) == pytest.approx(rig.device(2).voltage_at(AMPS), rel=1e-4)
+    assert q("CH2:MEAS?").split(",")[:2] == groups[1].split(",")[:2]  # what CH2:MEAS? says
+
+
+def test_a_bad_channel_list_measures_nothing(served):
+    rig, _, q = served
+    readings = [rig._channels[n].readings for n in range(4)]
+    assert q("MEAS? 1,5") == 'ERR -241,"Hardware missing; channel 5 (rig has 1..4)"'
+    assert q("MEAS?").startswith("ERR -109,")
+    assert q("MEAS? 1;2").startswith("ERR -102,")
+    assert [rig._channels[n].readings for n in range(4)] == readings
+
+
 def test_output_current_and_measurement(served):
     rig, _, q = served
     assert q("CH2:OUTP?") == "OFF"

@@ -1,0 +1,58 @@
+"""Modules that labrig's dependencies import but a run may never use, loaded on first use.
+
+pymeasure's ``pymeasure.experiment`` package imports its ``Results`` class, and with it
+pandas (~34 MB and ~0.5 s), whenever any of its parts is imported: labrig uses its
+``Procedure`` and ``Parameter`` classes and never its CSV ``Results``, so a run would pay
+for pandas without touching it.  ``defer`` puts a stand-in into ``sys.modules`` that
+imports the real module the first time one of its attributes is used (the GUI's pandas
+table, a user's own ``import pandas``); until then, nothing is loaded.
+
+Not ``importlib.util.LazyLoader``: on Python 3.11 the ``import pandas`` statement itself
+reads the module's ``__spec__`` and so loads a lazily-loaded module at once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import threading
+import types
+from typing import Any
+
+_lock = threading.Lock()
+
+
+class _Deferred(types.ModuleType):
+    """Stands in ``sys.modules`` for a module until one of its attributes is used."""
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(_load(self), attr)
+
+
+def _load(proxy: _Deferred) -> types.ModuleType:
+    with _lock:
+        if sys.modules.get(proxy.__name__) is proxy:
+            del sys.modules[proxy.__name__]
+        module = importlib.import_module(proxy.__name__)
+        # whoever holds the stand-in now reads the real module's names directly
+        vars(proxy).update(vars(module))
+    return module
+
+
+def defer(name: str) -> None:
+    """Let ``import name`` succeed without loading ``name`` until it is used.  A module
+    already imported, or one that is not installed, is left alone."""
+    if name in sys.modules:
+        return
+    spec = importlib.util.find_spec(name)
+    if spec is None:
+        return
+    proxy = _Deferred(name)
+    proxy.__spec__ = spec  # importlib.util.find_spec(name) keeps working
+    sys.modules[name] = proxy
+
+
+def loaded(name: str) -> bool:
+    """Whether ``name`` has really been imported (not only deferred)."""
+    return name in sys.modules and not isinstance(sys.modules[name], _Deferred)
