@@ -75,12 +75,15 @@ def chain(hours: float, out: Path) -> dict:
     data["instruments"] = {"lifetime": {**data["instruments"]["lifetime"], "channels": CHANNELS}}
     config = parse_config(data)
     samples = [0]
+    rows_at: list[float] = []  # perf_counter of the first and the latest row
     checkpoints: list[tuple[int, float, int]] = []
 
     class Counted(LifetimeProcedure):
         def emit_row(self, values, group=None):
             super().emit_row(values, group)
             samples[0] += 1
+            now = time.perf_counter()
+            rows_at[:] = [rows_at[0] if rows_at else now, now]
 
     proc = Counted()
     proc.set_parameters(
@@ -116,6 +119,7 @@ def chain(hours: float, out: Path) -> dict:
         "reason": result.reason,
         "samples": samples[0],
         "seconds": elapsed,
+        "sampling_seconds": rows_at[-1] - rows_at[0],
         "baseline_mb": baseline,
         "peak_mb": peak_mb(),
         "checkpoints": checkpoints,
@@ -206,6 +210,10 @@ def _report(name: str, r: dict) -> bool:
           f"at 1 sample/s) in {r['seconds']:.1f} s ({r['samples'] / r['seconds']:,.0f}/s)")  # fmt: skip
     if "status" in r:
         print(f"  run {r['status']}" + (f": {r['reason']}" if r["reason"] else ""))
+        sampling = r["samples"] / r["sampling_seconds"]
+        rest = r["seconds"] - r["sampling_seconds"]
+        print(f"  sampling, first row to last: {sampling:,.0f} samples/s (target >= 5000); "
+              f"start-up and end-of-run analysis (each channel's decay fits): {rest:.1f} s")  # fmt: skip
     print(f"  RSS after imports {r['baseline_mb']:.1f} MB, peak {r['peak_mb']:.1f} MB "
           f"(target < 150 MB)")  # fmt: skip
     print(f"  RSS while running, from {first[0]:,} to {last[0]:,} samples: {first[1]:.1f} -> "

@@ -27,6 +27,7 @@ from typing import Any, Literal, TypeVar
 
 import pyvisa
 from pymeasure.adapters import VISAAdapter
+from pymeasure.instruments.common_base import DynamicProperty
 from pyvisa.constants import StatusCode
 
 from labrig.errors import (
@@ -203,7 +204,27 @@ class VisaTransport:
     (``resynchronise``), so a late reply is never taken for the answer to a new query.
 
     Put it first in the bases so its ``write``/``read`` wrap pymeasure's.
+
+    It also takes back plain attribute access: pymeasure's ``CommonBase`` runs a
+    Python-level ``__getattribute__`` (and ``__setattr__``), each with a ``hasattr``, on
+    every attribute of a driver (~235 times a J-V-L point) only to guard the names behind
+    *dynamic* properties.  A driver built on this mixin declares none (refused when the
+    class is defined), so ``object``'s own access is the same behaviour at C speed.
     """
+
+    __getattribute__ = object.__getattribute__
+    __setattr__ = object.__setattr__
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        dynamic = [
+            name for name, attr in _class_attributes(cls) if isinstance(attr, DynamicProperty)
+        ]
+        if dynamic:
+            raise TypeError(
+                f"{cls.__name__}: dynamic properties ({', '.join(dynamic)}) need pymeasure's "
+                "guarded attribute access, which VisaTransport replaces"
+            )
 
     resource: str = ""
     _timeout_s: float = 5.0
@@ -397,6 +418,16 @@ class VisaTransport:
             self.adapter.close()  # type: ignore[attr-defined]
         except Exception as exc:  # noqa: BLE001 - closing twice or a dead link is fine
             log.debug("%s: close: %s", self.resource, exc)
+
+
+def _class_attributes(cls: type) -> Iterator[tuple[str, Any]]:
+    """Every class attribute of ``cls`` and its bases, nearest definition first."""
+    seen: set[str] = set()
+    for klass in cls.__mro__:
+        for name, attr in vars(klass).items():
+            if name not in seen:
+                seen.add(name)
+                yield name, attr
 
 
 _I = TypeVar("_I", bound=VisaTransport)

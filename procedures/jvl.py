@@ -581,41 +581,57 @@ class _SweepPhotometry:
 
     def rows(self, steps: list[_Step]) -> list[dict[str, float]]:
         """One data row per step (lab units).  With neither a usable spectrum nor a
-        reference spectrum the photometric columns are NaN: nothing to weight them with."""
+        reference spectrum the photometric columns are NaN: nothing to weight them with.
+        A single step (every step of a sweep without spectra) is computed on floats, not
+        one-element arrays: the same operations, a fraction of the cost."""
         from labrig.analysis.photometry import SpectralFactors, nearest_spectrum
 
-        current = np.array([s.current for s in steps])
+        one = len(steps) == 1
+        current: Any = steps[0].current if one else np.array([s.current for s in steps])
         j_a_cm2 = current / self.area_cm2
         if self._factors:
-            pick = nearest_spectrum(j_a_cm2, np.array(self._j))
+            pick = nearest_spectrum(np.atleast_1d(j_a_cm2), np.array(self._j))
             chosen = [self._factors[i] for i in pick]
             factors = SpectralFactors(
-                np.array([float(f.responsivity_a_per_w) for f in chosen]),
-                np.array([float(f.mean_photon_energy_j) for f in chosen]),
-                np.array([float(f.luminous_efficacy_lm_per_w) for f in chosen]),
+                *(
+                    float(values[0]) if one else np.array(values)
+                    for values in (
+                        [float(f.responsivity_a_per_w) for f in chosen],
+                        [float(f.mean_photon_energy_j) for f in chosen],
+                        [float(f.luminous_efficacy_lm_per_w) for f in chosen],
+                    )
+                )
             )
             index = [self._index[i] for i in pick]
         else:
-            nan = np.full(len(steps), np.nan)
+            nan = math.nan if one else np.full(len(steps), np.nan)
             factors, index = self.reference or SpectralFactors(nan, nan, nan), [-1] * len(steps)
-        res = self.bench.apply(
-            np.array([s.photodiode for s in steps]),
-            current,
-            np.array([s.voltage for s in steps]),
-            factors,
-        )
+        if one:
+            s = steps[0]
+            res = self.bench.apply(s.photodiode, s.current, s.voltage, factors)
+        else:
+            res = self.bench.apply(
+                np.array([s.photodiode for s in steps]),
+                current,
+                np.array([s.voltage for s in steps]),
+                factors,
+            )
+
+        def at(values: Any, k: int) -> float:
+            return float(values if one else values[k])
+
         return [
             {
                 "voltage": s.voltage,
                 "current": s.current,
-                "current_density": float(j_a_cm2[k] * 1e3),
+                "current_density": at(j_a_cm2, k) * 1e3,
                 "photodiode_current": s.photodiode,
-                "luminance": float(res.luminance_cd_m2[k]),
-                "eqe": float(res.eqe[k] * 100),
-                "current_efficiency": float(res.current_efficiency_cd_a[k]),
-                "power_efficiency": float(res.power_efficiency_lm_w[k]),
-                "radiance": float(res.radiance_w_sr_m2[k]),
-                "photon_flux": float(res.photon_flux_per_s[k]),
+                "luminance": at(res.luminance_cd_m2, k),
+                "eqe": at(res.eqe, k) * 100,
+                "current_efficiency": at(res.current_efficiency_cd_a, k),
+                "power_efficiency": at(res.power_efficiency_lm_w, k),
+                "radiance": at(res.radiance_w_sr_m2, k),
+                "photon_flux": at(res.photon_flux_per_s, k),
                 "spectrum_index": int(index[k]),
                 "band_start": self._bands.get(index[k], (math.nan, math.nan))[0],
                 "band_end": self._bands.get(index[k], (math.nan, math.nan))[1],

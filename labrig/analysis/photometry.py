@@ -25,6 +25,7 @@ quantities (L, η_A, η_P), not P, N or EQE, which the meter does not measure.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -180,6 +181,11 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return out
 
 
+def _scalar_ratio(num: float, den: float) -> float:
+    """``_ratio`` of one step."""
+    return num / den if den > 0 else math.nan
+
+
 def _light(
     i_pd: Any, factors: SpectralFactors, collection_factor: float, area_m2: float, correction: float
 ) -> tuple[Any, Any, Any]:
@@ -200,7 +206,8 @@ def photometry(
     area_m2: float,
     luminance_correction: float = 1.0,
 ) -> Photometry:
-    """Everything in the module docstring, vectorised over steps.
+    """Everything in the module docstring, vectorised over steps (or for one step, when
+    the three readings are floats: then every figure is a float).
 
     ``photodiode_current_a`` must already be dark-subtracted; ``factors`` holds one entry
     per step (``SpectralFactors.take``) or a single one for all steps.
@@ -209,22 +216,26 @@ def photometry(
         raise ValueError(f"collection factor must lie in (0, 1], got {collection_factor}")
     if not area_m2 > 0:
         raise ValueError(f"area must be > 0, got {area_m2}")
-    i_pd = np.asarray(photodiode_current_a, float)
-    current = np.asarray(device_current_a, float)
-    volts = np.asarray(voltage_v, float)
+    inputs = (photodiode_current_a, device_current_a, voltage_v)
+    if all(isinstance(x, float) for x in inputs):  # one step: floats through and through
+        i_pd, current, volts = inputs
+        ratio: Any = _scalar_ratio
+    else:
+        i_pd, current, volts = (np.asarray(x, float) for x in inputs)
+        ratio = _ratio
     power, radiance, luminance = _light(
         i_pd, factors, collection_factor, area_m2, luminance_correction
     )
     photons = power / factors.mean_photon_energy_j
-    current_eff = _ratio(luminance * area_m2, current)
+    current_eff = ratio(luminance * area_m2, current)
     return Photometry(
         optical_power_w=power,
         photon_flux_per_s=photons,
-        eqe=_ratio(photons * elementary_charge, current),
+        eqe=ratio(photons * elementary_charge, current),
         luminance_cd_m2=luminance,
         radiance_w_sr_m2=radiance,
         current_efficiency_cd_a=current_eff,
-        power_efficiency_lm_w=_ratio(np.pi * current_eff, volts),
+        power_efficiency_lm_w=ratio(np.pi * current_eff, volts),
     )
 
 

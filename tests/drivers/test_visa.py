@@ -240,3 +240,21 @@ def test_translation_of_transport_failures(exc, expected):
     err = translate(exc, "GPIB0::24::INSTR", adapter=None, action="reading")
     assert type(err) is expected
     assert str(err).startswith("GPIB0::24::INSTR: reading")
+
+
+def test_drivers_read_attributes_without_pymeasures_guard():
+    """Plain attribute access (no Python-level hop per read) is only sound without
+    dynamic properties: the shipped drivers have none, and one that adds one is refused."""
+    from pymeasure.instruments import Instrument
+
+    from labrig.drivers.keithley2400 import Keithley2400
+    from labrig.drivers.keithley6485 import Keithley6485
+    from labrig.drivers.visa import VisaTransport
+
+    for driver in (Keithley2400, Keithley6485):
+        assert driver.__getattribute__ is object.__getattribute__
+        assert driver.__setattr__ is object.__setattr__
+    with pytest.raises(TypeError, match=r"dynamic properties \(level\)"):
+
+        class Dynamic(VisaTransport, Instrument):
+            level = Instrument.control("LEV?", "LEV %g", "a level", dynamic=True)

@@ -174,6 +174,25 @@ def _recorded(counts, saturated=False):
     return Spectrum(wl, counts(wl), 0.1, saturated=saturated, dark_subtracted=True)
 
 
+def test_one_step_on_floats_is_bit_for_bit_the_vectorised_step():
+    """A J-V-L step or a lifetime sample goes through on floats (no arrays): every figure
+    must equal, exactly, what the vectorised path gives for that step, NaN included."""
+    bp = ph.BenchPhotometry(load_config("sim"))
+    f = bp.reference
+    i_pd = np.array([3.7e-8, 1e-9, 2e-7])
+    cur = np.array([1.3e-4, 0.0, 2e-3])
+    volts = np.array([3.1, 1.0, 0.0])
+    rows = bp.apply(i_pd, cur, volts, f)
+    for k in range(3):
+        one = bp.apply(float(i_pd[k]), float(cur[k]), float(volts[k]), f)
+        for name in vars(one):
+            value = getattr(one, name)
+            assert isinstance(value, float) and not isinstance(value, np.ndarray), name
+            np.testing.assert_array_equal(value, getattr(rows, name)[k], err_msg=name)
+        assert bp.luminance(float(i_pd[k]), f) == rows.luminance_cd_m2[k]
+    assert np.isnan(bp.apply(1e-9, 0.0, 1.0, f).eqe)
+
+
 def test_bench_photometry_applies_the_configured_calibration():
     cfg = load_config("sim")
     bp = ph.BenchPhotometry(cfg)
