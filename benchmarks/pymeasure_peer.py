@@ -27,7 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from served import bench_config, served_instruments, timed_jvl
+# ``served`` (labrig's side) is imported where labrig runs, never in the peer's own
+# process: importing labrig defers pandas (``labrig.deferred``), which a PyMeasure user's
+# process does not get
 
 STEP_V = 0.005
 NPLC = 0.01
@@ -136,6 +138,8 @@ def labrig_settings(points: int) -> dict[str, object]:
 
 def labrig_sweep(config: Path, out: Path, points: int) -> float:
     """Seconds per point of labrig's J-V-L (first row to last row)."""
+    from served import timed_jvl
+
     return timed_jvl(config, out, labrig_settings(points))
 
 
@@ -183,7 +187,10 @@ def main() -> None:
     if args.as_peer:  # the peer's whole process, spawned by the benchmark
         smu, pam = args.as_peer
         peer_sweep({"smu": smu, "photometer": pam}, args.out, args.points)
+        assert "labrig" not in sys.modules, "the peer's process must not import labrig"
         return
+    from served import bench_config, served_instruments
+
     with tempfile.TemporaryDirectory() as tmp_name, served_instruments(Path(tmp_name)) as res:
         tmp = Path(tmp_name)
         config = bench_config(tmp, res)

@@ -27,6 +27,8 @@ class _Deferred(types.ModuleType):
     """Stands in ``sys.modules`` for a module until one of its attributes is used."""
 
     def __getattr__(self, attr: str) -> Any:
+        if attr == "__warningregistry__":  # asked of every module by warnings machinery
+            raise AttributeError(attr)
         return getattr(_load(self), attr)
 
 
@@ -49,7 +51,11 @@ def defer(name: str) -> None:
     if spec is None:
         return
     proxy = _Deferred(name)
-    proxy.__spec__ = spec  # importlib.util.find_spec(name) keeps working
+    # what code scanning sys.modules asks (inspect.getmodule: __file__), answered from
+    # the spec without loading; importlib.util.find_spec(name) keeps working
+    proxy.__spec__, proxy.__loader__, proxy.__file__ = spec, spec.loader, spec.origin
+    if spec.submodule_search_locations is not None:
+        proxy.__path__ = list(spec.submodule_search_locations)
     sys.modules[name] = proxy
 
 
