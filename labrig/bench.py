@@ -15,8 +15,9 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from labrig import registry
 from labrig.clock import Clock, WallClock
-from labrig.config import ROLES, BenchConfig, InstrumentConfig
+from labrig.config import BenchConfig, InstrumentConfig
 from labrig.errors import ConfigError, InstrumentError, RunAborted
 from labrig.interfaces import (
     Instrument,
@@ -82,6 +83,11 @@ class Bench:
 
     def open(self) -> None:
         """Start the simulators (if any) and open every instrument; all or nothing."""
+        known = registry.roles()
+        unknown = [r for r in self.roles if r not in known]
+        if unknown:
+            raise ConfigError(f"unknown role(s) {', '.join(unknown)}; allowed: {', '.join(known)}")
+        self.roles = self._with_parts(self.roles)
         missing = [r for r in self.roles if r not in self.config.instruments]
         if missing:
             configured = ", ".join(self.config.instruments) or "none"
@@ -89,16 +95,12 @@ class Bench:
                 f"instruments: this run needs the role(s) {', '.join(missing)}, which the config "
                 f"does not define (configured: {configured})"
             )
-        unknown = [r for r in self.roles if r not in ROLES]
-        if unknown:
-            raise ConfigError(f"unknown role(s) {', '.join(unknown)}; allowed: {', '.join(ROLES)}")
         try:
             if any(self.config.instruments[r].simulated for r in self.roles):
                 from labrig.simulators.lab import start_lab
 
                 self._lab = start_lab(self.config, self.roles, resumed=self.resumed)
-            # ROLES order: the SMU and photometer exist before a lifetime backend built on them
-            for role in sorted(self.roles, key=ROLES.index):
+            for role in self.roles:
                 inst_cfg = self.config.instruments[role]
                 instrument = self._open_one(role, inst_cfg)
                 self._instruments[role] = instrument
@@ -108,6 +110,16 @@ class Bench:
         except BaseException:
             self.close(ramp=False)
             raise
+
+    def _with_parts(self, roles: list[str]) -> list[str]:
+        """``roles`` in the registry's order, each after the roles its driver is built
+        from (a one-channel lifetime rig after the SMU and photometer it is made of)."""
+        order: list[str] = []
+        for role in sorted(roles, key=registry.roles().index):
+            inst = self.config.instruments.get(role)
+            parts = registry.driver(inst.driver).built_from if inst is not None else ()
+            order.extend(r for r in (*parts, role) if r not in order)
+        return order
 
     def _open_one(self, role: str, inst_cfg: InstrumentConfig) -> Instrument:
         if self._opener is not None:

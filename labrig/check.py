@@ -1,7 +1,7 @@
 """``labrig check``: connect each configured instrument on its own and say, in one line
 per role, who answered or what to do about it.
 
-Each role is opened in its own ``Bench`` (with the roles it is built on: the
+Each role is opened in its own ``Bench`` (with the roles its driver is built from: the
 ``smu_photometer`` lifetime backend needs the SMU and the photometer), so one instrument
 that is off or mis-addressed does not hide the state of the others.  Nothing is enabled:
 opening a bench only connects and asks for the identity.
@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from labrig.config import ROLES, BenchConfig, roles_to_open
+from labrig import registry
+from labrig.config import BenchConfig
 from labrig.errors import LabrigError, advice, first_line
 
 
@@ -29,17 +30,18 @@ def _resource(config: BenchConfig, role: str) -> str:
         return inst.resource
     if inst.simulated:
         return "simulated"
-    return "the first one found" if inst.driver == "usb2000plus" else "no resource"
+    return "no resource" if registry.driver(inst.driver).needs_resource else "the first one found"
 
 
 def check_roles(config: BenchConfig) -> Iterator[RoleCheck]:
-    """One ``RoleCheck`` per configured role, in ROLES order, each opened on its own."""
+    """One ``RoleCheck`` per configured role, in the registry's order, each opened on
+    its own (with the roles its driver is built from)."""
     from labrig.bench import Bench
 
-    for role in sorted(config.instruments, key=ROLES.index):
+    for role in sorted(config.instruments, key=registry.roles().index):
         resource = _resource(config, role)
         try:
-            with Bench(config, roles_to_open(config, role)) as bench:
+            with Bench(config, [role]) as bench:
                 ident, found_at, _ = bench.identities()[role]
         except (LabrigError, OSError, ValueError) as exc:  # pyvisa/serial errors included
             yield RoleCheck(

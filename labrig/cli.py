@@ -93,9 +93,9 @@ class RunCommand(click.Command):
     """``labrig run --help`` ends with the procedures that can be run, one line each."""
 
     def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        from labrig import procedures as registry
+        from labrig import registry
 
-        rows = [(n, getattr(registry.load(n), "SUMMARY", "")) for n in registry.available()]
+        rows = [(m.name, m.procedure_class().SUMMARY) for m in registry.measurements()]
         with formatter.section("Procedures"):
             formatter.write_dl(rows)
         super().format_epilog(ctx, formatter)
@@ -118,7 +118,9 @@ def output_dir_option(default: str, help_text: str):
     )
 
 
-def _load_config(config: str | None, procedure: str | None = None, simulate: bool = False):
+def _load_config(config: str | None, measurement: Any = None, simulate: bool = False):
+    """The bench config given, or with ``--simulate`` the simulated bench of
+    ``measurement`` (a ``labrig.registry.Measurement``; default ``sim``)."""
     from labrig.config import load_config
 
     if config is None:
@@ -126,9 +128,7 @@ def _load_config(config: str | None, procedure: str | None = None, simulate: boo
             raise UserInputError(
                 "no bench config: give --config FILE, or --simulate for the built-in simulated bench"
             )
-        from labrig.procedures import simulated_config
-
-        config = simulated_config(procedure)
+        config = measurement.simulated_config if measurement is not None else "sim"
     cfg = load_config(config)
     if simulate and not cfg.simulated:
         raise UserInputError(
@@ -194,16 +194,16 @@ def run(procedure, config, simulate, settings, sample, operator, output_dir, res
 
     Exit status: 0 finished, 1 failed, 2 bad input, 130 aborted (Ctrl-C / SIGTERM).
     """
-    from labrig import procedures as registry
+    from labrig import registry
     from labrig.runner import interrupt_on_signals
     from labrig.terminal import keep_running_without_terminal
 
     keep_running_without_terminal()  # a closed terminal or pipe must not end the run
     interrupt_on_signals()  # SIGHUP/SIGTERM/... before the run: exit 130, nothing touched
-    procedure = registry.resolve(procedure)
-    cfg = _load_config(config, procedure, simulate)
-    proc_class = registry.load(procedure)
-    proc_class.check_device(cfg)
+    measurement = registry.measurement(procedure)
+    cfg = _load_config(config, measurement, simulate)
+    measurement.check_device(cfg)
+    proc_class = measurement.procedure_class()
 
     from labrig.parameters import parse_settings
     from labrig.runner import run_procedure
@@ -233,7 +233,7 @@ def run(procedure, config, simulate, settings, sample, operator, output_dir, res
         click.echo(f"reason: {result.told}")
     from labrig.headline import headline
 
-    for line in headline(result.analysis, result.path):
+    for line in headline(result.analysis, result.path, measurement.headline):
         click.echo(line)
     sys.exit(STATUS_EXIT.get(result.status, EXIT_FAILED))
 
@@ -243,18 +243,17 @@ def run(procedure, config, simulate, settings, sample, operator, output_dir, res
 @click.argument("name", required=False)
 def procedures_cmd(name):
     """List the procedures, or show NAME's parameters with units, defaults and ranges."""
-    from labrig import procedures as registry
+    from labrig import registry
 
     if name is None:
-        for proc_name in registry.available():
-            cls = registry.load(proc_name)
-            click.echo(f"{proc_name:12s} {getattr(cls, 'SUMMARY', '')}")
+        for entry in registry.measurements():
+            click.echo(f"{entry.name:12s} {entry.procedure_class().SUMMARY}")
         return
-    name = registry.resolve(name)
+    measurement = registry.measurement(name)
     from labrig.parameters import describe
 
-    cls = registry.load(name)
-    click.echo(f"{name}: {getattr(cls, 'SUMMARY', '')}")
+    cls = measurement.procedure_class()
+    click.echo(f"{measurement.name}: {cls.SUMMARY}")
     click.echo(
         f"instruments: {', '.join(cls.REQUIRED_ROLES)}"
         + (f" (optional: {', '.join(cls.OPTIONAL_ROLES)})" if cls.OPTIONAL_ROLES else "")
@@ -422,13 +421,13 @@ def export(file, fmt, output_dir):
 def gui(procedure, config, simulate, output_dir):
     """pymeasure's ManagedWindow for PROCEDURE (asked for when omitted) on the bench;
     each queued run writes the same HDF5 file as `labrig run` (needs the `gui` extra)."""
-    if procedure is not None:
-        from labrig import procedures as registry
+    from labrig import registry
 
-        procedure = registry.resolve(procedure)
-    cfg = _load_config(config, procedure, simulate)
-    if procedure is not None:
-        registry.load(procedure).check_device(cfg)
+    measurement = registry.measurement(procedure) if procedure is not None else None
+    cfg = _load_config(config, measurement, simulate)
+    if measurement is not None:
+        measurement.check_device(cfg)
+        procedure = measurement.name
     try:
         from labrig.gui import launch
     except (ImportError, RuntimeError) as exc:  # qtpy: no Qt binding installed
@@ -556,13 +555,20 @@ def sim_serve(config):
     import signal
     import threading
 
+    from labrig import registry
     from labrig.config import load_config
     from labrig.simulators.lab import start_lab
     from labrig.simulators.server import SCPIServer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     cfg = load_config(config)
-    roles = [r for r, i in cfg.instruments.items() if i.simulated and r != "spectrometer"]
+    roles = [  # what another process can reach: not USB, not made of other roles
+        role
+        for role, inst in cfg.instruments.items()
+        if inst.simulated
+        and (entry := registry.driver(inst.driver)).simulator is not None
+        and not entry.in_process
+    ]
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with start_lab(cfg, roles, served=True) as lab:

@@ -22,22 +22,6 @@ from labrig.devices import DeviceConfig, StrictModel
 from labrig.errors import ConfigError
 from labrig.limits import Limits
 
-ROLES = ("smu", "photometer", "spectrometer", "lifetime")
-DRIVERS = {
-    "smu": ("keithley2400",),
-    "photometer": ("keithley6485",),
-    "spectrometer": ("usb2000plus",),
-    "lifetime": ("lifetime_rig", "smu_photometer"),
-}
-#: drivers built from other roles' instruments (the one-channel rig is the 2400 + 6485)
-BUILT_FROM: dict[str, tuple[str, ...]] = {"smu_photometer": ("smu", "photometer")}
-
-
-def roles_to_open(config: BenchConfig, role: str) -> list[str]:
-    """``role`` and the roles its driver is built from, for a bench of that role alone."""
-    return [*BUILT_FROM.get(config.instruments[role].driver, ()), role]
-
-
 #: a date may also be written as an ISO text ("2026-11-01"), as JSON dumps of a config hold it
 Date = Annotated[_dt.date, Field(strict=False)]
 
@@ -104,14 +88,6 @@ class Calibration(StrictModel):
 
 
 FaultKind = Literal["timeout", "garbled", "disconnect", "short", "open", "overrange"]
-#: the fault kinds each driver's simulator can inject (the simulators take theirs from here)
-FAULT_KINDS: dict[str, tuple[FaultKind, ...]] = {
-    "keithley2400": ("timeout", "garbled", "disconnect", "short", "open"),
-    "keithley6485": ("timeout", "garbled", "disconnect", "overrange"),
-    "usb2000plus": ("timeout", "disconnect", "garbled", "overrange"),
-    "lifetime_rig": ("open", "short", "disconnect", "timeout", "garbled"),
-    "smu_photometer": (),  # no simulator of its own: give faults to smu / photometer
-}
 
 
 class FaultSpec(StrictModel):
@@ -149,26 +125,35 @@ class BenchConfig(StrictModel):
 
     @model_validator(mode="after")
     def _check_roles(self) -> BenchConfig:
+        """Roles, drivers, resources and fault kinds as the registry allows them."""
+        from labrig import registry
+
+        roles = registry.roles()
         for role, inst in self.instruments.items():
-            if role not in ROLES:
-                raise ValueError(f"unknown role {role!r}; allowed: {', '.join(ROLES)}")
-            if inst.driver not in DRIVERS[role]:
+            if role not in roles:
+                raise ValueError(f"unknown role {role!r}; allowed: {', '.join(roles)}")
+            allowed = registry.drivers_for(role)
+            if inst.driver not in allowed:
                 raise ValueError(
                     f"instruments.{role}.driver {inst.driver!r} is not allowed; "
-                    f"allowed: {', '.join(DRIVERS[role])}"
+                    f"allowed: {', '.join(allowed)}"
                 )
-            if not inst.simulated and not inst.resource and inst.driver != "usb2000plus":
+            if (
+                not inst.simulated
+                and not inst.resource
+                and registry.driver(inst.driver).needs_resource
+            ):
                 raise ValueError(f"instruments.{role}.resource is required for a real instrument")
         for role, specs in self.simulation.faults.items():
             if role not in self.instruments:
                 raise ValueError(f"simulation.faults.{role}: no such instrument in this config")
             driver = self.instruments[role].driver
-            allowed = FAULT_KINDS.get(driver, ())
+            kinds = registry.driver(driver).faults
             for spec in specs:
-                if spec.kind not in allowed:
+                if spec.kind not in kinds:
                     raise ValueError(
                         f"simulation.faults.{role}: fault kind {spec.kind!r} cannot happen on "
-                        f"the {driver}; allowed: {', '.join(allowed) or 'none'}"
+                        f"the {driver}; allowed: {', '.join(kinds) or 'none'}"
                     )
         return self
 

@@ -394,14 +394,13 @@ class LabrigWindow(ManagedWindow):
 
 def runnable_procedures(config: BenchConfig) -> list[str]:
     """Procedures whose required instruments and device kind the config has."""
-    from labrig import procedures as registry
+    from labrig import registry
 
     names = []
-    for name in registry.available():
-        cls = registry.load(name)
-        kinds_fit = not cls.DEVICE_KINDS or config.device.kind in cls.DEVICE_KINDS
-        if kinds_fit and all(role in config.instruments for role in cls.REQUIRED_ROLES):
-            names.append(name)
+    for entry in registry.measurements():
+        roles = entry.procedure_class().REQUIRED_ROLES
+        if entry.fits(config) and all(role in config.instruments for role in roles):
+            names.append(entry.name)
     return names
 
 
@@ -420,7 +419,7 @@ def check_display(environ: Mapping[str, str] | None = None) -> None:
 
 def launch(config: BenchConfig, procedure: str | None, output_dir: Path) -> int:
     """Open the window (asking which procedure when none is given) and run Qt's loop."""
-    from labrig import procedures as registry
+    from labrig import registry
     from labrig.store import check_output_dir
 
     check_display()  # before anything is created: Qt would abort the process
@@ -435,12 +434,13 @@ def launch(config: BenchConfig, procedure: str | None, output_dir: Path) -> int:
         )
         if not ok:
             return 0
-    procedure = registry.resolve(procedure)
+    measurement = registry.measurement(procedure)
+    procedure = measurement.name
     if procedure not in names:
         raise UserInputError(
             f"procedure {procedure!r} needs instruments config {config.name!r} does not have; "
             f"runnable here: {', '.join(names) or 'none'}"
         )
-    window = LabrigWindow(registry.load(procedure), config, output_dir)
+    window = LabrigWindow(measurement.procedure_class(), config, output_dir)
     window.show()
     return app.exec()

@@ -1,17 +1,18 @@
 """The few lines ``labrig run`` prints after a run: its headline figures, not all of them.
 
-The run's own figures are shown (fit details and uncertainty bounds left to the file,
-an uncertainty shown as ``± err`` next to its value, flags as yes/no); figures of data
-groups (lifetime channels) are summarised across the groups -- how many ended which way,
-and the median and spread of T50 -- instead of one line per channel.  Everything is in
-the file (``labrig inspect``).
-"""
+The run's own figures shown are those its registry entry names as its headline
+(``labrig.registry.Measurement.headline``), or where none are named all but fit details
+and uncertainty bounds; an uncertainty is shown as ``± err`` next to its value, flags as
+yes/no.  Figures of data groups (lifetime channels) are summarised across the groups --
+how many ended which way, and the median and spread of T50 -- instead of one line per
+channel.  Everything is in the file (``labrig inspect``)."""
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +39,22 @@ def _with_units(value: Any, units: str) -> str:
     return f"{value} {units}".rstrip()
 
 
-def _run_figures(figures: Mapping[str, tuple[Any, str]]) -> list[str]:
+def _shown(figures: Mapping[str, tuple[Any, str]], keys: Sequence[str]) -> list[str]:
+    """The names of the figures to show: those matching ``keys`` (fnmatch patterns, in
+    their order), or with no keys every figure but the details."""
+    if keys:
+        return list(dict.fromkeys(n for key in keys for n in figures if fnmatchcase(n, key)))
+    return [
+        name
+        for name in figures
+        if not name.endswith("_err") and not any(part in name for part in _DETAIL)
+    ]
+
+
+def _run_figures(figures: Mapping[str, tuple[Any, str]], names: Sequence[str]) -> list[str]:
     lines = []
-    for name, (value, units) in figures.items():
-        if name.endswith("_err") or any(part in name for part in _DETAIL):
-            continue
+    for name in names:
+        value, units = figures[name]
         err = figures.get(f"{name}_err")
         text = fmt(value)
         if err is not None and isinstance(value, (float, int)) and not isinstance(value, bool):
@@ -80,9 +92,12 @@ def _group_summary(groups: Mapping[str, Mapping[str, tuple[Any, str]]]) -> list[
     return lines
 
 
-def headline(analysis: Mapping[str, tuple[Any, str]], path: Path | str) -> list[str]:
+def headline(
+    analysis: Mapping[str, tuple[Any, str]], path: Path | str, keys: Sequence[str] = ()
+) -> list[str]:
     """The lines to print for a run's ``analysis`` (``{name or "group/name": (value,
-    units)}``, as the runner collects them)."""
+    units)}``, as the runner collects them); ``keys``: the run figures to show (fnmatch
+    patterns; empty: all but the details)."""
     own: dict[str, tuple[Any, str]] = {}
     groups: dict[str, dict[str, tuple[Any, str]]] = {}
     for name, figure in analysis.items():
@@ -91,8 +106,9 @@ def headline(analysis: Mapping[str, tuple[Any, str]], path: Path | str) -> list[
             groups.setdefault(group, {})[figure_name] = figure
         else:
             own[name] = figure
-    lines = _group_summary(groups) + _run_figures(own)
+    names = _shown(own, keys)
+    lines = _group_summary(groups) + _run_figures(own, names)
     shown = lines[:MAX_LINES]
-    if len(lines) > MAX_LINES or groups:
+    if len(lines) > MAX_LINES or groups or (keys and len(names) < len(own)):
         shown.append(f"  all figures{' per channel' if groups else ''}: labrig inspect {path}")
     return shown

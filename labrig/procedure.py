@@ -55,7 +55,8 @@ class Column:
 class LabrigProcedure(Procedure):
     """Base class of labrig procedures (see the module docstring for the records)."""
 
-    #: name used on the command line (``labrig run NAME``)
+    #: name used on the command line (``labrig run NAME``), as in its
+    #: ``labrig.registry.Measurement`` (which also says what devices it measures)
     NAME: ClassVar[str] = ""
     #: one-line description shown by ``labrig procedures``
     SUMMARY: ClassVar[str] = ""
@@ -67,8 +68,6 @@ class LabrigProcedure(Procedure):
     #: instrument roles the procedure cannot run without, and ones it uses when present
     REQUIRED_ROLES: ClassVar[tuple[str, ...]] = ()
     OPTIONAL_ROLES: ClassVar[tuple[str, ...]] = ()
-    #: the device kinds (config ``device.kind``) the procedure measures; empty: any
-    DEVICE_KINDS: ClassVar[tuple[str, ...]] = ()
     #: extra data groups besides /entry/data, each with the same COLUMNS (lifetime channels)
     GROUPS: ClassVar[Sequence[str]] = ()
 
@@ -101,21 +100,6 @@ class LabrigProcedure(Procedure):
         with its compliance, each ``Requested`` naming the parameter it comes from and
         the unit it is given in).  Default: nothing."""
         return ()
-
-    @classmethod
-    def check_device(cls, config: BenchConfig) -> None:
-        """Refuse a bench whose device this procedure does not measure (``solar-jv`` on an
-        LED), before anything is opened; one ``ConfigError`` line."""
-        from labrig.errors import ConfigError
-
-        kind = config.device.kind
-        if cls.DEVICE_KINDS and kind not in cls.DEVICE_KINDS:
-            allowed = " or ".join(cls.DEVICE_KINDS)
-            raise ConfigError(
-                f"device.kind: procedure {cls.NAME} needs a device of kind {allowed}, but "
-                f"config {config.name!r} has kind {kind} ({config.device.sample}); "
-                f"use a config whose device.kind is {allowed}"
-            )
 
     def data_groups(self) -> Sequence[str]:
         """The extra data groups of this run (override when they depend on parameters,

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from labrig import registry
 from labrig.bench import Bench
-from labrig.config import BenchConfig, roles_to_open
+from labrig.config import BenchConfig
 from labrig.errors import LabrigError
-
-#: drivers that can put power into a device
-SOURCE_DRIVERS = frozenset({"keithley2400", "lifetime_rig", "smu_photometer"})
 
 
 @dataclass(frozen=True)
@@ -36,12 +34,13 @@ class RoleState:
 
 
 def safe_off(config: BenchConfig) -> list[RoleState]:
-    """Ramp down and switch off every source role in ``config``; one state per role."""
+    """Ramp down and switch off every source role in ``config`` (a driver the registry
+    marks ``source``); one state per role."""
     states = []
     for role, inst in config.instruments.items():
-        if inst.driver not in SOURCE_DRIVERS:
+        if not registry.driver(inst.driver).source:
             continue
-        bench = Bench(config, roles_to_open(config, role))
+        bench = Bench(config, [role])
         try:
             bench.open()
         except LabrigError as exc:

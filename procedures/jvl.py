@@ -84,7 +84,6 @@ class JVLProcedure(LabrigProcedure):
     NAME = "jvl"
     SUMMARY = "J-V-L sweep: J, luminance, EQE, cd/A, lm/W and EL spectra vs voltage"
     REQUIRED_ROLES = ("smu", "photometer")
-    DEVICE_KINDS = ("led",)
     OPTIONAL_ROLES = ("spectrometer",)
     COLUMNS = (
         Column("voltage", "V", "voltage"),

@@ -61,6 +61,7 @@ from pymeasure.experiment import (
     Parameter,
 )
 
+from labrig import registry
 from labrig.analysis import lifetime as lt
 from labrig.errors import InstrumentDisconnectedError, ParameterError
 from labrig.limits import Drive, Requested
@@ -190,7 +191,6 @@ class LifetimeProcedure(LabrigProcedure):
     NAME = "lifetime"
     SUMMARY = "operational lifetime: constant current per channel until T50 (or T95/T90/T80)"
     REQUIRED_ROLES = ("lifetime",)
-    DEVICE_KINDS = ("led",)
     COLUMNS = (
         Column("time", "s", "time since t = 0 (rig clock)"),
         Column("rig_time", "s", "rig clock"),
@@ -262,7 +262,7 @@ class LifetimeProcedure(LabrigProcedure):
         available = None
         if config is not None and "lifetime" in config.instruments:
             inst = config.instruments["lifetime"]
-            available = 1 if inst.driver == "smu_photometer" else inst.channels
+            available = registry.driver(inst.driver).channels or inst.channels
         if str(self.channels).strip().lower() == "all" and available is None:
             available = 8
         return parse_channels(self.channels, available)
@@ -284,9 +284,6 @@ class LifetimeProcedure(LabrigProcedure):
             raise ParameterError(
                 "instruments.lifetime: the lifetime procedure needs a lifetime rig"
             )
-        if config.instruments["lifetime"].driver == "smu_photometer":
-            # the one-channel backend is built from these two: the bench must open them
-            self.OPTIONAL_ROLES = ("smu", "photometer")  # type: ignore[misc]
         super().validate(config)
         if self.first_interval > self.max_interval:
             raise ParameterError(

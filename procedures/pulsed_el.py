@@ -122,7 +122,6 @@ class PulsedELProcedure(LabrigProcedure):
     NAME = "pulsed-el"
     SUMMARY = "pulsed EL: EL vs pulse width, pulsed J-V-L/EQE-J vs DC (heating separated)"
     REQUIRED_ROLES = ("smu", "photometer")
-    DEVICE_KINDS = ("led",)
     COLUMNS = (
         Column("mode", "", "width sweep, drive sweep, dc or dc file", "str"),
         Column("set_width", "ms", "pulse width asked for"),

@@ -41,7 +41,6 @@ class SCLCProcedure(LabrigProcedure):
         "single-carrier J-V on log-spaced voltages: trap density (V_TFL) and Mott-Gurney mobility"
     )
     REQUIRED_ROLES = ("smu",)
-    DEVICE_KINDS = ("single_carrier",)
     COLUMNS = (
         Column("V", "V", "device voltage"),
         Column("I", "A", "device current"),

@@ -47,7 +47,6 @@ class SolarJVProcedure(LabrigProcedure):
     NAME = "solar-jv"
     SUMMARY = "solar-cell J-V (dark and AM1.5G, both directions): Voc, Jsc, FF, PCE, hysteresis"
     REQUIRED_ROLES = ("smu",)
-    DEVICE_KINDS = ("solar",)
     COLUMNS = (
         Column("scan", "", "illumination: dark or light", "str"),
         Column("direction", "", "forward (Jsc->Voc), reverse (Voc->Jsc) or mpp", "str"),

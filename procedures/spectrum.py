@@ -45,7 +45,6 @@ class SpectrumProcedure(LabrigProcedure):
     NAME = "spectrum"
     SUMMARY = "one EL spectrum at a set drive: peak, FWHM, CIE 1931 x/y, dominant wavelength"
     REQUIRED_ROLES = ("smu", "spectrometer")
-    DEVICE_KINDS = ("led",)
     OPTIONAL_ROLES = ("photometer",)
     COLUMNS = (
         Column("voltage", "V", "device voltage"),

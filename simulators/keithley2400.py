@@ -34,11 +34,12 @@ instrument does: the client times out.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from labrig.config import FAULT_KINDS, FaultSpec
+from labrig.config import FaultSpec
+from labrig.registry import driver
 from labrig.simulators.faults import ConnectionDropped, FaultInjector
 from labrig.simulators.keithley_common import (
     ARM,
@@ -62,6 +63,9 @@ from labrig.simulators.scpi import (
     parse_int,
     parse_number,
 )
+
+if TYPE_CHECKING:
+    from labrig.simulators.lab import SimulatorRequest, Started
 
 IDN = "KEITHLEY INSTRUMENTS INC.,MODEL 2400,{serial},C30   Mar 17 2006 09:29:29/A02  /K/J"
 V_RANGES = (0.21, 2.1, 21.0, 210.0)
@@ -153,7 +157,7 @@ class SimulatedKeithley2400(KeithleyTriggerModel, SCPIInstrument):
         self.physics = physics
         self.serial = serial
         super().__init__()
-        self.faults = FaultInjector(faults, physics, FAULT_KINDS["keithley2400"])
+        self.faults = FaultInjector(faults, physics, driver("keithley2400").faults)
         self._t0 = physics.clock.time()
         self.reset()
         self.esr = 128  # power-on
@@ -849,3 +853,13 @@ class SimulatedKeithley2400(KeithleyTriggerModel, SCPIInstrument):
             return self._read_query([])
 
         return query
+
+
+def serve(request: SimulatorRequest) -> Started:
+    """A SimulatedKeithley2400 on the lab's physics, served as SCPI over loopback TCP (the
+    registry's ``keithley2400`` simulator)."""
+    from labrig.simulators.lab import Started
+    from labrig.simulators.server import SCPIServer
+
+    instrument = SimulatedKeithley2400(request.physics, faults=request.faults)
+    return Started(instrument, server=SCPIServer(instrument, clock=request.clock))

@@ -37,11 +37,12 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from labrig.config import FAULT_KINDS, FaultSpec
+from labrig.config import FaultSpec
+from labrig.registry import driver
 from labrig.simulators.faults import FaultInjector
 from labrig.simulators.keithley_common import ARM, MEAS_ROF, TRIG, KeithleyTriggerModel
 from labrig.simulators.scpi import (
@@ -56,6 +57,9 @@ from labrig.simulators.scpi import (
     parse_int,
     parse_number,
 )
+
+if TYPE_CHECKING:
+    from labrig.simulators.lab import SimulatorRequest, Started
 
 IDN = "KEITHLEY INSTRUMENTS INC.,MODEL 6485,{serial},B03   Jun 13 2005 10:50:27/A02  /E"
 RANGES = (2e-9, 2e-8, 2e-7, 2e-6, 2e-5, 2e-4, 2e-3, 2e-2)
@@ -110,7 +114,7 @@ class SimulatedKeithley6485(KeithleyTriggerModel, SCPIInstrument):
         self.serial = serial
         self.line_frequency = float(physics.config.simulation.line_frequency_hz)
         super().__init__()
-        self.faults = FaultInjector(faults, physics, FAULT_KINDS["keithley6485"])
+        self.faults = FaultInjector(faults, physics, driver("keithley6485").faults)
         self._rng = np.random.default_rng(physics.config.simulation.seed + 6485)
         self._t0 = physics.clock.time()
         self._arm_lock = threading.Lock()
@@ -491,3 +495,13 @@ class SimulatedKeithley6485(KeithleyTriggerModel, SCPIInstrument):
             self.push_error(-230)
             raise NoReply
         return self._format(self.trace, buffer=True)
+
+
+def serve(request: SimulatorRequest) -> Started:
+    """A SimulatedKeithley6485 on the lab's physics, served as SCPI over loopback TCP (the
+    registry's ``keithley6485`` simulator)."""
+    from labrig.simulators.lab import Started
+    from labrig.simulators.server import SCPIServer
+
+    instrument = SimulatedKeithley6485(request.physics, faults=request.faults)
+    return Started(instrument, server=SCPIServer(instrument, clock=request.clock))

@@ -15,10 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from labrig.clock import Clock, RunningClock, WallClock
-from labrig.config import BenchConfig
+from labrig.config import BenchConfig, FaultSpec, InstrumentConfig
 from labrig.errors import ConfigError
 
 
@@ -30,6 +28,8 @@ class SimulatedLab:
     clock: Clock
     resources: dict[str, str] = field(default_factory=dict)
     instruments: dict[str, Any] = field(default_factory=dict)
+    #: in-process simulators: what the driver attaches to, by role
+    handles: dict[str, Any] = field(default_factory=dict)
     servers: list[Any] = field(default_factory=list)
 
     def stop(self) -> None:
@@ -48,75 +48,60 @@ class SimulatedLab:
         self.stop()
 
 
-def recorded_stress(resumed: Any, channel: int) -> list[tuple[float, float]]:
-    """``(seconds, amps)`` a lifetime run file (``labrig.store.RunData``) records for
-    ``channel``: the settle time before t = 0 at the first current, then each interval
-    between rows at the current measured at its start.  (The short L0 search before it
-    is left out: lower currents for seconds, against hours of ageing.)"""
-    cols = resumed.columns.get(f"channel_{channel:02d}", {})
-    if not cols or len(cols["time"][0]) == 0:
-        return []
-    times = np.asarray(cols["time"][0], float)
-    amps = np.clip(np.nan_to_num(np.asarray(cols["current"][0], float)), 0.0, None)
-    settle = float(resumed.parameters.get("settle_time", (0.0, "s"))[0])
-    return [(settle, float(amps[0]))] + list(
-        zip(np.diff(times).tolist(), amps[:-1].tolist(), strict=True)
-    )
+@dataclass(frozen=True)
+class SimulatorRequest:
+    """What a simulator is started from (``labrig.registry.Driver.simulator``): its role
+    and config entry, the lab's shared physics and clock, the faults to inject, and the
+    run file (``labrig.store.RunData``) a resumed run continues, if any."""
+
+    role: str
+    instrument: InstrumentConfig
+    config: BenchConfig
+    physics: Any
+    clock: Clock
+    faults: list[FaultSpec]
+    resumed: Any = None
+
+
+@dataclass(frozen=True)
+class Started:
+    """A simulator as its ``serve`` function built it: the simulated instrument, and the
+    server the driver reaches it through (started by the lab; its ``resource`` or ``url``
+    is what the driver connects to) or, for an in-process simulator, the ``resource``
+    and the ``handle`` the driver attaches to."""
+
+    instrument: Any
+    server: Any = None
+    resource: str = ""
+    handle: Any = None
 
 
 def _start_role(lab: SimulatedLab, role: str, config: BenchConfig, resumed: Any = None) -> None:
+    from labrig import registry
+
     inst = config.instruments[role]
-    faults = config.simulation.faults.get(role, [])
-    if inst.driver == "keithley2400":
-        from labrig.simulators.keithley2400 import SimulatedKeithley2400
-        from labrig.simulators.server import SCPIServer
-
-        instrument: Any = SimulatedKeithley2400(lab.physics, faults=faults)
-        server: Any = SCPIServer(instrument, clock=lab.clock)
-    elif inst.driver == "keithley6485":
-        from labrig.simulators.keithley6485 import SimulatedKeithley6485
-        from labrig.simulators.server import SCPIServer
-
-        instrument = SimulatedKeithley6485(lab.physics, faults=faults)
-        server = SCPIServer(instrument, clock=lab.clock)
-    elif inst.driver == "usb2000plus":
-        from labrig.simulators.spectrometer import SimulatedSpectrometer
-
-        serial = inst.resource or "SIM2K0001"
-        lab.instruments[role] = SimulatedSpectrometer(
-            lab.physics, serial_number=serial, faults=faults
-        )
-        lab.resources[role] = serial
-        return
-    elif inst.driver == "lifetime_rig":
-        from labrig.devices import LEDModel
-        from labrig.simulators.lifetime_rig import RigServer, SimulatedLifetimeRig
-
-        model = config.device.model
-        if not isinstance(model, LEDModel):
-            raise ConfigError("device.model: the simulated lifetime rig needs an LED model")
-        instrument = SimulatedLifetimeRig(
-            model=model,
-            area_cm2=config.device.active_area_cm2,
-            channels=inst.channels or 8,
-            clock=lab.clock,
-            seed=config.simulation.seed,
-            faults=faults,
-            photodiode=config.calibration.photodiode,
-            noise=config.simulation.noise,
-            dark_current_a=config.simulation.photodiode_dark_current_a,
-        )
-        if resumed is not None and resumed.procedure == "lifetime":
-            # a resumed run: each pixel carries on from the ageing the file records
-            for channel in range(1, instrument.n_channels + 1):
-                instrument.continue_channel(channel, recorded_stress(resumed, channel))
-        server = RigServer(instrument)
-    else:
+    entry = registry.driver(inst.driver)
+    if entry.simulator is None:
         raise ConfigError(f"instruments.{role}.driver {inst.driver!r} has no simulator")
-    server.start()
-    lab.servers.append(server)
-    lab.instruments[role] = instrument
-    lab.resources[role] = server.url if hasattr(server, "url") else server.resource
+    request = SimulatorRequest(
+        role=role,
+        instrument=inst,
+        config=config,
+        physics=lab.physics,
+        clock=lab.clock,
+        faults=config.simulation.faults.get(role, []),
+        resumed=resumed,
+    )
+    started: Started = registry.resolve_ref(entry.simulator)(request)
+    resource = started.resource
+    if started.server is not None:
+        started.server.start()
+        lab.servers.append(started.server)
+        resource = started.server.resource
+    lab.instruments[role] = started.instrument
+    lab.resources[role] = resource
+    if started.handle is not None:
+        lab.handles[role] = started.handle
 
 
 def _warm_up(physics: Any) -> None:
@@ -155,6 +140,7 @@ def start_lab(
     ``served``: for other processes, on a ``served_clock``; ``resumed``: the run file
     (``labrig.store.RunData``) being continued, whose recorded stress the simulated
     devices take up (a real device kept its ageing)."""
+    from labrig import registry
     from labrig.simulators.physics import CoupledPhysics
 
     wanted = [
@@ -167,8 +153,8 @@ def start_lab(
     lab = SimulatedLab(physics=physics, clock=physics.clock)
     try:
         for role in wanted:
-            if config.instruments[role].driver == "smu_photometer":
-                continue  # built from the smu and photometer roles by the bench
+            if registry.driver(config.instruments[role].driver).built_from:
+                continue  # made by the bench of the roles it is built from
             _start_role(lab, role, config, resumed)
     except BaseException:
         lab.stop()

@@ -31,13 +31,12 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from labrig.clock import Clock, SimulatedClock
 from labrig.config import (
-    FAULT_KINDS,
     BenchConfig,
     Calibration,
     FaultSpec,
@@ -47,8 +46,12 @@ from labrig.config import (
     SimulationConfig,
 )
 from labrig.devices import DeviceConfig, LEDModel
+from labrig.registry import driver
 from labrig.simulators.faults import ConnectionDropped
 from labrig.simulators.server import LineServer
+
+if TYPE_CHECKING:
+    from labrig.simulators.lab import SimulatorRequest, Started
 
 MANUFACTURER = "LABRIG"
 MODEL = "LTR"
@@ -63,7 +66,7 @@ UNIT_SPREAD = 0.03
 LINK_DOWN_S = 60.0
 MAX_LINE = 128
 ERROR_QUEUE = 10
-SUPPORTED_FAULTS = FAULT_KINDS["lifetime_rig"]
+SUPPORTED_FAULTS = driver("lifetime_rig").faults
 
 #: the rig's photodiodes when the caller gives no calibration: a typical Si photodiode
 #: (typical Si responsivities) of 5 mm radius 20 mm in front of the pixel, as in sim.yaml
@@ -434,3 +437,48 @@ class RigServer(LineServer):
     @property
     def resource(self) -> str:
         return self.url
+
+
+def recorded_stress(resumed: Any, channel: int) -> list[tuple[float, float]]:
+    """``(seconds, amps)`` a lifetime run file (``labrig.store.RunData``) records for
+    ``channel``: the settle time before t = 0 at the first current, then each interval
+    between rows at the current measured at its start.  (The short L0 search before it
+    is left out: lower currents for seconds, against hours of ageing.)"""
+    cols = resumed.columns.get(f"channel_{channel:02d}", {})
+    if not cols or len(cols["time"][0]) == 0:
+        return []
+    times = np.asarray(cols["time"][0], float)
+    amps = np.clip(np.nan_to_num(np.asarray(cols["current"][0], float)), 0.0, None)
+    settle = float(resumed.parameters.get("settle_time", (0.0, "s"))[0])
+    return [(settle, float(amps[0]))] + list(
+        zip(np.diff(times).tolist(), amps[:-1].tolist(), strict=True)
+    )
+
+
+def serve(request: SimulatorRequest) -> Started:
+    """The simulated rig of ``request``'s config on a loopback socket (the registry's
+    ``lifetime_rig`` simulator); a resumed lifetime run's pixels carry on from the
+    ageing its file records."""
+    from labrig.errors import ConfigError
+    from labrig.simulators.lab import Started
+
+    config = request.config
+    model = config.device.model
+    if not isinstance(model, LEDModel):
+        raise ConfigError("device.model: the simulated lifetime rig needs an LED model")
+    rig = SimulatedLifetimeRig(
+        model=model,
+        area_cm2=config.device.active_area_cm2,
+        channels=request.instrument.channels or 8,
+        clock=request.clock,
+        seed=config.simulation.seed,
+        faults=request.faults,
+        photodiode=config.calibration.photodiode,
+        noise=config.simulation.noise,
+        dark_current_a=config.simulation.photodiode_dark_current_a,
+    )
+    resumed = request.resumed
+    if resumed is not None and resumed.procedure == "lifetime":
+        for channel in range(1, rig.n_channels + 1):
+            rig.continue_channel(channel, recorded_stress(resumed, channel))
+    return Started(rig, server=RigServer(rig))

@@ -31,14 +31,18 @@ stray light so every spectrum saturates.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.constants import Planck, speed_of_light
 from seabreeze.spectrometers import SeaBreezeError
 
-from labrig.config import FAULT_KINDS, FaultSpec
+from labrig.config import FaultSpec
+from labrig.registry import driver
 from labrig.simulators.faults import ConnectionDropped, FaultInjector
+
+if TYPE_CHECKING:
+    from labrig.simulators.lab import SimulatorRequest, Started
 
 MODEL = "USB2000PLUS"
 PIXELS = 2048
@@ -62,7 +66,7 @@ READ_NOISE_COUNTS = 6.0
 NONLINEARITY_A = 6.0e-7
 #: stray light (counts/s per pixel) flooding the detector under the ``overrange`` fault
 STRAY_LIGHT_COUNTS_PER_S = 1.0e9
-SUPPORTED_FAULTS = FAULT_KINDS["usb2000plus"]
+SUPPORTED_FAULTS = driver("usb2000plus").faults
 
 
 def usb2000plus_wavelengths(pixels: int = PIXELS) -> np.ndarray:
@@ -254,3 +258,17 @@ class SimulatedSpectrometer:
         if self._noise:
             raw = raw + READ_NOISE_COUNTS * self._rng.standard_normal(PIXELS)
         return np.clip(np.round(raw), 0.0, MAX_INTENSITY)
+
+
+def serve(request: SimulatorRequest) -> Started:
+    """The simulated USB2000+ on the lab's physics (the registry's ``usb2000plus``
+    simulator).  USB cannot be served over loopback: the driver attaches to the
+    seabreeze ``Spectrometer`` over it (seabreeze's own corrections run)."""
+    from labrig.simulators.lab import Started
+    from labrig.simulators.seabreeze import spectrometer
+
+    unit = SimulatedSpectrometer(
+        request.physics, serial_number=request.instrument.resource or "SIM2K0001",
+        faults=request.faults,
+    )  # fmt: skip
+    return Started(unit, resource=unit.serial_number, handle=spectrometer(unit))

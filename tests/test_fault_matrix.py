@@ -27,9 +27,9 @@ from typing import Any
 import pytest
 import yaml
 
+from labrig import registry
 from labrig.bench import Bench
 from labrig.config import BenchConfig, parse_config, shipped_config_dir
-from labrig.procedures import available, load
 from labrig.runner import run_procedure
 from labrig.store import read_run
 
@@ -304,10 +304,10 @@ def _signals_restored():
 @pytest.mark.parametrize("case", CASES, ids=_ids)
 def test_fault_leaves_outputs_off_file_readable_rows_kept(case: Case, tmp_path: Path, caplog):
     plan = PLANS[case.procedure]
-    if plan.name not in available():
+    if registry.find_measurement(plan.name) not in registry.measurements():
         pytest.skip(f"procedure {plan.name} not installed yet")
     config = _config(plan, case)
-    proc = _counting(load(plan.name))()
+    proc = _counting(registry.measurement(plan.name).procedure_class())()
     proc.counted = collections.Counter()
     proc.completed = 0
     proc.set_parameters(plan.params)

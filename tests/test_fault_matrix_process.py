@@ -73,10 +73,10 @@ CHILD = textwrap.dedent(
     import sys, time
     from pathlib import Path
     from labrig.config import load_config
-    from labrig.procedures import load
+    from labrig.registry import measurement
     from labrig.runner import run_procedure
 
-    class Printing(load({name!r})):
+    class Printing(measurement({name!r}).procedure_class()):
         def emit_row(self, values, group=None):
             super().emit_row(values, group)  # returned: the store has the row
             print("rows", group or "data", 1, time.time(), flush=True)

@@ -23,8 +23,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from labrig import registry
 from labrig.config import BenchConfig, load_config, roles_to_open
-from labrig.safe_off import SOURCE_DRIVERS, safe_off
+from labrig.safe_off import safe_off
 
 DISARM = b"disarm"
 #: safe-off attempts after the watched process died, and the pause between them, s
@@ -37,7 +38,8 @@ def watched_roles(config: BenchConfig, roles: Iterable[str]) -> list[str]:
     return [
         r
         for r in roles
-        if config.instruments[r].driver in SOURCE_DRIVERS and not config.instruments[r].simulated
+        if registry.driver(config.instruments[r].driver).source
+        and not config.instruments[r].simulated
     ]
 
 

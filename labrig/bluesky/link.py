@@ -20,8 +20,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from labrig import registry
 from labrig.bench import Bench
-from labrig.config import ROLES, BenchConfig, load_config
+from labrig.config import BenchConfig, load_config
 from labrig.interfaces import Instrument
 
 T = TypeVar("T")
@@ -39,7 +40,7 @@ class BenchLink:
     ) -> None:
         self.config = config if isinstance(config, BenchConfig) else load_config(config)
         wanted = roles if roles is not None else self.config.instruments
-        self.roles = [r for r in ROLES if r in set(wanted)]
+        self.roles = [r for r in registry.roles() if r in set(wanted)]
         self.bench = Bench(self.config, self.roles)
         self._guard_wanted = guard
         self.guard: Any = None  # labrig.bluesky.guard.Guard once armed

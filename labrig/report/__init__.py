@@ -2,10 +2,10 @@
 
 Files are grouped by procedure; each group becomes one multi-panel figure in which the
 runs overlay on shared axes (one colour per device).  Each procedure's figure lives in
-its own module, registered in ``FIGURE_MODULES`` by import path (imported only when
-needed); a procedure without one — a new procedure, or a file from a later labrig —
-gets the generic column plot.  Adding a procedure's figure = one module with
-``figure(runs) -> Figure`` and one line here.
+its own module, named by the procedure's entry in ``labrig.registry`` (imported only
+when needed); a procedure without one — a new procedure, or a file from a later
+labrig — gets the generic column plot.  Adding a procedure's figure = one module with
+``figure(runs) -> Figure``, named in its registry entry.
 
 Bad input is handled where it appears: a file that is not a labrig run raises
 ``NotARunFileError`` (one line, exit 2); a run still being written, aborted, failed or
@@ -15,7 +15,6 @@ summary say what is missing.
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,16 +25,6 @@ from labrig.report.data import LoadedRun, load_run
 from labrig.store import DEFAULT_GROUP, check_output_dir, sanitize
 
 FORMATS: tuple[str, ...] = ("png", "pdf", "svg")
-
-#: procedure name -> "module:function" drawing its figure from a list of LoadedRun
-FIGURE_MODULES: dict[str, str] = {
-    "jvl": "labrig.report.jvl:jvl_figure",
-    "spectrum": "labrig.report.spectrum:spectrum_figure",
-    "solar-jv": "labrig.report.solar_jv:solar_figure",
-    "sclc": "labrig.report.sclc:sclc_figure",
-    "lifetime": "labrig.report.lifetime:lifetime_figure",
-    "pulsed-el": "labrig.report.pulsed_el:pulsed_figure",
-}
 
 #: analysis figures left out of the one-page summary (they stay in the file):
 #: every fit parameter of every lifetime model, and their errors
@@ -51,11 +40,11 @@ class ReportResult:
 
 def figure_function(procedure: str) -> Callable:
     """The figure function for ``procedure`` (the generic one when none is registered)."""
-    target = FIGURE_MODULES.get(procedure)
-    if target is None:
-        return generic_figure
-    module, name = target.split(":")
-    return getattr(importlib.import_module(module), name)
+    from labrig import registry
+
+    entry = registry.find_measurement(procedure)
+    figure = entry.figure_function() if entry is not None else None
+    return figure or generic_figure
 
 
 def draw(procedure: str, runs: Sequence[LoadedRun]):

@@ -84,14 +84,14 @@ def make_run(
     procedure: str, output_dir: Path, *, config: str | Path | None = None, **overrides
 ) -> Path:
     """Run ``procedure`` on the simulated bench; return the run file's path."""
-    from labrig import procedures as registry
+    from labrig import registry
     from labrig.parameters import parse_settings
     from labrig.runner import run_procedure
 
     base, settings = QUICK[procedure]
     settings = {**settings, **overrides}
     cfg = load_config(config or base)
-    cls = registry.load(procedure)
+    cls = registry.measurement(procedure).procedure_class()
     proc = cls()
     proc.set_parameters(parse_settings(cls, [f"{k}={v}" for k, v in settings.items()]))
     result = run_procedure(proc, cfg, output_dir=output_dir, progress=False)

@@ -165,11 +165,11 @@ def _invoke(*args: str):
 
 
 def test_set_accepts_values_with_units_converted_by_pint():
-    from labrig import procedures as registry
+    from labrig import registry
     from labrig.errors import ParameterError
     from labrig.parameters import parse_settings
 
-    jvl = registry.load("jvl")
+    jvl = registry.measurement("jvl").procedure_class()
     values = parse_settings(
         jvl, ["stop_voltage=7 V", "compliance_current=5 mA", "source_delay=20 ms"]
     )

@@ -19,12 +19,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from labrig import registry
 from labrig.config import load_config
 from labrig.errors import ParameterError, UserInputError
 from labrig.parameters import parameter_objects, parse_settings
-from labrig.procedures import available, load, simulated_config
 
-PROCEDURES = available()
+PROCEDURES = [m.name for m in registry.measurements()]
+
+
+def load(name: str) -> type:
+    return registry.measurement(name).procedure_class()
+
+
 FUZZ = settings(
     max_examples=50,
     deadline=None,
@@ -59,7 +65,7 @@ def settings_for(draw, name: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def configs():
-    return {name: load_config(simulated_config(name)) for name in PROCEDURES}
+    return {name: load_config(registry.measurement(name).simulated_config) for name in PROCEDURES}
 
 
 @FUZZ

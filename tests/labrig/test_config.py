@@ -240,14 +240,15 @@ def test_a_fault_the_role_cannot_have_is_refused(tmp_path):
 def test_fault_kinds_allowed_are_exactly_what_each_simulator_injects():
     from typing import get_args
 
-    from labrig.config import FAULT_KINDS, FaultKind
+    from labrig import registry
+    from labrig.config import FaultKind
 
     data = _sim_data()
     drivers = {role: inst["driver"] for role, inst in data["instruments"].items()}
     for role, driver in drivers.items():
         for kind in get_args(FaultKind):
             data["simulation"]["faults"] = {role: [{"kind": kind}]}
-            if kind in FAULT_KINDS[driver]:
+            if kind in registry.driver(driver).faults:
                 parse_config(data)
             else:
                 assert f"fault kind {kind!r} cannot happen on the {driver}" in _error(data)
@@ -256,13 +257,15 @@ def test_fault_kinds_allowed_are_exactly_what_each_simulator_injects():
 
     bench = CoupledPhysics(load_config("sim"))
     assert (
-        keithley2400.SimulatedKeithley2400(bench).faults._supported == FAULT_KINDS["keithley2400"]
+        keithley2400.SimulatedKeithley2400(bench).faults._supported
+        == registry.driver("keithley2400").faults
     )
     assert (
-        keithley6485.SimulatedKeithley6485(bench).faults._supported == FAULT_KINDS["keithley6485"]
+        keithley6485.SimulatedKeithley6485(bench).faults._supported
+        == registry.driver("keithley6485").faults
     )
-    assert spectrometer.SUPPORTED_FAULTS == FAULT_KINDS["usb2000plus"]
-    assert lifetime_rig.SUPPORTED_FAULTS == FAULT_KINDS["lifetime_rig"]
+    assert spectrometer.SUPPORTED_FAULTS == registry.driver("usb2000plus").faults
+    assert lifetime_rig.SUPPORTED_FAULTS == registry.driver("lifetime_rig").faults
 
 
 @pytest.mark.parametrize(

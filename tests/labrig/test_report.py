@@ -18,10 +18,10 @@ from click.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report_runs import config_file, make_run, start_slow_run  # noqa: E402
 
+from labrig import registry  # noqa: E402
 from labrig.cli import main  # noqa: E402
 from labrig.errors import NotARunFileError  # noqa: E402
 from labrig.report import (  # noqa: E402
-    FIGURE_MODULES,
     draw,
     figure_function,
     generic_figure,
@@ -325,7 +325,7 @@ def test_unknown_procedure_gets_the_generic_column_plot(runs, tmp_path):
     odd = tmp_path / "odd.h5"
     shutil.copy(runs["sclc"], odd)
     _set(odd, "procedure", "pulsed-el-v9")
-    assert "pulsed-el-v9" not in FIGURE_MODULES
+    assert registry.find_measurement("pulsed-el-v9") is None
     result = make_report([odd], tmp_path / "out", "svg")  # vector: no dpi
     assert result.figures[0].suffix == ".svg"
     fig = generic_figure([load_run(odd)])

@@ -12,8 +12,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
+from labrig import registry
 from labrig.config import load_config
-from labrig.report import FIGURE_MODULES, figure_function, make_report
+from labrig.report import figure_function, make_report
 from labrig.report.data import load_run
 from labrig.report.pulsed_el import pulsed_figure
 from labrig.report.style import figures_rows
@@ -23,11 +24,10 @@ QUICK = {"rest": 0.0, "pulses_per_point": 4, "dc_dwell": 0.1}
 
 
 def _run(out: Path, **settings) -> Path:
-    from labrig import procedures as registry
     from labrig.parameters import parse_settings
     from labrig.runner import run_procedure
 
-    cls = registry.load("pulsed-el")
+    cls = registry.measurement("pulsed-el").procedure_class()
     proc = cls()
     merged = {**QUICK, **settings}
     proc.set_parameters(parse_settings(cls, [f"{k}={v}" for k, v in merged.items()]))
@@ -61,7 +61,7 @@ def _panels(fig) -> dict[str, plt.Axes]:
 
 
 def test_registered_and_drawn_for_both_modes(runs, tmp_path):
-    assert FIGURE_MODULES["pulsed-el"] == "labrig.report.pulsed_el:pulsed_figure"
+    assert registry.measurement("pulsed-el").figure == "labrig.report.pulsed_el:pulsed_figure"
     assert figure_function("pulsed-el") is pulsed_figure
     result = make_report([runs["width"], runs["drive"]], tmp_path, dpi=60)
     assert [p.name for p in result.figures] == ["pulsed-el_compare_2_runs.png"]

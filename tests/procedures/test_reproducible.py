@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from labrig.config import load_config
-from labrig.procedures import load
+from labrig.registry import measurement
 from labrig.runner import run_procedure
 
 #: the sections holding what a run measured and derived (times of day and the log's
@@ -57,7 +57,7 @@ def _stored(path: Path) -> dict[str, bytes]:
 def test_identical_seeded_runs_store_identical_figures(tmp_path: Path, name: str):
     stored = []
     for k in range(2):
-        proc = load(name)()
+        proc = measurement(name).procedure_class()()
         proc.set_parameters(RUNS[name])
         result = run_procedure(
             proc, load_config("sim"), output_dir=tmp_path / str(k), progress=False

@@ -20,11 +20,10 @@ WITHOUT_EXTRA = textwrap.dedent(
                 raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
 
     sys.meta_path.insert(0, Refuse())
-    import labrig.bench, labrig.cli, labrig.config, labrig.runner, labrig.procedures
+    import labrig.bench, labrig.cli, labrig.config, labrig.runner, labrig.registry
     import labrig.report, labrig.describe, labrig.export, labrig.watch, labrig.safe_off
-    from labrig.procedures import load
-    for name in ("jvl", "spectrum", "pulsed-el", "lifetime", "solar-jv", "sclc"):
-        load(name)
+    for entry in labrig.registry.measurements():
+        entry.procedure_class()
     for argv in (["--help"], ["queue", "serve", "--help"], ["queue", "serve", "-c", "sim"]):
         sys.argv = ["labrig", *argv]
         try:
