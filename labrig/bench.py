@@ -87,7 +87,7 @@ class Bench:
         unknown = [r for r in self.roles if r not in known]
         if unknown:
             raise ConfigError(f"unknown role(s) {', '.join(unknown)}; allowed: {', '.join(known)}")
-        self.roles = self._with_parts(self.roles)
+        self.roles = registry.with_parts(self.config, self.roles)
         missing = [r for r in self.roles if r not in self.config.instruments]
         if missing:
             configured = ", ".join(self.config.instruments) or "none"
@@ -110,16 +110,6 @@ class Bench:
         except BaseException:
             self.close(ramp=False)
             raise
-
-    def _with_parts(self, roles: list[str]) -> list[str]:
-        """``roles`` in the registry's order, each after the roles its driver is built
-        from (a one-channel lifetime rig after the SMU and photometer it is made of)."""
-        order: list[str] = []
-        for role in sorted(roles, key=registry.roles().index):
-            inst = self.config.instruments.get(role)
-            parts = registry.driver(inst.driver).built_from if inst is not None else ()
-            order.extend(r for r in (*parts, role) if r not in order)
-        return order
 
     def _open_one(self, role: str, inst_cfg: InstrumentConfig) -> Instrument:
         if self._opener is not None:

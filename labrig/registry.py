@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -289,6 +289,19 @@ def roles() -> tuple[str, ...]:
 def drivers_for(role: str) -> tuple[str, ...]:
     """Names of the drivers that can fill ``role``."""
     return tuple(d.name for d in _drivers.values() if role in d.roles)
+
+
+def with_parts(config: BenchConfig, wanted: Iterable[str]) -> list[str]:
+    """The ``wanted`` roles in registration order, each after the roles its configured
+    driver is built from (a one-channel lifetime rig after the SMU and photometer it is
+    made of): what a bench for ``wanted`` opens.  Roles no driver fills are left out."""
+    known = roles()
+    order: list[str] = []
+    for role in sorted((r for r in wanted if r in known), key=known.index):
+        inst = config.instruments.get(role)
+        parts = _drivers[inst.driver].built_from if inst is not None else ()
+        order.extend(r for r in (*parts, role) if r not in order)
+    return order
 
 
 def measurements() -> tuple[Measurement, ...]:

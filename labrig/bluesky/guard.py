@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labrig import registry
-from labrig.config import BenchConfig, load_config, roles_to_open
+from labrig.config import BenchConfig, load_config
 from labrig.safe_off import safe_off
 
 DISARM = b"disarm"
@@ -91,7 +91,7 @@ def watch(config_path: str, roles: Sequence[str]) -> int:
     if said == DISARM:
         return 0
     config = load_config(config_path)
-    needed = {n for role in roles for n in roles_to_open(config, role)}
+    needed = set(registry.with_parts(config, roles))
     config = config.model_copy(
         update={"instruments": {r: i for r, i in config.instruments.items() if r in needed}}
     )
