@@ -2,7 +2,9 @@
 
 Modelled on bluesky's ``Dispatcher`` behind ``RunEngine.subscribe``: a subscriber is any
 callable taking one record (``labrig.records``); ``subscribe`` returns a token for
-``unsubscribe``; ``publish`` calls every subscriber in the order they subscribed.
+``unsubscribe``; ``publish`` calls every subscriber in the order they subscribed.  As
+bluesky subscribes a callback to one document name or to ``"all"``, a subscriber may
+name the record types it takes (``kinds``): the display never sees a row.
 
 What a failing subscriber does to the run is the subscriber's own declaration, not a
 rule about who it is:
@@ -39,6 +41,8 @@ class _Subscription:
     callback: Subscriber
     name: str
     critical: bool
+    #: the record types it takes; None: every record
+    kinds: tuple[type, ...] | None
 
 
 def subscriber_name(callback: Subscriber) -> str:
@@ -51,20 +55,46 @@ class Dispatcher:
 
     def __init__(self) -> None:
         self._subscriptions: dict[int, _Subscription] = {}
+        #: per record type, who takes it: worked out once per type, forgotten on
+        #: (un)subscribe (a run delivers many rows to the same few subscribers)
+        self._routes: dict[type, tuple[tuple[int, _Subscription], ...]] = {}
         self._tokens = itertools.count()
         #: names of the subscribers that failed and were unsubscribed
         self.isolated: list[str] = []
 
-    def subscribe(self, callback: Subscriber, *, critical: bool | None = None) -> int:
-        """Add ``callback``; ``critical`` defaults to its own ``critical`` attribute."""
+    def subscribe(
+        self,
+        callback: Subscriber,
+        *,
+        critical: bool | None = None,
+        kinds: tuple[type, ...] | None = None,
+    ) -> int:
+        """Add ``callback``; ``critical`` and ``kinds`` (the record types it takes)
+        default to its own attributes of those names (not critical; every record)."""
         if critical is None:
             critical = bool(getattr(callback, "critical", False))
+        if kinds is None:
+            kinds = getattr(callback, "kinds", None)
         token = next(self._tokens)
-        self._subscriptions[token] = _Subscription(callback, subscriber_name(callback), critical)
+        self._subscriptions[token] = _Subscription(
+            callback, subscriber_name(callback), critical, None if kinds is None else tuple(kinds)
+        )
+        self._routes.clear()
         return token
 
     def unsubscribe(self, token: int) -> None:
         self._subscriptions.pop(token, None)
+        self._routes.clear()
+
+    def _route(self, kind: type) -> tuple[tuple[int, _Subscription], ...]:
+        route = self._routes.get(kind)
+        if route is None:
+            route = self._routes[kind] = tuple(
+                (token, sub)
+                for token, sub in self._subscriptions.items()
+                if sub.kinds is None or issubclass(kind, sub.kinds)
+            )
+        return route
 
     def failure(self) -> str | None:
         """Why a critical subscriber can take no more records, or None."""
@@ -78,7 +108,7 @@ class Dispatcher:
         subscriber's exception, if one raised."""
         critical_error: Exception | None = None
         failed: list[tuple[_Subscription, Exception]] = []
-        for token, sub in list(self._subscriptions.items()):
+        for token, sub in self._route(type(record)):
             try:
                 sub.callback(record)
             except Exception as exc:  # noqa: BLE001 - isolated or re-raised below

@@ -126,6 +126,8 @@ class GroupRows:
 class RunResults(RunRows):
     """What the window reads while a run goes on (see the module docstring)."""
 
+    kinds = (RunStarted, Row, Rows)
+
     def __init__(self, procedure: LabrigProcedure, output_dir: Path) -> None:
         super().__init__(procedure, plotted_groups(procedure))
         self.output_dir = Path(output_dir)
@@ -196,6 +198,8 @@ class RunWorker(StoppableThread):
     def _progress(self, record: Record) -> None:
         if isinstance(record, Progress):
             self.monitor_queue.put(("progress", float(record.percent)))
+
+    _progress.kinds = (Progress,)  # type: ignore[attr-defined]
 
     def run(self) -> None:
         from labrig.runner import run_procedure

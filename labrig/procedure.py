@@ -140,6 +140,7 @@ class LabrigProcedure(Procedure):
         ``should_stop`` (the runner calls it before ``startup``)."""
         self._publish, self._stop_requested = publish, stop_requested
         self._rows_done = 0
+        self._rows_percent = -1.0
         self._rows_give_progress = True
         self._expected_rows = self.estimated_points()
 
@@ -156,11 +157,15 @@ class LabrigProcedure(Procedure):
 
     def _rows_emitted(self, n: int) -> None:
         """Progress from rows and ``estimated_points()``, until the procedure says its
-        own (one place: every subscriber sees the same ``Progress``)."""
+        own (one place: every subscriber sees the same ``Progress``), in steps of 0.1 %
+        (a long run's display does not need a record per row)."""
         if not (n and self._rows_give_progress and self._expected_rows):
             return
         self._rows_done += n
-        self.publish(Progress(min(100.0, 100.0 * self._rows_done / self._expected_rows)))
+        percent = min(100.0, round(100.0 * self._rows_done / self._expected_rows, 1))
+        if percent != self._rows_percent:
+            self._rows_percent = percent
+            self.publish(Progress(percent))
 
     def emit_row(self, values: Mapping[str, Any], group: str | None = None) -> None:
         self.publish(Row(values, group))

@@ -206,15 +206,27 @@ class StopControl(RunStateMachine):
                 sig, handler = self._previous.popitem()
                 signal.signal(sig, handler if restore else signal.SIG_IGN)
 
-    @contextlib.contextmanager
-    def deferred(self) -> Iterator[None]:
+    def deferred(self) -> _Deferred:
         """No RunAborted inside this block (a half-written row would misalign columns);
         a stop that arrived meanwhile is raised when the block ends normally."""
-        self._depth += 1
-        try:
-            yield
-        finally:
-            self._depth -= 1
-        if self._depth == 0 and self._pending:
-            self._pending = False
-            raise RunAborted(self.reason or "stopped")
+        return _Deferred(self)
+
+
+class _Deferred:
+    """``StopControl.deferred``'s block, as a plain context manager: it wraps every
+    record a run delivers, so it costs no generator per row."""
+
+    __slots__ = ("control",)
+
+    def __init__(self, control: StopControl) -> None:
+        self.control = control
+
+    def __enter__(self) -> None:
+        self.control._depth += 1
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        control = self.control
+        control._depth -= 1
+        if exc_type is None and control._depth == 0 and control._pending:
+            control._pending = False
+            raise RunAborted(control.reason or "stopped")

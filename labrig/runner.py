@@ -299,6 +299,19 @@ def _ending(
     return "failed", first
 
 
+def run_dispatcher(
+    store: RunStore, subscribers: Sequence[Subscriber], analysis: dict[str, tuple[Any, str]]
+) -> Dispatcher:
+    """A run's dispatcher: the file's writer first (critical: it is the run's record),
+    the headline figures into ``analysis``, then the caller's subscribers."""
+    dispatcher = Dispatcher()
+    dispatcher.subscribe(HDF5Writer(store))
+    dispatcher.subscribe(collect_figures(analysis))
+    for subscriber in subscribers:
+        dispatcher.subscribe(subscriber)
+    return dispatcher
+
+
 def _run(
     procedure: LabrigProcedure,
     config: BenchConfig,
@@ -312,11 +325,7 @@ def _run(
 ) -> RunResult:
     """Open the bench, run the procedure, shut everything down; return how it ended."""
     analysis: dict[str, tuple[Any, str]] = {}
-    dispatcher = Dispatcher()
-    dispatcher.subscribe(HDF5Writer(store))  # the file first: it is the run's record
-    dispatcher.subscribe(collect_figures(analysis))
-    for subscriber in subscribers:
-        dispatcher.subscribe(subscriber)
+    dispatcher = run_dispatcher(store, subscribers, analysis)
 
     def publish(record: Record) -> None:
         with control.deferred():

@@ -129,6 +129,8 @@ class ProgressSubscriber:
     """A ``ProgressDisplay`` for each run: opened at ``RunStarted`` (named after the
     procedure), moved by ``Progress``, closed at ``RunEnded``."""
 
+    kinds = (RunStarted, Progress, RunEnded)
+
     def __init__(self, mode: bool | None) -> None:
         self.mode = mode
         self.display: ProgressDisplay | None = None
@@ -145,6 +147,8 @@ class ProgressSubscriber:
 
 class LoggingSubscriber:
     """A procedure's events into Python logging, as ``labrig.procedures.NAME``."""
+
+    kinds = (RunStarted, Event)
 
     def __init__(self) -> None:
         self.logger = logging.getLogger("labrig.procedures")
@@ -171,4 +175,5 @@ def collect_figures(into: dict[str, tuple[Any, str]]) -> Subscriber:
             prefix = "" if record.group is None else f"{record.group}/"
             into.update({prefix + k: tuple(v) for k, v in record.figures.items()})
 
+    collect.kinds = (Figures,)  # type: ignore[attr-defined]
     return collect

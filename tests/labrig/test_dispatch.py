@@ -106,3 +106,31 @@ def test_records_are_read_only_for_subscribers():
     assert row.values["x"] == 1.0
     with pytest.raises(TypeError):
         row.values["x"] = 3.0  # type: ignore[index]
+
+
+def test_a_subscriber_naming_its_kinds_gets_only_those():
+    from labrig.records import Rows
+
+    seen: list = []
+
+    class Display:
+        kinds = (Progress,)
+
+        def __call__(self, rec) -> None:
+            seen.append(("display", type(rec).__name__))
+
+    d = Dispatcher()
+    d.subscribe(Display())
+    d.subscribe(_recorder(seen, "file"), kinds=(Row, Rows))
+    d.subscribe(_recorder(seen, "all"))
+    for rec in (Row({"x": 1.0}), Progress(5.0), Rows({"x": [1.0, 2.0]}), Event("e", "m")):
+        d.publish(rec)
+    assert [(tag, type(r).__name__ if not isinstance(r, str) else r) for tag, r in seen] == [
+        ("file", "Row"),
+        ("all", "Row"),
+        ("display", "Progress"),
+        ("all", "Progress"),
+        ("file", "Rows"),
+        ("all", "Rows"),
+        ("all", "Event"),
+    ]
