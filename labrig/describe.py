@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from labrig.report.data import load_run
-from labrig.store import RunData
+from labrig.store import RunData, load_run
 
 
 def _fmt(value: object) -> str:

@@ -19,8 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from labrig.errors import UserInputError
-from labrig.report.data import LoadedRun, load_run
-from labrig.store import check_output_dir, sanitize
+from labrig.store import LoadedRun, check_output_dir, load_run, sanitize
 
 FORMATS = ("csv",)
 _HEADER = re.compile(r"^(?P<name>.*?)(?: \[(?P<units>[^\]]*)\])?$")

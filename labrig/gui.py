@@ -152,7 +152,7 @@ class FileResults(RunRows):
     ``Results`` (the browser shows its parameters and status, the plot its groups)."""
 
     def __init__(self, procedure_class: type[LabrigProcedure], path: Path) -> None:
-        from labrig.report.data import load_run
+        from labrig.store import load_run
 
         loaded = load_run(path)  # one line (LabrigError) for a non-run or unreadable file
         run = loaded.run

@@ -24,7 +24,7 @@ from typing import TextIO
 import numpy as np
 
 from labrig.errors import NotARunFileError, RunFileDamagedError
-from labrig.report.data import LoadedRun, load_run
+from labrig.store import LoadedRun, load_run
 
 CLEAR = "\x1b[H\x1b[2J"
 LOG_LINES = 6

@@ -31,10 +31,9 @@ import pytest
 import yaml
 
 from labrig.config import shipped_config_dir
-from labrig.h5access import WriterLock, lock_path, note_path
 from labrig.procedure import Column
-from labrig.report.data import load_run
-from labrig.store import RunStore, read_run
+from labrig.store import RunStore, load_run, read_run
+from labrig.store.access import WriterLock, lock_path, note_path
 
 # process limits live next to this file; importable in any pytest import mode
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -140,7 +139,7 @@ SWEEP = textwrap.dedent(
     import json, sys, time
     from pathlib import Path
     from labrig.errors import UserInputError
-    from labrig.report.data import load_run
+    from labrig.store import load_run
 
     source, cut_dir = Path(sys.argv[1]), Path(sys.argv[2])
     data = source.read_bytes()

@@ -148,7 +148,7 @@ def test_a_full_disk_mid_run_ends_failed_with_every_rig_output_off(tmp_path, ser
     cannot grow past ``ulimit -f`` (SIGXFSZ ignored, so writes fail as on a full disk),
     the run stops as failed with the reason, exit 1, every row it kept is readable, and
     the rig itself -- asked over its own socket -- reports both outputs off."""
-    from labrig.report.data import load_run
+    from labrig.store import load_run
 
     url, _, _ = served_rig
     out = tmp_path / "runs"

@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labrig.errors import UserInputError
-from labrig.report.data import LoadedRun, load_run
-from labrig.store import DEFAULT_GROUP, check_output_dir, sanitize
+from labrig.store import DEFAULT_GROUP, LoadedRun, check_output_dir, load_run, sanitize
 
 FORMATS: tuple[str, ...] = ("png", "pdf", "svg")
 

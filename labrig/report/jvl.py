@@ -15,7 +15,6 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from labrig.report.data import LoadedRun
 from labrig.report.style import (
     axis_label,
     cie_diagram,
@@ -30,6 +29,7 @@ from labrig.report.style import (
     run_labels,
     title,
 )
+from labrig.store import LoadedRun
 
 JVL_TABLE = (
     ("turn_on_voltage", "turn-on voltage (1 cd/m²)"),

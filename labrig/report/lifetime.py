@@ -21,7 +21,6 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
-from labrig.report.data import LoadedRun
 from labrig.report.style import (
     axis_label,
     colour,
@@ -35,6 +34,7 @@ from labrig.report.style import (
     run_labels,
     title,
 )
+from labrig.store import LoadedRun
 
 
 def channel_groups(loaded: LoadedRun) -> list[str]:

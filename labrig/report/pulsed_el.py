@@ -26,7 +26,6 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from labrig.analysis.pulsed import el_width_trend
-from labrig.report.data import LoadedRun
 from labrig.report.style import (
     axis_label,
     colour,
@@ -40,6 +39,7 @@ from labrig.report.style import (
     run_labels,
     title,
 )
+from labrig.store import LoadedRun
 
 PULSED_MODES = ("width sweep", "drive sweep")
 DC_MODES = ("dc", "dc file")

@@ -18,7 +18,6 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from labrig.analysis.sclc import VACUUM_PERMITTIVITY_F_M
-from labrig.report.data import LoadedRun
 from labrig.report.style import (
     axis_label,
     colour,
@@ -32,6 +31,7 @@ from labrig.report.style import (
     run_labels,
     title,
 )
+from labrig.store import LoadedRun
 
 REGIONS = (
     ("ohmic", "Ohmic (slope 1)", "#56B4E9"),

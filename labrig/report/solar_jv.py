@@ -12,7 +12,6 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from labrig.report.data import LoadedRun
 from labrig.report.style import (
     axis_label,
     colour,
@@ -25,6 +24,7 @@ from labrig.report.style import (
     run_labels,
     title,
 )
+from labrig.store import LoadedRun
 
 DIRECTIONS = {"reverse": "-", "forward": "--"}
 SCANS = ("light", "dark")

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from labrig.report.data import LoadedRun
 from labrig.report.jvl import _cie_points, _spectra_panel, device_colours
 from labrig.report.style import (
     cie_diagram,
@@ -19,6 +18,7 @@ from labrig.report.style import (
     run_labels,
     title,
 )
+from labrig.store import LoadedRun
 
 SPECTRUM_TABLE = (
     ("peak_wavelength", "peak wavelength"),

@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from labrig.report.data import LoadedRun  # noqa: E402
+from labrig.store import LoadedRun  # noqa: E402
 
 #: Okabe & Ito (2008) colour-blind-safe palette (black first, then the eight hues
 #: minus yellow, which is unreadable on white as a thin line)

@@ -98,7 +98,7 @@ def test_cli_export_next_to_the_file_and_bad_format(exported_runs, tmp_path):
 
 
 def test_spectrum_labels_number_repeats_and_name_steps_without_a_row(exported_runs):
-    from labrig.report.data import load_run
+    from labrig.store import load_run
 
     loaded = load_run(exported_runs["jvl"])
     v = loaded.table()["voltage"]

@@ -27,8 +27,10 @@ from labrig.report import (  # noqa: E402
     generic_figure,
     make_report,
 )
-from labrig.report.data import load_run  # noqa: E402
-from labrig.store import read_run  # noqa: E402
+from labrig.store import (
+    load_run,  # noqa: E402
+    read_run,  # noqa: E402
+)
 
 
 @pytest.fixture(scope="session")

@@ -15,9 +15,9 @@ import pytest
 from labrig import registry
 from labrig.config import load_config
 from labrig.report import figure_function, make_report
-from labrig.report.data import load_run
 from labrig.report.pulsed_el import pulsed_figure
 from labrig.report.style import figures_rows
+from labrig.store import load_run
 
 #: settings that keep each run around a second on the simulated bench
 QUICK = {"rest": 0.0, "pulses_per_point": 4, "dc_dwell": 0.1}

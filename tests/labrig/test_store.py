@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 import labrig
-from labrig import store as store_mod
 from labrig.errors import NotARunFileError, UserInputError
 from labrig.interfaces import InstrumentIdentity, Spectrum
 from labrig.procedure import Column
 from labrig.store import RunStore, read_run, sanitize
+from labrig.store import writer as store_mod
 
 COLUMNS = [
     Column("voltage_v", "V", "applied voltage"),

@@ -162,7 +162,7 @@ def test_a_file_in_the_first_layout_still_opens(tmp_path: Path) -> None:
     assert run.config_text.startswith("device:")
     # and the readers built on it: inspect, the report's loader
     from labrig.describe import describe_run
-    from labrig.report.data import load_run
+    from labrig.store import load_run
 
     text = describe_run(path)
     assert "luminance" in text and "cd/m^2" in text

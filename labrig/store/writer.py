@@ -1,18 +1,4 @@
-"""The HDF5 run file: one self-describing, NeXus-flavoured file per run.
-
-Layout (README "The run file")::
-
-    /                 NXroot: default=entry, file_format, labrig_version
-    /entry            NXentry: procedure, status, start_time, end_time, sample, operator,
-                      simulated, abort_reason (when there is one)
-    /entry/parameters every procedure parameter, attr units
-    /entry/config     the bench config text exactly as used
-    /entry/instruments/<role>   idn, manufacturer, model, serial_number, firmware, resource, driver
-    /entry/data       NXdata: one resizable 1-D dataset per column (attrs units, long_name)
-    /entry/<group>    extra NXdata groups with the same columns (lifetime channels)
-    /entry/spectra    wavelength_nm, counts (steps x pixels), step, integration_time_s, ...
-    /entry/analysis   derived figures, attr units (sub-group per data group)
-    /entry/log        time, level, kind, message: one row per event
+"""Writes one run file: ``RunStore``.
 
 Why it is written the way it is:
 
@@ -22,16 +8,15 @@ Why it is written the way it is:
   background thread when they stop arriving.  So a ``kill -9`` loses at most about a
   second of data and leaves a file that opens.
 * **Live reading.**  The file is written in HDF5 SWMR mode, so another process can open
-  it with ``h5py.File(path, "r", libver="latest", swmr=True)`` (``read_run`` does) while
-  the run goes on.  SWMR forbids creating objects once it is on, so the whole layout is
-  created first; anything structural that arrives late (an instrument recorded after the
-  first row, spectra nobody announced, the analysis and the final status) is written by
-  briefly leaving SWMR mode (close, reopen, write, reopen in SWMR).
+  it with ``h5py.File(path, "r", libver="latest", swmr=True)`` (``load_run`` does) while
+  the run goes on.  SWMR forbids creating objects once it is on, so the whole layout
+  (``labrig.store.layout``) is created first; anything structural that arrives late (an
+  instrument recorded after the first row, spectra nobody announced, the analysis and the
+  final status) is written by briefly leaving SWMR mode (close, reopen, write, reopen in
+  SWMR).
 * **Crashed and damaged files.**  A file left by a crashed SWMR writer keeps its "open
-  for writing" flag, and a cut file makes an SWMR read retry for minutes; every reader
-  goes through ``open_run_file``, which reads such files through a repaired read-only
-  view instead (``labrig.h5access``).  ``resume`` copies a crashed file into a clean one
-  (same name) before appending to it again.
+  for writing" flag; ``resume`` copies such a file into a clean one (same name) before
+  appending to it again.
 * **One writer; a full disk.**  The writer holds ``<run>.h5.lock`` (``WriterLock``) for
   its lifetime.  Free space is checked after every flush (the run is stopped, failed,
   with ``CLOSE_RESERVE`` left to close the file properly); a write that fails anyway
@@ -49,73 +34,58 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import h5py
 import numpy as np
 
-from labrig import __version__ as LABRIG_VERSION
-from labrig.errors import NotARunFileError, RunFileDamagedError, StoreWriteError, UserInputError
-from labrig.h5access import (
-    RepairedView,
-    Superblock,
-    WriterLock,
-    note_path,
-    space_left,
-    superblock,
-    writer_alive,
-)
+from labrig.errors import RunFileDamagedError, StoreWriteError, UserInputError
 from labrig.procedure import Column
+from labrig.store.access import WriterLock, note_path, space_left
+from labrig.store.layout import (
+    DEFAULT_GROUP,
+    LOG_KIND_BYTES,
+    LOG_MESSAGE_BYTES,
+    RESERVED_NAMES,
+    SPECTRUM_CHUNK,
+    STATUSES,
+    WRITE_LIBVER,
+    create_spectra,
+    decode,
+    encode,
+    fill_value,
+    h5_dtype,
+    mark_plots,
+    now_iso,
+    read_value,
+    write_layout,
+    write_value,
+)
+from labrig.store.reader import open_run_file, read_run
 
 if TYPE_CHECKING:
     from labrig.interfaces import InstrumentIdentity, Spectrum
 
 log = logging.getLogger(__name__)
 
-FILE_FORMAT = "labrig-run/1"
-#: HDF5 file-format bounds for writing: the oldest that SWMR allows (1.10), and no newer,
-#: so HDF5 1.10 tools (Debian's h5dump, h5ls) read every run file; "latest" under the
-#: HDF5 2.x that h5py bundles writes objects 1.10 cannot decode
-WRITE_LIBVER = ("v110", "v110")
-DEFAULT_GROUP = "data"
-RESERVED_NAMES = frozenset(
-    {"parameters", "config", "instruments", "spectra", "analysis", "log", DEFAULT_GROUP}
-)
-STATUSES = ("running", "finished", "aborted", "failed")
-ROW_CHUNK = 1024
-SPECTRUM_CHUNK = 32
 #: rows (and events) buffered before a flush even within the interval: each buffered
 #: value is a Python object, so 200 000 rows of 11 columns held ~90 MB
 MAX_PENDING = 50_000
 #: buffered spectra written (not flushed) at once: 4 MB of 2048-pixel spectra
 SPECTRA_SPILL = 8 * SPECTRUM_CHUNK
-LOG_CHUNK = 64
 #: bytes that must stay writable for the file to take its final status: below this the
 #: run is stopped (failed) while the file can still be closed properly
 CLOSE_RESERVE = 1 << 20
 #: a run is not started with less than this writable at the output directory
 MIN_FREE = 2 * CLOSE_RESERVE
-LOG_KIND_BYTES = 64
-LOG_MESSAGE_BYTES = 1024
-STRING_COLUMN_BYTES = 64
-_STR = h5py.string_dtype()
 
 
 # ------------------------------------------------------------------------ helpers
 def _now() -> float:
     """Wall time of the run's start (a seam for the file-naming tests)."""
     return time.time()
-
-
-def now_iso(timestamp: float | None = None) -> str:
-    """ISO 8601 local time with its zone offset (e.g. ``2026-11-21T05:40:02+00:00``)."""
-    moment = _dt.datetime.now().astimezone() if timestamp is None else None
-    if moment is None:
-        moment = _dt.datetime.fromtimestamp(timestamp).astimezone()
-    return moment.isoformat(timespec="milliseconds")
 
 
 def sanitize(text: str, fallback: str = "run") -> str:
@@ -158,119 +128,13 @@ def _reserve_path(output_dir: Path, stem: str) -> Path:
     raise UserInputError(f"output directory {output_dir}: too many runs named {stem}")
 
 
-def _h5_dtype(column: Column) -> Any:
-    if column.dtype in ("str", "S", "U"):
-        return np.dtype(f"S{STRING_COLUMN_BYTES}")
-    return np.dtype(column.dtype)
-
-
-def _fill_value(dtype: np.dtype) -> Any:
-    if dtype.kind == "f":
-        return np.nan
-    if dtype.kind == "S":
-        return b""
-    if dtype.kind == "b":
-        return False
-    return 0
-
-
-def _encode(text: str, limit: int) -> bytes:
-    data = str(text).encode("utf-8")
-    if len(data) <= limit:
-        return data
-    return data[: limit - 3].decode("utf-8", "ignore").encode("utf-8") + b"..."
-
-
-def _decode(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, np.ndarray) and value.dtype.kind in ("S", "O"):
-        return np.array([_decode(v) for v in value.ravel()], dtype=object).reshape(value.shape)
-    return value
-
-
-def _write_value(group: h5py.Group, name: str, value: Any, units: str = "") -> None:
-    """A scalar, string, bool, sequence or None as a dataset with a units attr."""
-    if name in group:
-        del group[name]
-    if value is None:
-        ds = group.create_dataset(name, data=h5py.Empty("f8"))
-    elif isinstance(value, str):
-        ds = group.create_dataset(name, data=value, dtype=_STR)
-    elif isinstance(value, (list, tuple)) and any(isinstance(v, str) for v in value):
-        ds = group.create_dataset(name, data=[str(v) for v in value], dtype=_STR)
-    else:
-        try:
-            ds = group.create_dataset(name, data=np.asarray(value))
-        except (TypeError, ValueError):  # a dict, a ragged list...: keep it readable as text
-            ds = group.create_dataset(name, data=repr(value), dtype=_STR)
-    if units:
-        ds.attrs["units"] = units
-
-
-def _column_attrs(ds: h5py.Dataset, units: str, long_name: str) -> None:
-    """``units`` (only when there are any: an empty string is not a unit) and a
-    ``long_name`` that carries them, so every viewer labels its axes with units."""
-    if units:
-        ds.attrs["units"] = units
-    ds.attrs["long_name"] = f"{long_name} ({units})" if units else long_name
-
-
-def _plain_long_name(long_name: str, units: str) -> str:
-    """``long_name`` without the ``" (units)"`` the writer appends (files of any age)."""
-    suffix = f" ({units})"
-    return long_name[: -len(suffix)] if units and long_name.endswith(suffix) else long_name
-
-
-def _write_tree(group: h5py.Group, tree: Mapping[str, Any]) -> None:
-    """A nested mapping whose leaves are ``(value, units)`` as NXcollection groups and
-    datasets with units."""
-    group.attrs["NX_class"] = "NXcollection"
-    for name, node in tree.items():
-        if isinstance(node, Mapping):
-            _write_tree(group.create_group(name), node)
-        else:
-            value, units = node
-            _write_value(group, name, value, units)
-
-
-def _read_tree(group: h5py.Group) -> dict[str, Any]:
-    """``_write_tree``'s mapping back: leaves ``(value, units)``."""
-    return {
-        name: _read_tree(obj)
-        if isinstance(obj, h5py.Group)
-        else (_read_value(obj), _decode(obj.attrs.get("units", "")))
-        for name, obj in group.items()
-    }
-
-
-def _read_value(ds: h5py.Dataset) -> Any:
-    if ds.shape is None:  # h5py.Empty
-        return None
-    if ds.dtype.kind in ("O", "S") and ds.shape == ():
-        return _decode(ds[()])
-    value = ds[()]
-    if isinstance(value, np.ndarray):
-        return _decode(value)
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def _resizable(group: h5py.Group, name: str, dtype: Any, chunk: int, width: int | None = None):
-    shape, maxshape, chunks = (0,), (None,), (chunk,)
-    if width is not None:
-        shape, maxshape, chunks = (0, width), (None, width), (chunk, width)
-    return group.create_dataset(name, shape=shape, maxshape=maxshape, chunks=chunks, dtype=dtype)
-
-
 def _to_array(values: list, dtype: np.dtype, column: str) -> np.ndarray:
     """Buffered values as a column array.  A value that does not fit the column (a
     procedure bug) becomes the fill value with a warning instead of losing the batch."""
     if dtype.kind == "S":
         return np.asarray(
             [
-                v if isinstance(v, bytes) else b"" if v is None else _encode(str(v), dtype.itemsize)
+                v if isinstance(v, bytes) else b"" if v is None else encode(str(v), dtype.itemsize)
                 for v in values
             ],
             dtype=dtype,
@@ -278,7 +142,7 @@ def _to_array(values: list, dtype: np.dtype, column: str) -> np.ndarray:
     try:
         return np.asarray(values, dtype=dtype)
     except (TypeError, ValueError):
-        fill = _fill_value(dtype)
+        fill = fill_value(dtype)
         out = np.full(len(values), fill, dtype=dtype)
         for i, value in enumerate(values):
             try:
@@ -296,361 +160,6 @@ def _append(ds: h5py.Dataset, values: np.ndarray) -> None:
     ds[n:] = values
 
 
-# --------------------------------------------------------------------------- read side
-@dataclass(frozen=True)
-class LogEntry:
-    time: float  # s since the Unix epoch
-    level: int
-    kind: str
-    message: str
-
-    @property
-    def iso_time(self) -> str:
-        return now_iso(self.time)
-
-
-@dataclass(frozen=True)
-class SpectraData:
-    wavelength_nm: np.ndarray
-    counts: np.ndarray  # steps x pixels
-    step: np.ndarray
-    integration_time_s: np.ndarray
-    scans_averaged: np.ndarray
-    saturated: np.ndarray
-    dark_subtracted: np.ndarray
-    dark: np.ndarray  # n_dark x pixels
-    dark_step: np.ndarray
-
-
-@dataclass(frozen=True)
-class InstrumentRecord:
-    role: str
-    manufacturer: str
-    model: str
-    serial_number: str
-    firmware: str
-    idn: str
-    resource: str
-    driver: str
-
-
-@dataclass
-class RunData:
-    """Everything a run file holds, as plain Python and numpy."""
-
-    path: Path
-    procedure: str
-    status: str
-    start_time: str
-    end_time: str | None
-    sample: str
-    operator: str
-    simulated: bool
-    labrig_version: str
-    parameters: dict[str, tuple[Any, str]]
-    columns: dict[str, dict[str, tuple[np.ndarray, str, str]]]
-    analysis: dict[str | None, dict[str, tuple[Any, str]]]
-    spectra: SpectraData | None
-    log: list[LogEntry]
-    instruments: dict[str, InstrumentRecord]
-    config_text: str
-    abort_reason: str | None = None
-    signal: str = ""
-    axis: str = ""
-    groups: list[str] = field(default_factory=list)
-    #: the configuration as resolved (preset expanded, tables loaded); {} in older files
-    resolved_config: dict[str, Any] = field(default_factory=dict)
-    #: parameters whose value as asked differs from the value used (``parameters``)
-    requested_parameters: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class OpenedRun:
-    """A run file opened for reading, and what its superblock says about it."""
-
-    file: h5py.File
-    #: the superblock when the file is shorter than HDF5 wrote it (truncated), else None
-    cut: Superblock | None = None
-
-    @property
-    def size(self) -> int | None:
-        """Bytes really on disk when the file is truncated (data past them is lost)."""
-        return None if self.cut is None else self.cut.size
-
-
-@contextlib.contextmanager
-def open_run_file(path: Path | str) -> Iterator[OpenedRun]:
-    """The one way labrig opens a run file for reading; bounded in time on any file.
-
-    * a file a live writer holds (``WriterLock``): HDF5's SWMR read, made for that
-      (``read_run`` retries what is torn mid-write);
-    * a truncated file, or one a dead writer left flagged as open: a ``RepairedView``
-      (zeros past the cut, flags cleared) in plain read mode;
-    * anything else: plain read.
-    Never an SWMR read without a live writer: it retries every metadata read that fails
-    its checksum, for minutes on a cut file.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise NotARunFileError(f"{path}: no such file")
-    sb = superblock(path)
-    live = writer_alive(path)
-    if live:  # a live writer's file may look cut or flagged while it is being extended
-        sb = None
-    cut = sb if sb is not None and sb.truncated else None
-    try:
-        if sb is not None and (cut is not None or sb.writer_flags):
-            f = h5py.File(RepairedView(path, sb), "r")
-        elif live:
-            try:
-                f = h5py.File(path, "r", libver="latest", swmr=True)
-            except OSError:  # left SWMR mode for an instant (layout, closing)
-                f = h5py.File(path, "r")
-        else:
-            f = h5py.File(path, "r")
-    except OSError as exc:
-        what = f"truncated ({cut.size} of {cut.end} bytes) and " if cut else ""
-        raise NotARunFileError(f"{path}: {what}not an HDF5 file labrig can open ({exc})") from None
-    with f:
-        yield OpenedRun(f, cut)
-
-
-def read_run(path: Path | str, *, attempts: int = 3) -> RunData:
-    """Read a whole run file (finished, still running, or left by a crash) or raise.
-
-    A file being written can change under a reader for an instant (the writer briefly
-    leaves SWMR mode to add objects or close the run); such a read is retried.  A file
-    that stays unreadable, or is truncated, raises ``RunFileDamagedError`` (one line);
-    ``labrig.report.data.load_run`` salvages what such a file still holds."""
-    path = Path(path)
-    for attempt in range(1, attempts + 1):
-        try:
-            return _read_run(path)
-        except UserInputError:
-            raise
-        except (OSError, KeyError, RuntimeError, ValueError, TypeError) as exc:
-            if attempt == attempts:
-                raise RunFileDamagedError(
-                    f"{path}: damaged ({type(exc).__name__}: {exc})"
-                ) from None
-            time.sleep(0.1 * attempt)
-    raise AssertionError("unreachable")
-
-
-def apply_failure_note(run: RunData) -> None:
-    """A run whose file stopped taking writes left its status in ``<run>.h5.failed``
-    (the file itself still says ``running``): apply it, and show only the rows that
-    reached the disk before the failing write."""
-    try:
-        note = json.loads(note_path(run.path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return
-    if run.status != "running" or not isinstance(note, dict):
-        return
-    run.status = str(note.get("status", "failed"))
-    run.abort_reason = str(note.get("reason", "")) or None
-    run.end_time = note.get("end_time") or run.end_time
-    for group, rows in dict(note.get("rows", {})).items():
-        for name, (data, units, long_name) in run.columns.get(group, {}).items():
-            run.columns[group][name] = (data[: int(rows)], units, long_name)
-
-
-def equal_lengths(columns: dict[str, tuple[np.ndarray, str, str]]) -> None:
-    """Cut a group's columns to their common length, in place: a live file's columns
-    can differ by the rows of one flush for an instant, and no reader may see that."""
-    if columns:
-        n = min(len(data) for data, _, _ in columns.values())
-        for name, (data, units, long_name) in columns.items():
-            columns[name] = (data[:n], units, long_name)
-
-
-# ---------------------------------------------------------------- reading one section
-# ``read_run`` and the report's salvage of damaged files both read a run file section by
-# section with these; ``values`` reads a dataset's contents (the salvage passes one that
-# stops before data lost off the end of a truncated file).
-def dataset_values(ds: h5py.Dataset) -> Any:
-    return ds[()]
-
-
-def read_column(
-    ds: h5py.Dataset, values: Callable[[h5py.Dataset], Any] = dataset_values
-) -> tuple[np.ndarray, str, str]:
-    """(data, units, long_name) of one data column."""
-    data = values(ds)
-    if data.dtype.kind == "S":
-        data = _decode(data)
-    name = ds.name.rsplit("/", 1)[-1]
-    units = _decode(ds.attrs.get("units", ""))
-    return data, units, _plain_long_name(_decode(ds.attrs.get("long_name", name)), units)
-
-
-def read_parameters(entry: h5py.Group) -> dict[str, tuple[Any, str]]:
-    """Every parameter as used ``(value, units)`` (a value the run resolved, such as a
-    compliance of 0 meaning the config's default, is the one it used)."""
-    return {
-        name: (_read_value(ds), _decode(ds.attrs.get("units", "")))
-        for name, ds in entry["parameters"].items()
-    }
-
-
-def read_requested_parameters(entry: h5py.Group) -> dict[str, Any]:
-    """The parameters whose value as asked differs from the value used: ``{name: asked}``."""
-    return {
-        name: _read_value_attr(ds.attrs["requested"])
-        for name, ds in entry["parameters"].items()
-        if "requested" in ds.attrs
-    }
-
-
-def _read_value_attr(value: Any) -> Any:
-    value = _decode(value)
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def read_resolved_config(entry: h5py.Group) -> dict[str, Any]:
-    """The configuration the run used, preset and tables resolved (``{}`` in files
-    written before it was stored): leaves ``(value, units)``."""
-    return _read_tree(entry["resolved_config"]) if "resolved_config" in entry else {}
-
-
-def read_analysis(entry: h5py.Group) -> dict[str | None, dict[str, tuple[Any, str]]]:
-    """Figures by group (None: the run's own), each (value, units)."""
-    analysis: dict[str | None, dict[str, tuple[Any, str]]] = {}
-    if "analysis" not in entry:
-        return analysis
-    for name, obj in entry["analysis"].items():
-        if isinstance(obj, h5py.Group):
-            analysis[name] = {
-                k: (_read_value(v), _decode(v.attrs.get("units", ""))) for k, v in obj.items()
-            }
-        else:
-            analysis.setdefault(None, {})[name] = (
-                _read_value(obj),
-                _decode(obj.attrs.get("units", "")),
-            )
-    return analysis
-
-
-def read_spectra(
-    entry: h5py.Group, values: Callable[[h5py.Dataset], Any] = dataset_values
-) -> SpectraData | None:
-    if "spectra" not in entry:
-        return None
-    sp = entry["spectra"]
-
-    def get(name: str) -> np.ndarray:
-        return np.asarray(values(sp[name]))
-
-    per_spectrum = {
-        name: get(name)
-        for name in (
-            "counts", "step", "integration_time_s", "scans_averaged", "saturated",
-            "dark_subtracted",
-        )
-    }  # fmt: skip
-    n = min(len(v) for v in per_spectrum.values())  # equal lengths, as for the columns
-    cut = {name: v[:n] for name, v in per_spectrum.items()}
-    dark, dark_step = get("dark"), get("dark_step")
-    m = min(len(dark), len(dark_step))
-    return SpectraData(
-        wavelength_nm=get("wavelength_nm"),
-        counts=cut["counts"],
-        step=cut["step"],
-        integration_time_s=cut["integration_time_s"],
-        scans_averaged=cut["scans_averaged"],
-        saturated=cut["saturated"].astype(bool),
-        dark_subtracted=cut["dark_subtracted"].astype(bool),
-        dark=dark[:m],
-        dark_step=dark_step[:m],
-    )
-
-
-def read_log(entry: h5py.Group) -> list[LogEntry]:
-    lg = entry["log"]
-    return [
-        LogEntry(float(t), int(lv), _decode(k), _decode(m))
-        for t, lv, k, m in zip(
-            lg["time"][()], lg["level"][()], lg["kind"][()], lg["message"][()], strict=False
-        )
-    ]
-
-
-def _read_run(path: Path) -> RunData:
-    with open_run_file(path) as opened:
-        if opened.cut is not None:
-            raise RunFileDamagedError(
-                f"{path}: truncated ({opened.cut.size} of {opened.cut.end} bytes); "
-                "labrig report/export/inspect show what it still holds"
-            )
-        f = opened.file
-        fmt = _decode(f.attrs.get("file_format", b""))
-        if fmt != FILE_FORMAT or "entry" not in f:
-            raise NotARunFileError(
-                f"{path}: not a labrig run file (file_format {fmt or 'missing'!r}, "
-                f"expected {FILE_FORMAT!r})"
-            )
-        entry = f["entry"]
-
-        def text(name: str, default: str | None = "") -> Any:
-            return _read_value(entry[name]) if name in entry else default
-
-        groups = [_decode(g) for g in entry.attrs.get("data_groups", [DEFAULT_GROUP])]
-        columns: dict[str, dict[str, tuple[np.ndarray, str, str]]] = {}
-        for gname in groups:
-            grp = entry[gname]
-            order = [_decode(c) for c in grp.attrs.get("columns", list(grp))]
-            columns[gname] = {cname: read_column(grp[cname]) for cname in order}
-            equal_lengths(columns[gname])
-
-        parameters = read_parameters(entry)
-
-        analysis = read_analysis(entry)
-        spectra = read_spectra(entry)
-        log_entries = read_log(entry)
-
-        instruments = {}
-        for role, grp in entry.get("instruments", {}).items():
-            get = {k: _read_value(v) for k, v in grp.items()}
-            instruments[role] = InstrumentRecord(
-                role=role,
-                manufacturer=get.get("manufacturer", ""),
-                model=get.get("model", ""),
-                serial_number=get.get("serial_number", ""),
-                firmware=get.get("firmware", ""),
-                idn=get.get("idn", ""),
-                resource=get.get("resource", ""),
-                driver=get.get("driver", ""),
-            )
-
-        data_attrs = entry[DEFAULT_GROUP].attrs
-        run = RunData(
-            path=path,
-            procedure=text("procedure"),
-            status=text("status"),
-            start_time=text("start_time"),
-            end_time=text("end_time", None),
-            sample=text("sample"),
-            operator=text("operator"),
-            simulated=bool(text("simulated", False)),
-            labrig_version=_decode(f.attrs.get("labrig_version", "")),
-            parameters=parameters,
-            columns=columns,
-            analysis=analysis,
-            spectra=spectra,
-            log=log_entries,
-            instruments=instruments,
-            config_text=text("config"),
-            abort_reason=text("abort_reason", None),
-            signal=_decode(data_attrs.get("signal", "")),
-            axis=_decode(data_attrs.get("axes", "")),
-            groups=groups,
-            resolved_config=read_resolved_config(entry),
-            requested_parameters=read_requested_parameters(entry),
-        )
-    apply_failure_note(run)
-    return run
-
-
 # -------------------------------------------------------------------------- write side
 class _Buffers:
     """Rows, spectra and log events waiting for the next flush."""
@@ -658,7 +167,7 @@ class _Buffers:
     def __init__(self, groups: Mapping[str, Sequence[Column]]) -> None:
         self.names = {g: frozenset(c.name for c in cols) for g, cols in groups.items()}
         self.fill = {
-            g: {c.name: _fill_value(_h5_dtype(c)) for c in cols} for g, cols in groups.items()
+            g: {c.name: fill_value(h5_dtype(c)) for c in cols} for g, cols in groups.items()
         }
         self.rows: dict[str, dict[str, list]] = {
             g: {c.name: [] for c in cols} for g, cols in groups.items()
@@ -776,7 +285,7 @@ class RunStore:
         all_groups = {DEFAULT_GROUP: list(columns), **{g: list(columns) for g in groups}}
         lock = WriterLock(path).acquire("run")
         try:
-            _write_layout(
+            write_layout(
                 path,
                 start,
                 procedure=procedure,
@@ -800,7 +309,7 @@ class RunStore:
         store = cls(path, all_groups, spectrum_pixels, flush_interval_s, lock)
         store.log("start", f"run started: {procedure} on {sample}")
         if expected_rows:
-            row = sum(_h5_dtype(c).itemsize for c in columns) * len(all_groups)
+            row = sum(h5_dtype(c).itemsize for c in columns) * len(all_groups)
             need = expected_rows * (row + 8 * (spectrum_pixels or 0)) + CLOSE_RESERVE
             if need > left:
                 message = (
@@ -844,10 +353,10 @@ class RunStore:
         with f:
             entry = f["entry"]
             groups: dict[str, list[Column]] = {}
-            for gname in [_decode(g) for g in entry.attrs["data_groups"]]:
+            for gname in [decode(g) for g in entry.attrs["data_groups"]]:
                 grp = entry[gname]
                 # a writer killed mid-flush can leave one column a batch longer
-                names = [_decode(n) for n in grp.attrs["columns"]]
+                names = [decode(n) for n in grp.attrs["columns"]]
                 rows = min(grp[c].shape[0] for c in names)
                 for c in names:
                     if grp[c].shape[0] > rows:
@@ -855,16 +364,16 @@ class RunStore:
                 groups[gname] = [
                     Column(
                         name=c,
-                        units=_decode(grp[c].attrs.get("units", "")),
-                        long_name=_decode(grp[c].attrs.get("long_name", c)),
+                        units=decode(grp[c].attrs.get("units", "")),
+                        long_name=decode(grp[c].attrs.get("long_name", c)),
                         dtype="str" if grp[c].dtype.kind == "S" else grp[c].dtype.str,
                     )
-                    for c in (_decode(n) for n in grp.attrs["columns"])
+                    for c in (decode(n) for n in grp.attrs["columns"])
                 ]
             for gname in groups:  # rows may come again: each is a plot again
                 entry[gname].attrs["NX_class"] = "NXdata"
-            previous = _read_value(entry["status"])
-            _write_value(entry, "status", "running")
+            previous = read_value(entry["status"])
+            write_value(entry, "status", "running")
             for name in ("end_time", "abort_reason"):
                 if name in entry:
                     del entry[name]
@@ -939,7 +448,7 @@ class RunStore:
                     ("resource", resource),
                     ("driver", driver),
                 ):
-                    _write_value(grp, name, value)
+                    write_value(grp, name, value)
 
         self._check_open()
         if identities:
@@ -951,7 +460,7 @@ class RunStore:
         with self._lock:
             self._check_open()
             if self._pixels is None:
-                self._structural(lambda entry: _create_spectra(entry, pixels))
+                self._structural(lambda entry: create_spectra(entry, pixels))
                 self._pixels = pixels
 
     def append_row(self, row: Mapping[str, Any], group: str | None = None) -> None:
@@ -1054,8 +563,8 @@ class RunStore:
                 (
                     time.time(),
                     int(level),
-                    _encode(kind, LOG_KIND_BYTES),
-                    _encode(message, LOG_MESSAGE_BYTES),
+                    encode(kind, LOG_KIND_BYTES),
+                    encode(message, LOG_MESSAGE_BYTES),
                 )
             )
             self._buf.pending += 1
@@ -1162,7 +671,7 @@ class RunStore:
             if not first:
                 continue
             for col in self._groups[gname]:
-                data = _to_array(cols[col.name], _h5_dtype(col), col.name)
+                data = _to_array(cols[col.name], h5_dtype(col), col.name)
                 _append(self._ds(f"{gname}/{col.name}"), data)
         self._write_spectra()
         if buf.log:
@@ -1202,10 +711,10 @@ class RunStore:
                 self._close_file()
             with h5py.File(self.path, "r+", libver=WRITE_LIBVER, locking=False) as f:
                 entry = f["entry"]
-                _write_value(entry, "status", status)
-                _write_value(entry, "end_time", now_iso())
+                write_value(entry, "status", status)
+                write_value(entry, "end_time", now_iso())
                 if reason:
-                    _write_value(entry, "abort_reason", reason)
+                    write_value(entry, "abort_reason", reason)
                 if self._analysis:
                     an = entry.require_group("analysis")
                     an.attrs["NX_class"] = "NXcollection"
@@ -1213,8 +722,8 @@ class RunStore:
                         target = an if group is None else an.require_group(group)
                         target.attrs["NX_class"] = "NXcollection"
                         for name, (value, units) in figures.items():
-                            _write_value(target, name, value, units)
-                _mark_plots(entry)
+                            write_value(target, name, value, units)
+                mark_plots(entry)
         if self._flusher is not threading.current_thread():
             self._flusher.join(timeout=5)
         if self._writer_lock is not None:
@@ -1284,125 +793,6 @@ class RunStore:
 
     def __repr__(self) -> str:
         return f"RunStore({str(self.path)!r}, closed={self._closed})"
-
-
-def _write_layout(
-    path: Path,
-    start: float,
-    *,
-    procedure: str,
-    sample: str,
-    operator: str,
-    config_text: str,
-    simulated: bool,
-    parameters: Mapping[str, tuple[Any, str]],
-    requested_parameters: Mapping[str, Any],
-    resolved_config: Mapping[str, Any],
-    default_plot: str,
-    groups: Mapping[str, Sequence[Column]],
-    signal: str,
-    axis: str,
-    spectrum_pixels: int | None,
-) -> None:
-    """Everything a run file holds before its first row (SWMR cannot add objects later)."""
-    with h5py.File(path, "w", libver=WRITE_LIBVER) as f:
-        f.attrs.update(
-            NX_class="NXroot",
-            default="entry",
-            file_format=FILE_FORMAT,
-            labrig_version=LABRIG_VERSION,
-            creator="labrig",
-            HDF5_Version=h5py.version.hdf5_version,
-            h5py_version=h5py.version.version,
-            file_name=path.name,
-            file_time=now_iso(start),
-        )
-        entry = f.create_group("entry")
-        entry.attrs.update(NX_class="NXentry", default=default_plot)
-        entry.attrs["data_groups"] = list(groups)
-        for name, value in (
-            ("procedure", procedure),
-            ("status", "running"),
-            ("start_time", now_iso(start)),
-            ("sample", sample),
-            ("operator", operator),
-            ("config", config_text),
-        ):
-            _write_value(entry, name, value)
-        entry["simulated"] = bool(simulated)
-        params = entry.create_group("parameters")
-        params.attrs["NX_class"] = "NXcollection"
-        for name, (value, units) in parameters.items():
-            _write_value(params, name, value, units)
-            if name in requested_parameters:
-                params[name].attrs["requested"] = requested_parameters[name]
-        _write_tree(entry.create_group("resolved_config"), resolved_config)
-        entry.create_group("instruments").attrs["NX_class"] = "NXcollection"
-        for gname, cols in groups.items():
-            grp = entry.create_group(gname)
-            grp.attrs.update(NX_class="NXdata", columns=[c.name for c in cols])
-            if signal:
-                grp.attrs["signal"] = signal
-            if axis:
-                grp.attrs["axes"] = axis
-                grp.attrs[f"{axis}_indices"] = 0
-            for col in cols:
-                ds = _resizable(grp, col.name, _h5_dtype(col), ROW_CHUNK)
-                _column_attrs(ds, col.units, col.long_name)
-        lg = entry.create_group("log")
-        lg.attrs["NX_class"] = "NXcollection"
-        _column_attrs(
-            _resizable(lg, "time", "f8", LOG_CHUNK),
-            "s",
-            "time of the event, seconds since the Unix epoch",
-        )
-        _column_attrs(_resizable(lg, "level", "i4", LOG_CHUNK), "", "python logging level")
-        _resizable(lg, "kind", f"S{LOG_KIND_BYTES}", LOG_CHUNK)
-        _resizable(lg, "message", f"S{LOG_MESSAGE_BYTES}", LOG_CHUNK)
-        if spectrum_pixels:
-            _create_spectra(entry, spectrum_pixels)
-
-
-def _mark_plots(entry: h5py.Group) -> None:
-    """At close: a data group that received no rows is no plot (NXcollection, so no
-    viewer draws an empty NXdata), and the entry's default plot is a group with data."""
-    groups = [_decode(g) for g in entry.attrs.get("data_groups", [DEFAULT_GROUP])]
-    filled = []
-    for gname in groups:
-        grp = entry[gname]
-        columns = [_decode(c) for c in grp.attrs.get("columns", [])]
-        rows = grp[columns[0]].shape[0] if columns and columns[0] in grp else 0
-        grp.attrs["NX_class"] = "NXdata" if rows else "NXcollection"
-        if rows:
-            filled.append(gname)
-    if "spectra" in entry:
-        spectra = entry["spectra"].attrs
-        spectra["NX_class"] = "NXdata" if entry["spectra"]["counts"].shape[0] else "NXcollection"
-        if spectra["NX_class"] == "NXdata":
-            filled.append("spectra")
-    if filled and _decode(entry.attrs.get("default", DEFAULT_GROUP)) not in filled:
-        entry.attrs["default"] = filled[0]
-
-
-def _create_spectra(entry: h5py.Group, pixels: int) -> None:
-    sp = entry.create_group("spectra")
-    sp.attrs.update(NX_class="NXdata", signal="counts", axes=[".", "wavelength_nm"])
-    sp.attrs["wavelength_nm_indices"] = 1
-    wl = sp.create_dataset("wavelength_nm", shape=(pixels,), dtype="f8", fillvalue=np.nan)
-    _column_attrs(wl, "nm", "wavelength")
-    for name, dtype, width, units, long_name in (
-        ("counts", "f8", pixels, "counts", "spectrometer counts"),  # rows: spectra
-        ("step", "i8", None, "", "data row the spectrum belongs to"),
-        ("integration_time_s", "f8", None, "s", "integration time"),
-        ("scans_averaged", "i4", None, "", "scans averaged"),
-        ("saturated", "i1", None, "", "saturated (1) or not (0)"),
-        ("dark_subtracted", "i1", None, "", "dark subtracted (1)"),
-        ("dark", "f8", pixels, "counts", "dark spectrum"),
-        ("dark_step", "i8", None, "", "step each dark belongs to"),
-    ):
-        chunk = SPECTRUM_CHUNK if width else ROW_CHUNK
-        _column_attrs(_resizable(sp, name, dtype, chunk, width), units, long_name)
-    sp["counts"].attrs["interpretation"] = "spectrum"  # viewers: a curve per row, no image
 
 
 def _rewrite_clean(path: Path) -> None:
