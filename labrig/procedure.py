@@ -4,7 +4,9 @@ A procedure is a pymeasure ``Procedure`` (parameters, startup/execute/shutdown,
 ``should_stop``) with a few class attributes that tell the runner what it needs and what
 it produces.  Procedures never talk SCPI and never open files: they use ``self.bench``
 (instruments behind the interfaces in ``labrig.interfaces`` plus the clock, calibration
-and limits) and hand what they produce to the run as typed records
+and limits) and ``self.context`` (the run files the runner read for them: the run being
+resumed, a reference run a parameter names), and hand what they produce to the run as
+typed records
 (``labrig.records``), through these helpers:
 
 ======================  ==========================================================
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from labrig.bench import Bench
     from labrig.config import BenchConfig
     from labrig.interfaces import Spectrum as MeasuredSpectrum
+    from labrig.store import RunData
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,15 @@ class Column:
     units: str
     long_name: str
     dtype: str = "f8"
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What the runner read for a procedure before ``validate`` (procedures never open
+    files): the run ``--resume`` continues, and the run file ``reference_file()`` names."""
+
+    previous: RunData | None = None
+    reference: RunData | None = None
 
 
 class LabrigProcedure(Procedure):
@@ -76,8 +88,8 @@ class LabrigProcedure(Procedure):
 
     #: set by the runner before ``startup``
     bench: Bench
-    #: set by the runner before ``validate`` when resuming: the run file to continue
-    resume_from: Path | None = None
+    #: set by the runner before ``validate``: the previous and reference runs, as read
+    context: RunContext = RunContext()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -100,6 +112,12 @@ class LabrigProcedure(Procedure):
         with its compliance, each ``Requested`` naming the parameter it comes from and
         the unit it is given in).  Default: nothing."""
         return ()
+
+    def reference_file(self) -> Path | None:
+        """A run file the parameters name for the runner to read into
+        ``context.reference`` (the pulsed-el DC J-V-L); None here.  Raise
+        ``ParameterError`` for a path that names no file."""
+        return None
 
     def data_groups(self) -> Sequence[str]:
         """The extra data groups of this run (override when they depend on parameters,

@@ -51,7 +51,7 @@ from labrig.errors import (
     UserInputError,
     for_user,
 )
-from labrig.procedure import LabrigProcedure
+from labrig.procedure import LabrigProcedure, RunContext
 from labrig.records import BenchOpened, Event, Record, RunEnded, RunStarted
 from labrig.run_state import SIGNALS, StopControl
 from labrig.storable import check_storable
@@ -145,22 +145,21 @@ def run_procedure(
     right after the run: its exit status must not turn into -SIG under a signal storm).
     """
     name = procedure.NAME or type(procedure).__name__
-    if resume is not None:
-        if not procedure.SUPPORTS_RESUME:
-            raise UserInputError(f"--resume: procedure {name!r} cannot resume a run")
-        # the procedure reads what was written before the store reopens (and locks) it
-        procedure.resume_from = Path(resume)
+    if resume is not None and not procedure.SUPPORTS_RESUME:
+        raise UserInputError(f"--resume: procedure {name!r} cannot resume a run")
     for what, text in (("--sample", sample), ("--operator", operator)):
         try:
             check_storable(text or "", what)
         except ValueError as exc:
             raise UserInputError(str(exc)) from None
     _check_numbers(procedure)
+    # what was written before is read now, before the store reopens (and locks) it
+    procedure.context = read_context(procedure, resume)
     procedure.validate(config)
     roles = _roles(procedure, config)
-    resumed = None
-    if resume is not None:
-        resumed = _check_resumable(Path(resume), name, procedure)
+    resumed = procedure.context.previous
+    if resumed is not None:
+        _check_resumable(resumed, name, procedure)
     else:
         output_dir = check_output_dir(Path(output_dir))
     if subscribers is None:
@@ -201,10 +200,22 @@ def interrupt_on_signals() -> None:
         signal.signal(sig, interrupt)
 
 
-def _check_resumable(path: Path, name: str, procedure: LabrigProcedure) -> RunData:
-    """Only a run of the same procedure with the same columns can be continued; its
-    contents (read before the store locks the file for writing)."""
-    previous = read_run(path)  # NotARunFileError (one line) if it is not a run file
+def read_context(procedure: LabrigProcedure, resume: Path | None = None) -> RunContext:
+    """The run files a procedure works from, read with the store's one reader: the run
+    ``resume`` continues and the reference its parameters name (``reference_file``).
+    ``NotARunFileError``/``RunFileDamagedError`` (one line) for a file that is not a
+    whole run."""
+    reference = procedure.reference_file()
+    return RunContext(
+        previous=read_run(Path(resume)) if resume is not None else None,
+        reference=read_run(reference) if reference is not None else None,
+    )
+
+
+def _check_resumable(previous: RunData, name: str, procedure: LabrigProcedure) -> None:
+    """Only an unfinished run of the same procedure with the same columns can be
+    continued."""
+    path = previous.path
     if previous.procedure != name:
         raise UserInputError(f"resume {path}: it is a {previous.procedure!r} run, not {name!r}")
     expected = [c.name for c in procedure.COLUMNS]
@@ -213,7 +224,6 @@ def _check_resumable(path: Path, name: str, procedure: LabrigProcedure) -> RunDa
         raise UserInputError(f"resume {path}: its columns {found} differ from {name}'s {expected}")
     if previous.status == "finished":
         raise UserInputError(f"resume {path}: the run already finished; start a new one")
-    return previous
 
 
 def _procedure_shutdown(procedure: LabrigProcedure, publish: Callable[[Record], None]) -> None:

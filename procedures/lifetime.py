@@ -30,8 +30,9 @@ configured relative width.  Its output goes off, the reason is logged (kind
 store's crash safety applies); memory holds at most ``MAX_POINTS_IN_MEMORY`` points per
 channel for the fits (older points thinned), so runs of weeks stay bounded.
 
-**Resume.**  When the runner sets ``resume_from`` (``labrig run lifetime --resume FILE``),
-each channel's rows, set current, L0, V0 and dark current are read back from the file,
+**Resume.**  When the run context holds a previous run (``labrig run lifetime --resume
+FILE``: the runner reads it), each channel's rows, set current, L0, V0 and dark current are
+taken from it,
 channels that had ended stay ended, and the others are switched back on, left
 ``settle_time``, and continue where the file stops.  An L/L0 higher than the file's last
 (by more than ``RESUME_JUMP``) is logged as a warning (``resume_jump``): a device does not
@@ -50,7 +51,6 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -70,6 +70,7 @@ from labrig.procedure import Column, LabrigProcedure
 if TYPE_CHECKING:
     from labrig.config import BenchConfig
     from labrig.interfaces import ChannelReading, LifetimeRig
+    from labrig.store import RunData
 
 T = TypeVar("T")
 
@@ -254,8 +255,6 @@ class LifetimeProcedure(LabrigProcedure):
     )
 
     SUPPORTS_RESUME = True
-    #: set by the runner when continuing a run (``--resume FILE``)
-    resume_from: Path | None = None
 
     # ------------------------------------------------------------------ before the run
     def _configured_channels(self, config: BenchConfig | None = None) -> list[int]:
@@ -291,8 +290,8 @@ class LifetimeProcedure(LabrigProcedure):
                 f"({self.max_interval:g} s)"
             )
         self._reference_luminances()
-        if self.resume_from is not None:
-            self._check_resume_file(Path(self.resume_from))
+        if self.context.previous is not None:
+            self._check_previous(self.context.previous)
 
     def drives(self, config: BenchConfig) -> list[Drive]:
         """Each channel's constant current (none known before the run for a luminance
@@ -313,13 +312,8 @@ class LifetimeProcedure(LabrigProcedure):
         count = len([v for v in text.split(",") if v.strip()])
         return parse_levels(text, max(count, 1), "reference_luminances (cd/m^2)")
 
-    def _check_resume_file(self, path: Path) -> None:
-        from labrig.store import read_run
-
-        data = read_run(path)
-        # kept for ``_restore``: once the store has the file open for writing, this
-        # process cannot open it again for reading (HDF5 file locking)
-        self._resume_data = data
+    def _check_previous(self, data: RunData) -> None:
+        path = data.path
         if data.procedure != self.NAME:
             raise ParameterError(f"--resume {path}: a {data.procedure!r} run, not a lifetime run")
         if data.status == "finished":
@@ -332,7 +326,7 @@ class LifetimeProcedure(LabrigProcedure):
         own = self.parameter_objects()
         values = {}
         for name, (value, _) in stored.items():
-            if name in own and name != "resume_from":
+            if name in own:
                 values[name] = value.decode() if isinstance(value, bytes) else value
                 if isinstance(values[name], np.generic):
                     values[name] = values[name].item()
@@ -409,7 +403,8 @@ class LifetimeProcedure(LabrigProcedure):
             self._call(lambda: set_watchdog(self.link_watchdog if self.link_loss == "off" else 0))
 
     def execute(self) -> None:
-        resumed = self._restore() if self.resume_from is not None else set()
+        previous = self.context.previous
+        resumed = self._restore(previous) if previous is not None else set()
         fresh = [ch for ch in self._channels if ch.number not in resumed and ch.ended is None]
         self._switch_on(fresh)
         clock = self.bench.clock
@@ -726,12 +721,9 @@ class LifetimeProcedure(LabrigProcedure):
         self.emit_analysis(out)
 
     # --------------------------------------------------------------- resume
-    def _restore(self) -> set[int]:
-        """Read back each channel from the file being resumed; return the channels that
+    def _restore(self, data: RunData) -> set[int]:
+        """Take back each channel from the run being resumed; return the channels that
         continue from it (ended channels stay ended)."""
-        from labrig.store import read_run
-
-        data = getattr(self, "_resume_data", None) or read_run(Path(self.resume_from))  # type: ignore[arg-type]
         ended = {}
         for entry in data.log:
             if entry.kind == "channel_end":

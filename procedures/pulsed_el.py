@@ -315,7 +315,9 @@ class PulsedELProcedure(LabrigProcedure):
             except InstrumentSettingError as exc:
                 raise ParameterError(f"{exc}, or 0 (auto range)") from None
         if self.dc_reference == "file":
-            self._dc_file_rows()  # readable, with J and EQE, or UserInputError
+            self.reference_file()  # names a file, or ParameterError
+            if self.context.reference is not None:
+                self._dc_file_rows()  # a J-V-L run, with J and EQE, or ParameterError
         from labrig.analysis.photometry import BenchPhotometry
 
         BenchPhotometry(config).reference  # noqa: B018 - ConfigError when it cannot be built
@@ -350,17 +352,25 @@ class PulsedELProcedure(LabrigProcedure):
                 f"delay ({longest:g} s) between pulses"
             )
 
-    def _dc_file_rows(self) -> dict[str, np.ndarray]:
-        """J (mA/cm²), EQE (%), V, I, L and photodiode current of a J–V–L run file."""
-        from labrig.store import read_run
-
+    def reference_file(self) -> Path | None:
+        """The J-V-L run file of ``dc_reference=file`` (the runner reads it)."""
+        if self.dc_reference != "file":
+            return None
         text = str(self.dc_file or "").strip()
         if not text:
             raise ParameterError("dc_file: empty; dc_reference=file needs a J-V-L run file")
         path = Path(text).expanduser()
         if not path.is_file():
             raise ParameterError(f"dc_file={text!r}: no such file")
-        run = read_run(path)
+        return path
+
+    def _dc_file_rows(self) -> dict[str, np.ndarray]:
+        """J (mA/cm²), EQE (%), V, I, L and photodiode current of the J–V–L run the
+        runner read from ``dc_file`` (``context.reference``)."""
+        run = self.context.reference
+        text = str(self.dc_file or "").strip()
+        if run is None:
+            raise ParameterError(f"dc_file={text!r}: not read (run the procedure with labrig run)")
         data = run.columns.get("data", {})
         needed = ("voltage", "current", "current_density", "eqe")
         missing = [c for c in needed if c not in data]

@@ -245,7 +245,7 @@ def test_labrig_run_simulate_writes_the_toy_run_and_the_report_draws_it(toy, tmp
     import matplotlib.pyplot as plt
 
     from labrig.report import draw, make_report
-    from labrig.report.data import load_run
+    from labrig.store import load_run
 
     fig = draw("toy-temperature", [load_run(path)])  # no figure registered: the generic one
     (ax,) = [a for a in fig.axes if a.get_visible()]

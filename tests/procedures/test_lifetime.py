@@ -17,7 +17,7 @@ from labrig.bench import Bench
 from labrig.config import parse_config, shipped_config_dir
 from labrig.errors import ParameterError, SafetyLimitError
 from labrig.procedures.lifetime import LifetimeProcedure, parse_channels, parse_levels
-from labrig.runner import run_procedure
+from labrig.runner import read_context, run_procedure
 from labrig.store import read_run
 
 AREA = 0.04
@@ -232,7 +232,7 @@ def test_resume_refuses_finished_runs_and_other_procedures(tmp_path):
     result, _, _ = _run(tmp_path, _config(1), drive="current density", levels="5", stop_at="T95")
     proc = LifetimeProcedure()
     proc.set_parameters({"drive": "current density", "levels": "5"})
-    proc.resume_from = result.path
+    proc.context = read_context(proc, result.path)
     with pytest.raises(ParameterError, match="finished; nothing to resume"):
         proc.validate(_config(1))
 
@@ -300,7 +300,6 @@ proc = LifetimeProcedure()
 proc.set_parameters({"drive": "current density", "levels": "3", "settle_time": 0.01,
                      "first_interval": 0.05, "max_interval": 0.2, "points_per_decade": 10})
 resume = Path(sys.argv[3]) if len(sys.argv) > 3 else None
-proc.resume_from = resume
 result = run_procedure(proc, load_config(sys.argv[1]), output_dir=Path(sys.argv[2]),
                        progress=False, resume=resume)
 print(result.status, result.path, result.reason)
@@ -412,23 +411,11 @@ def test_resume_continues_with_the_parameters_the_run_started_with(tmp_path):
     result = run_procedure(proc, config, output_dir=tmp_path, progress=False)
     assert result.status == "failed"  # the rig link was gone from the start
     again = LifetimeProcedure()  # defaults, as `labrig run lifetime --resume FILE` makes it
-    again.resume_from = result.path
+    again.context = read_context(again, result.path)
     again.validate(_config(1))
     assert (again.drive, again.levels, again.stop_at) == ("current density", "7", "T90")
 
 
-def _runner_passes_resume_path() -> bool:
-    import inspect
-
-    import labrig.runner
-
-    return "resume_from" in inspect.getsource(labrig.runner)
-
-
-@pytest.mark.skipif(
-    not _runner_passes_resume_path(),
-    reason="labrig.runner does not set procedure.resume_from for `labrig run --resume` yet (H1)",
-)
 def test_cli_resume_continues_a_failed_run(tmp_path):
     from click.testing import CliRunner
 
@@ -504,7 +491,6 @@ def test_resumed_simulated_run_continues_the_devices_ageing(tmp_path):
     assert all(0.8 < rel < 0.95 for rel in rel_before.values())  # well into the decay
 
     proc = LifetimeProcedure()
-    proc.resume_from = result.path
     _Capture.labs = []
     resumed = run_procedure(
         proc,
@@ -547,7 +533,6 @@ def test_an_upward_jump_of_l_at_the_resume_point_is_a_warning_in_the_file(tmp_pa
             super().open()
 
     proc = LifetimeProcedure()
-    proc.resume_from = result.path
     resumed = run_procedure(
         proc,
         _config(1),
@@ -583,7 +568,6 @@ def test_rig_gone_for_good_fails_the_run_resumably(tmp_path):
     assert n_before > 5
 
     proc = LifetimeProcedure()
-    proc.resume_from = result.path
     resumed = run_procedure(
         proc, _config(2), output_dir=tmp_path, progress=False, resume=result.path
     )
