@@ -20,8 +20,9 @@ import numpy as np
 
 #: most run-level figures shown
 MAX_LINES = 30
-#: run-level figures left to the file: fit internals and the bounds of a band
-_DETAIL = ("fit_", "_aicc", "_low", "_high")
+#: run-level figures left to the file: fit internals, the bounds of a band, and the
+#: conditions the figures were computed under (the J-V-L dark noise and light threshold)
+_DETAIL = ("fit_", "_aicc", "_low", "_high", "photodiode_dark", "photodiode_noise", "light_")
 
 
 def fmt(value: Any) -> str:

@@ -61,6 +61,7 @@ SPECTRA = ("none", "every_step", "every_n_steps", "above_threshold")
 #: luminance a breakdown check needs to have seen before it can trigger (cd/m²)
 BREAKDOWN_MIN_LUMINANCE = 1.0
 #: light counts as measured (for the efficiency figures) above this many dark-noise sigmas
+#: (stored as the run's ``light_threshold`` figure)
 LIGHT_SNR = 20.0
 #: a light-pass current this far from the list sweep's is reported (relative)
 PASS_MISMATCH_WARNING = 0.01
@@ -326,6 +327,14 @@ class JVLProcedure(LabrigProcedure):
             "dark",
             f"photodiode dark current {dark:.4g} A, noise {self._photodiode_noise:.2g} A "
             f"({currents.size} readings)",
+        )
+        # as data too: the report draws the efficiency curves with the same criterion
+        self.emit_analysis(
+            {
+                "photodiode_dark_current": (dark, "A"),
+                "photodiode_noise": (self._photodiode_noise, "A"),
+                "light_threshold": (LIGHT_SNR * self._photodiode_noise, "A"),
+            }
         )
         return dark
 

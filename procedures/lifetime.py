@@ -622,6 +622,10 @@ class LifetimeProcedure(LabrigProcedure):
             self._call(lambda: self.rig.set_output(ch.number, False))
         finally:
             self.log_event("channel_end", f"{ch.group} ended: {reason}")
+            # the ending as data, at once (before the fits): what a resume and a live
+            # report read, even from a run killed later
+            ending = {"end_reason": (reason, ""), "end_kind": (kind, "")}
+            self.emit_analysis(ending, ch.group)
             self._analyze(ch)
 
     def _progress(self) -> float:
@@ -724,11 +728,11 @@ class LifetimeProcedure(LabrigProcedure):
     def _restore(self, data: RunData) -> set[int]:
         """Take back each channel from the run being resumed; return the channels that
         continue from it (ended channels stay ended)."""
-        ended = {}
-        for entry in data.log:
-            if entry.kind == "channel_end":
-                group, _, reason = entry.message.partition(" ended: ")
-                ended[group] = reason
+        ended = {
+            group: str(figures["end_reason"][0])
+            for group, figures in data.analysis.items()
+            if group is not None and figures.get("end_reason", ("", ""))[0]
+        }
         continuing: set[int] = set()
         rig = self.rig
         resuming: list[tuple[_Channel, float, float, float]] = []

@@ -7,7 +7,6 @@ devices' colour points and the Rec. 2020 gamut, (f) the headline figures.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -231,26 +230,16 @@ def branches(voltage: np.ndarray) -> list[tuple[bool, np.ndarray]]:
 
 
 def light_measured(loaded: LoadedRun) -> np.ndarray:
-    """Steps whose photodiode current is above the dark noise the run measured (the
+    """Steps whose photodiode current is above the light threshold the run stored (the
     jvl procedure's own criterion, so the curves show what its figures used): below it
     an "efficiency" is noise over a leakage current (tens of % at 0 V)."""
-    from labrig.procedures.jvl import LIGHT_SNR
-
     t = loaded.table()
     pd = t.get("photodiode_current")
     if pd is None:
         return np.ones(loaded.rows(), bool)
-    noise = None
-    for entry in loaded.run.log:
-        found = _NOISE.search(entry.message) if entry.kind == "dark" else None
-        if found:
-            noise = float(found.group(1))
-    if noise is None:  # no dark record: the light must at least be positive
-        return np.asarray(pd, float) > 0
-    return np.asarray(pd, float) > LIGHT_SNR * noise
-
-
-_NOISE = re.compile(r"noise ([-+0-9.eE]+) A")
+    # no threshold stored (no dark readings, or a run killed before): light must be > 0
+    threshold = loaded.figures().get("light_threshold", (0.0, "A"))[0]
+    return np.asarray(pd, float) > float(threshold)
 
 
 # ------------------------------------------------------------------------------ spectra

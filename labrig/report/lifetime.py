@@ -128,10 +128,7 @@ def channel_summary(loaded: LoadedRun, group: str) -> ChannelSummary:
         v = values.get(key, float("nan"))
         return float(v) / 3600 if np.isfinite(v) else None
 
-    ended = figs.get("end_reason", ("", ""))[0]
-    for entry in loaded.run.log:  # a channel that ended while the run goes on says so
-        if entry.kind == "channel_end" and entry.message.startswith(f"{group} ended: "):
-            ended = entry.message.split(" ended: ", 1)[1]
+    ended = figs.get("end_reason", ("", ""))[0]  # stored when the channel ended
     j = np.asarray(t.get("current_density", []), float)
     return ChannelSummary(
         l0=float(lum[0]) if len(lum) else None,

@@ -32,8 +32,10 @@ from labrig import __version__ as LABRIG_VERSION
 from labrig.procedure import Column
 
 FILE_FORMAT = "labrig-run/1"
+#: the first format (column names of each procedure's own, rows of 8-byte floats)
+V1_FORMAT = "labrig-run/1"
 #: the formats the reader opens
-READABLE_FORMATS = (FILE_FORMAT,)
+READABLE_FORMATS = (V1_FORMAT,)
 #: HDF5 file-format bounds for writing: the oldest that SWMR allows (1.10), and no newer,
 #: so HDF5 1.10 tools (Debian's h5dump, h5ls) read every run file; "latest" under the
 #: HDF5 2.x that h5py bundles writes objects 1.10 cannot decode
@@ -241,6 +243,22 @@ def write_layout(
         resizable(lg, "message", f"S{LOG_MESSAGE_BYTES}", LOG_CHUNK)
         if spectrum_pixels:
             create_spectra(entry, spectrum_pixels)
+
+
+def write_analysis(
+    entry: h5py.Group, analysis: Mapping[str | None, Mapping[str, tuple[Any, str]]]
+) -> None:
+    """Figures ``{group: {name: (value, units)}}`` (group None: the run's own) into
+    /entry/analysis, a sub-group per data group."""
+    if not analysis:
+        return
+    an = entry.require_group("analysis")
+    an.attrs["NX_class"] = "NXcollection"
+    for group, figures in analysis.items():
+        target = an if group is None else an.require_group(group)
+        target.attrs["NX_class"] = "NXcollection"
+        for name, (value, units) in figures.items():
+            write_value(target, name, value, units)
 
 
 def mark_plots(entry: h5py.Group) -> None:

@@ -5,6 +5,8 @@
   HDF5's SWMR read mode, and a truncated file, or one a crashed writer left flagged as
   open, through a repaired read-only view (``labrig.store.access.RepairedView``); never an
   SWMR read without a live writer (it retries a bad checksum for minutes on a cut file).
+* **Every format version.**  A file of an older format is read into the same ``RunData``
+  as a current one (``labrig.store.upgrade``), so no caller knows there were several.
 * **Whatever is readable.**  A file is read section by section; a section that cannot be
   read is named in ``LoadedRun.problems`` and the rest is kept.  Data past the end of a
   truncated file are cut off at the last intact chunk, never shown as zeros, and a
@@ -31,6 +33,7 @@ from labrig.store.layout import (
     DEFAULT_GROUP,
     FILE_FORMAT,
     READABLE_FORMATS,
+    V1_FORMAT,
     decode,
     now_iso,
     plain_long_name,
@@ -38,6 +41,7 @@ from labrig.store.layout import (
     read_value,
     status_names,
 )
+from labrig.store.upgrade import upgrade_v1
 
 #: reads of a file that came out torn (a live writer left SWMR mode for an instant)
 ATTEMPTS = 3
@@ -377,6 +381,8 @@ def _read(path: Path) -> tuple[LoadedRun, list[str], Superblock | None]:
         )
         cut = opened.cut
     apply_failure_note(run)
+    if fmt == V1_FORMAT:
+        upgrade_v1(run)
     return LoadedRun(run), damage, cut
 
 

@@ -60,6 +60,7 @@ from labrig.store.layout import (
     mark_plots,
     now_iso,
     read_value,
+    write_analysis,
     write_layout,
     write_value,
 )
@@ -213,6 +214,7 @@ class RunStore:
         self._lock = threading.RLock()
         self._file: h5py.File | None = None
         self._closed = False
+        #: figures set but not yet in the file
         self._analysis: dict[str | None, dict[str, tuple[Any, str]]] = {}
         self._last_flush = time.monotonic()
         self._have_wavelengths = False
@@ -548,10 +550,14 @@ class RunStore:
     def set_analysis(
         self, figures: Mapping[str, tuple[Any, str]], group: str | None = None
     ) -> None:
-        """Derived figures ``{name: (value, units)}``; written when the run is closed."""
+        """Derived figures ``{name: (value, units)}``, written at once (briefly leaving
+        SWMR): a run killed later keeps every figure set before, and a live reader sees
+        them (a lifetime channel's end, the J-V-L light threshold)."""
         with self._lock:
             self._check_open()
             self._analysis.setdefault(group, {}).update(figures)
+            self._structural(lambda entry: write_analysis(entry, self._analysis))
+            self._analysis = {}
 
     def log(self, kind: str, message: str, level: int = logging.INFO) -> None:
         """A timestamped event in /entry/log (compliance hits, warnings, the abort...)."""
@@ -715,14 +721,7 @@ class RunStore:
                 write_value(entry, "end_time", now_iso())
                 if reason:
                     write_value(entry, "abort_reason", reason)
-                if self._analysis:
-                    an = entry.require_group("analysis")
-                    an.attrs["NX_class"] = "NXcollection"
-                    for group, figures in self._analysis.items():
-                        target = an if group is None else an.require_group(group)
-                        target.attrs["NX_class"] = "NXcollection"
-                        for name, (value, units) in figures.items():
-                            write_value(target, name, value, units)
+                write_analysis(entry, self._analysis)  # any not written when set
                 mark_plots(entry)
         if self._flusher is not threading.current_thread():
             self._flusher.join(timeout=5)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import h5py
@@ -332,3 +334,23 @@ def test_context_manager_records_how_a_script_ended(tmp_path: Path) -> None:
             1 / 0  # noqa: B018
     run = read_run(failing.path)
     assert (run.status, run.abort_reason) == ("failed", "ZeroDivisionError: division by zero")
+
+
+def test_figures_are_in_the_file_as_soon_as_they_are_set(tmp_path: Path) -> None:
+    """A lifetime channel's end, the J-V-L light threshold: a run killed later keeps them."""
+    store = _create(tmp_path, groups=["channel_01"])
+    store.set_analysis({"end_reason": ("T50 reached at 3 h", "")}, "channel_01")
+    reader = (  # another process, as `labrig watch` or a resume after a crash
+        "import sys; from labrig.store import read_run; run = read_run(sys.argv[1]); "
+        "print(run.status, run.analysis['channel_01']['end_reason'])"
+    )
+    live = subprocess.run(
+        [sys.executable, "-c", reader, str(store.path)], capture_output=True, text=True
+    )
+    assert live.stdout.strip() == "running ('T50 reached at 3 h', '')", live.stderr
+    store.set_analysis({"peak_eqe": (12.5, "%")})
+    store.close("finished")
+    assert read_run(store.path).analysis == {
+        "channel_01": {"end_reason": ("T50 reached at 3 h", "")},
+        None: {"peak_eqe": (12.5, "%")},
+    }

@@ -256,6 +256,9 @@ def test_spectra_off_uses_reference_spectrum(tmp_path):
     truth = _truth(config)
     assert analysis["peak_eqe"] == pytest.approx(100 * truth["peak_eqe"], rel=0.03)
     assert "cie_x" not in analysis and any("no spectrum" in m for m in log)
+    # the light criterion as data, for the report: 20 sigma of the dark readings
+    assert 0 < analysis["photodiode_noise"] < 1e-12
+    assert analysis["light_threshold"] == pytest.approx(20 * analysis["photodiode_noise"])
 
 
 @needs_bench
