@@ -256,3 +256,36 @@ def test_labrig_run_simulate_writes_the_toy_run_and_the_report_draws_it(toy, tmp
     report = make_report([path], tmp_path / "report", dpi=40)
     assert [p.name for p in report.figures] == [f"{path.stem}.png"]
     assert report.figures[0].stat().st_size > 1000
+
+
+def test_shipped_entries_through_the_public_api():
+    """What a plan or allowed-list generator reads: the measurements by name, each
+    procedure named as its entry, its Parameters with units and defaults."""
+    assert [m.name for m in registry.measurements()] == [
+        "jvl",
+        "spectrum",
+        "pulsed-el",
+        "lifetime",
+        "solar-jv",
+        "sclc",
+    ]
+    for entry in registry.measurements():
+        assert entry.procedure_class().NAME == entry.name
+    stop = registry.measurement(" JVL ").parameters()["stop_voltage"]
+    assert (stop.value, stop.units, stop.minimum, stop.maximum) == (6.0, "V", -210, 210)
+    assert registry.measurement("solar-jv").simulated_config == "solar_sim"
+    assert registry.roles() == ("smu", "photometer", "spectrometer", "lifetime")
+    assert registry.drivers_for("lifetime") == ("lifetime_rig", "smu_photometer")
+    assert [d.name for d in registry.drivers() if d.source] == [
+        "keithley2400",
+        "lifetime_rig",
+        "smu_photometer",
+    ]
+
+
+def test_a_driver_built_from_other_roles_opens_after_them():
+    data = yaml.safe_load((shipped_config_dir() / "sim.yaml").read_text())
+    data["instruments"]["lifetime"] = {"driver": "smu_photometer", "simulated": True}
+    config = parse_config(data)
+    assert registry.with_parts(config, ["lifetime"]) == ["smu", "photometer", "lifetime"]
+    assert registry.with_parts(config, ["spectrometer", "smu"]) == ["smu", "spectrometer"]
