@@ -26,6 +26,7 @@ from labrig.interfaces import (
     Picoammeter,
     SourceMeter,
     Spectrometer,
+    Switch,
 )
 from labrig.limits import Requested
 from labrig.terminal import say
@@ -195,6 +196,10 @@ class Bench:
     @property
     def lifetime(self) -> LifetimeRig:
         return self._role("lifetime")
+
+    @property
+    def switch(self) -> Switch:
+        return self._role("switch")
 
     def has(self, role: str) -> bool:
         """True when ``role`` is open on this bench (optional roles may be absent)."""

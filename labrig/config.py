@@ -21,6 +21,7 @@ from pydantic import Field, PositiveFloat, ValidationError, model_validator
 from labrig.devices import DeviceConfig, StrictModel
 from labrig.errors import ConfigError
 from labrig.limits import Limits
+from labrig.switching import switch_channels
 
 #: a date may also be written as an ISO text ("2026-11-01"), as JSON dumps of a config hold it
 Date = Annotated[_dt.date, Field(strict=False)]
@@ -87,7 +88,9 @@ class Calibration(StrictModel):
     date: Date | None = None
 
 
-FaultKind = Literal["timeout", "garbled", "disconnect", "short", "open", "overrange"]
+FaultKind = Literal[
+    "timeout", "garbled", "disconnect", "short", "open", "overrange", "no_confirm", "stuck"
+]
 
 
 class FaultSpec(StrictModel):
@@ -96,6 +99,41 @@ class FaultSpec(StrictModel):
     kind: FaultKind
     after: Annotated[int, Field(ge=0)] = 0
     channel: Annotated[int, Field(ge=1)] | None = None
+
+
+class Distribution(StrictModel):
+    """How one device parameter spreads from pixel to pixel: ``normal`` with ``mean`` and
+    ``sd``; ``lognormal`` with median ``mean`` and ``sd`` the s.d. of its natural log
+    (for quantities spanning decades: J0, shunt resistance)."""
+
+    mean: float
+    sd: Annotated[float, Field(ge=0)]
+    distribution: Literal["normal", "lognormal"] = "normal"
+
+
+class Pixel(StrictModel):
+    """One pixel of a substrate: the switch channel it sits on and its active area."""
+
+    channel: Annotated[str, Field(min_length=1)]
+    area_cm2: PositiveFloat
+
+
+class SubstrateLayout(StrictModel):
+    """The pixels of a substrate, by name (``"A"``, ``"1"``...)."""
+
+    pixels: Annotated[dict[str, Pixel], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _one_pixel_per_channel(self) -> SubstrateLayout:
+        seen: dict[str, str] = {}
+        for name, pixel in self.pixels.items():
+            if pixel.channel in seen:
+                raise ValueError(
+                    f"pixels {seen[pixel.channel]} and {name} are both on channel "
+                    f"{pixel.channel!r}; each pixel needs its own channel"
+                )
+            seen[pixel.channel] = name
+        return self
 
 
 class SimulationConfig(StrictModel):
@@ -108,6 +146,10 @@ class SimulationConfig(StrictModel):
     photodiode_dark_current_a: Annotated[float, Field(ge=0)] = 2e-12
     line_frequency_hz: Literal[50, 60] = 50
     faults: dict[str, list[FaultSpec]] = Field(default_factory=dict)
+    #: device-to-device spread: device.model parameter -> its distribution over pixels
+    spread: dict[str, Distribution] = Field(default_factory=dict)
+    #: pixels that are broken on the simulated substrate
+    defects: dict[str, Literal["short", "open"]] = Field(default_factory=dict)
 
 
 class BenchConfig(StrictModel):
@@ -119,6 +161,8 @@ class BenchConfig(StrictModel):
     calibration: Calibration
     limits: Limits
     simulation: SimulationConfig = SimulationConfig()
+    #: the pixels of the substrate on the switch (needs a ``switch`` instrument)
+    substrate: SubstrateLayout | None = None
     #: the YAML text exactly as loaded (stored in every run file), and where it came from
     source_text: str = Field(default="", exclude=True)
     source_path: str = Field(default="", exclude=True)
@@ -155,7 +199,48 @@ class BenchConfig(StrictModel):
                         f"simulation.faults.{role}: fault kind {spec.kind!r} cannot happen on "
                         f"the {driver}; allowed: {', '.join(kinds) or 'none'}"
                     )
+        problems = self._substrate_problems()
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
+
+    def _substrate_problems(self) -> list[str]:
+        """Everything wrong with the substrate, its switch, spread and defects."""
+        problems = []
+        switch = self.instruments.get("switch")
+        layout = self.substrate
+        if layout is not None and switch is None:
+            problems.append("substrate: needs a switch instrument (instruments.switch)")
+        if layout is not None and switch is not None:
+            have = switch_channels(switch.driver, switch.channels)
+            for name, pixel in layout.pixels.items():
+                if pixel.channel not in have:
+                    problems.append(
+                        f"substrate.pixels.{name}.channel: the {switch.driver} has no channel "
+                        f"{pixel.channel!r}; allowed: {have[0]} .. {have[-1]}"
+                    )
+        sim = self.simulation
+        pixels = layout.pixels if layout is not None else {}
+        for name in sim.defects:
+            if name not in pixels:
+                problems.append(
+                    f"simulation.defects.{name}: no such pixel in the substrate; allowed: "
+                    f"{', '.join(pixels) or 'none (no substrate)'}"
+                )
+        if sim.spread:
+            model = self.device.model
+            numeric = sorted(
+                k
+                for k, v in (model.model_dump() if model is not None else {}).items()
+                if isinstance(v, float)
+            )
+            for key in sim.spread:
+                if key not in numeric:
+                    problems.append(
+                        f"simulation.spread.{key}: not a parameter of the device model; "
+                        f"allowed: {', '.join(numeric) or 'none (no device.model)'}"
+                    )
+        return problems
 
     @property
     def simulated(self) -> bool:

@@ -250,3 +250,33 @@ class LifetimeRig(Instrument):
 
     @abstractmethod
     def status(self, channel: int) -> str: ...
+
+
+# --------------------------------------------------------------------------- switch
+class Switch(Instrument):
+    """A switch that connects one pixel of a substrate to the SMU and photodiode (a
+    Keithley 7001/7002 mainframe or a relay board).  Channels are named as the
+    instrument names them (``"1!3"`` on a 7001, ``"3"`` on a relay board)."""
+
+    @property
+    @abstractmethod
+    def channels(self) -> tuple[str, ...]:
+        """Every channel this switch has."""
+
+    @abstractmethod
+    def close(self, channel: str | None = None) -> None:
+        """Close relay ``channel`` (the caller opened the others first: break before make)
+        and return once the relay has settled.  Without a channel: ``Instrument.close``,
+        release the connection (the bench calls it last; idempotent)."""
+
+    @abstractmethod
+    def open_all(self) -> None:
+        """Open every channel (nothing connected: the SMU sees an open circuit)."""
+
+    @abstractmethod
+    def closed(self) -> tuple[str, ...]:
+        """The channels the instrument itself reports closed: asked, never remembered."""
+
+    def shutdown(self) -> None:
+        """Safe state of a switch: every relay open."""
+        self.open_all()

@@ -132,6 +132,25 @@ DRIVERS: tuple[Driver, ...] = (
         needs_resource=False,
         channels=1,
     ),
+    Driver(
+        "keithley7001",  # also a 7002: the same SCPI, more slots
+        roles=("switch",),
+        instrument="labrig.drivers.keithley7001:Keithley7001",
+        connect="labrig.drivers.keithley7001:connect",
+        options=("timeout_s", "channels"),
+        simulator="labrig.simulators.keithley7001:serve",
+        # no_confirm: a relay that does not close; stuck: one that stays closed when opened
+        faults=("timeout", "garbled", "disconnect", "no_confirm", "stuck"),
+    ),
+    Driver(
+        "relay_board",  # docs/relay-board-protocol.md
+        roles=("switch",),
+        instrument="labrig.drivers.relay_board:SerialRelayBoard",
+        connect="labrig.drivers.relay_board:connect",
+        options=("timeout_s", "baud_rate"),
+        simulator="labrig.simulators.relay_board:serve",
+        faults=("timeout", "garbled", "disconnect", "no_confirm", "stuck"),
+    ),
 )
 
 

@@ -48,7 +48,7 @@ from labrig.config import (
 from labrig.devices import DeviceConfig, LEDModel
 from labrig.registry import driver
 from labrig.simulators.faults import ConnectionDropped
-from labrig.simulators.server import LineServer
+from labrig.simulators.server import SerialLineServer
 
 if TYPE_CHECKING:
     from labrig.simulators.lab import SimulatorRequest, Started
@@ -422,21 +422,13 @@ class SimulatedLifetimeRig:
         return "OK"
 
 
-class RigServer(LineServer):
+class RigServer(SerialLineServer):
     """Serves one ``SimulatedLifetimeRig`` on 127.0.0.1 on the rig's own clock;
     ``.url`` (= ``.resource``) is the pyserial URL to open."""
 
     def __init__(self, rig: SimulatedLifetimeRig, port: int = 0, host: str = "127.0.0.1"):
         super().__init__(rig, host=host, port=port, clock=rig.clock)
         self.rig = rig
-
-    @property
-    def url(self) -> str:
-        return f"socket://{self.host}:{self.port}"
-
-    @property
-    def resource(self) -> str:
-        return self.url
 
 
 def recorded_stress(resumed: Any, channel: int) -> list[tuple[float, float]]:

@@ -100,10 +100,14 @@ class _Resistor:
         return amps * self.ohms
 
 
-def build_device(config: BenchConfig) -> ElectricalDevice:
-    """The device model ``config.device.model`` describes (ConfigError if there is none)."""
+def build_device(
+    config: BenchConfig, model: Any = None, area_cm2: float | None = None
+) -> ElectricalDevice:
+    """The device model ``config.device.model`` describes (ConfigError if there is none);
+    ``model`` / ``area_cm2`` replace the config's (one pixel of a substrate)."""
     dev = config.device
-    model = dev.model
+    model = dev.model if model is None else model
+    area = dev.active_area_cm2 if area_cm2 is None else area_cm2
     if model is None:
         raise ConfigError(
             "device.model: missing; a bench without a device model (a real physics) cannot be "
@@ -117,17 +121,17 @@ def build_device(config: BenchConfig) -> ElectricalDevice:
         if model.kind == "led":
             from labrig.simulators.led import LEDDevice
 
-            return LEDDevice(model, dev.active_area_cm2)
+            return LEDDevice(model, area)
         if model.kind == "solar":
             from labrig.simulators.solar_cell import SolarCell
 
-            return SolarCell(model, dev.active_area_cm2)
+            return SolarCell(model, area)
         if model.kind == "single_carrier":
             from labrig.simulators.single_carrier import SingleCarrierDevice
 
             return SingleCarrierDevice(
                 model,
-                dev.active_area_cm2,
+                area,
                 dev.thickness_nm,
                 dev.relative_permittivity,
                 dev.carrier,
@@ -137,6 +141,70 @@ def build_device(config: BenchConfig) -> ElectricalDevice:
             f"device.model: kind {model.kind!r} has no simulator available ({exc})"
         ) from None
     raise ConfigError(f"device.model: unknown kind {model.kind!r}")
+
+
+#: the spread's random stream is its own (seed, this): drawing it leaves the noise as it was
+_SPREAD_STREAM = 0x5B1D
+
+
+def draw_spread(spread: dict[str, Any], n: int, seed: int) -> dict[str, np.ndarray]:
+    """``n`` values of each spread parameter (``Distribution``), reproducible from
+    ``seed``; parameters are drawn in name order so adding one does not move the others'
+    first draws."""
+    rng = np.random.default_rng([seed, _SPREAD_STREAM])
+    drawn = {}
+    for key in sorted(spread):
+        dist = spread[key]
+        if dist.distribution == "lognormal":
+            drawn[key] = np.exp(rng.normal(math.log(dist.mean), dist.sd, n))
+        else:
+            drawn[key] = rng.normal(dist.mean, dist.sd, n)
+    return drawn
+
+
+def pixel_models(config: BenchConfig) -> dict[str, Any]:
+    """Each substrate pixel's device model: ``device.model`` with the configured spread
+    drawn for it (seeded by ``simulation.seed``).  A draw outside a parameter's allowed
+    range is a ConfigError naming the pixel (narrow the spread)."""
+    from pydantic import ValidationError
+
+    layout, model = config.substrate, config.device.model
+    if layout is None or model is None:
+        return {}
+    names = list(layout.pixels)
+    drawn = draw_spread(config.simulation.spread, len(names), config.simulation.seed)
+    models = {}
+    for i, name in enumerate(names):
+        values = {key: float(v[i]) for key, v in drawn.items()}
+        try:
+            models[name] = type(model).model_validate({**model.model_dump(), **values})
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise ConfigError(
+                f"simulation.spread: pixel {name} drew {err['loc'][0]} = "
+                f"{err['input']:.4g}, {err['msg'].lower()}; narrow the spread"
+            ) from None
+    return models
+
+
+class _Parallel:
+    """Two or more pixels closed at once: the SMU sees them in parallel (no light is
+    modelled for this fault state; it must never be measured)."""
+
+    def __init__(self, parts: list[Any]) -> None:
+        self.parts = parts
+        self.area_cm2 = sum(p.area_cm2 for p in parts)
+
+    def current_at(self, volts: float) -> float:
+        return sum(p.current_at(volts) for p in self.parts)
+
+    def voltage_at(self, amps: float) -> float:
+        from scipy.optimize import brentq
+
+        def excess(v: float) -> float:
+            return self.current_at(v) - amps
+
+        return float(brentq(excess, -200.0, 200.0)) if excess(-200) * excess(200) < 0 else 200.0
 
 
 def _default_clock(config: BenchConfig) -> Clock:
@@ -174,6 +242,48 @@ class CoupledPhysics:
         self._samples: list[tuple[float, int, Callable[[float], None]]] = []
         self._sample_order = itertools.count()
         self.trigger_link = TriggerLink()
+        # a substrate on a switch: one device per channel, none connected until one closes
+        self.pixels: dict[str, Any] = self._build_pixels(config)
+        self._closed: tuple[str, ...] | None = None if not self.pixels else ()
+        self._connected: Any = _Resistor(OPEN_OHM, self.device.area_cm2) if self.pixels else None
+
+    def _build_pixels(self, config: BenchConfig) -> dict[str, Any]:
+        """Switch channel -> that pixel's device (or the short / open of its defect)."""
+        if config.substrate is None or "switch" not in config.instruments:
+            return {}
+        pixels = {}
+        for name, model in pixel_models(config).items():
+            pixel = config.substrate.pixels[name]
+            defect = config.simulation.defects.get(name)
+            pixels[pixel.channel] = (
+                _Resistor(SHORT_OHM if defect == "short" else OPEN_OHM, pixel.area_cm2)
+                if defect is not None
+                else build_device(config, model, pixel.area_cm2)
+            )
+        return pixels
+
+    def connect_channels(self, closed: tuple[str, ...]) -> None:
+        """What the switch has closed: that pixel's device is now on the SMU and under the
+        photodiode; nothing closed is an open circuit, two closed are in parallel."""
+        with self.lock:
+            self.update()
+            self._closed = tuple(closed)
+            parts = [self.pixels[c] for c in self._closed if c in self.pixels]
+            if not parts:
+                self._connected = _Resistor(OPEN_OHM, self.device.area_cm2)
+            elif len(parts) == 1:
+                self._connected = parts[0]
+                if not isinstance(parts[0], _Resistor):
+                    self.device = parts[0]
+            else:
+                self._connected = _Parallel(parts)
+            self._since_change = 0.0
+            self._op = self._solve()
+
+    @property
+    def closed_channels(self) -> tuple[str, ...] | None:
+        """The channels the switch has closed (None: no switch, the device is wired)."""
+        return self._closed
 
     # ------------------------------------------------------------------ electrical
     def _electrical(self) -> Any:
@@ -182,6 +292,8 @@ class CoupledPhysics:
             return _Resistor(SHORT_OHM, self.device.area_cm2)
         if self._fault == "open":
             return _Resistor(OPEN_OHM, self.device.area_cm2)
+        if self._closed is not None:
+            return self._connected
         return self.device
 
     def _solve(self) -> OperatingPoint:
@@ -205,7 +317,7 @@ class CoupledPhysics:
 
     def _device_drive(self, op: OperatingPoint) -> tuple[float, float]:
         """(V, I) across the device itself: a fault carries the current past it."""
-        if self._fault is not None or not op.output_on:
+        if self._fault is not None or not op.output_on or self._electrical() is not self.device:
             return 0.0, 0.0
         return op.voltage, op.current
 

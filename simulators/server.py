@@ -325,3 +325,16 @@ class SCPIServer(LineServer):
     def terminations(self) -> str:
         """What a client must set, in pyvisa's keywords (printed by ``labrig sim serve``)."""
         return f"read_termination={READ_TERMINATION!r}, write_termination={WRITE_TERMINATION!r}"
+
+
+class SerialLineServer(LineServer):
+    """Serves one line-protocol device as a pyserial ``socket://`` URL (a serial port
+    behind a serial-to-Ethernet adapter, as the driver sees it)."""
+
+    @property
+    def url(self) -> str:
+        return f"socket://{self.host}:{self.port}"
+
+    @property
+    def resource(self) -> str:
+        return self.url
