@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 
 import serial
 
-from labrig.drivers.serial_line import DEFAULT_BAUD, SerialLine, open_port
+from labrig.drivers.serial_line import DEFAULT_BAUD, SerialLine
 from labrig.errors import (
     GarbledReplyError,
     InstrumentDisconnectedError,
@@ -224,11 +224,4 @@ def connect(
 ) -> SerialLifetimeRig:
     """Open the rig at ``url`` (device path or pyserial URL) and check it speaks the
     protocol; raise ``InstrumentNotFoundError`` / ``WrongInstrumentError`` otherwise."""
-    port = open_port(url, timeout_s, baud_rate, SerialLifetimeRig.LABEL)
-    rig = SerialLifetimeRig(port, url, timeout_s, baud_rate)
-    try:
-        rig.initialise()
-    except BaseException:
-        rig.close()
-        raise
-    return rig
+    return SerialLifetimeRig.connected(url, timeout_s, baud_rate)

@@ -7,11 +7,13 @@ does not have is refused before anything is sent.  ``closed()`` always asks the 
 
 from __future__ import annotations
 
-from labrig.drivers.serial_line import DEFAULT_BAUD, SerialLine, open_port
+from labrig.drivers.serial_line import DEFAULT_BAUD, SerialLine
 from labrig.errors import (
     GarbledReplyError,
     InstrumentDisconnectedError,
+    InstrumentError,
     InstrumentSettingError,
+    InstrumentTimeoutError,
     WrongInstrumentError,
 )
 from labrig.interfaces import InstrumentIdentity, Switch
@@ -32,7 +34,7 @@ class SerialRelayBoard(SerialLine, Switch):
         try:
             count = int(self.query("CHAN?"))
             self.settle_s = float(self.query("SETTLE?"))
-        except (ValueError, GarbledReplyError, InstrumentSettingError) as exc:
+        except (ValueError, GarbledReplyError, InstrumentError, InstrumentTimeoutError) as exc:
             raise WrongInstrumentError(
                 f"{self.resource} ({idn}) does not speak the relay-board protocol: {exc}"
             ) from None
@@ -82,11 +84,4 @@ class SerialRelayBoard(SerialLine, Switch):
 
 def connect(url: str, *, timeout_s: float = 5.0, baud_rate: int = DEFAULT_BAUD) -> SerialRelayBoard:
     """Open the relay board at ``url`` and check it speaks the protocol."""
-    port = open_port(url, timeout_s, baud_rate, SerialRelayBoard.LABEL)
-    board = SerialRelayBoard(port, url, timeout_s, baud_rate)
-    try:
-        board.initialise()
-    except BaseException:
-        board.close()
-        raise
-    return board
+    return SerialRelayBoard.connected(url, timeout_s, baud_rate)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
+from typing import TypeVar
 
 import serial
 
@@ -40,6 +41,9 @@ def _error_for(code: int, message: str, command: str, label: str) -> InstrumentE
     )
     exc.code = code  # type: ignore[attr-defined]
     return exc
+
+
+_S = TypeVar("_S", bound="SerialLine")
 
 
 class SerialLine:
@@ -178,17 +182,25 @@ class SerialLine:
     def reconnect(self) -> None:
         """Reopen the port after a lost link (the instrument kept its state)."""
         with self._lock:
-            if self._port is not None:
-                try:
-                    self._port.close()
-                except (serial.SerialException, OSError):
-                    pass
-            self._port = None
+            SerialLine.close(self)
             try:
                 self._port = open_port(self.resource, self.timeout_s, self.baud_rate, self.LABEL)
             except InstrumentNotFoundError as exc:
                 raise InstrumentDisconnectedError(str(exc)) from None
             self.initialise()
+
+    @classmethod
+    def connected(cls: type[_S], url: str, timeout_s: float, baud_rate: int) -> _S:
+        """Open ``url`` (device path or pyserial URL) and ``initialise``: raises
+        ``InstrumentNotFoundError`` / ``WrongInstrumentError`` when it is not there or
+        does not speak the protocol (the port is closed again)."""
+        instrument = cls(open_port(url, timeout_s, baud_rate, cls.LABEL), url, timeout_s, baud_rate)
+        try:
+            instrument.initialise()
+        except BaseException:
+            SerialLine.close(instrument)
+            raise
+        return instrument
 
     def identity(self) -> InstrumentIdentity:
         if self._identity is None:

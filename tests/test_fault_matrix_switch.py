@@ -4,19 +4,10 @@ told to open; only a welded relay may stay closed, and it is reported."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from labrig.bench import Bench
 from labrig.switching import SwitchError, select_channel
-
-_spec = importlib.util.spec_from_file_location(
-    "switch_configs", Path(__file__).parent / "switch_configs.py"
-)
-switch_configs = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(switch_configs)
 
 #: fault -> what the SwitchError says
 EXPECTED = {
@@ -30,7 +21,7 @@ EXPECTED = {
 
 @pytest.mark.parametrize("kind", sorted(EXPECTED))
 @pytest.mark.parametrize("driver", ["keithley7001", "relay_board"])
-def test_switch_fault_stops_with_every_output_off(driver, kind):
+def test_switch_fault_stops_with_every_output_off(driver, kind, switch_configs):
     data = switch_configs.switch_config_data(driver)
     data["instruments"]["switch"]["timeout_s"] = 0.3
     cfg = switch_configs.parse_config(data)

@@ -4,19 +4,10 @@ is confirmed by asking the switch, and the bench leaves every relay open on the 
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from labrig.bench import Bench
 from labrig.switching import SwitchError, select_channel
-
-_spec = importlib.util.spec_from_file_location(
-    "switch_configs", Path(__file__).parents[1] / "switch_configs.py"
-)
-switch_configs = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(switch_configs)
 
 DRIVERS = ("keithley7001", "relay_board")
 
@@ -28,7 +19,7 @@ def _lit(bench: Bench, volts: float = 3.0) -> None:
 
 
 @pytest.mark.parametrize("driver", DRIVERS)
-def test_selecting_turns_the_source_off_and_breaks_before_make(driver):
+def test_selecting_turns_the_source_off_and_breaks_before_make(driver, switch_configs):
     cfg = switch_configs.switch_config(driver)
     with Bench(cfg, ["smu", "switch"]) as bench:
         sim = bench.simulation
@@ -47,7 +38,7 @@ def test_selecting_turns_the_source_off_and_breaks_before_make(driver):
 
 
 @pytest.mark.parametrize("driver", DRIVERS)
-def test_the_closed_pixel_is_the_one_on_the_smu_and_under_the_photodiode(driver):
+def test_the_closed_pixel_is_the_one_on_the_smu_and_under_the_photodiode(driver, switch_configs):
     cfg = switch_configs.switch_config(
         driver, spread={"eqe_max": {"mean": 0.2, "sd": 0.05}}, defects={"C": "short"}
     )
@@ -73,7 +64,7 @@ def test_the_closed_pixel_is_the_one_on_the_smu_and_under_the_photodiode(driver)
 
 
 @pytest.mark.parametrize("driver", DRIVERS)
-def test_nothing_closed_is_an_open_circuit(driver):
+def test_nothing_closed_is_an_open_circuit(driver, switch_configs):
     with Bench(switch_configs.switch_config(driver), ["smu", "switch"]) as bench:
         bench.switch.open_all()
         _lit(bench, 4.0)
@@ -82,7 +73,7 @@ def test_nothing_closed_is_an_open_circuit(driver):
 
 
 @pytest.mark.parametrize("driver", DRIVERS)
-def test_a_channel_the_switch_lacks_moves_nothing(driver):
+def test_a_channel_the_switch_lacks_moves_nothing(driver, switch_configs):
     with Bench(switch_configs.switch_config(driver), ["smu", "switch"]) as bench:
         with pytest.raises(SwitchError, match="no channel '99'; this switch has"):
             select_channel(bench.smu, bench.switch, "99")
@@ -90,7 +81,7 @@ def test_a_channel_the_switch_lacks_moves_nothing(driver):
 
 
 @pytest.mark.parametrize("driver", DRIVERS)
-def test_leaving_the_bench_on_an_exception_turns_off_and_opens_every_relay(driver):
+def test_leaving_the_bench_on_an_exception_turns_off_and_opens_every_relay(driver, switch_configs):
     cfg = switch_configs.switch_config(driver)
     with pytest.raises(RuntimeError, match="boom"):
         with Bench(cfg, ["smu", "switch"]) as bench:
@@ -102,3 +93,25 @@ def test_leaving_the_bench_on_an_exception_turns_off_and_opens_every_relay(drive
     assert sim.instruments["switch"].relays.closed() == ()
     last = sim.instruments["switch"].relays.moves[-1]
     assert last[0] == "open all" and last[2] is False  # opened after the output went off
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_ctrl_c_mid_switch_leaves_the_output_off_and_the_relays_open(
+    driver, monkeypatch, switch_configs
+):
+    with Bench(switch_configs.switch_config(driver), ["smu", "switch"]) as bench:
+        sim = bench.simulation
+        select_channel(bench.smu, bench.switch, bench.switch.channels[0])
+        _lit(bench)
+        real_close = bench.switch.close
+
+        def interrupted(channel=None):
+            real_close(channel)
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(bench.switch, "close", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            select_channel(bench.smu, bench.switch, bench.switch.channels[1])
+        assert sim.instruments["smu"].output is False
+        assert sim.instruments["switch"].relays.closed() == ()
+        monkeypatch.undo()

@@ -4,9 +4,7 @@ configured defects replace their pixel."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,12 +13,6 @@ from labrig.config import Distribution
 from labrig.errors import ConfigError
 from labrig.simulators.physics import CoupledPhysics, draw_spread, pixel_models
 
-_spec = importlib.util.spec_from_file_location(
-    "switch_configs", Path(__file__).parents[1] / "switch_configs.py"
-)
-switch_configs = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(switch_configs)
-
 SPREAD = {
     "eqe_max": {"mean": 0.20, "sd": 0.02},
     "rs_ohm_cm2": {"mean": 5.0, "sd": 1.0},
@@ -28,7 +20,7 @@ SPREAD = {
 }
 
 
-def test_a_seeded_spread_is_reproducible_and_seed_dependent():
+def test_a_seeded_spread_is_reproducible_and_seed_dependent(switch_configs):
     a = pixel_models(switch_configs.switch_config(pixels=8, spread=SPREAD, seed=7))
     b = pixel_models(switch_configs.switch_config(pixels=8, spread=SPREAD, seed=7))
     c = pixel_models(switch_configs.switch_config(pixels=8, spread=SPREAD, seed=8))
@@ -50,7 +42,7 @@ def test_drawn_mean_and_sd_match_the_distribution_within_sampling_error(seed):
         assert abs(x.std(ddof=1) - dist.sd) < 4 * dist.sd / math.sqrt(2 * (n - 1)), key
 
 
-def test_pixels_of_a_substrate_carry_their_draws_in_the_physics():
+def test_pixels_of_a_substrate_carry_their_draws_in_the_physics(switch_configs):
     cfg = switch_configs.switch_config(
         pixels=8, spread=SPREAD, defects={"B": "short", "E": "open"}, seed=5
     )
@@ -65,7 +57,7 @@ def test_pixels_of_a_substrate_carry_their_draws_in_the_physics():
     assert physics.device.area_cm2 == 0.04
 
 
-def test_a_draw_outside_the_models_range_is_one_readable_error():
+def test_a_draw_outside_the_models_range_is_one_readable_error(switch_configs):
     cfg = switch_configs.switch_config(pixels=8, spread={"eqe_max": {"mean": 0.95, "sd": 0.3}})
     with pytest.raises(ConfigError, match=r"simulation.spread: pixel \w drew eqe_max = .*narrow"):
         pixel_models(cfg)
