@@ -274,7 +274,7 @@ def test_shipped_entries_through_the_public_api():
     stop = registry.measurement(" JVL ").parameters()["stop_voltage"]
     assert (stop.value, stop.units, stop.minimum, stop.maximum) == (6.0, "V", -210, 210)
     assert registry.measurement("solar-jv").simulated_config == "solar_sim"
-    assert registry.roles() == ("smu", "photometer", "spectrometer", "lifetime")
+    assert registry.roles() == ("smu", "photometer", "spectrometer", "lifetime", "switch")
     assert registry.drivers_for("lifetime") == ("lifetime_rig", "smu_photometer")
     assert [d.name for d in registry.drivers() if d.source] == [
         "keithley2400",
