@@ -269,12 +269,16 @@ from labrig.simulators.lifetime_rig import RigServer, SimulatedLifetimeRig
 
 
 class FreeRunningClock(Clock):
-    # a rig's own clock runs whether or not anyone talks to it; accelerated here
+    # a rig's own clock runs whether or not anyone talks to it; accelerated here, at a
+    # rate the test may change (a line "speed X" on stdin) without a jump in rig time
     def __init__(self, speed):
         self.speed, self.t0, self.m0 = speed, 1e9, time.monotonic()
 
     def time(self):
         return self.t0 + self.speed * (time.monotonic() - self.m0)
+
+    def set_speed(self, speed):
+        self.t0, self.m0, self.speed = self.time(), time.monotonic(), speed
 
     def sleep(self, seconds):
         time.sleep(max(seconds, 0) / self.speed)
@@ -285,7 +289,9 @@ rig = SimulatedLifetimeRig(dev.model, dev.active_area_cm2, channels=2,
                            clock=FreeRunningClock(float(sys.argv[1])), seed=7)
 server = RigServer(rig).start()
 print(server.url, flush=True)
-sys.stdin.read()
+for line in sys.stdin:
+    if line.startswith("speed "):
+        rig.clock.set_speed(float(line.split()[1]))
 server.stop()
 """
 
@@ -355,6 +361,10 @@ def test_kill_9_then_resume_gives_one_continuous_dataset_per_channel(tmp_path):
                 except Exception:  # noqa: BLE001 - the file may be mid-creation
                     rows = 0
         assert rows >= 12, "the run did not get going"
+        # While the PC is down the rig keeps ageing the devices, but the test slows its
+        # clock so that how long Python takes to restart on a loaded machine does not
+        # decide how much of the curve is left to measure after the resume.
+        _rig_speed(rig_proc, RIG_SPEED / 100)
         os.kill(run.pid, signal.SIGKILL)
         run.wait()
         path = files[0]
@@ -362,14 +372,25 @@ def test_kill_9_then_resume_gives_one_continuous_dataset_per_channel(tmp_path):
         assert before.status == "running"  # a crashed run
         n_before = {g: len(before.columns[g]["time"][0]) for g in ("channel_01", "channel_02")}
 
-        resumed = subprocess.run(
+        resumed = subprocess.Popen(
             [sys.executable, str(tmp_path / "run.py"), str(config), str(out), str(path)],
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=120,
         )
-        assert resumed.returncode == 0, resumed.stderr[-2000:]
-        assert resumed.stdout.startswith("finished"), resumed.stdout + resumed.stderr[-2000:]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and resumed.poll() is None:
+            time.sleep(0.2)
+            try:
+                now = read_run(path)
+                if all(len(now.columns[g]["time"][0]) > n_before[g] for g in n_before):
+                    break
+            except Exception:  # noqa: BLE001 - the resumed writer may hold it mid-flush
+                pass
+        _rig_speed(rig_proc, RIG_SPEED)
+        stdout, stderr = resumed.communicate(timeout=120)
+        assert resumed.returncode == 0, stderr[-2000:]
+        assert stdout.startswith("finished"), stdout + stderr[-2000:]
     finally:
         rig_proc.stdin.close()
         rig_proc.wait(timeout=10)
@@ -391,6 +412,11 @@ def test_kill_9_then_resume_gives_one_continuous_dataset_per_channel(tmp_path):
         truth = truth_rig.device(n).t_fraction_s(0.5, j)
         assert data.analysis[g]["T50"][0] * 3600 == pytest.approx(truth, rel=0.02)
         assert any(e.kind == "channel_resumed" and g in e.message for e in data.log)
+
+
+def _rig_speed(rig_proc, speed: float) -> None:
+    rig_proc.stdin.write(f"speed {speed}\n")
+    rig_proc.stdin.flush()
 
 
 def _same_rig_as_the_subprocess():
