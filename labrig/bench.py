@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from labrig import registry
 from labrig.clock import Clock, WallClock
 from labrig.config import BenchConfig, InstrumentConfig
-from labrig.errors import ConfigError, InstrumentError, RunAborted
+from labrig.errors import ConfigError, InstrumentError, RunAborted, first_line
 from labrig.interfaces import (
     Instrument,
     InstrumentIdentity,
@@ -70,6 +70,8 @@ class Bench:
         self.resumed: Any = None
         #: problems met during the last shutdown, as "role: message" lines
         self.shutdown_errors: list[str] = []
+        #: the same problems as the terminal says them (no Python class names)
+        self.shutdown_told: list[str] = []
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> Bench:
@@ -128,6 +130,7 @@ class Bench:
         Returns the problems met (empty when every instrument is safe).
         """
         self.shutdown_errors = []
+        self.shutdown_told = []
         pending = sorted(self._instruments.items(), key=lambda kv: not _is_source(kv[1]))
         while pending:
             role, instrument = pending[0]
@@ -143,13 +146,14 @@ class Bench:
                     continue  # the same instrument again, without the ramp
                 self._shutdown_failed(role, "interrupted while turning the output off")
             except Exception as exc:  # noqa: BLE001 - the next instrument must still go off
-                self._shutdown_failed(role, f"{type(exc).__name__}: {exc}")
+                self._shutdown_failed(role, f"{type(exc).__name__}: {exc}", first_line(exc))
             pending.pop(0)
         return list(self.shutdown_errors)
 
-    def _shutdown_failed(self, role: str, message: str) -> None:
+    def _shutdown_failed(self, role: str, message: str, told: str | None = None) -> None:
         log.error("shutdown of %s failed: %s", role, message)
         self.shutdown_errors.append(f"{role}: {message}")
+        self.shutdown_told.append(f"{role}: {told or message}")
 
     def close(self, ramp: bool = True) -> None:
         """Shut down (see ``shutdown``), close every connection and stop the simulators.

@@ -224,7 +224,7 @@ def run(procedure, config, simulate, settings, sample, operator, output_dir, res
     if result.unsafe:  # first, and on stderr: the one line that must not be missed
         click.echo(
             "labrig: CHECK THE INSTRUMENTS: an output could not be confirmed off ("
-            + "; ".join(result.unsafe)
+            + "; ".join(result.unsafe_told)
             + "); switch it off at the front panel or run `labrig safe-off --config FILE`",
             err=True,
         )

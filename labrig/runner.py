@@ -76,6 +76,8 @@ class RunResult:
     #: the reason as the terminal says it: what happened and what to do, without the
     #: Python class names the file's reason keeps (``labrig.errors.for_user``)
     told: str | None = None
+    #: ``unsafe`` as the terminal says it (no Python class names)
+    unsafe_told: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- the run
@@ -394,4 +396,7 @@ def _run(
         control.end(status)
         publish(RunEnded(status, reason, unsafe))  # type: ignore[arg-type]
     said = told[1] if told is not None and reason == told[0] else reason
-    return RunResult(store.path, status, reason, analysis, unsafe, said)
+    unsafe_told = bench.shutdown_told + unsafe[len(bench.shutdown_errors) :]
+    if unsafe:
+        said = "safe shutdown incomplete: " + "; ".join(unsafe_told)
+    return RunResult(store.path, status, reason, analysis, unsafe, said, unsafe_told)

@@ -294,6 +294,9 @@ def test_a_dead_server_mid_sweep_is_noticed_at_once_and_reported_unconfirmed(tmp
     assert "Traceback" not in stderr
     check = [line for line in stderr.splitlines() if "CHECK THE INSTRUMENTS" in line]
     assert len(check) == 1 and "labrig safe-off" in check[0]
+    # the terminal names the role and what happened, not Python's class names
+    assert f"(smu: {served['smu']}: output state unknown" in check[0]
+    assert "Error" not in check[0] and "Error" not in stdout
     assert data.status == "failed"
     assert data.abort_reason.startswith(
         f"safe shutdown incomplete: smu: OutputStateUnknownError: {served['smu']}: output "
