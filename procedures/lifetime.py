@@ -692,7 +692,8 @@ class LifetimeProcedure(LabrigProcedure):
             try:
                 fit = lt.fit_scaling_exponent(l0s, t50, err if np.all(usable) else None)
             except ValueError as exc:
-                self.log_event("scaling", str(exc), logging.WARNING)
+                # INFO, not WARNING: the headline prints the note, the terminal once
+                self.log_event("scaling", str(exc), logging.INFO)
                 out["acceleration_exponent_note"] = (str(exc), "")
                 n = 0.0
             else:
