@@ -495,25 +495,9 @@ def load_responsivity(calibration: PhotodiodeCalibration, base_dir: Path | None 
     path = Path(calibration.responsivity_file or "")
     if not path.is_absolute():
         path = (base_dir or Path.cwd()) / path
-    try:
-        table = np.genfromtxt(path, delimiter=",", comments="#", skip_header=0, dtype=float)
-    except OSError:
-        raise ConfigError(
-            f"calibration.photodiode.responsivity_file {path}: file not found"
-        ) from None
-    table = table[~np.isnan(table).any(axis=1)] if table.ndim == 2 else table
-    if table.ndim != 2 or table.shape[1] != 2 or len(table) < 2:
-        raise ConfigError(
-            f"calibration.photodiode.responsivity_file {path}: need two numeric columns "
-            "(wavelength_nm, A/W) and at least two rows"
-        )
-    wl, r = table[:, 0], table[:, 1]
-    if np.any(np.diff(wl) <= 0) or np.any(r <= 0):
-        raise ConfigError(
-            f"calibration.photodiode.responsivity_file {path}: wavelengths must increase and "
-            "responsivities be positive"
-        )
-    return wl, r
+    from labrig.analysis.optics import read_spectral_table
+
+    return read_spectral_table(path, f"calibration.photodiode.responsivity_file {path}", "A/W")
 
 
 # --------------------------------------------------------------------------- resolved

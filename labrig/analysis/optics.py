@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from importlib.resources import files
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,6 +28,26 @@ KM_LM_PER_W = 683.0
 
 #: share of a spectrum's integral allowed to fall outside the responsivity table
 SIGNIFICANT_FRACTION = 0.01
+
+
+def read_spectral_table(path: Path, where: str, quantity: str) -> tuple[np.ndarray, np.ndarray]:
+    """A calibration CSV of two columns ``wavelength_nm, quantity`` (header and ``#``
+    comments allowed) as two arrays; a problem is one ``ConfigError`` line naming
+    ``where`` (the config key and file)."""
+    try:
+        table = np.genfromtxt(path, delimiter=",", comments="#", dtype=float)
+    except OSError:
+        raise ConfigError(f"{where}: file not found") from None
+    if table.ndim == 2:
+        table = table[~np.isnan(table).any(axis=1)]
+    if table.ndim != 2 or table.shape[1] != 2 or len(table) < 2:
+        raise ConfigError(
+            f"{where}: need two numeric columns (wavelength_nm, {quantity}) and at least two rows"
+        )
+    wl, values = table[:, 0], table[:, 1]
+    if np.any(np.diff(wl) <= 0) or np.any(values <= 0):
+        raise ConfigError(f"{where}: wavelengths must increase strictly and values be positive")
+    return wl, values
 
 
 def lambertian_collection_factor(radius_m: float, distance_m: float) -> float:

@@ -279,23 +279,10 @@ class SpectralResponse:
     def from_csv(cls, path: str | Path) -> SpectralResponse:
         """Two columns ``wavelength_nm, relative response`` (header and # comments allowed)."""
         path = Path(path)
+        from labrig.analysis.optics import read_spectral_table
+
         where = f"calibration.spectral_response_file {path}"
-        try:
-            table = np.genfromtxt(path, delimiter=",", comments="#", dtype=float)
-        except OSError:
-            raise ConfigError(f"{where}: file not found") from None
-        if table.ndim == 2:
-            table = table[~np.isnan(table).any(axis=1)]
-        if table.ndim != 2 or table.shape[1] != 2 or len(table) < 2:
-            raise ConfigError(
-                f"{where}: need two numeric columns (wavelength_nm, relative response) "
-                "and at least two rows"
-            )
-        wl, r = table[:, 0], table[:, 1]
-        if np.any(np.diff(wl) <= 0) or np.any(r <= 0):
-            raise ConfigError(
-                f"{where}: wavelengths must increase strictly and responses be positive"
-            )
+        wl, r = read_spectral_table(path, where, "relative response")
         return cls(wl, r, str(path))
 
     def apply(self, wavelength_nm: np.ndarray, counts: np.ndarray) -> np.ndarray:
