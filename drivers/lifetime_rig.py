@@ -23,12 +23,12 @@ from labrig.errors import (
     InstrumentSettingError,
     WrongInstrumentError,
 )
-from labrig.interfaces import ChannelReading, InstrumentIdentity, LifetimeRig
+from labrig.interfaces import CHANNEL_STATUSES, ChannelReading, InstrumentIdentity, LifetimeRig
 
 log = logging.getLogger(__name__)
 
 MAX_LINE = 128  # characters of a command line, by the protocol
-STATUSES = frozenset({"OK", "OFF", "COMPL", "OPEN", "SHORT", "WDOG"})
+STATUSES = frozenset(CHANNEL_STATUSES)
 
 
 class SerialLifetimeRig(SerialLine, LifetimeRig):

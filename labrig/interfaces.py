@@ -217,6 +217,10 @@ class Spectrometer(Instrument):
 
 
 # ---------------------------------------------------------------------- lifetime rig
+#: every status a lifetime rig channel reports (docs/lifetime-rig-protocol.md)
+CHANNEL_STATUSES = ("OK", "OFF", "COMPL", "OPEN", "SHORT", "WDOG")
+
+
 @dataclass(frozen=True)
 class ChannelReading:
     channel: int

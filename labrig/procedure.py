@@ -47,12 +47,17 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Column:
-    """One data column: the key procedures emit, the units stored, and a readable name."""
+    """One data column: the key procedures emit, the units stored, and a readable name.
+
+    ``dtype``: numpy's (``"f8"``, ``"f4"`` where the instrument's resolution allows,
+    ``"i1"``...) or ``"str"``; with ``levels`` the column is text of a closed vocabulary,
+    stored as a one-byte code of an HDF5 enum whose names are ``levels``."""
 
     name: str
     units: str
     long_name: str
     dtype: str = "f8"
+    levels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,7 @@ from pymeasure.experiment import (
 from labrig import registry
 from labrig.analysis import lifetime as lt
 from labrig.errors import InstrumentDisconnectedError, ParameterError
+from labrig.interfaces import CHANNEL_STATUSES
 from labrig.limits import Drive, Requested
 from labrig.procedure import Column, LabrigProcedure
 
@@ -193,17 +194,20 @@ class LifetimeProcedure(LabrigProcedure):
     SUMMARY = "operational lifetime: constant current per channel until T50 (or T95/T90/T80)"
     REQUIRED_ROLES = ("lifetime",)
     COLUMNS = (
+        # times in float64: a 1000-hour run needs ms at 3.6e6 s (float32 resolves 0.25 s)
         Column("time", "s", "time since t = 0 (rig clock)"),
         Column("rig_time", "s", "rig clock"),
-        Column("voltage", "V", "terminal voltage"),
-        Column("current", "A", "measured current"),
-        Column("current_set", "A", "set current"),
-        Column("current_density", "mA/cm^2", "current density J"),
-        Column("photodiode_current", "A", "photodiode current (raw)"),
-        Column("photodiode_dark", "A", "photodiode dark current (before switch-on)"),
-        Column("luminance", "cd/m^2", "luminance L"),
-        Column("relative_luminance", "1", "L/L0"),
-        Column("status", "", "rig channel status", "str"),
+        # float32 (7 significant digits) for the readings: the rig and the 6485 resolve
+        # 5-6 digits, so no measured digit is lost, and L, L/L0 and J derive from them
+        Column("voltage", "V", "terminal voltage", "f4"),
+        Column("current", "A", "measured current", "f4"),
+        Column("current_set", "A", "set current", "f4"),
+        Column("current_density", "mA/cm^2", "current density J", "f4"),
+        Column("photodiode_current", "A", "photodiode current (raw)", "f4"),
+        Column("photodiode_dark", "A", "photodiode dark current (before switch-on)", "f4"),
+        Column("luminance", "cd/m^2", "luminance L", "f4"),
+        Column("relative_luminance", "1", "L/L0", "f4"),
+        Column("status", "", "rig channel status", "enum", CHANNEL_STATUSES),
     )
     SIGNAL = "relative_luminance"
     AXIS = "time"

@@ -42,15 +42,15 @@ class SCLCProcedure(LabrigProcedure):
     )
     REQUIRED_ROLES = ("smu",)
     COLUMNS = (
-        Column("V", "V", "device voltage"),
-        Column("I", "A", "device current"),
-        Column("J", "mA/cm^2", "current density"),
+        Column("voltage", "V", "device voltage"),
+        Column("current", "A", "device current"),
+        Column("current_density", "mA/cm^2", "current density"),
         Column("slope", "", "log-log slope d ln J / d ln V (smoothed; NaN: not analyzed)"),
         Column("timestamp", "s", "clock time, seconds since the Unix epoch"),
         Column("compliance", "", "SMU in compliance", "i1"),
     )
-    SIGNAL = "J"
-    AXIS = "V"
+    SIGNAL = "current_density"
+    AXIS = "voltage"
 
     start_voltage = FloatParameter(
         "Start voltage", units="V", default=0.01, minimum=1e-6, maximum=210
@@ -132,9 +132,9 @@ class SCLCProcedure(LabrigProcedure):
         i = np.array([self.sign * r.current for r in readings])
         self.emit_rows(
             {
-                "V": v,
-                "I": i,
-                "J": i / self.bench.config.device.active_area_cm2 * 1e3,
+                "voltage": v,
+                "current": i,
+                "current_density": i / self.bench.config.device.active_area_cm2 * 1e3,
                 "slope": [float(slope_at.get(abs(x), np.nan)) for x in v],
                 "timestamp": [t0 + (r.time - readings[0].time) for r in readings],
                 "compliance": np.array([r.in_compliance for r in readings], dtype=np.int8),

@@ -50,14 +50,14 @@ class SolarJVProcedure(LabrigProcedure):
     COLUMNS = (
         Column("scan", "", "illumination: dark or light", "str"),
         Column("direction", "", "forward (Jsc->Voc), reverse (Voc->Jsc) or mpp", "str"),
-        Column("V", "V", "device voltage"),
-        Column("I", "A", "device current (forward positive)"),
-        Column("J", "mA/cm^2", "current density"),
-        Column("P", "mW/cm^2", "output power density -V*J"),
+        Column("voltage", "V", "device voltage"),
+        Column("current", "A", "device current (forward positive)"),
+        Column("current_density", "mA/cm^2", "current density"),
+        Column("power_density", "mW/cm^2", "output power density -V*J"),
         Column("timestamp", "s", "clock time, seconds since the Unix epoch"),
     )
-    SIGNAL = "J"
-    AXIS = "V"
+    SIGNAL = "current_density"
+    AXIS = "voltage"
     #: each scan also in its own group, so a viewer plots one J-V curve per scan (the
     #: light reverse scan first) instead of all four joined into one line
     SCANS = ("light_reverse", "light_forward", "dark_reverse", "dark_forward")
@@ -197,10 +197,10 @@ class SolarJVProcedure(LabrigProcedure):
         return {
             "scan": scan,
             "direction": direction,
-            "V": v,
-            "I": i,
-            "J": j_ma,
-            "P": -v * j_ma,
+            "voltage": v,
+            "current": i,
+            "current_density": j_ma,
+            "power_density": -v * j_ma,
             "timestamp": timestamp,
         }
 
@@ -247,8 +247,8 @@ class SolarJVProcedure(LabrigProcedure):
         for direction, rows in light_rows.items():
             try:
                 fig = analyze_jv(
-                    [r["V"] for r in rows],
-                    [r["I"] for r in rows],
+                    [r["voltage"] for r in rows],
+                    [r["current"] for r in rows],
                     area_cm2=self.mask_area,
                     light_mw_cm2=self.light_intensity,
                 )
@@ -289,17 +289,17 @@ class SolarJVProcedure(LabrigProcedure):
             row = self._row(smu.measure(), "light", "mpp", clock.time())
             self.emit_row(row, "mpp")
             trace.append(row)
-            if row["P"] < previous:
+            if row["power_density"] < previous:
                 step = -step
-            previous = row["P"]
+            previous = row["power_density"]
             v_dev += step
         if trace:
             half = trace[len(trace) // 2 :]
-            p_mw = float(np.mean([r["P"] for r in half]))
+            p_mw = float(np.mean([r["power_density"] for r in half]))
             self.emit_analysis(
                 {
                     "mpp_power": (p_mw, "mW/cm^2"),
-                    "mpp_voltage": (float(np.mean([r["V"] for r in half])), "V"),
+                    "mpp_voltage": (float(np.mean([r["voltage"] for r in half])), "V"),
                     "mpp_pce": (100.0 * p_mw / self.light_intensity, "%"),
                     "mpp_points": (len(trace), ""),
                 }

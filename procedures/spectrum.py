@@ -52,7 +52,7 @@ class SpectrumProcedure(LabrigProcedure):
         Column("current_density", "mA/cm^2", "current density"),
         Column("photodiode_current", "A", "photodiode current, dark-subtracted (NaN: none)"),
         Column("integration_time", "s", "spectrometer integration time"),
-        Column("in_compliance", "", "SMU at its compliance limit (1) or not (0)", "i1"),
+        Column("compliance", "", "SMU at its compliance limit (1) or not (0)", "i1"),
     )
     SIGNAL = "current_density"
     AXIS = "voltage"
@@ -193,7 +193,7 @@ class SpectrumProcedure(LabrigProcedure):
                 "current_density": reading.current / area_cm2 * 1e3,
                 "photodiode_current": pd,
                 "integration_time": spectrum.integration_time_s,
-                "in_compliance": int(reading.in_compliance),
+                "compliance": int(reading.in_compliance),
             }
         )
         if spectrum.saturated:

@@ -387,7 +387,7 @@ def test_ctrl_c_inside_a_buffered_sweep_reaches_the_2400_within_a_second(tmp_pat
     # the output was confirmed off (OUTPUT? read back) before the file was closed
     closed_after = datetime.fromisoformat(result.end_time).timestamp() - t_signal
     assert closed_after < 2.0, f"the file closed {closed_after:.2f} s after the signal"
-    volts = result.columns["data"]["V"][0]
+    volts = result.columns["data"]["voltage"][0]
     assert 6 <= len(volts) < 81  # the chunks read before the stop, and no more
     # the reverse scan first (device voltage falling) in 10 mV steps, none missing
     assert np.diff(volts) == pytest.approx(np.full(len(volts) - 1, -0.01), abs=2e-3)

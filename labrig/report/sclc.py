@@ -61,7 +61,7 @@ def sclc_figure(runs: Sequence[LoadedRun]) -> Figure:
         t = loaded.table()
         if not t:
             continue
-        v, j = np.asarray(t["V"], float), np.abs(np.asarray(t["J"], float))
+        v, j = np.asarray(t["voltage"], float), np.abs(np.asarray(t["current_density"], float))
         m = positive(v, j)
         if not m.any():
             continue

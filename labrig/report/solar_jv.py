@@ -59,7 +59,7 @@ def solar_figure(runs: Sequence[LoadedRun]) -> Figure:
         if not t:
             continue
         scan, direction = np.asarray(t["scan"]).astype(str), np.asarray(t["direction"]).astype(str)
-        v, j, p = (np.asarray(t[k], float) for k in ("V", "J", "P"))
+        v, j, p = (np.asarray(t[k], float) for k in ("voltage", "current_density", "power_density"))
         for s in SCANS:
             for d, ls in DIRECTIONS.items():
                 m = (scan == s) & (direction == d) & np.isfinite(v) & np.isfinite(j)
@@ -135,9 +135,9 @@ def solar_figure(runs: Sequence[LoadedRun]) -> Figure:
         ax_m = row[3]
         for i, loaded in enumerate(runs):
             t = loaded.table("mpp")
-            if t and len(t["P"]):
+            if t and len(t["power_density"]):
                 ts = np.asarray(t["timestamp"], float)
-                ax_m.plot(ts - ts[0], t["P"], color=colour(i), label=labels[i])
+                ax_m.plot(ts - ts[0], t["power_density"], color=colour(i), label=labels[i])
         ax_m.ticklabel_format(axis="y", useOffset=False)
         ax_m.set_xlabel(axis_label("time", "s"))
         ax_m.set_ylabel(axis_label("P at tracked MPP", "mW/cm^2"))

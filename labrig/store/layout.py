@@ -31,11 +31,16 @@ import numpy as np
 from labrig import __version__ as LABRIG_VERSION
 from labrig.procedure import Column
 
-FILE_FORMAT = "labrig-run/1"
-#: the first format (column names of each procedure's own, rows of 8-byte floats)
+#: the format written: 2 names columns alike in every procedure (``voltage``,
+#: ``current``, ``current_density``, ``power_density``, ``compliance``; units in
+#: attributes), stores enumerated text as one-byte HDF5 enum codes, float32 where a
+#: procedure's columns say so, compressed data columns, and figures when they are set
+FILE_FORMAT = "labrig-run/2"
+#: the first format (solar-jv and sclc columns ``V``/``I``/``J``/``P``, spectrum's
+#: ``in_compliance``, lifetime status as 64-byte text, rows of 8-byte floats)
 V1_FORMAT = "labrig-run/1"
-#: the formats the reader opens
-READABLE_FORMATS = (V1_FORMAT,)
+#: the formats the reader opens (older ones through ``labrig.store.upgrade``)
+READABLE_FORMATS = (FILE_FORMAT, V1_FORMAT)
 #: HDF5 file-format bounds for writing: the oldest that SWMR allows (1.10), and no newer,
 #: so HDF5 1.10 tools (Debian's h5dump, h5ls) read every run file; "latest" under the
 #: HDF5 2.x that h5py bundles writes objects 1.10 cannot decode
@@ -52,6 +57,12 @@ LOG_KIND_BYTES = 64
 LOG_MESSAGE_BYTES = 1024
 STRING_COLUMN_BYTES = 64
 STR = h5py.string_dtype()
+#: the code 0 of an enumerated column: no value, or one outside its vocabulary
+UNKNOWN = "?"
+#: data columns are compressed: shuffle + deflate level 1 (measured in
+#: benchmarks/lifetime_memory.py and store_throughput.py: the fastest level that takes
+#: a lifetime row under 48 bytes; higher levels gain little on float data)
+ROW_FILTER = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
 
 
 def now_iso(timestamp: float | None = None) -> str:
@@ -63,9 +74,20 @@ def now_iso(timestamp: float | None = None) -> str:
 
 
 def h5_dtype(column: Column) -> Any:
+    """The stored dtype of ``column``: an enum of its ``levels`` (code 0, ``UNKNOWN``:
+    none given or not one of them), fixed-length UTF-8 text, or numpy's."""
+    if column.levels:
+        names = (UNKNOWN, *column.levels)
+        return h5py.enum_dtype({name: code for code, name in enumerate(names)}, basetype="u1")
     if column.dtype in ("str", "S", "U"):
         return np.dtype(f"S{STRING_COLUMN_BYTES}")
     return np.dtype(column.dtype)
+
+
+def enum_names(dtype: np.dtype) -> dict[int, str] | None:
+    """``{code: name}`` of an enumerated column's dtype, None for any other."""
+    mapping = h5py.check_enum_dtype(dtype)
+    return None if mapping is None else {int(code): name for name, code in mapping.items()}
 
 
 def fill_value(dtype: np.dtype) -> Any:
@@ -161,11 +183,23 @@ def read_value(ds: h5py.Dataset) -> Any:
     return value
 
 
-def resizable(group: h5py.Group, name: str, dtype: Any, chunk: int, width: int | None = None):
+def resizable(
+    group: h5py.Group,
+    name: str,
+    dtype: Any,
+    chunk: int,
+    width: int | None = None,
+    compress: bool = False,
+) -> h5py.Dataset:
+    """A dataset that grows along its first axis; ``compress``: byte-shuffled deflate
+    (``ROW_FILTER``), which every HDF5 reader decodes (h5dump, silx, nexusformat)."""
     shape, maxshape, chunks = (0,), (None,), (chunk,)
     if width is not None:
         shape, maxshape, chunks = (0, width), (None, width), (chunk, width)
-    return group.create_dataset(name, shape=shape, maxshape=maxshape, chunks=chunks, dtype=dtype)
+    filters = ROW_FILTER if compress else {}
+    return group.create_dataset(
+        name, shape=shape, maxshape=maxshape, chunks=chunks, dtype=dtype, **filters
+    )
 
 
 def write_layout(
@@ -229,7 +263,7 @@ def write_layout(
                 grp.attrs["axes"] = axis
                 grp.attrs[f"{axis}_indices"] = 0
             for col in cols:
-                ds = resizable(grp, col.name, h5_dtype(col), ROW_CHUNK)
+                ds = resizable(grp, col.name, h5_dtype(col), ROW_CHUNK, compress=True)
                 column_attrs(ds, col.units, col.long_name)
         lg = entry.create_group("log")
         lg.attrs["NX_class"] = "NXcollection"
@@ -301,9 +335,3 @@ def create_spectra(entry: h5py.Group, pixels: int) -> None:
         chunk = SPECTRUM_CHUNK if width else ROW_CHUNK
         column_attrs(resizable(sp, name, dtype, chunk, width), units, long_name)
     sp["counts"].attrs["interpretation"] = "spectrum"  # viewers: a curve per row, no image
-
-
-def status_names(ds: h5py.Dataset) -> dict[int, str] | None:
-    """``{code: name}`` of an enumerated column, None for any other."""
-    mapping = h5py.check_enum_dtype(ds.dtype)
-    return None if mapping is None else {int(code): name for name, code in mapping.items()}

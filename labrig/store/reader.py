@@ -35,11 +35,11 @@ from labrig.store.layout import (
     READABLE_FORMATS,
     V1_FORMAT,
     decode,
+    enum_names,
     now_iso,
     plain_long_name,
     read_tree,
     read_value,
-    status_names,
 )
 from labrig.store.upgrade import upgrade_v1
 
@@ -421,10 +421,10 @@ def dataset_values(ds: h5py.Dataset) -> Any:
 def read_column(
     ds: h5py.Dataset, values: Callable[[h5py.Dataset], Any] = dataset_values
 ) -> tuple[np.ndarray, str, str]:
-    """(data, units, long_name) of one data column; an enumerated column (format 2
-    status codes) as its names."""
+    """(data, units, long_name) of one data column; an enumerated one (format 2) as
+    its names."""
     data = values(ds)
-    names = status_names(ds)
+    names = enum_names(ds.dtype)
     if names is not None:
         data = np.array([names.get(int(code), str(code)) for code in data], dtype=object)
     elif data.dtype.kind == "S":

@@ -51,10 +51,12 @@ from labrig.store.layout import (
     RESERVED_NAMES,
     SPECTRUM_CHUNK,
     STATUSES,
+    UNKNOWN,
     WRITE_LIBVER,
     create_spectra,
     decode,
     encode,
+    enum_names,
     fill_value,
     h5_dtype,
     mark_plots,
@@ -132,6 +134,9 @@ def _reserve_path(output_dir: Path, stem: str) -> Path:
 def _to_array(values: list, dtype: np.dtype, column: str) -> np.ndarray:
     """Buffered values as a column array.  A value that does not fit the column (a
     procedure bug) becomes the fill value with a warning instead of losing the batch."""
+    names = enum_names(dtype)
+    if names is not None:
+        return _to_codes(values, {name: code for code, name in names.items()}, dtype, column)
     if dtype.kind == "S":
         return np.asarray(
             [
@@ -153,6 +158,17 @@ def _to_array(values: list, dtype: np.dtype, column: str) -> np.ndarray:
                     "column %s: value %r is not %s; stored as %r", column, value, dtype, fill
                 )
         return out
+
+
+def _to_codes(values: list, codes: dict[str, int], dtype: np.dtype, column: str) -> np.ndarray:
+    """Text of an enumerated column as its codes; one outside the vocabulary is stored
+    as ``UNKNOWN`` (code 0) with a warning."""
+    out = np.fromiter((codes.get(v, 0) for v in values), dtype="u1", count=len(values))
+    for value in {v for v, code in zip(values, out, strict=True) if not code and v is not None}:
+        log.warning(
+            "column %s: %r is not one of %s; stored as %r", column, value, list(codes)[1:], UNKNOWN
+        )
+    return out.astype(dtype)
 
 
 def _append(ds: h5py.Dataset, values: np.ndarray) -> None:
@@ -363,15 +379,7 @@ class RunStore:
                 for c in names:
                     if grp[c].shape[0] > rows:
                         grp[c].resize(rows, axis=0)
-                groups[gname] = [
-                    Column(
-                        name=c,
-                        units=decode(grp[c].attrs.get("units", "")),
-                        long_name=decode(grp[c].attrs.get("long_name", c)),
-                        dtype="str" if grp[c].dtype.kind == "S" else grp[c].dtype.str,
-                    )
-                    for c in (decode(n) for n in grp.attrs["columns"])
-                ]
+                groups[gname] = [_stored_column(grp[c]) for c in names]
             for gname in groups:  # rows may come again: each is a plot again
                 entry[gname].attrs["NX_class"] = "NXdata"
             previous = read_value(entry["status"])
@@ -792,6 +800,25 @@ class RunStore:
 
     def __repr__(self) -> str:
         return f"RunStore({str(self.path)!r}, closed={self._closed})"
+
+
+def _stored_column(ds: h5py.Dataset) -> Column:
+    """The ``Column`` a stored dataset was made for (a resumed run appends as it was
+    written, in whichever format)."""
+    name = ds.name.rsplit("/", 1)[-1]
+    names = enum_names(ds.dtype)
+    if names is not None:
+        levels = tuple(names[code] for code in sorted(names) if code)
+        dtype = "enum"
+    else:
+        levels, dtype = (), "str" if ds.dtype.kind == "S" else ds.dtype.str
+    return Column(
+        name=name,
+        units=decode(ds.attrs.get("units", "")),
+        long_name=decode(ds.attrs.get("long_name", name)),
+        dtype=dtype,
+        levels=levels,
+    )
 
 
 def _rewrite_clean(path: Path) -> None:

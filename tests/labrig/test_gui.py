@@ -61,12 +61,14 @@ def test_gui_runs_a_procedure_to_a_finished_hdf5_file(app, tmp_path, capfd):
     run = read_run(results.path)
     assert run.procedure == "sclc" and run.status == "finished"
     assert run.parameters["points"][0] == 21
-    assert len(run.columns["data"]["V"][0]) == 21
+    assert len(run.columns["data"]["voltage"][0]) == 21
     assert "mobility" in run.analysis[None]
     assert {"smu"} <= set(run.instruments)
     # the window saw the same rows live, and shows the file's name
     assert len(results.data) == 21
-    assert results.data["J"].tolist() == pytest.approx(run.columns["data"]["J"][0].tolist())
+    assert results.data["current_density"].tolist() == pytest.approx(
+        run.columns["data"]["current_density"][0].tolist()
+    )
     assert experiment.browser_item.text(1) == results.path.name
     assert experiment.procedure.status == experiment.procedure.FINISHED
     # the window's progress bar shows progress; the terminal gets no CLI progress lines

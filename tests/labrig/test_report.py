@@ -332,8 +332,8 @@ def test_unknown_procedure_gets_the_generic_column_plot(runs, tmp_path):
     assert result.figures[0].suffix == ".svg"
     fig = generic_figure([load_run(odd)])
     ylabels = {ax.get_ylabel() for ax in fig.axes if ax.get_visible()}
-    assert {"I (A)", "J (mA/cm²)", "slope"} <= ylabels
-    assert all(ax.get_xlabel() == "V (V)" for ax in fig.axes if ax.get_visible())
+    assert {"current (A)", "current_density (mA/cm²)", "slope"} <= ylabels
+    assert all(ax.get_xlabel() == "voltage (V)" for ax in fig.axes if ax.get_visible())
     matplotlib.pyplot.close(fig)
 
 

@@ -190,10 +190,11 @@ def test_lifetime_luminance_and_l0_from_the_file_alone(tmp_path_factory) -> None
             data = f[f"entry/{channel}"]
             i_pd = data["photodiode_current"][()] - data["photodiode_dark"][()]
             _, lum = _eqe_and_luminance(i_pd, data["current"][()], factors, cal)
-            np.testing.assert_allclose(lum, data["luminance"][()], rtol=1e-9)
-            np.testing.assert_allclose(lum / lum[0], data["relative_luminance"][()], rtol=1e-9)
+            # the readings are float32 (format 2): agreement to a few float32 steps (6e-8)
+            np.testing.assert_allclose(lum, data["luminance"][()], rtol=5e-7)
+            np.testing.assert_allclose(lum / lum[0], data["relative_luminance"][()], rtol=5e-7)
             l0 = _value(f, f"entry/analysis/{channel}/initial_luminance")
-            assert lum[0] == pytest.approx(l0, rel=1e-9)
+            assert lum[0] == pytest.approx(l0, rel=5e-7)
 
 
 def test_solar_jv_j_jsc_voc_pce_from_the_file_alone(tmp_path_factory) -> None:
@@ -206,9 +207,9 @@ def test_solar_jv_j_jsc_voc_pce_from_the_file_alone(tmp_path_factory) -> None:
         assert (used[()], used.attrs["requested"]) == (0.05, 0.0)
         light = _value(f, "entry/parameters/light_intensity")  # mW/cm²
         scan = f["entry/light_reverse"]
-        v, i = scan["V"][()], scan["I"][()]
+        v, i = scan["voltage"][()], scan["current"][()]
         j = i / area[()] * 1e3
-        np.testing.assert_allclose(j, scan["J"][()], rtol=1e-12)
+        np.testing.assert_allclose(j, scan["current_density"][()], rtol=1e-12)
         order = np.argsort(v)
         jsc = -np.interp(0.0, v[order], j[order])
         voc = np.interp(0.0, j[order], v[order])
@@ -223,7 +224,7 @@ def test_solar_jv_j_jsc_voc_pce_from_the_file_alone(tmp_path_factory) -> None:
             scan_kind, direction = name.split("_")
             assert {s.decode() for s in other["scan"][()]} == {scan_kind}
             assert {d.decode() for d in other["direction"][()]} == {direction}
-            np.testing.assert_allclose(np.sort(other["V"][()]), np.sort(v))
+            np.testing.assert_allclose(np.sort(other["voltage"][()]), np.sort(v))
 
 
 def test_sclc_mobility_and_trap_density_from_the_file_alone(tmp_path_factory) -> None:
@@ -238,7 +239,7 @@ def test_sclc_mobility_and_trap_density_from_the_file_alone(tmp_path_factory) ->
         n_t = 2 * eps * v_tfl / (e * thickness_cm**2)
         assert n_t == pytest.approx(analysis["trap_density"][()], rel=1e-6)
         data = f["entry/data"]
-        v, j = data["V"][()], data["J"][()] * 1e-3  # A/cm²
+        v, j = data["voltage"][()], data["current_density"][()] * 1e-3  # A/cm²
         child = (v >= analysis["child_fit_v_min"][()]) & (v <= analysis["child_fit_v_max"][()])
         assert child.sum() >= 5
         mobility = 8 * j[child] * thickness_cm**3 / (9 * eps * v[child] ** 2)

@@ -45,7 +45,7 @@ def test_recovers_the_preset_mobility_and_trap_density(tmp_path, preset, mobilit
     assert a["tfl_slope"] > 3
     assert a["child_slope"] == pytest.approx(2.0, abs=0.15)
     with h5py.File(result.path, "r") as f:
-        v, slope = f["entry/data/V"][()], f["entry/data/slope"][()]
+        v, slope = f["entry/data/voltage"][()], f["entry/data/slope"][()]
         assert slope[0] == pytest.approx(1.0, abs=0.05) and slope[-1] == pytest.approx(
             2.0, abs=0.05
         )
@@ -86,7 +86,7 @@ def test_no_slope_two_region_reports_no_mobility(tmp_path):
 def test_compliance_stops_the_sweep_and_is_flagged(tmp_path):
     result = _run(tmp_path, _config(), compliance_current=1e-3)
     with h5py.File(result.path, "r") as f:
-        i, hit = f["entry/data/I"][()], f["entry/data/compliance"][()]
+        i, hit = f["entry/data/current"][()], f["entry/data/compliance"][()]
         assert 30 < len(i) < 61  # the instrument aborted the sweep at compliance
         assert np.all(np.abs(i[~hit.astype(bool)]) <= 1e-3)
         kinds, messages = f["entry/log/kind"][()], f["entry/log/message"][()]
@@ -142,7 +142,7 @@ def test_a_stop_mid_sweep_keeps_the_chunks_already_read(tmp_path, monkeypatch):
     )
     assert (result.status, result.reason) == ("aborted", "stopped by the test")
     run = read_run(result.path)
-    volts = run.columns["data"]["V"][0]
+    volts = run.columns["data"]["voltage"][0]
     assert len(volts) == sum(taken) and 0 < len(volts) < 61
     assert volts == pytest.approx(SCLCProcedure(points=61).voltages()[: len(volts)], rel=1e-3)
     assert np.isnan(run.columns["data"]["slope"][0]).all()

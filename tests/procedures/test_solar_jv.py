@@ -33,11 +33,11 @@ def test_default_scan_recovers_the_preset_within_1_percent(config, truth, tmp_pa
     with h5py.File(result.path, "r") as f:
         data, analysis = f["entry/data"], f["entry/analysis"]
         scan, direction = _text(data["scan"][()]), _text(data["direction"][()])
-        v, j = data["V"][()], data["J"][()]
+        v, j = data["voltage"][()], data["current_density"][()]
         assert len(v) == 4 * 41
         assert scan.count("dark") == scan.count("light") == 82
         assert direction.count("forward") == direction.count("reverse") == 82
-        assert data["J"].attrs["units"] == "mA/cm^2"
+        assert data["current_density"].attrs["units"] == "mA/cm^2"
         # device side: the inverted cell's -0.7 -> +0.1 V SMU scan is +0.7 -> -0.1 V
         assert v.min() == pytest.approx(-0.1, abs=1e-3) and v.max() == pytest.approx(0.7, abs=1e-3)
         light = np.array(scan) == "light"
@@ -68,7 +68,7 @@ def test_mpp_tracking_settles_at_the_maximum_power_point(config, truth, tmp_path
     vmp, _, pmax = truth.max_power_point()
     with h5py.File(result.path, "r") as f:
         mpp = f["entry/mpp"]
-        assert len(mpp["V"]) == 60
+        assert len(mpp["voltage"]) == 60
         assert set(_text(mpp["direction"][()])) == {"mpp"}
         t = mpp["timestamp"][()]
         assert np.allclose(np.diff(t), 0.5, rtol=1e-6)  # on schedule, simulated clock
@@ -93,7 +93,7 @@ def test_normal_polarity_and_any_range(config, truth, tmp_path):
     result = run_procedure(proc, normal, output_dir=tmp_path)
     assert result.status == "finished", result.reason
     with h5py.File(result.path, "r") as f:
-        assert len(f["entry/data/V"]) == 4 * 101
+        assert len(f["entry/data/voltage"]) == 4 * 101
         assert f["entry/analysis/forward_voc"][()] == pytest.approx(truth.voc(), rel=0.01)
         assert f["entry/analysis/forward_pce"][()] == pytest.approx(truth.pce() * 100, rel=0.01)
 

@@ -230,7 +230,7 @@ def test_compliance_current_is_in_amperes_like_every_procedure(tmp_path):
     with h5py.File(result.path, "r") as f:
         param = f["entry/parameters/compliance_current"]
         assert (param[()], param.attrs["units"]) == (5e-5, "A")
-        assert f["entry/data/in_compliance"][0] == 1
+        assert f["entry/data/compliance"][0] == 1
         assert f["entry/data/current"][0] == pytest.approx(5e-5, rel=0.01)
 
 

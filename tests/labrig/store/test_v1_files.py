@@ -37,3 +37,59 @@ def test_format_1_jvl_light_threshold_is_its_logged_noise_times_20(tmp_path):
     noise, units = run.analysis[None]["photodiode_noise"]
     assert units == "A" and 0 < noise < 1e-12
     assert run.analysis[None]["light_threshold"] == (pytest.approx(20 * noise), "A")
+
+
+def test_format_1_files_in_inspect_report_and_export_under_format_2_names(tmp_path):
+    from labrig.describe import describe_run
+    from labrig.export import export
+    from labrig.report import make_report
+
+    files = [v1_file(name, tmp_path) for name in ("solar-jv", "jvl", "lifetime")]
+    solar = read_run(files[0])
+    assert solar.axis == "voltage" and solar.signal == "current_density"
+    assert list(solar.columns["light_reverse"])[2:6] == [
+        "voltage",
+        "current",
+        "current_density",
+        "power_density",
+    ]
+    text = describe_run(files[0])
+    assert "current_density" in text and "mA/cm^2" in text and "labrig-run/1" not in text
+    written = export(files[0], output_dir=tmp_path / "csv")
+    table = (tmp_path / "csv" / "solar-jv_light_reverse.csv").read_text().splitlines()
+    assert tmp_path / "csv" / "solar-jv_light_reverse.csv" in written
+    assert table[0].startswith("scan,direction,voltage [V],current [A],current_density")
+    status = read_run(files[2]).columns["channel_01"]["status"]
+    assert list(status[0][:3]) == ["OK", "OK", "OK"] and status[1:] == ("", "rig channel status")
+    result = make_report(files, tmp_path / "report", dpi=40)
+    assert sorted(p.name for p in result.figures) == ["jvl.png", "lifetime.png", "solar-jv.png"]
+    summary = result.summary.read_text()
+    assert "L0 1e+07 cd/m^2 not reachable" in summary  # channel 2's end, in its table
+
+
+def test_format_1_lifetime_run_resumes_in_its_own_format(tmp_path):
+    import yaml
+
+    from labrig.config import parse_config, shipped_config_dir
+    from labrig.procedures.lifetime import LifetimeProcedure
+    from labrig.runner import run_procedure
+
+    path = v1_file("lifetime", tmp_path)
+    before = read_run(path)
+    rows = len(before.columns["channel_01"]["time"][0])
+    data = yaml.safe_load((shipped_config_dir() / "sim.yaml").read_text())
+    data["instruments"]["lifetime"]["channels"] = 2
+    result = run_procedure(
+        LifetimeProcedure(), parse_config(data), output_dir=tmp_path, progress=False, resume=path
+    )
+    assert result.status == "finished", result.reason
+    after = read_run(path)
+    assert after.file_format == "labrig-run/1"  # appended as it was written
+    cols = after.columns["channel_01"]
+    assert len(cols["time"][0]) > rows and list(cols["status"][0][rows:]) == ["OK"] * (
+        len(cols["time"][0]) - rows
+    )
+    assert after.analysis["channel_01"]["end_reason"][0].startswith("T50 reached")
+    assert len(after.columns["channel_02"]["time"][0]) == 0  # ended before: stays ended
+    with h5py.File(path, "r") as f:  # the same 64-byte text column, not format 2's codes
+        assert f["entry/channel_01/status"].dtype == "S64"
