@@ -34,7 +34,7 @@ from labrig.procedure import Column
 #: the format written: 2 names columns alike in every procedure (``voltage``,
 #: ``current``, ``current_density``, ``power_density``, ``compliance``; units in
 #: attributes), stores enumerated text as one-byte HDF5 enum codes, float32 where a
-#: procedure's columns say so, compressed data columns, and figures when they are set
+#: procedure's columns say so, and figures when they are set
 FILE_FORMAT = "labrig-run/2"
 #: the first format (solar-jv and sclc columns ``V``/``I``/``J``/``P``, spectrum's
 #: ``in_compliance``, lifetime status as 64-byte text, rows of 8-byte floats)
@@ -59,10 +59,6 @@ STRING_COLUMN_BYTES = 64
 STR = h5py.string_dtype()
 #: the code 0 of an enumerated column: no value, or one outside its vocabulary
 UNKNOWN = "?"
-#: data columns are compressed: shuffle + deflate level 1 (measured in
-#: benchmarks/lifetime_memory.py and store_throughput.py: the fastest level that takes
-#: a lifetime row under 48 bytes; higher levels gain little on float data)
-ROW_FILTER = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
 
 
 def now_iso(timestamp: float | None = None) -> str:
@@ -184,22 +180,16 @@ def read_value(ds: h5py.Dataset) -> Any:
 
 
 def resizable(
-    group: h5py.Group,
-    name: str,
-    dtype: Any,
-    chunk: int,
-    width: int | None = None,
-    compress: bool = False,
+    group: h5py.Group, name: str, dtype: Any, chunk: int, width: int | None = None
 ) -> h5py.Dataset:
-    """A dataset that grows along its first axis; ``compress``: byte-shuffled deflate
-    (``ROW_FILTER``), which every HDF5 reader decodes (h5dump, silx, nexusformat)."""
+    """A dataset that grows along its first axis, uncompressed: an SWMR writer never
+    reuses the space a rewritten chunk leaves, and every flush rewrites the last,
+    partial chunk, which compressed is a new chunk each time (measured: 9 kB a lifetime
+    sample at one row a flush, against 49 bytes raw; benchmarks/README.md)."""
     shape, maxshape, chunks = (0,), (None,), (chunk,)
     if width is not None:
         shape, maxshape, chunks = (0, width), (None, width), (chunk, width)
-    filters = ROW_FILTER if compress else {}
-    return group.create_dataset(
-        name, shape=shape, maxshape=maxshape, chunks=chunks, dtype=dtype, **filters
-    )
+    return group.create_dataset(name, shape=shape, maxshape=maxshape, chunks=chunks, dtype=dtype)
 
 
 def write_layout(
@@ -263,7 +253,7 @@ def write_layout(
                 grp.attrs["axes"] = axis
                 grp.attrs[f"{axis}_indices"] = 0
             for col in cols:
-                ds = resizable(grp, col.name, h5_dtype(col), ROW_CHUNK, compress=True)
+                ds = resizable(grp, col.name, h5_dtype(col), ROW_CHUNK)
                 column_attrs(ds, col.units, col.long_name)
         lg = entry.create_group("log")
         lg.attrs["NX_class"] = "NXcollection"
