@@ -242,10 +242,12 @@ class CoupledPhysics:
         self._samples: list[tuple[float, int, Callable[[float], None]]] = []
         self._sample_order = itertools.count()
         self.trigger_link = TriggerLink()
-        # a substrate on a switch: one device per channel, none connected until one closes
+        # a substrate on a switch: one device per channel; until a simulated switch says
+        # what is closed (``connect_channels``) the config's device is wired directly, so
+        # a run that opens no switch measures it as on a one-device bench
         self.pixels: dict[str, Any] = self._build_pixels(config)
-        self._closed: tuple[str, ...] | None = None if not self.pixels else ()
-        self._connected: Any = _Resistor(OPEN_OHM, self.device.area_cm2) if self.pixels else None
+        self._closed: tuple[str, ...] | None = None
+        self._connected: Any = None
 
     def _build_pixels(self, config: BenchConfig) -> dict[str, Any]:
         """Switch channel -> that pixel's device (or the short / open of its defect)."""
@@ -282,7 +284,8 @@ class CoupledPhysics:
 
     @property
     def closed_channels(self) -> tuple[str, ...] | None:
-        """The channels the switch has closed (None: no switch, the device is wired)."""
+        """The channels the switch has closed (None: no switch simulator, the device is
+        wired directly)."""
         return self._closed
 
     # ------------------------------------------------------------------ electrical

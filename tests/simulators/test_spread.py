@@ -48,7 +48,11 @@ def test_pixels_of_a_substrate_carry_their_draws_in_the_physics(switch_configs):
     )
     physics = CoupledPhysics(cfg)
     models = pixel_models(cfg)
-    assert physics.closed_channels == ()  # nothing closed: open circuit
+    assert physics.closed_channels is None  # no switch simulator yet: the device is wired
+    assert physics.source_voltage(4.0, 0.01).current > 1e-6
+    physics.connect_channels(())  # a switch with nothing closed: open circuit
+    assert abs(physics.source_voltage(4.0, 0.01).current) < 1e-10
+    physics.output_off()
     assert physics.pixels["1!1"].model.eqe_max == models["A"].eqe_max
     assert physics.pixels["1!2"].ohms == pytest.approx(0.5)  # shorted
     assert physics.pixels["1!5"].ohms == pytest.approx(1e12)  # open
