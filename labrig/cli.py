@@ -183,7 +183,16 @@ def main() -> None:
     help="A progress bar, or no progress output at all (default: a bar on a terminal, "
     "else a line at each tenth of the run).",
 )
-def run(procedure, config, simulate, settings, sample, operator, output_dir, resume, progress):
+@click.option(
+    "--documents",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the run's Bluesky event-model documents to FILE as they come, one "
+    "[name, doc] JSON line each (bluesky extra).",
+)
+def run(
+    procedure, config, simulate, settings, sample, operator, output_dir, resume, progress, documents
+):
     """Run PROCEDURE on the bench and write one HDF5 run file.
 
     \b
@@ -211,6 +220,11 @@ def run(procedure, config, simulate, settings, sample, operator, output_dir, res
     values = parse_settings(proc_class, settings)
     proc = proc_class()
     proc.set_parameters(values)
+    subscribers = None
+    if documents is not None:
+        from labrig.subscribers import standard_subscribers
+
+        subscribers = [*standard_subscribers(progress), _document_writer(documents)]
     result = run_procedure(
         proc,
         cfg,
@@ -220,6 +234,7 @@ def run(procedure, config, simulate, settings, sample, operator, output_dir, res
         progress=progress,
         resume=resume,
         hold_signals=True,
+        subscribers=subscribers,
     )
     if result.unsafe:  # first, and on stderr: the one line that must not be missed
         click.echo(
@@ -236,6 +251,22 @@ def run(procedure, config, simulate, settings, sample, operator, output_dir, res
     for line in headline(result.analysis, result.path, measurement.headline):
         click.echo(line)
     sys.exit(STATUS_EXIT.get(result.status, EXIT_FAILED))
+
+
+def _document_writer(path: Path):
+    """The run's event-model documents into ``path`` (the bluesky extra's emitter)."""
+    try:
+        from labrig.bluesky.documents import DocumentEmitter, JsonLinesWriter
+    except ImportError as exc:
+        raise UserInputError(_needs_bluesky("--documents", exc)) from None
+    try:
+        return DocumentEmitter(JsonLinesWriter(path))
+    except OSError as exc:
+        raise UserInputError(f"--documents {path}: {exc.strerror}") from None
+
+
+def _needs_bluesky(what: str, exc: ImportError) -> str:
+    return f"{what} needs the bluesky extra ({exc.name} is missing): pip install 'labrig[bluesky]'"
 
 
 # --------------------------------------------------------------------------- procedures
@@ -627,10 +658,7 @@ def queue_serve(config, state_dir, manager_args):
     try:
         from labrig.bluesky import queue as bluesky_queue
     except ImportError as exc:
-        raise UserInputError(
-            f"labrig queue needs the bluesky extra ({exc.name} is missing): "
-            "pip install 'labrig[bluesky]'"
-        ) from None
+        raise UserInputError(_needs_bluesky("labrig queue", exc)) from None
     if state_dir is None:
         state_dir = Path(click.get_app_dir("labrig")) / "queue" / Path(cfg.source_path).stem
     bluesky_queue.serve(cfg, state_dir, manager_args)

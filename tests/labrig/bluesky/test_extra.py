@@ -24,7 +24,12 @@ WITHOUT_EXTRA = textwrap.dedent(
     import labrig.report, labrig.describe, labrig.export, labrig.watch, labrig.safe_off
     for entry in labrig.registry.measurements():
         entry.procedure_class()
-    for argv in (["--help"], ["queue", "serve", "--help"], ["queue", "serve", "-c", "sim"]):
+    for argv in (
+        ["--help"],
+        ["queue", "serve", "--help"],
+        ["queue", "serve", "-c", "sim"],
+        ["run", "jvl", "--simulate", "--documents", "never-written.jsonl"],
+    ):
         sys.argv = ["labrig", *argv]
         try:
             labrig.cli.main()
@@ -42,12 +47,15 @@ def test_core_and_help_run_without_the_bluesky_extra():
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert "Commands:" in done.stdout and "Start bluesky-queueserver's RE Manager" in done.stdout
-    assert [line for line in lines if line.startswith("exit ")] == ["exit 0", "exit 0", "exit 2"]
+    exits = [line for line in lines if line.startswith("exit ")]
+    assert exits == ["exit 0", "exit 0", "exit 2", "exit 2"]
     assert lines[-1] == "[]"  # nothing of the extra imported
-    assert done.stderr == (
+    assert done.stderr.splitlines() == [
         "labrig: error: labrig queue needs the bluesky extra (bluesky_queueserver is missing): "
-        "pip install 'labrig[bluesky]'\n"
-    )
+        "pip install 'labrig[bluesky]'",
+        "labrig: error: --documents needs the bluesky extra (event_model is missing): "
+        "pip install 'labrig[bluesky]'",
+    ]
 
 
 def test_queue_serve_refuses_a_config_it_cannot_open_in_one_line(tmp_path):
