@@ -346,8 +346,8 @@ class Picoammeter6485(LabrigDevice):
 
 
 class SpectrometerUSB2000(LabrigDevice):
-    """The USB2000+: integration time in s, its wavelengths (nm) and a spectrum (counts,
-    dark-subtracted when a dark was taken) per trigger."""
+    """The USB2000+: integration time in s, its wavelengths (nm) and a raw spectrum
+    (counts, seabreeze's corrections applied, no dark subtracted) per trigger."""
 
     def __init__(self, link: BenchLink, role: str = "spectrometer", name: str = "") -> None:
         self._bind(link, role)
@@ -376,7 +376,7 @@ class SpectrometerUSB2000(LabrigDevice):
     @AsyncStatus.wrap
     async def trigger(self) -> None:
         if self.real:
-            spectrum = await self.link.call(self.driver().acquire)
+            spectrum = await self.link.call(self.driver().acquire, subtract_dark=False)
             self._set_spectrum(np.asarray(spectrum.counts, dtype=np.float64))
 
 

@@ -13,7 +13,13 @@ from bluesky import RunEngine
 from bluesky.utils import FailedStatus, RunEngineInterrupted
 from ophyd_async.core import get_mock_put, init_devices, set_mock_value
 
-from labrig.bluesky.devices import BenchLink, Picoammeter6485, SourceMeter2400
+from labrig.bluesky.devices import (
+    BenchLink,
+    LifetimeChannel,
+    Picoammeter6485,
+    SourceMeter2400,
+    SpectrometerUSB2000,
+)
 from labrig.errors import SafetyLimitError
 
 
@@ -162,3 +168,35 @@ def test_mock_mode_opens_nothing_and_reads_what_the_mock_says():
     assert get_mock_put(smu.level).call_args_list[:3] == [((0.0,),), ((1.0,),), ((2.0,),)]
     assert [r["data"]["smu-current"] for r in rows] == [1.5e-3] * 3
     assert [r["data"]["photodiode-current"] for r in rows] == [2.0e-7] * 3
+
+
+def test_the_spectrometer_and_a_lifetime_channel_as_devices(RE):
+    """The USB2000+ (seabreeze's simulated unit) and channel 2 of the served lifetime rig:
+    a spectrum per reading with its wavelengths, a channel driven at 1 mA and off again."""
+    link = BenchLink("sim", roles=["spectrometer", "lifetime"])
+    try:
+        with init_devices():
+            spectrometer = SpectrometerUSB2000(link)
+            channel = LifetimeChannel(link, 2, name="lifetime_2")
+        rig = link.simulation.instruments["lifetime"]
+
+        @bpp.stage_decorator([channel])
+        @bpp.run_decorator()
+        def plan():
+            yield from bps.mv(spectrometer.integration_time, 0.05, channel.setpoint, 1e-3)
+            yield from bps.trigger_and_read([spectrometer, channel])
+            assert rig._channels[1].output_on  # the rig's own channel state: on
+
+        RE(plan())
+        (row,) = _events(RE)
+        config = RE.documents[1][1]["configuration"]["spectrometer"]["data"]
+        wavelengths = np.asarray(config["spectrometer-wavelengths"])
+        assert len(row["spectrometer-spectrum"]) == len(wavelengths) == 2048
+        assert 300 < wavelengths[0] < wavelengths[-1] < 1100  # nm, rising
+        assert config["spectrometer-integration_time"] == pytest.approx(0.05)
+        assert row["lifetime_2-current"] == pytest.approx(1e-3, rel=0.01)
+        assert row["lifetime_2-voltage"] > 1.5 and row["lifetime_2-status"] == "OK"
+        assert row["lifetime_2-photodiode_current"] > 0
+        assert not rig._channels[1].output_on  # unstaged: off, as the rig has it
+    finally:
+        assert link.close() == []
