@@ -23,25 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from served import bench_config, served_instruments, timed_jvl
+from jvl_overhead import STEP_V, labrig_sweep  # labrig's side, as jvl_overhead times it
+from served import bench_config, served_instruments
 
-STEP_V = 0.005
-NPLC = 0.01
-
-
-def labrig_sweep(config: Path, out: Path, points: int) -> float:
-    """Seconds per point of labrig's J-V-L (first row to last row)."""
-    settings = {
-        "start_voltage": 0.0,
-        "stop_voltage": round(STEP_V * (points - 1), 6),
-        "step_voltage": STEP_V,
-        "spectra": "none",
-        "smu_nplc": NPLC,
-        "photometer_nplc": NPLC,
-        "source_delay": 0.0,
-        "dark_readings": 2,
-    }
-    return timed_jvl(config, out, settings)
+NPLC = 0.01  # as labrig_sweep's smu_nplc and photometer_nplc
 
 
 def bluesky_sweep(RE, smu, photodiode, points: int) -> float:
@@ -75,10 +60,10 @@ def main() -> None:
         with served_instruments(tmp) as resources:
             config = bench_config(tmp, resources)
             RE = RunEngine()
-            labrig_sweep(config, tmp / "warm-up", 20)  # imports, first connections
+            labrig_sweep(config, tmp / "warm-up", 20, None)  # imports, first connections
             labrig, bluesky = [], []
             for k in range(args.repeat):
-                labrig.append(labrig_sweep(config, tmp / f"run{k}", args.points))
+                labrig.append(labrig_sweep(config, tmp / f"run{k}", args.points, None))
                 # one client per instrument: the devices hold the bench only for their sweep
                 link = BenchLink(config)
                 with init_devices():
