@@ -16,8 +16,8 @@ from event_model import DocumentNames, schema_validators
 
 from labrig.bluesky.documents import DocumentEmitter
 from labrig.config import load_config
-from labrig.procedures import load
 from labrig.records import Row, Rows
+from labrig.registry import measurement
 from labrig.run_state import StopControl
 from labrig.runner import run_procedure
 from labrig.store import read_run
@@ -28,7 +28,7 @@ JVL = {"stop_voltage": 4.0, "step_voltage": 0.5, "spectra": "every_step"}
 
 def _run(tmp_path: Path, params=JVL, stop: StopControl | None = None, extra=()):
     docs: list[tuple[str, dict]] = []
-    proc = load("jvl")()
+    proc = measurement("jvl").procedure_class()()
     proc.set_parameters(dict(params))
     result = run_procedure(
         proc,
@@ -108,7 +108,7 @@ def test_a_stopped_run_ends_with_an_abort_stop_and_its_reason(tmp_path):
 
 def test_a_bluesky_callback_consumes_the_run_live(tmp_path, capsys):
     table = LiveTable(["voltage", "current"], default_prec=4)
-    proc = load("jvl")()
+    proc = measurement("jvl").procedure_class()()
     proc.set_parameters({**JVL, "spectra": "none"})
     run_procedure(
         proc,
