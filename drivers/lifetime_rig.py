@@ -13,8 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 
-import serial
-
 from labrig.drivers.serial_line import DEFAULT_BAUD, SerialLine
 from labrig.errors import (
     GarbledReplyError,
@@ -35,19 +33,11 @@ class SerialLifetimeRig(SerialLine, LifetimeRig):
     """``LifetimeRig`` over a pyserial port; thread-safe (one command at a time)."""
 
     LABEL = "lifetime rig"
-
-    def __init__(
-        self,
-        port: serial.SerialBase,
-        resource: str,
-        timeout_s: float = 5.0,
-        baud_rate: int = DEFAULT_BAUD,
-    ) -> None:
-        super().__init__(port, resource, timeout_s, baud_rate)
-        self._multi_read = True  # until the rig answers MEAS? with -113
-        self._channels = 0
-        self.max_current_a = 0.0
-        self.compliance_v = 0.0
+    # what ``initialise`` reads from the rig (the link itself is SerialLine's)
+    _multi_read = True  # until the rig answers MEAS? with -113
+    _channels = 0
+    max_current_a = 0.0
+    compliance_v = 0.0
 
     # ------------------------------------------------------------------ set-up
     def initialise(self) -> None:
