@@ -20,24 +20,53 @@ def test_instant_clock_advances_without_waiting():
     assert clock.simulated and not WallClock().simulated
 
 
-def test_scaled_clock_sleeps_scaled_real_time():
+class _OvershootingTime:
+    """Real time as the clock sees it, where every real sleep overshoots by 1 ms (an
+    OS's wake-up latency), so the test pins the schedule, not this machine's load."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps = 0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps += 1
+        self.now += seconds + 1e-3
+
+    def time(self) -> float:
+        return 1.7e9
+
+
+def test_scaled_clock_sleeps_scaled_real_time(monkeypatch):
+    import labrig.clock
+
+    fake = _OvershootingTime()
+    monkeypatch.setattr(labrig.clock, "time", fake)
     clock = SimulatedClock(start=0.0, speed=100.0)
-    started = time.monotonic()
+    started = fake.monotonic()
     clock.sleep(5.0)
-    elapsed = time.monotonic() - started
     assert clock.time() == pytest.approx(5.0)
-    assert 0.045 < elapsed < 0.2
+    assert fake.monotonic() - started == pytest.approx(0.05 + 1e-3)  # one real sleep
+    assert fake.sleeps == 1
 
 
-def test_many_short_sleeps_do_not_accumulate_overshoot():
-    """500 sleeps of 0.2 ms at real speed take ~0.1 s, not 500 x (0.2 ms + overshoot)."""
+def test_many_short_sleeps_do_not_accumulate_overshoot(monkeypatch):
+    """500 sleeps of 0.2 ms at real speed take ~0.1 s, not 500 x (0.2 ms + overshoot):
+    the clock sleeps to a schedule, so a late wake-up is made up by the next sleeps."""
+    import labrig.clock
+
+    fake = _OvershootingTime()
+    monkeypatch.setattr(labrig.clock, "time", fake)
     clock = SimulatedClock(start=0.0, speed=1.0)
-    started = time.monotonic()
+    started = fake.monotonic()
     for _ in range(500):
         clock.sleep(2e-4)
-    elapsed = time.monotonic() - started
+    elapsed = fake.monotonic() - started
     assert clock.time() == pytest.approx(0.1)
-    assert 0.099 < elapsed < 0.13, elapsed
+    assert 0.1 <= elapsed < 0.1 + 2e-3, elapsed  # one overshoot at most, not 500
+    assert fake.sleeps < 100  # the late ones are skipped, not slept
 
 
 def test_time_spent_elsewhere_is_not_owed_to_later_sleeps():
