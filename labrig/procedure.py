@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pymeasure.experiment import Procedure
+from pymeasure.experiment import FloatParameter, Procedure
 
 from labrig.limits import Drive, check_drives
 from labrig.records import Event, Figures, Progress, Record, Row, Rows, Spectrum
@@ -43,6 +43,20 @@ if TYPE_CHECKING:
     from labrig.config import BenchConfig
     from labrig.interfaces import Spectrum as MeasuredSpectrum
     from labrig.store import RunData
+
+
+def compliance_current_parameter(name: str = "Compliance current") -> FloatParameter:
+    """The SMU's current compliance as every sourcing procedure takes it (A; 0 means the
+    config's ``limits.default_compliance_a``).  The maximum only bounds the entry field:
+    the config's limits and the driver's ``check_drive`` decide what is allowed."""
+    return FloatParameter(
+        name,
+        units="A",
+        default=0.0,
+        minimum=0.0,
+        maximum=1.05,
+        description="0: the config's limits.default_compliance_a",
+    )
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ from pymeasure.experiment import (
 from labrig.errors import ParameterError
 from labrig.interfaces import SourceMeter, Spectrum
 from labrig.limits import Drive, Requested
-from labrig.procedure import Column, LabrigProcedure
+from labrig.procedure import Column, LabrigProcedure, compliance_current_parameter
 from labrig.spectrum_recorder import SpectrumRecorder
 
 DIRECTIONS = ("forward", "reverse", "both")
@@ -118,13 +118,8 @@ class JVLProcedure(LabrigProcedure):
     )
     direction = ListParameter("Direction", choices=DIRECTIONS, default="forward")
     mode = ListParameter("Mode", choices=MODES, default="point-by-point")
-    compliance_current = FloatParameter(
-        "Compliance current (0 = limits.default_compliance_a)",
-        units="A",
-        default=0.0,
-        minimum=0.0,
-        maximum=1.05,
-        description="0: the config's limits.default_compliance_a",
+    compliance_current = compliance_current_parameter(
+        "Compliance current (0 = limits.default_compliance_a)"
     )
     smu_nplc = FloatParameter("SMU NPLC", default=1.0, minimum=0.01, maximum=10)
     photometer_nplc = FloatParameter("Photometer NPLC", default=1.0, minimum=0.01, maximum=60)

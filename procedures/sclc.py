@@ -27,7 +27,7 @@ from labrig.analysis.sclc import analyze_sclc
 from labrig.errors import ParameterError
 from labrig.interfaces import SourceReading
 from labrig.limits import Drive, Requested
-from labrig.procedure import Column, LabrigProcedure
+from labrig.procedure import Column, LabrigProcedure, compliance_current_parameter
 
 POLARITIES = ("normal", "inverted")
 MAX_POINTS = 2500
@@ -65,14 +65,7 @@ class SCLCProcedure(LabrigProcedure):
         default="normal",
         description="inverted: the SMU sources -V (injecting contact on LO)",
     )
-    compliance_current = FloatParameter(
-        "Compliance current",
-        units="A",
-        default=0.0,
-        minimum=0.0,
-        maximum=1.05,
-        description="0: the config's limits.default_compliance_a",
-    )
+    compliance_current = compliance_current_parameter()
     settle_delay = FloatParameter("Settle delay", units="s", default=0.05, minimum=0, maximum=60)
     nplc = FloatParameter("SMU NPLC", default=1.0, minimum=0.01, maximum=10)
     built_in_voltage = FloatParameter(

@@ -35,7 +35,7 @@ from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter
 from labrig.analysis.solar import analyze_jv, hysteresis_index
 from labrig.errors import ParameterError
 from labrig.limits import Drive, Requested
-from labrig.procedure import Column, LabrigProcedure
+from labrig.procedure import Column, LabrigProcedure, compliance_current_parameter
 
 POLARITIES = ("normal", "inverted")
 MAX_POINTS = 2500
@@ -78,14 +78,7 @@ class SolarJVProcedure(LabrigProcedure):
     )
     settle_delay = FloatParameter("Settle delay", units="s", default=0.0, minimum=0, maximum=60)
     nplc = FloatParameter("SMU NPLC", default=1.0, minimum=0.01, maximum=10)
-    compliance_current = FloatParameter(
-        "Compliance current",
-        units="A",
-        default=0.0,
-        minimum=0.0,
-        maximum=1.05,
-        description="0: the config's limits.default_compliance_a",
-    )
+    compliance_current = compliance_current_parameter()
     light_intensity = FloatParameter(
         "Light intensity", units="mW/cm^2", default=100.0, minimum=0.0, maximum=1000.0
     )

@@ -33,7 +33,7 @@ from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter
 
 from labrig.errors import InstrumentError, ParameterError, SaturationError
 from labrig.limits import Drive, Requested
-from labrig.procedure import Column, LabrigProcedure
+from labrig.procedure import Column, LabrigProcedure, compliance_current_parameter
 
 SOURCE_MODES = ("current", "voltage")
 WHITE_POINTS = ("E", "D65")
@@ -71,14 +71,9 @@ class SpectrumProcedure(LabrigProcedure):
     compliance_voltage = FloatParameter(
         "Compliance voltage (current mode)", units="V", default=10.0, minimum=0.1, maximum=210.0
     )
-    compliance_current = FloatParameter(  # A, as in every procedure (files before: mA)
-        "Compliance current (voltage mode)",
-        units="A",
-        default=0.0,
-        minimum=0.0,
-        maximum=1.05,
-        description="0: the config's limits.default_compliance_a",
-    )
+    compliance_current = compliance_current_parameter(
+        "Compliance current (voltage mode)"
+    )  # A, as in every procedure (files before: mA)
     settle_time = FloatParameter("Settle time", units="s", default=1.0, minimum=0.0, maximum=600.0)
     scans_to_average = IntegerParameter("Scans to average", default=5, minimum=1, maximum=1000)
     target_fraction = FloatParameter(
