@@ -77,6 +77,14 @@ log = logging.getLogger(__name__)
 #: value is a Python object, so 200 000 rows of 11 columns held ~90 MB
 MAX_PENDING = 50_000
 #: buffered spectra written (not flushed) at once: 4 MB of 2048-pixel spectra
+#: chunk caches of the appending writer.  Rows: a writer touches each dataset's last
+#: chunk only, and HDF5 2's default of 8 MiB per open dataset, over the 88 datasets of an
+#: 8-channel lifetime file, grew a 1000-h run to ~870 MB (benchmarks/lifetime_memory.py).
+#: Spectra keep HDF5's 8 MiB: a spilled batch of spectra goes through the cache whole
+#: (a smaller cache writes part of it at once, and a filling disk then ends the run before
+#: any spectrum is in the file: tests/test_fault_matrix_store.py).
+ROW_CACHE_BYTES = 64 * 1024
+SPECTRA_CACHE_BYTES = 8 * 1024 * 1024
 SPECTRA_SPILL = 8 * SPECTRUM_CHUNK
 #: bytes that must stay writable for the file to take its final status: below this the
 #: run is stopped (failed) while the file can still be closed properly
@@ -202,6 +210,16 @@ class _Buffers:
         self.darks.clear()
         self.log.clear()
         self.pending = 0
+
+
+def _open_dataset(f: h5py.File, path: str) -> h5py.Dataset:
+    """``f[path]`` with the appending writer's chunk cache (opened through the low-level
+    API: HDF5 fixes an open dataset's cache at its first open)."""
+    parent, name = path.rsplit("/", 1)
+    spectra = path.startswith("entry/spectra/")
+    dapl = h5py.h5p.create(h5py.h5p.DATASET_ACCESS)
+    dapl.set_chunk_cache(521, SPECTRA_CACHE_BYTES if spectra else ROW_CACHE_BYTES, 0.75)
+    return h5py.Dataset(h5py.h5d.open(f[parent].id, name.encode(), dapl))
 
 
 class RunStore:
@@ -407,7 +425,7 @@ class RunStore:
         ds = self._datasets.get(name)
         if ds is None:
             assert self._file is not None
-            ds = self._datasets[name] = self._file[f"entry/{name}"]
+            ds = self._datasets[name] = _open_dataset(self._file, f"entry/{name}")
         return ds
 
     def _close_file(self) -> None:
