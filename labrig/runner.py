@@ -167,21 +167,33 @@ def run_procedure(
     if subscribers is None:
         subscribers = standard_subscribers(progress)
     control = stop if stop is not None else StopControl()
+    sample = sample or config.device.sample
+    parameters = _parameters(procedure, config)
+    simulated = any(config.instruments[r].simulated for r in roles)
     with control.installed(restore=not hold_signals):
         store = _open_store(
-            procedure, config, roles, name, output_dir, sample, operator, resume, control
+            procedure,
+            config,
+            name,
+            output_dir,
+            sample,
+            parameters,
+            simulated,
+            operator,
+            resume,
+            control,
         )
         started = RunStarted(
             procedure=name,
-            parameters=_parameters(procedure, config)[0],
+            parameters=parameters[0],
             config_name=config.name,
             config_sha256=hashlib.sha256(config.source_text.encode()).hexdigest(),
-            sample=sample or config.device.sample,
+            sample=sample,
             path=store.path,
             columns=procedure.columns(),
             groups=["data", *procedure.data_groups()],
             expected_rows=procedure.estimated_points(),
-            simulated=any(config.instruments[r].simulated for r in roles),
+            simulated=simulated,
             resumed=resume is not None,
         )
         return _run(
@@ -256,10 +268,11 @@ def _bench_shutdown(bench: Bench, control: StopControl) -> list[str]:
 def _open_store(
     procedure: LabrigProcedure,
     config: BenchConfig,
-    roles: list[str],
     name: str,
     output_dir: Path,
-    sample: str | None,
+    sample: str,
+    parameters: tuple[dict[str, tuple[Any, str]], dict[str, Any]],
+    simulated: bool,
     operator: str,
     resume: Path | None,
     control: StopControl,
@@ -271,20 +284,20 @@ def _open_store(
             if resume is not None:
                 store = RunStore.resume(Path(resume))
             else:
-                parameters, requested = _parameters(procedure, config)
+                used, requested = parameters
                 store = RunStore.create(
                     output_dir,
                     procedure=name,
-                    sample=sample or config.device.sample,
+                    sample=sample,
                     columns=procedure.columns(),
                     signal=procedure.SIGNAL,
                     axis=procedure.AXIS,
-                    parameters=parameters,
+                    parameters=used,
                     requested_parameters=requested,
                     resolved_config=resolved_configuration(config),
                     default_plot=procedure.default_plot(),
                     config_text=config.source_text,
-                    simulated=any(config.instruments[r].simulated for r in roles),
+                    simulated=simulated,
                     operator=operator,
                     groups=procedure.data_groups(),
                     expected_rows=procedure.estimated_points(),
