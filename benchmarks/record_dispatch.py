@@ -20,23 +20,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from store_throughput import _rows, _store  # noqa: E402
+from store_throughput import _rows, _store, labrig_rows  # noqa: E402
 
 from labrig.procedures.jvl import JVLProcedure  # noqa: E402
 from labrig.run_state import StopControl  # noqa: E402
 from labrig.runner import run_dispatcher  # noqa: E402
 from labrig.subscribers import standard_subscribers  # noqa: E402
-
-
-def direct(out: Path, rows: list[dict]) -> float:
-    store = _store(out)
-    t0 = time.perf_counter()
-    for row in rows:
-        store.append_row(row)
-    store.flush()
-    elapsed = time.perf_counter() - t0
-    store.close("finished")
-    return elapsed
 
 
 def through_records(out: Path, rows: list[dict]) -> float:
@@ -69,7 +58,7 @@ def main() -> int:
     base, rec = [], []
     for _ in range(args.repeat):
         with tempfile.TemporaryDirectory() as tmp:
-            base.append(direct(Path(tmp), rows))
+            base.append(len(rows) / labrig_rows(Path(tmp), rows))  # seconds
         with tempfile.TemporaryDirectory() as tmp:
             rec.append(through_records(Path(tmp), rows))
     b, r = statistics.median(base), statistics.median(rec)
