@@ -19,12 +19,18 @@ from labrig.interfaces import Instrument
 def driver_class(driver: str) -> type[Instrument]:
     """The class of the configured ``driver`` (for the limits it owns, asked before
     anything is opened: ``labrig.limits.check_drives``), not connected."""
+    return registry.resolve_ref(_driver_entry(driver, "driver").instrument)
+
+
+def _driver_entry(driver: str, where: str) -> registry.Driver:
+    """The registry's entry for ``driver``; a ``ConfigError`` naming ``where`` and the
+    allowed names otherwise (config validation refuses those first: this is for a
+    config built in code)."""
     try:
-        entry = registry.driver(driver)
+        return registry.driver(driver)
     except KeyError:
         known = ", ".join(d.name for d in registry.drivers())
-        raise ConfigError(f"driver {driver!r} is not known; allowed: {known}") from None
-    return registry.resolve_ref(entry.instrument)
+        raise ConfigError(f"{where} {driver!r} is not known; allowed: {known}") from None
 
 
 def open_instrument(
@@ -39,10 +45,7 @@ def open_instrument(
     ``opened`` holds the instruments already open on this bench (a driver ``built_from``
     other roles, such as the one-channel lifetime rig, is made of them).
     """
-    try:
-        entry = registry.driver(cfg.driver)
-    except KeyError:
-        raise ConfigError(f"instruments.{role}.driver {cfg.driver!r} is not known") from None
+    entry = _driver_entry(cfg.driver, f"instruments.{role}.driver")
     connect = registry.resolve_ref(entry.connect)
     if entry.built_from:
         opened = opened or {}
