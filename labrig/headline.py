@@ -20,9 +20,10 @@ import numpy as np
 
 #: most run-level figures shown
 MAX_LINES = 30
-#: run-level figures left to the file: fit internals, the bounds of a band, and the
-#: conditions the figures were computed under (the J-V-L dark noise and light threshold)
-_DETAIL = ("fit_", "_aicc", "_low", "_high", "photodiode_dark", "photodiode_noise", "light_")
+#: run-level figures left to the file when a measurement names no headline keys: fit
+#: internals and the bounds of a band (a registered measurement picks its own, as jvl
+#: leaves its dark noise and light threshold to the file)
+_DETAIL = ("fit_", "_aicc", "_low", "_high")
 
 
 def fmt(value: Any) -> str:
