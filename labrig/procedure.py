@@ -232,6 +232,7 @@ class LabrigProcedure(Procedure):
         level: int = logging.INFO,
         data: Mapping[str, Any] | None = None,
     ) -> None:
-        """An event for the file and the log; ``data`` holds its values for programs
-        (a reader takes them from there, never from ``message``)."""
+        """An event for the file and the log; ``data`` carries its values on the record
+        for subscribers (the file keeps kind, level and message: a value a reader of the
+        file needs is emitted as a figure, never parsed from ``message``)."""
         self.publish(Event(kind, message, level, data or {}))
