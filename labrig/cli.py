@@ -367,12 +367,16 @@ def inspect(file):
 )
 def report(files, output_dir, fmt):
     """Figures of run FILES (one multi-panel figure per procedure; several files of a
-    procedure overlay to compare devices) and a one-page summary.txt.
+    procedure overlay to compare devices) and a one-page summary.txt.  A batch file
+    (from `labrig batch run`) gets the device statistics instead: distributions, box
+    plots per condition, all devices' curves with the champion, yield, and the table
+    of n, mean, s.d., median and champion per condition (printed and as CSV).
 
     \b
     Examples:
       labrig report runs/dev1_jvl_*.h5 runs/dev2_jvl_*.h5 -o figs
       labrig report runs/dev1_lifetime_*.h5 --format pdf
+      labrig report runs/batch_plan.h5 -o figs
     """
     from labrig.report import make_report
 
@@ -382,7 +386,11 @@ def report(files, output_dir, fmt):
             click.echo(f"note: {loaded.path.name}: {problem}", err=True)
     for path in result.figures:
         click.echo(f"figure:  {path}")
+    for path in result.tables:
+        click.echo(f"table:   {path}")
     click.echo(f"summary: {result.summary}")
+    if result.text:
+        click.echo(result.text)
 
 
 # --------------------------------------------------------------------------- watch

@@ -17,13 +17,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from labrig.errors import UserInputError
-from labrig.store import DEFAULT_GROUP, LoadedRun, check_output_dir, load_run, sanitize
+from labrig.store import (
+    DEFAULT_GROUP,
+    LoadedRun,
+    check_output_dir,
+    load_run,
+    open_run_file,
+    sanitize,
+)
 
 FORMATS: tuple[str, ...] = ("png", "pdf", "svg")
+
+#: the root ``file_format`` of a batch file (labrig.batch.file writes it)
+BATCH_FORMAT = "labrig-batch/1"
 
 #: analysis figures left out of the one-page summary (they stay in the file):
 #: every fit parameter of every lifetime model, and their errors
@@ -35,6 +45,8 @@ class ReportResult:
     figures: list[Path]
     summary: Path
     runs: list[LoadedRun]
+    tables: list[Path] = field(default_factory=list)  # CSV tables (a batch's statistics)
+    text: str = ""  # what the terminal shows besides the paths (a batch's tables)
 
 
 def figure_function(procedure: str) -> Callable:
@@ -79,6 +91,14 @@ def make_report(
         raise UserInputError(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
     if not files:
         raise UserInputError("report: give at least one run file")
+    batches = [Path(f) for f in files if is_batch_file(f)]
+    if batches:
+        if len(files) > 1:
+            raise UserInputError(
+                f"report: {batches[0]} is a batch file; report it on its own "
+                "(labrig report BATCHFILE), run files in another call"
+            )
+        return _batch_report(batches[0], output_dir, fmt, dpi)
     runs = [load_run(f) for f in files]
     output_dir = check_output_dir(Path(output_dir))
     by_procedure: dict[str, list[LoadedRun]] = {}
@@ -100,6 +120,28 @@ def make_report(
     summary = output_dir / "summary.txt"
     summary.write_text(summary_text(runs), encoding="utf-8")
     return ReportResult(figures=written, summary=summary, runs=runs)
+
+
+def is_batch_file(path: Path | str) -> bool:
+    """Whether ``path`` is a batch file (root attribute ``file_format``), the one test
+    that sends ``labrig report`` to the batch report; anything else goes to ``load_run``,
+    which names what is wrong with it."""
+    from labrig.store.layout import decode
+
+    try:
+        with open_run_file(path) as opened:
+            return decode(opened.file.attrs.get("file_format", b"")) == BATCH_FORMAT
+    except UserInputError:
+        return False
+
+
+def _batch_report(path: Path, output_dir: Path | str, fmt: str, dpi: float | None) -> ReportResult:
+    from labrig.batch.file import read_batch
+    from labrig.report.batch import make_batch_report
+
+    batch = read_batch(path)
+    result = make_batch_report(batch, Path(output_dir), fmt, dpi=dpi)
+    return ReportResult(result.figures, result.summary, result.runs, result.tables, result.text)
 
 
 def render_figure(loaded: LoadedRun, path: Path, fmt: str = "png") -> Path:
