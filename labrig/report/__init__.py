@@ -32,9 +32,6 @@ from labrig.store import (
 
 FORMATS: tuple[str, ...] = ("png", "pdf", "svg")
 
-#: the root ``file_format`` of a batch file (labrig.batch.file writes it)
-BATCH_FORMAT = "labrig-batch/1"
-
 #: analysis figures left out of the one-page summary (they stay in the file):
 #: every fit parameter of every lifetime model, and their errors
 _SUMMARY_SKIP_PREFIXES = ("fit_",)
@@ -126,6 +123,7 @@ def is_batch_file(path: Path | str) -> bool:
     """Whether ``path`` is a batch file (root attribute ``file_format``), the one test
     that sends ``labrig report`` to the batch report; anything else goes to ``load_run``,
     which names what is wrong with it."""
+    from labrig.batch.file import BATCH_FORMAT
     from labrig.store.layout import decode
 
     try:

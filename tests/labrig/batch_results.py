@@ -1,32 +1,12 @@
-"""Batch results built by hand for the statistics and batch-report tests: the batch
-file's contract (``labrig.batch.file``), filled with values whose statistics the tests
+"""Batch results built by hand for the statistics and batch-report tests (the batch
+file's own ``DeviceResult``/``Batch``), filled with values whose statistics the tests
 work out by hand."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
-
-@dataclass(frozen=True)
-class DeviceResult:
-    substrate: str
-    pixel: str
-    condition: str
-    measurement: str
-    status: str
-    reason: str
-    run_file: Path | None
-    figures: Mapping[str, tuple[float, str]]
-
-
-@dataclass(frozen=True)
-class Batch:
-    path: Path
-    name: str
-    status: str
-    devices: tuple[DeviceResult, ...]
+from labrig.batch.file import Batch, DeviceResult
 
 
 def device(

@@ -265,3 +265,35 @@ def test_report_refuses_a_batch_file_among_run_files_in_one_line(jvl_runs, tmp_p
         "(labrig report BATCHFILE), run files in another call"
     ]
     assert not out.exists()
+
+
+def test_labrig_report_of_a_batch_file_draws_the_batch_report(jvl_runs, tmp_path):
+    """The root file_format sends `labrig report` to the batch report: read back with
+    read_batch from a file write_batch made, curves from the linked run files."""
+    from click.testing import CliRunner
+
+    from labrig.batch.file import write_batch
+    from labrig.cli import main
+
+    full, short = jvl_runs
+    files = dict.fromkeys(("S1-A", "S1-B", "S1-C", "S2-A", "S2-B"), full) | {"S2-C": short}
+    path = tmp_path / "nsa_plan.h5"
+    write_batch(path, "NSA plan", "finished", _two_conditions(files).devices)
+    out = tmp_path / "figs"
+    result = CliRunner().invoke(main, ["report", str(path), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[:7] == [
+        f"figure:  {out / 'nsa_plan_jvl_distributions.png'}",
+        f"figure:  {out / 'nsa_plan_jvl_conditions.png'}",
+        f"figure:  {out / 'nsa_plan_jvl_curves.png'}",
+        f"figure:  {out / 'nsa_plan_yield.png'}",
+        f"table:   {out / 'nsa_plan_summary.csv'}",
+        f"table:   {out / 'nsa_plan_yield.csv'}",
+        f"summary: {out / 'summary.txt'}",
+    ]
+    assert lines[7] == "batch NSA plan (finished): nsa_plan.h5"
+    # NSA 20, 22, 27: mean 23, sd sqrt(13) = 3.606, sem 3.606 / sqrt 3 = 2.082
+    (nsa,) = [line.split() for line in lines if line.split()[2:3] == ["NSA"]]
+    assert nsa == ["peak_eqe", "[%]", "NSA", "3", "23", "3.606", "22", "2.082", "S2-C", "27", "%"]
+    assert all(p.stat().st_size > 0 for p in out.iterdir())
