@@ -211,15 +211,10 @@ def run(
     interrupt_on_signals()  # SIGHUP/SIGTERM/... before the run: exit 130, nothing touched
     measurement = registry.measurement(procedure)
     cfg = _load_config(config, measurement, simulate)
-    measurement.check_device(cfg)
-    proc_class = measurement.procedure_class()
+    from labrig.parameters import split_settings
+    from labrig.runner import procedure_for, run_procedure
 
-    from labrig.parameters import parse_settings
-    from labrig.runner import run_procedure
-
-    values = parse_settings(proc_class, settings)
-    proc = proc_class()
-    proc.set_parameters(values)
+    proc = procedure_for(measurement, cfg, split_settings(settings), prefix="--set ")
     subscribers = None
     if documents is not None:
         from labrig.subscribers import standard_subscribers
@@ -648,12 +643,15 @@ def queue() -> None:
     help="Where the permissions and the list of plans and devices are kept "
     "(default: labrig's app directory, one per config).",
 )
+@output_dir_option("runs", "Where the measurement plans write their run files.")
 @click.argument("manager_args", nargs=-1, type=click.UNPROCESSED)
-def queue_serve(config, state_dir, manager_args):
+def queue_serve(config, state_dir, output_dir, manager_args):
     """Start bluesky-queueserver's RE Manager for the bench in FILE until Ctrl-C.
 
     Its worker holds the bench's instruments as ophyd-async devices (smu, photodiode,
-    spectrometer, lifetime_N) and offers the plans count, scan and rel_scan; clients
+    spectrometer, lifetime_N) and offers bluesky's count, scan and rel_scan and one plan
+    per measurement (jvl, spectrum, pulsed_el, lifetime, solar_jv, sclc: the parameters
+    of `labrig procedures NAME`), each writing the run file `labrig run` writes; clients
     submit with bluesky-queueserver-api or `qserver`.  Needs a running redis-server.
     Further arguments go to start-re-manager as they are, e.g.
 
@@ -669,7 +667,7 @@ def queue_serve(config, state_dir, manager_args):
         raise UserInputError(_needs_bluesky("labrig queue", exc)) from None
     if state_dir is None:
         state_dir = Path(click.get_app_dir("labrig")) / "queue" / Path(cfg.source_path).stem
-    bluesky_queue.serve(cfg, state_dir, manager_args)
+    bluesky_queue.serve(cfg, state_dir, output_dir, manager_args)
 
 
 if __name__ == "__main__":  # pragma: no cover

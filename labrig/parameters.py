@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,24 +141,41 @@ def _convert_text(param: Parameter, text: str) -> Any:
     return text
 
 
-def parse_settings(procedure_class: type, settings: Iterable[str]) -> dict[str, Any]:
-    """Turn ``name=value`` strings into validated values; raise ParameterError."""
-    params = parameter_objects(procedure_class)
-    values: dict[str, Any] = {}
+def split_settings(settings: Iterable[str]) -> dict[str, str]:
+    """``name=value`` strings (``--set``) as ``{name: text}``; raise ParameterError."""
+    values: dict[str, str] = {}
     for item in settings:
         name, sep, text = item.partition("=")
         name = name.strip()
         if not sep or not name:
             raise ParameterError(f"--set {item!r}: expected name=value")
+        values[name] = text
+    return values
+
+
+def parse_settings(procedure_class: type, settings: Iterable[str]) -> dict[str, Any]:
+    """Turn ``name=value`` strings into validated values; raise ParameterError."""
+    return check_values(procedure_class, split_settings(settings), prefix="--set ")
+
+
+def check_values(
+    procedure_class: type, values: Mapping[str, Any], prefix: str = ""
+) -> dict[str, Any]:
+    """Validated values of ``{name: value}``, each text (``"7 V"``, ``"every_step"``, as
+    after ``--set``) or already typed (a plan's ``stop_voltage=7.0``), through the same
+    conversion and range check; raise ParameterError, the message starting ``prefix``."""
+    params = parameter_objects(procedure_class)
+    checked: dict[str, Any] = {}
+    for name, value in values.items():
         if name not in params:
             raise ParameterError(
-                f"--set {name}: no such parameter{did_you_mean(name, params)}; "
+                f"{prefix}{name}: no such parameter{did_you_mean(name, params)}; "
                 f"allowed: {', '.join(params) or 'none'}"
             )
         param = params[name]
         try:
-            value = _convert_text(param, text)
-            value = copy.copy(param).convert(value)
+            typed = _convert_text(param, value) if isinstance(value, str) else _typed(param, value)
+            typed = copy.copy(param).convert(typed)
         except (ValueError, TypeError) as exc:
             reason = str(exc).split(" of type")[0]
             reason = {
@@ -168,7 +185,31 @@ def parse_settings(procedure_class: type, settings: Iterable[str]) -> dict[str, 
                 "IntegerParameter value is above the maximum": "above the maximum",
             }.get(reason, reason)
             raise ParameterError(
-                f"--set {name}={text}: {reason}; allowed: {_allowed(param)}"
+                f"{prefix}{name}={value}: {reason}; allowed: {_allowed(param)}"
             ) from None
-        values[name] = value
-    return values
+        checked[name] = typed
+    return checked
+
+
+def _typed(param: Parameter, value: Any) -> Any:
+    """A value given as a Python value (not text): the type the parameter takes, or
+    ValueError with the CLI's reason."""
+    if isinstance(param, BooleanParameter):
+        if not isinstance(value, bool):
+            raise ValueError("not a boolean")
+        return value
+    if isinstance(param, (IntegerParameter, FloatParameter)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(
+                "not an integer" if isinstance(param, IntegerParameter) else "not a number"
+            )
+        if isinstance(param, IntegerParameter):
+            if not float(value).is_integer():
+                raise ValueError("not an integer")
+            return int(value)
+        if math.isnan(value):
+            raise ValueError("not a number")
+        return float(value)
+    if isinstance(param, ListParameter) and value not in param.choices:
+        raise ValueError("not one of the choices")
+    return value

@@ -35,7 +35,7 @@ import hashlib
 import logging
 import math
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,8 +51,10 @@ from labrig.errors import (
     UserInputError,
     for_user,
 )
+from labrig.parameters import check_values
 from labrig.procedure import LabrigProcedure, RunContext
 from labrig.records import BenchOpened, Event, Record, RunEnded, RunStarted
+from labrig.registry import Measurement
 from labrig.run_state import SIGNALS, StopControl
 from labrig.storable import check_storable
 from labrig.store import RunData, RunStore, check_output_dir, read_run
@@ -121,6 +123,47 @@ def _check_numbers(procedure: LabrigProcedure) -> None:
             raise ParameterError(f"{pname}=nan: not a number; give a finite value")
 
 
+def procedure_for(
+    measurement: Measurement, config: BenchConfig, values: Mapping[str, Any], prefix: str = ""
+) -> LabrigProcedure:
+    """``measurement``'s procedure with ``values`` set (text as after ``--set``, or typed),
+    for a bench whose device it measures; ``UserInputError`` (one line, messages
+    starting ``prefix``) before anything is touched.  ``preflight`` checks the rest."""
+    measurement.check_device(config)
+    cls = measurement.procedure_class()
+    procedure = cls()
+    procedure.set_parameters(check_values(cls, values, prefix))
+    return procedure
+
+
+def preflight(
+    procedure: LabrigProcedure,
+    config: BenchConfig,
+    *,
+    sample: str | None = None,
+    operator: str = "",
+    resume: Path | None = None,
+) -> list[str]:
+    """Everything a run checks before it touches a file or an instrument: the text it
+    stores, the parameters, the files it works from (read into ``procedure.context``),
+    ``procedure.validate(config)`` (limits, combinations) and the roles; returns the
+    roles to open.  ``UserInputError`` (one line) for the first problem.  The queue
+    server's submission check runs this too, so a queued run is refused as ``run`` is."""
+    name = procedure.NAME or type(procedure).__name__
+    if resume is not None and not procedure.SUPPORTS_RESUME:
+        raise UserInputError(f"--resume: procedure {name!r} cannot resume a run")
+    for what, text in (("--sample", sample), ("--operator", operator)):
+        try:
+            check_storable(text or "", what)
+        except ValueError as exc:
+            raise UserInputError(str(exc)) from None
+    _check_numbers(procedure)
+    # what was written before is read now, before the store reopens (and locks) it
+    procedure.context = read_context(procedure, resume)
+    procedure.validate(config)
+    return _roles(procedure, config)
+
+
 def run_procedure(
     procedure: LabrigProcedure,
     config: BenchConfig,
@@ -147,18 +190,7 @@ def run_procedure(
     right after the run: its exit status must not turn into -SIG under a signal storm).
     """
     name = procedure.NAME or type(procedure).__name__
-    if resume is not None and not procedure.SUPPORTS_RESUME:
-        raise UserInputError(f"--resume: procedure {name!r} cannot resume a run")
-    for what, text in (("--sample", sample), ("--operator", operator)):
-        try:
-            check_storable(text or "", what)
-        except ValueError as exc:
-            raise UserInputError(str(exc)) from None
-    _check_numbers(procedure)
-    # what was written before is read now, before the store reopens (and locks) it
-    procedure.context = read_context(procedure, resume)
-    procedure.validate(config)
-    roles = _roles(procedure, config)
+    roles = preflight(procedure, config, sample=sample, operator=operator, resume=resume)
     resumed = procedure.context.previous
     if resumed is not None:
         _check_resumable(resumed, name, procedure)

@@ -77,8 +77,12 @@ def _data_key(value: Any, units: str, source: str) -> dict:
 class DocumentEmitter:
     """A run subscriber emitting the run's event-model documents to ``callback``."""
 
-    def __init__(self, callback: DocumentCallback) -> None:
+    def __init__(
+        self, callback: DocumentCallback, metadata: Mapping[str, Any] | None = None
+    ) -> None:
         self.callback = callback
+        #: more for the start document (a queued plan's user and item), under labrig's own
+        self.metadata = dict(metadata or {})
         self._run: Any = None  # event_model.ComposeRunBundle of the run in progress
         self._streams: dict[str, Any] = {}  # stream name -> ComposeDescriptorBundle
         self._units: dict[str, str] = {}
@@ -117,6 +121,7 @@ class DocumentEmitter:
         self._streams, self._figures, self._instruments = {}, {}, {}
         self._run = event_model.compose_run(
             metadata={
+                **self.metadata,
                 "plan_name": f"labrig {record.procedure}",
                 "procedure": record.procedure,
                 "sample": record.sample,

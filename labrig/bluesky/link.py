@@ -15,8 +15,9 @@ if this process dies without closing the link -- a ``kill -9`` of the RunEngine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -91,6 +92,22 @@ class BenchLink:
         """Run one driver call in this thread, alone on the bench."""
         with self._lock:
             return fn(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """The bench to this thread alone for the block (a labrig run's whole procedure)."""
+        with self._lock:
+            yield
+
+    @contextlib.contextmanager
+    def released(self) -> Iterator[None]:
+        """Inside ``held``: the bench free for other callers for the block (a paused
+        run, so ``output_state`` can ask the instruments)."""
+        self._lock.release()
+        try:
+            yield
+        finally:
+            self._lock.acquire()
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one driver call in a worker thread, alone on the bench."""

@@ -4,7 +4,9 @@ module (``--startup-module labrig.bluesky.startup``) each time its environment o
 The bench config is the file ``labrig queue serve --config FILE`` put in
 ``LABRIG_QUEUE_CONFIG``.  Every role of it becomes a connected device named as in
 ``labrig.bluesky.devices.DEVICE_NAMES`` (``smu``, ``photodiode``, ``spectrometer``,
-``lifetime_N``); the plans are ``PLANS``; ``output_state`` asks each source instrument
+``lifetime_N``); the plans are bluesky's count, scan and rel_scan and one per registered
+measurement (``labrig.bluesky.plans``: ``jvl``, ``lifetime``, ...), writing their run
+files into ``LABRIG_QUEUE_OUTPUT_DIR``; ``output_state`` asks each source instrument
 whether its output is on.  The link closes (outputs ramped off and confirmed) when the
 environment's process ends; if it is killed, the link's guard turns them off.
 """
@@ -22,9 +24,9 @@ import bluesky.plans
 from bluesky import RunEngine
 from bluesky.run_engine import call_in_bluesky_event_loop
 
+from labrig.bluesky import plans
 from labrig.bluesky.devices import BenchLink, SourceDevice, bench_devices
-from labrig.bluesky.queue import CONFIG_ENV, PLAN_NAMES
-from labrig.errors import UserInputError, did_you_mean
+from labrig.bluesky.queue import BLUESKY_PLANS, CONFIG_ENV, OUTPUT_ENV, flat, unknown_device
 
 
 def _checked(plan: Callable) -> Callable:
@@ -33,27 +35,23 @@ def _checked(plan: Callable) -> Callable:
 
     @functools.wraps(plan)  # the same signature and docstring for the queue server
     def checked(*args: Any, **kwargs: Any) -> Any:
-        for value in _flat([*args, *kwargs.values()]):
+        for value in flat([*args, *kwargs.values()]):
             if isinstance(value, str):
-                raise UserInputError(
-                    f"{plan.__name__}: unknown device {value!r}"
-                    f"{did_you_mean(value, devices)}; allowed: {', '.join(sorted(devices))}"
-                )
+                raise unknown_device(plan.__name__, value, devices)
         return (yield from plan(*args, **kwargs))
 
     return checked
 
 
-def _flat(values: list) -> list:
-    return [v for value in values for v in (_flat(value) if isinstance(value, list) else [value])]
-
-
-#: the plans the queue offers, by name (the allowed-plans list is generated from the names)
-PLANS = {name: _checked(getattr(bluesky.plans, name)) for name in PLAN_NAMES}
-
 RE = RunEngine()
 link = BenchLink(os.environ[CONFIG_ENV])
 devices = bench_devices(link)
+plans.install(RE, link, os.environ.get(OUTPUT_ENV, "runs"))
+#: the plans the queue offers, by name (``queue.plan_names(config)`` is its allowed list)
+PLANS = {
+    **{name: _checked(getattr(bluesky.plans, name)) for name in BLUESKY_PLANS},
+    **{name: plans.plans()[name] for name in plans.measurement_plans(link.config)},
+}
 
 
 async def _connect() -> None:

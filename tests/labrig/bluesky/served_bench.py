@@ -17,18 +17,36 @@ ROLES = ("smu", "photometer")
 
 
 @contextmanager
-def served_bench(tmp: Path, clock_speed: float = 1.0) -> Iterator[tuple[Served, Path]]:
-    """Serve the sim bench's 2400 and 6485; yields what is served and a config on it."""
+def served_bench(
+    tmp: Path, clock_speed: float = 1.0, roles: tuple[str, ...] = ROLES, name: str = "bench"
+) -> Iterator[tuple[Served, Path]]:
+    """Serve the sim bench's ``roles`` (the 2400 and 6485; the lifetime rig with two
+    channels); yields what is served and a config on it (``tmp/NAME.yaml``)."""
     data = yaml.safe_load((shipped_config_dir() / "sim.yaml").read_text())
-    data["instruments"] = {r: data["instruments"][r] for r in ROLES}
+    data["instruments"] = {r: data["instruments"][r] for r in roles}
+    if "lifetime" in roles:
+        data["instruments"]["lifetime"]["channels"] = 2
     data["simulation"]["clock_speed"] = clock_speed
-    serve = tmp / "serve.yaml"
+    serve = tmp / f"{name}-serve.yaml"
     serve.write_text(yaml.safe_dump(data))
-    with sim_serve(serve, ROLES) as served:
-        data["instruments"] = {
-            "smu": {"driver": "keithley2400", "resource": served.resources["smu"], "timeout_s": 5},
-            "photometer": {"driver": "keithley6485", "resource": served.resources["photometer"]},
+    with sim_serve(serve, roles) as served:
+        real = {
+            "smu": {
+                "driver": "keithley2400",
+                "resource": served.resources.get("smu"),
+                "timeout_s": 5,
+            },
+            "photometer": {
+                "driver": "keithley6485",
+                "resource": served.resources.get("photometer"),
+            },
+            "lifetime": {
+                "driver": "lifetime_rig",
+                "resource": served.resources.get("lifetime"),
+                "channels": 2,
+            },
         }
-        config = tmp / "bench.yaml"
+        data["instruments"] = {r: real[r] for r in roles}
+        config = tmp / f"{name}.yaml"
         config.write_text(yaml.safe_dump(data))
         yield served, config
