@@ -644,8 +644,13 @@ def queue() -> None:
     "(default: labrig's app directory, one per config).",
 )
 @output_dir_option("runs", "Where the measurement plans write their run files.")
+@click.option(
+    "--documents",
+    metavar="HOST:PORT",
+    help="Publish every document to this bluesky 0MQ proxy (bluesky-0MQ-proxy's in port).",
+)
 @click.argument("manager_args", nargs=-1, type=click.UNPROCESSED)
-def queue_serve(config, state_dir, output_dir, manager_args):
+def queue_serve(config, state_dir, output_dir, documents, manager_args):
     """Start bluesky-queueserver's RE Manager for the bench in FILE until Ctrl-C.
 
     Its worker holds the bench's instruments as ophyd-async devices (smu, photodiode,
@@ -667,7 +672,7 @@ def queue_serve(config, state_dir, output_dir, manager_args):
         raise UserInputError(_needs_bluesky("labrig queue", exc)) from None
     if state_dir is None:
         state_dir = Path(click.get_app_dir("labrig")) / "queue" / Path(cfg.source_path).stem
-    bluesky_queue.serve(cfg, state_dir, output_dir, manager_args)
+    bluesky_queue.serve(cfg, state_dir, output_dir, manager_args, documents)
 
 
 if __name__ == "__main__":  # pragma: no cover

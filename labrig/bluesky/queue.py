@@ -37,6 +37,8 @@ STARTUP_MODULE = "labrig.bluesky.startup"
 #: the startup module (and the config to the manager's submission check)
 CONFIG_ENV = "LABRIG_QUEUE_CONFIG"
 OUTPUT_ENV = "LABRIG_QUEUE_OUTPUT_DIR"
+#: where the worker publishes its documents (a bluesky 0MQ proxy's input), if anywhere
+DOCUMENTS_ENV = "LABRIG_QUEUE_DOCUMENTS"
 #: bluesky's own plans the startup offers besides labrig's measurements
 BLUESKY_PLANS = ("count", "scan", "rel_scan")
 FUNCTION_NAMES = ("output_state",)
@@ -170,11 +172,20 @@ def manager_argv(config: BenchConfig, state_dir: Path, extra: Sequence[str]) -> 
     ]
 
 
-def serve(config: BenchConfig, state_dir: Path, output_dir: Path, extra: Sequence[str]) -> None:
+def serve(
+    config: BenchConfig,
+    state_dir: Path,
+    output_dir: Path,
+    extra: Sequence[str],
+    documents: str | None = None,
+) -> None:
     """Run the RE Manager for ``config`` in this process until it is stopped; runs write
-    their files into ``output_dir``."""
+    their files into ``output_dir``, the worker publishes its documents to the 0MQ
+    proxy at ``documents`` (``host:port``) if given."""
     os.environ[CONFIG_ENV] = str(Path(config.source_path).resolve())
     os.environ[OUTPUT_ENV] = str(Path(output_dir).resolve())
+    if documents:
+        os.environ[DOCUMENTS_ENV] = documents
     sys.argv = manager_argv(config, state_dir, extra)
     # the manager and worker processes are forked from this one: they inherit the
     # environment and the manager class below (start_manager builds its watchdog with

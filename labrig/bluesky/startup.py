@@ -6,7 +6,9 @@ The bench config is the file ``labrig queue serve --config FILE`` put in
 ``labrig.bluesky.devices.DEVICE_NAMES`` (``smu``, ``photodiode``, ``spectrometer``,
 ``lifetime_N``); the plans are bluesky's count, scan and rel_scan and one per registered
 measurement (``labrig.bluesky.plans``: ``jvl``, ``lifetime``, ...), writing their run
-files into ``LABRIG_QUEUE_OUTPUT_DIR``; ``output_state`` asks each source instrument
+files into ``LABRIG_QUEUE_OUTPUT_DIR``; every document goes to the 0MQ proxy at
+``LABRIG_QUEUE_DOCUMENTS`` if set (``bluesky-0MQ-proxy``: ``RemoteDispatcher``s
+subscribe at its other end); ``output_state`` asks each source instrument
 whether its output is on.  The link closes (outputs ramped off and confirmed) when the
 environment's process ends; if it is killed, the link's guard turns them off.
 """
@@ -22,11 +24,19 @@ from typing import Any
 
 import bluesky.plans
 from bluesky import RunEngine
+from bluesky.callbacks.zmq import Publisher
 from bluesky.run_engine import call_in_bluesky_event_loop
 
 from labrig.bluesky import plans
 from labrig.bluesky.devices import BenchLink, SourceDevice, bench_devices
-from labrig.bluesky.queue import BLUESKY_PLANS, CONFIG_ENV, OUTPUT_ENV, flat, unknown_device
+from labrig.bluesky.queue import (
+    BLUESKY_PLANS,
+    CONFIG_ENV,
+    DOCUMENTS_ENV,
+    OUTPUT_ENV,
+    flat,
+    unknown_device,
+)
 
 
 def _checked(plan: Callable) -> Callable:
@@ -44,6 +54,8 @@ def _checked(plan: Callable) -> Callable:
 
 
 RE = RunEngine()
+if os.environ.get(DOCUMENTS_ENV):
+    RE.subscribe(Publisher(os.environ[DOCUMENTS_ENV]))
 link = BenchLink(os.environ[CONFIG_ENV])
 devices = bench_devices(link)
 plans.install(RE, link, os.environ.get(OUTPUT_ENV, "runs"))

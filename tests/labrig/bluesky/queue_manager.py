@@ -49,19 +49,19 @@ def running_redis(tmp: Path) -> Iterator[str]:
 
 @contextmanager
 def re_manager(
-    redis_addr: str, tmp: Path, config: Path, extra: Sequence[str] = ()
+    redis_addr: str, tmp: Path, config: Path, serve_args: Sequence[str] = ()
 ) -> Iterator[REManagerAPI]:
-    """``labrig queue serve`` for ``config`` with its environment open (run files into
-    ``tmp/runs``); closes the environment and stops the manager afterwards."""
+    """``labrig queue serve`` for ``config`` (and ``serve_args``) with its environment
+    open (run files into ``tmp/runs``); closes the environment and stops the manager afterwards."""
     control, info = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
     log_path = tmp / "manager.log"
     log = log_path.open("w")
     manager = subprocess.Popen(
         [sys.executable, "-m", "labrig", "queue", "serve", "--config", str(config)]
-        + ["--state-dir", str(tmp / "state"), "--output-dir", str(tmp / "runs")]
+        + ["--state-dir", str(tmp / "state"), "--output-dir", str(tmp / "runs"), *serve_args]
         + ["--", "--redis-addr", redis_addr, "--zmq-control-addr", control]
         + ["--zmq-info-addr", info, "--zmq-publish-console", "OFF"]
-        + ["--redis-name-prefix", tmp.name, *extra],
+        + ["--redis-name-prefix", tmp.name],
         stdout=log,
         stderr=subprocess.STDOUT,
     )

@@ -5,7 +5,7 @@ another process drives, as at a real bench."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import yaml
@@ -20,16 +20,27 @@ ROLES = ("smu", "photometer")
 def served_bench(
     tmp: Path, clock_speed: float = 1.0, roles: tuple[str, ...] = ROLES, name: str = "bench"
 ) -> Iterator[tuple[Served, Path]]:
-    """Serve the sim bench's ``roles`` (the 2400 and 6485; the lifetime rig with two
-    channels); yields what is served and a config on it (``tmp/NAME.yaml``)."""
+    """Serve the sim bench's 2400 and 6485 (and with ``"lifetime"`` in ``roles`` a
+    two-channel lifetime rig, a box of its own: its own ``labrig sim serve``); yields
+    what is served and a config on it (``tmp/NAME.yaml``)."""
     data = yaml.safe_load((shipped_config_dir() / "sim.yaml").read_text())
-    data["instruments"] = {r: data["instruments"][r] for r in roles}
-    if "lifetime" in roles:
-        data["instruments"]["lifetime"]["channels"] = 2
+    shipped = data["instruments"]
     data["simulation"]["clock_speed"] = clock_speed
-    serve = tmp / f"{name}-serve.yaml"
-    serve.write_text(yaml.safe_dump(data))
-    with sim_serve(serve, roles) as served:
+    with ExitStack() as stack:
+        served = Served(pid=0)
+        for part in ([r for r in roles if r != "lifetime"], [r for r in roles if r == "lifetime"]):
+            if not part:
+                continue
+            data["instruments"] = {
+                r: {**shipped[r], "channels": 2} if r == "lifetime" else shipped[r] for r in part
+            }
+            serve = tmp / f"{name}-serve-{part[0]}.yaml"
+            serve.write_text(yaml.safe_dump(data))
+            one = stack.enter_context(sim_serve(serve, part))
+            served.pid = served.pid or one.pid
+            served.resources.update(one.resources)
+            served.terminations.update(one.terminations)
+            served.clock = one.clock
         real = {
             "smu": {
                 "driver": "keithley2400",
