@@ -79,6 +79,9 @@ def check_item(item: Mapping[str, Any], config: BenchConfig, devices: Sequence[s
     name = item.get("name", "")
     args, kwargs = list(item.get("args", [])), dict(item.get("kwargs", {}))
     names = plan_names(config)
+    other = measurement_plans().get(name)
+    if name not in names and other is not None:  # not for this bench: say why
+        check_request(other, config, {}, "")
     if name not in names:
         raise UserInputError(
             f"unknown plan {name!r}{did_you_mean(name, names)}; allowed: {', '.join(names)}"
