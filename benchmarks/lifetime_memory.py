@@ -9,6 +9,9 @@ Two parts, each in its own process (so each peak RSS is its own):
 * ``store``: the store side of the full 1000-hour, 8-channel, one-sample-a-second run
   (28.8 million rows in the lifetime columns), appended an hour of rows per channel at a
   time, as fast as the store takes them.
+* ``store-per-row`` (the same-run baseline of the file size): the same rows for fewer
+  hours (``--baseline-hours``) with every column stored per row, as run-file format 2 did
+  (format 3 stores a channel's set current and dark current once).
 
 Both print resident memory and file size at checkpoints as the run grows; the figures
 are the RSS growth from the first checkpoint to the last (against the RSS the imports
@@ -132,18 +135,23 @@ def chain(hours: float, out: Path) -> dict:
 
 
 # ----------------------------------------------------------------------------- store
-def store(hours: int, out: Path) -> dict:
+def store(hours: int, out: Path, per_row: bool = False) -> dict:
     _import_everything()
+    import dataclasses
+
     from labrig.procedures.lifetime import LifetimeProcedure
     from labrig.store import RunStore
 
     baseline = rss_mb()
     groups = [f"channel_{n:02d}" for n in range(1, CHANNELS + 1)]
+    columns = LifetimeProcedure.COLUMNS
+    if per_row:
+        columns = [dataclasses.replace(c, constant=False) for c in columns]
     st = RunStore.create(
         out,
         procedure="lifetime",
         sample="bench",
-        columns=LifetimeProcedure.COLUMNS,
+        columns=columns,
         signal="relative_luminance",
         axis="time",
         parameters={},
@@ -195,6 +203,16 @@ def store(hours: int, out: Path) -> dict:
 
 
 # ----------------------------------------------------------------------------- report
+def _slope(r: dict) -> tuple[float, float, float]:
+    """(bytes per sample, intercept, largest deviation) of file size over samples."""
+    cps = [c for c in r["checkpoints"] if c[0] > 0]
+    end = tuple(r["end"])
+    pts = np.array([(n, size) for n, _, size in [*cps, end] if n >= 0.1 * end[0] and size])
+    slope, intercept = np.polyfit(pts[:, 0], pts[:, 1], 1)
+    residual = float(np.max(np.abs(pts[:, 1] - (slope * pts[:, 0] + intercept))))
+    return float(slope), float(intercept), residual
+
+
 def _report(name: str, r: dict) -> bool:
     cps = [c for c in r["checkpoints"] if c[0] > 0]
     end = tuple(r["end"])
@@ -205,9 +223,7 @@ def _report(name: str, r: dict) -> bool:
     growth = last[1] - first[1]
     # proportional: size = a + b*n over the run, a small and the points on the line
     # (within the HDF5 chunk steps: a chunk of 1024 rows is allocated at once)
-    pts = np.array([(n, size) for n, _, size in [*cps, end] if n >= 0.1 * end[0] and size])
-    slope, intercept = np.polyfit(pts[:, 0], pts[:, 1], 1)
-    residual = float(np.max(np.abs(pts[:, 1] - (slope * pts[:, 0] + intercept))))
+    slope, intercept, residual = _slope(r)
     spread = max(abs(intercept), residual) / end[2]
     print(f"{name}: {r['samples']:,} samples ({r['simulated_hours']:g} h x {CHANNELS} channels "
           f"at 1 sample/s) in {r['seconds']:.1f} s ({r['samples'] / r['seconds']:,.0f}/s)")  # fmt: skip
@@ -234,17 +250,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--chain-hours", type=float, default=2.5)
     parser.add_argument("--store-hours", type=int, default=1000)
-    parser.add_argument("--part", choices=["chain", "store"], help=argparse.SUPPRESS)
+    parser.add_argument("--baseline-hours", type=int, default=50)
+    parser.add_argument(
+        "--part", choices=["chain", "store", "store-per-row"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.part:  # the child process
-        fn = chain if args.part == "chain" else store
-        hours = args.chain_hours if args.part == "chain" else args.store_hours
-        print(json.dumps(fn(hours, Path(args.out))))
+        out = Path(args.out)
+        if args.part == "chain":
+            result = chain(args.chain_hours, out)
+        else:
+            result = store(args.store_hours, out, per_row=args.part == "store-per-row")
+        print(json.dumps(result))
         return
     ok = True
-    for part, hours_arg in (("chain", "--chain-hours"), ("store", "--store-hours")):
-        hours = args.chain_hours if part == "chain" else args.store_hours
+    results = {}
+    for part, hours_arg, hours in (
+        ("chain", "--chain-hours", args.chain_hours),
+        ("store", "--store-hours", args.store_hours),
+        ("store-per-row", "--store-hours", min(args.store_hours, args.baseline_hours)),
+    ):
         with tempfile.TemporaryDirectory() as tmp:
             proc = subprocess.run(
                 [sys.executable, __file__, "--part", part, hours_arg, str(hours), "--out", tmp],
@@ -255,7 +281,16 @@ def main() -> None:
             if proc.returncode:
                 print(proc.stderr[-3000:])
                 raise SystemExit(f"{part} part failed")
-            ok &= _report(part, json.loads(proc.stdout.strip().splitlines()[-1]))
+            results[part] = json.loads(proc.stdout.strip().splitlines()[-1])
+            if part != "store-per-row":
+                ok &= _report(part, results[part])
+    per_sample, base = _slope(results["store"])[0], _slope(results["store-per-row"])[0]
+    full = per_sample * CHANNELS * 3600 * 1000
+    print(f"file size: {per_sample:.1f} bytes/sample (target <= 48) against {base:.1f} with "
+          f"every column per row ({results['store-per-row']['simulated_hours']:g} h, same run):"
+          f" {base / per_sample:.2f}x smaller; 1000 h x {CHANNELS} ch x 1 Hz = "
+          f"{full / 1e9:.2f} GB (target < 1.5)")  # fmt: skip
+    ok &= per_sample <= 48 and full < 1.5e9
     print("targets met" if ok else "TARGETS NOT MET")
 
 

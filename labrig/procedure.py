@@ -65,13 +65,16 @@ class Column:
 
     ``dtype``: numpy's (``"f8"``, ``"f4"`` where the instrument's resolution allows,
     ``"i1"``...) or ``"str"``; with ``levels`` the column is text of a closed vocabulary,
-    stored as a one-byte code of an HDF5 enum whose names are ``levels``."""
+    stored as a one-byte code of an HDF5 enum whose names are ``levels``.  A ``constant``
+    column (numeric) holds one value per data group (a lifetime channel's set current):
+    the file stores it once, readers give it back as a column."""
 
     name: str
     units: str
     long_name: str
     dtype: str = "f8"
     levels: tuple[str, ...] = ()
+    constant: bool = False
 
 
 @dataclass(frozen=True)

@@ -201,10 +201,16 @@ class LifetimeProcedure(LabrigProcedure):
         # 5-6 digits, so no measured digit is lost, and L, L/L0 and J derive from them
         Column("voltage", "V", "terminal voltage", "f4"),
         Column("current", "A", "measured current", "f4"),
-        Column("current_set", "A", "set current", "f4"),
+        Column("current_set", "A", "set current", "f4", constant=True),
         Column("current_density", "mA/cm^2", "current density J", "f4"),
         Column("photodiode_current", "A", "photodiode current (raw)", "f4"),
-        Column("photodiode_dark", "A", "photodiode dark current (before switch-on)", "f4"),
+        Column(
+            "photodiode_dark",
+            "A",
+            "photodiode dark current (before switch-on)",
+            "f4",
+            constant=True,
+        ),
         Column("luminance", "cd/m^2", "luminance L", "f4"),
         Column("relative_luminance", "1", "L/L0", "f4"),
         Column("status", "", "rig channel status", "enum", CHANNEL_STATUSES),

@@ -8,7 +8,8 @@ Layout (README "The run file")::
     /entry/parameters every procedure parameter, attr units
     /entry/config     the bench config text exactly as used
     /entry/instruments/<role>   idn, manufacturer, model, serial_number, firmware, resource, driver
-    /entry/data       NXdata: one resizable 1-D dataset per column (attrs units, long_name)
+    /entry/data       NXdata: one resizable 1-D dataset per column (attrs units, long_name);
+                      a constant column (``Column.constant``) is one scalar dataset
     /entry/<group>    extra NXdata groups with the same columns (lifetime channels)
     /entry/spectra    wavelength_nm, counts (steps x pixels), step, integration_time_s, ...
     /entry/analysis   derived figures, attr units (sub-group per data group)
@@ -31,16 +32,20 @@ import numpy as np
 from labrig import __version__ as LABRIG_VERSION
 from labrig.procedure import Column
 
-#: the format written: 2 names columns alike in every procedure (``voltage``,
-#: ``current``, ``current_density``, ``power_density``, ``compliance``; units in
-#: attributes), stores enumerated text as one-byte HDF5 enum codes, float32 where a
-#: procedure's columns say so, and figures when they are set
-FILE_FORMAT = "labrig-run/2"
+#: the format written: 3 stores a column that is constant per data group (a lifetime
+#: channel's set current and photodiode dark current) once, as a scalar dataset of the
+#: group, instead of in every row (a lifetime sample 49 -> 41 bytes)
+FILE_FORMAT = "labrig-run/3"
+#: format 2 names columns alike in every procedure (``voltage``, ``current``,
+#: ``current_density``, ``power_density``, ``compliance``; units in attributes), stores
+#: enumerated text as one-byte HDF5 enum codes, float32 where a procedure's columns say
+#: so, and figures when they are set; every column has a value per row
+V2_FORMAT = "labrig-run/2"
 #: the first format (solar-jv and sclc columns ``V``/``I``/``J``/``P``, spectrum's
 #: ``in_compliance``, lifetime status as 64-byte text, rows of 8-byte floats)
 V1_FORMAT = "labrig-run/1"
 #: the formats the reader opens (older ones through ``labrig.store.upgrade``)
-READABLE_FORMATS = (FILE_FORMAT, V1_FORMAT)
+READABLE_FORMATS = (FILE_FORMAT, V2_FORMAT, V1_FORMAT)
 #: HDF5 file-format bounds for writing: the oldest that SWMR allows (1.10), and no newer,
 #: so HDF5 1.10 tools (Debian's h5dump, h5ls) read every run file; "latest" under the
 #: HDF5 2.x that h5py bundles writes objects 1.10 cannot decode
@@ -192,6 +197,28 @@ def resizable(
     return group.create_dataset(name, shape=shape, maxshape=maxshape, chunks=chunks, dtype=dtype)
 
 
+def constant_column(group: h5py.Group, column: Column) -> h5py.Dataset:
+    """The scalar dataset of a column that is constant per data group: the fill value
+    until the writer stores the group's value with its first row."""
+    dtype = h5_dtype(column)
+    if dtype.kind not in "fiu" or h5py.check_enum_dtype(dtype) is not None:
+        raise ValueError(f"constant column {column.name!r} must be numeric, not {column.dtype}")
+    return group.create_dataset(column.name, shape=(), dtype=dtype, fillvalue=fill_value(dtype))
+
+
+def is_constant(ds: h5py.Dataset) -> bool:
+    """Whether a stored column is a per-group constant (format 3 on): a scalar dataset."""
+    return ds.shape == ()
+
+
+def row_count(group: h5py.Group) -> int:
+    """Rows a data group holds: the length of its first per-row column (0: none)."""
+    for name in [decode(c) for c in group.attrs.get("columns", [])]:
+        if name in group and not is_constant(group[name]):
+            return group[name].shape[0]
+    return 0
+
+
 def write_layout(
     path: Path,
     start: float,
@@ -253,7 +280,10 @@ def write_layout(
                 grp.attrs["axes"] = axis
                 grp.attrs[f"{axis}_indices"] = 0
             for col in cols:
-                ds = resizable(grp, col.name, h5_dtype(col), ROW_CHUNK)
+                if col.constant:
+                    ds = constant_column(grp, col)
+                else:
+                    ds = resizable(grp, col.name, h5_dtype(col), ROW_CHUNK)
                 column_attrs(ds, col.units, col.long_name)
         lg = entry.create_group("log")
         lg.attrs["NX_class"] = "NXcollection"
@@ -292,8 +322,7 @@ def mark_plots(entry: h5py.Group) -> None:
     filled = []
     for gname in groups:
         grp = entry[gname]
-        columns = [decode(c) for c in grp.attrs.get("columns", [])]
-        rows = grp[columns[0]].shape[0] if columns and columns[0] in grp else 0
+        rows = row_count(grp)
         grp.attrs["NX_class"] = "NXdata" if rows else "NXcollection"
         if rows:
             filled.append(gname)

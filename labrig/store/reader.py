@@ -405,7 +405,10 @@ def _read_group(
         item = get(f"column {gname}/{cname}", lambda c=cname: read_column(grp[c], values), None)
         if item is not None:
             cols[cname] = item
-    longest = max((len(data) for data, _, _ in cols.values()), default=0)
+    longest = max((len(data) for data, _, _ in cols.values() if np.ndim(data)), default=0)
+    for cname, (data, units, long_name) in cols.items():
+        if not np.ndim(data):  # constant per group (format 3): a value for every row
+            cols[cname] = (np.full(longest, data, dtype=data.dtype), units, long_name)
     for cname in [c for c, (data, _, _) in cols.items() if longest and not len(data)]:
         del cols[cname]  # wholly past the end of a truncated file
         damage.append(f"column {gname}/{cname} lost")
@@ -421,9 +424,9 @@ def dataset_values(ds: h5py.Dataset) -> Any:
 def read_column(
     ds: h5py.Dataset, values: Callable[[h5py.Dataset], Any] = dataset_values
 ) -> tuple[np.ndarray, str, str]:
-    """(data, units, long_name) of one data column; an enumerated one (format 2) as
-    its names."""
-    data = values(ds)
+    """(data, units, long_name) of one data column; an enumerated one (format 2 on) as
+    its names; a constant one (format 3) as its 0-d value."""
+    data = np.asarray(values(ds))
     names = enum_names(ds.dtype)
     if names is not None:
         data = np.array([names.get(int(code), str(code)) for code in data], dtype=object)

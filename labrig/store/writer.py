@@ -59,6 +59,7 @@ from labrig.store.layout import (
     enum_names,
     fill_value,
     h5_dtype,
+    is_constant,
     mark_plots,
     now_iso,
     read_value,
@@ -192,11 +193,14 @@ class _Buffers:
     def __init__(self, groups: Mapping[str, Sequence[Column]]) -> None:
         self.names = {g: frozenset(c.name for c in cols) for g, cols in groups.items()}
         self.fill = {
-            g: {c.name: fill_value(h5_dtype(c)) for c in cols} for g, cols in groups.items()
+            g: {c.name: fill_value(h5_dtype(c)) for c in cols if not c.constant}
+            for g, cols in groups.items()
         }
         self.rows: dict[str, dict[str, list]] = {
-            g: {c.name: [] for c in cols} for g, cols in groups.items()
+            g: {c.name: [] for c in cols if not c.constant} for g, cols in groups.items()
         }
+        #: a constant column's value for its group, to be written: {(group, column): value}
+        self.constants: dict[tuple[str, str], Any] = {}
         self.spectra: list[tuple] = []
         self.darks: list[tuple[int, np.ndarray]] = []
         self.log: list[tuple[float, int, bytes, bytes]] = []
@@ -209,6 +213,7 @@ class _Buffers:
         self.spectra.clear()
         self.darks.clear()
         self.log.clear()
+        self.constants.clear()
         self.pending = 0
 
 
@@ -243,6 +248,15 @@ class RunStore:
         self._committed: dict[str, int] = {g: 0 for g in groups}
         self.flush_interval_s = float(flush_interval_s)
         self._groups = {g: list(c) for g, c in groups.items()}
+        #: each group's constant columns: {column: dtype}, and the value a row gave
+        self._constant_dtypes = {
+            g: {c.name: h5_dtype(c) for c in cols if c.constant} for g, cols in groups.items()
+        }
+        self._constants: dict[str, dict[str, Any]] = {g: {} for g in groups}
+        #: the column whose length is a group's row count
+        self._count_column = {
+            g: next(c.name for c in cols if not c.constant) for g, cols in groups.items()
+        }
         self._pixels = spectrum_pixels
         self._buf = _Buffers(self._groups)
         self._lock = threading.RLock()
@@ -291,8 +305,8 @@ class RunStore:
         ``default_plot`` is the data group a viewer shows first.  Refused
         (``UserInputError``) with under ``MIN_FREE`` writable there; a warning (in the
         file's log too) when ``expected_rows`` will not fit."""
-        if not columns:
-            raise ValueError("a run needs at least one column")
+        if all(c.constant for c in columns):
+            raise ValueError("a run needs at least one column with a value per row")
         names = [c.name for c in columns]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate column names in {names}")
@@ -345,7 +359,7 @@ class RunStore:
         store = cls(path, all_groups, spectrum_pixels, flush_interval_s, lock)
         store.log("start", f"run started: {procedure} on {sample}")
         if expected_rows:
-            row = sum(h5_dtype(c).itemsize for c in columns) * len(all_groups)
+            row = sum(h5_dtype(c).itemsize for c in columns if not c.constant) * len(all_groups)
             need = expected_rows * (row + 8 * (spectrum_pixels or 0)) + CLOSE_RESERVE
             if need > left:
                 message = (
@@ -389,15 +403,21 @@ class RunStore:
         with f:
             entry = f["entry"]
             groups: dict[str, list[Column]] = {}
+            known: dict[str, dict[str, Any]] = {}  # constant columns' stored values
             for gname in [decode(g) for g in entry.attrs["data_groups"]]:
                 grp = entry[gname]
                 # a writer killed mid-flush can leave one column a batch longer
                 names = [decode(n) for n in grp.attrs["columns"]]
-                rows = min(grp[c].shape[0] for c in names)
-                for c in names:
+                per_row = [c for c in names if not is_constant(grp[c])]
+                rows = min(grp[c].shape[0] for c in per_row)
+                for c in per_row:
                     if grp[c].shape[0] > rows:
                         grp[c].resize(rows, axis=0)
                 groups[gname] = [_stored_column(grp[c]) for c in names]
+                for c in set(names) - set(per_row):
+                    value = grp[c][()]
+                    if value == value:  # NaN: no row gave it yet
+                        known.setdefault(gname, {})[c] = value.item()
             for gname in groups:  # rows may come again: each is a plot again
                 entry[gname].attrs["NX_class"] = "NXdata"
             previous = read_value(entry["status"])
@@ -408,6 +428,8 @@ class RunStore:
             pixels = entry["spectra"]["counts"].shape[1] if "spectra" in entry else None
         store = cls(path, groups, pixels, flush_interval_s, lock)
         store._have_wavelengths = pixels is not None
+        for gname, values in known.items():
+            store._constants[gname].update(values)
         store.log("resumed", f"run resumed (was {previous})")
         return store
 
@@ -501,6 +523,8 @@ class RunStore:
             extra = row.keys() - self._buf.names[gname]
             if extra:
                 raise ValueError(f"unknown column(s) {sorted(extra)} for group {gname!r}")
+            if self._constant_dtypes[gname]:
+                self._take_constants(gname, {n: row.get(n) for n in self._constant_dtypes[gname]})
             fill = self._buf.fill[gname]
             for name, values in bufs.items():
                 values.append(row.get(name, fill[name]))
@@ -529,6 +553,8 @@ class RunStore:
                 if len(lengths) != 1:
                     raise ValueError(f"columns of unequal length: {lengths}")
                 n = lengths.pop()
+                if self._constant_dtypes[gname]:
+                    self._take_constants(gname, self._batch_constants(gname, rows))
                 fill = self._buf.fill[gname]
                 for name, values in bufs.items():
                     given = rows.get(name)
@@ -538,6 +564,43 @@ class RunStore:
             return
         for row in rows:
             self.append_row(row, group)
+
+    def _take_constants(self, gname: str, given: Mapping[str, Any]) -> None:
+        """Rows' values of the constant columns ``{column: value}``: the first is the
+        group's (written at the next flush); a different one later is a procedure bug,
+        refused before anything of the rows is buffered.  None or NaN: not given."""
+        new = {}
+        for name, value in given.items():
+            if value is None or value != value:
+                continue
+            known = self._constants[gname].get(name)
+            if known is None:
+                new[name] = value
+            elif value != known:
+                kind = self._constant_dtypes[gname][name].type
+                if kind(value) != kind(known):
+                    raise ValueError(
+                        f"column {name!r} is constant per data group; {gname} has "
+                        f"{known!r}, a row gave {value!r}"
+                    )
+        for name, value in new.items():
+            self._constants[gname][name] = value
+            self._buf.constants[(gname, name)] = value
+
+    def _batch_constants(self, gname: str, rows: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
+        """The one value each constant column has in a batch of rows (refused if two)."""
+        values = {}
+        for name, dtype in self._constant_dtypes[gname].items():
+            given = np.asarray(rows.get(name, ()), dtype=dtype)
+            given = given[given == given]  # NaN: not given
+            if given.size:
+                if (given != given[0]).any():
+                    raise ValueError(
+                        f"column {name!r} is constant per data group; rows for {gname} "
+                        f"gave {sorted(set(given.tolist()))[:3]}"
+                    )
+                values[name] = given[0].item()
+        return values
 
     def append_spectrum(
         self, step: int, spectrum: Spectrum, dark: np.ndarray | None = None
@@ -665,7 +728,7 @@ class RunStore:
             self._fail_writes(exc)
             raise StoreWriteError(self.write_error) from None
         self._committed = {
-            g: self._ds(f"{g}/{cols[0].name}").shape[0] for g, cols in self._groups.items()
+            g: self._ds(f"{g}/{name}").shape[0] for g, name in self._count_column.items()
         }
         left, why = space_left(self.path)
         if left < CLOSE_RESERVE and self.write_error is None:
@@ -703,8 +766,11 @@ class RunStore:
             if not first:
                 continue
             for col in self._groups[gname]:
-                data = _to_array(cols[col.name], h5_dtype(col), col.name)
-                _append(self._ds(f"{gname}/{col.name}"), data)
+                if not col.constant:
+                    data = _to_array(cols[col.name], h5_dtype(col), col.name)
+                    _append(self._ds(f"{gname}/{col.name}"), data)
+        for (gname, name), value in buf.constants.items():
+            self._ds(f"{gname}/{name}")[()] = value
         self._write_spectra()
         if buf.log:
             t, lv, kind, msg = zip(*buf.log, strict=True)
@@ -836,6 +902,7 @@ def _stored_column(ds: h5py.Dataset) -> Column:
         long_name=decode(ds.attrs.get("long_name", name)),
         dtype=dtype,
         levels=levels,
+        constant=is_constant(ds),
     )
 
 

@@ -129,7 +129,7 @@ def test_nexus_attributes(tmp_path: Path) -> None:
     store.close("finished")
     with h5py.File(store.path, "r") as f:
         assert f.attrs["NX_class"] == "NXroot" and f.attrs["default"] == "entry"
-        assert f.attrs["file_format"] == "labrig-run/2"
+        assert f.attrs["file_format"] == "labrig-run/3"
         assert f["entry"].attrs["NX_class"] == "NXentry"
         data = f["entry/data"]
         assert data.attrs["NX_class"] == "NXdata"

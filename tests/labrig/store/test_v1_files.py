@@ -1,27 +1,16 @@
 """Run files of format 1 (``labrig-run/1``, written by the code of that format: see
-``v1/make_v1_fixtures.py``) open in every reader: inspect, report, export and resume."""
+``make_fixtures.py``) open in every reader: inspect, report, export and resume."""
 
 from __future__ import annotations
-
-import gzip
-from pathlib import Path
 
 import h5py
 import pytest
 
 from labrig.store import load_run, read_run
 
-V1 = Path(__file__).parent / "v1"
 
-
-def v1_file(name: str, tmp_path: Path) -> Path:
-    path = tmp_path / f"{name}.h5"
-    path.write_bytes(gzip.decompress((V1 / f"{name}.h5.gz").read_bytes()))
-    return path
-
-
-def test_format_1_lifetime_channel_ends_come_from_its_log_when_the_figures_are_gone(tmp_path):
-    path = v1_file("lifetime", tmp_path)
+def test_format_1_lifetime_channel_ends_come_from_its_log_when_the_figures_are_gone(old_file):
+    path = old_file(1, "lifetime")
     run = read_run(path)
     assert run.file_format == "labrig-run/1" and run.status == "failed"
     reason = "L0 1e+07 cd/m^2 not reachable: 1516 cd/m^2 at 17.78 mA (limit 100 mA)"
@@ -32,19 +21,19 @@ def test_format_1_lifetime_channel_ends_come_from_its_log_when_the_figures_are_g
     assert "end_reason" not in read_run(path).analysis.get("channel_01", {})
 
 
-def test_format_1_jvl_light_threshold_is_its_logged_noise_times_20(tmp_path):
-    run = load_run(v1_file("jvl", tmp_path)).run
+def test_format_1_jvl_light_threshold_is_its_logged_noise_times_20(old_file):
+    run = load_run(old_file(1, "jvl")).run
     noise, units = run.analysis[None]["photodiode_noise"]
     assert units == "A" and 0 < noise < 1e-12
     assert run.analysis[None]["light_threshold"] == (pytest.approx(20 * noise), "A")
 
 
-def test_format_1_files_in_inspect_report_and_export_under_format_2_names(tmp_path):
+def test_format_1_files_in_inspect_report_and_export_under_format_2_names(old_file, tmp_path):
     from labrig.describe import describe_run
     from labrig.export import export
     from labrig.report import make_report
 
-    files = [v1_file(name, tmp_path) for name in ("solar-jv", "jvl", "lifetime")]
+    files = [old_file(1, name) for name in ("solar-jv", "jvl", "lifetime")]
     solar = read_run(files[0])
     assert solar.axis == "voltage" and solar.signal == "current_density"
     assert list(solar.columns["light_reverse"])[2:6] == [
@@ -67,14 +56,14 @@ def test_format_1_files_in_inspect_report_and_export_under_format_2_names(tmp_pa
     assert "L0 1e+07 cd/m^2 not reachable" in summary  # channel 2's end, in its table
 
 
-def test_format_1_lifetime_run_resumes_in_its_own_format(tmp_path):
+def test_format_1_lifetime_run_resumes_in_its_own_format(old_file, tmp_path):
     import yaml
 
     from labrig.config import parse_config, shipped_config_dir
     from labrig.procedures.lifetime import LifetimeProcedure
     from labrig.runner import run_procedure
 
-    path = v1_file("lifetime", tmp_path)
+    path = old_file(1, "lifetime")
     before = read_run(path)
     rows = len(before.columns["channel_01"]["time"][0])
     data = yaml.safe_load((shipped_config_dir() / "sim.yaml").read_text())

@@ -1,23 +1,27 @@
-"""Writes the format-1 run files under this folder with the code that wrote format 1.
+"""Writes the run files of an older format under ``v<N>/`` with the code that wrote it.
 
-Not a test: run once with labrig as of commit 396211d (the last to write
-``labrig-run/1``) first on the path, e.g.::
+Not a test: run once with the labrig that wrote format N first on the path.  Format 1:
+commit 396211d (the last to write ``labrig-run/1``), e.g.::
 
     git archive 396211d | tar -x -C /tmp/v1src
     mkdir /tmp/v1site && cp -r /tmp/v1src/labrig /tmp/v1site/ && for d in procedures \
         drivers simulators configs; do cp -r /tmp/v1src/$d /tmp/v1site/labrig/$d; done
-    PYTHONPATH=/tmp/v1site python tests/labrig/store/v1/make_v1_fixtures.py
+    PYTHONPATH=/tmp/v1site python tests/labrig/store/make_fixtures.py 1
+
+Format 2: commit 80a7362 (the last to write ``labrig-run/2``), the same way with
+``... make_fixtures.py 2``.
 
 The files are stored gzip-compressed (mostly unwritten chunk space): ``lifetime.h5.gz``
 (two channels, channel 2 ended "L0 not reachable", then the rig link lost: failed, so it
-can be resumed), ``jvl.h5.gz`` (dark noise in the log only), ``solar-jv.h5.gz`` (columns
-``V``/``I``/``J``/``P``).
+can be resumed), ``jvl.h5.gz`` (format 1: dark noise in the log only), ``solar-jv.h5.gz``
+(format 1: columns ``V``/``I``/``J``/``P``).
 """
 
 from __future__ import annotations
 
 import gzip
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -40,8 +44,9 @@ def _config(name: str, **edit):
     return parse_config(data)
 
 
-def main() -> None:
-    assert FILE_FORMAT == "labrig-run/1", FILE_FORMAT
+def main(version: str) -> None:
+    assert FILE_FORMAT == f"labrig-run/{version}", FILE_FORMAT
+    here = HERE / f"v{version}"
     sim = yaml.safe_load((shipped_config_dir() / "sim.yaml").read_text())
     sim["instruments"]["lifetime"]["channels"] = 2
     sim["simulation"]["faults"] = {"lifetime": [{"kind": "disconnect", "after": 200}]}
@@ -72,9 +77,9 @@ def main() -> None:
             proc.set_parameters(params)
             result = run_procedure(proc, config, output_dir=Path(tmp) / name, progress=False)
             print(name, result.status, result.reason, result.path.stat().st_size)
-            with result.path.open("rb") as src, gzip.open(HERE / f"{name}.h5.gz", "wb") as dst:
+            with result.path.open("rb") as src, gzip.open(here / f"{name}.h5.gz", "wb") as dst:
                 shutil.copyfileobj(src, dst)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1])
