@@ -24,13 +24,13 @@ from typing import Literal
 
 import numpy as np
 from pymeasure.instruments import Instrument as PymeasureInstrument
-from pymeasure.instruments.keithley import Keithley2400 as PymeasureKeithley2400
 from pymeasure.instruments.validators import (
     strict_discrete_range,
     strict_discrete_set,
     strict_range,
 )
 
+from labrig.deferred import defer
 from labrig.drivers.visa import VisaTransport, connect_instrument, parse_floats, parse_identity
 from labrig.errors import (
     GarbledReplyError,
@@ -40,6 +40,13 @@ from labrig.errors import (
     OverRangeError,
 )
 from labrig.interfaces import InstrumentIdentity, SourceFunction, SourceMeter, SourceReading
+
+# the package's __init__ imports all its eighteen Keithley drivers, the 2281S's with
+# pandas (~0.5 s, ~30 MB): only the 2400's module is loaded, the package when used
+defer("pymeasure.instruments.keithley")
+from pymeasure.instruments.keithley.keithley2400 import (  # noqa: E402
+    Keithley2400 as PymeasureKeithley2400,
+)
 
 log = logging.getLogger(__name__)
 

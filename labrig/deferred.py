@@ -3,7 +3,9 @@
 pymeasure's ``pymeasure.experiment`` package imports its ``Results`` class, and with it
 pandas (~34 MB and ~0.5 s), whenever any of its parts is imported: labrig uses its
 ``Procedure`` and ``Parameter`` classes and never its CSV ``Results``, so a run would pay
-for pandas without touching it.  ``defer`` puts a stand-in into ``sys.modules`` that
+for pandas without touching it.  Likewise ``pymeasure.instruments.keithley``, whose
+``__init__`` imports all eighteen of its drivers (the 2281S's uses pandas at import): the
+2400 driver defers the package and imports the one module it subclasses.  ``defer`` puts a stand-in into ``sys.modules`` that
 imports the real module the first time one of its attributes is used (the GUI's pandas
 table, a user's own ``import pandas``); until then, nothing is loaded.
 
@@ -20,7 +22,8 @@ import threading
 import types
 from typing import Any
 
-_lock = threading.Lock()
+#: re-entrant: loading one deferred module may use another (the Keithley package, pandas)
+_lock = threading.RLock()
 
 
 class _Deferred(types.ModuleType):

@@ -63,3 +63,25 @@ def test_a_deferred_module_runs_only_when_an_attribute_is_used(tmp_path) -> None
     # unloaded through import and a scan of sys.modules; loaded by its first attribute,
     # after which the stand-in holds the real names
     assert out[:3] == ["False False", "42 True True", "True"]
+
+
+KEITHLEY = """
+import sys
+import labrig.drivers.keithley2400 as ours
+from labrig.deferred import loaded
+print(loaded("pymeasure.instruments.keithley"), sorted(
+    m.rsplit(".", 1)[-1] for m in sys.modules if m.startswith("pymeasure.instruments.keithley.")
+))
+from pymeasure.instruments.keithley import Keithley2281S, Keithley2400
+print(loaded("pymeasure.instruments.keithley"), Keithley2400 is ours.PymeasureKeithley2400)
+print(Keithley2281S.__name__)
+"""
+
+
+def test_the_2400_driver_loads_one_keithley_module_and_the_package_works_when_used() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", KEITHLEY], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    # not the eighteen drivers of pymeasure.instruments.keithley (the 2281S's pandas)
+    assert out[0] == "False ['buffer', 'keithley2400']"
+    assert out[1:3] == ["True True", "Keithley2281S"]
