@@ -26,7 +26,7 @@ from labrig.batch.file import (
     write_batch,
 )
 from labrig.procedure import Column
-from labrig.store import RunStore
+from labrig.store import FILE_FORMAT, RunStore
 
 
 def _run_file(folder: Path, sample: str, status: str = "finished") -> Path:
@@ -192,7 +192,7 @@ def test_not_a_batch_file_is_one_line(tmp_path):
     with pytest.raises(NotABatchFileError) as info:
         read_batch(run)
     assert str(info.value) == (
-        f"{run.absolute()}: not a labrig batch file (a labrig-run/2 file; a batch file "
+        f"{run.absolute()}: not a labrig batch file (a {FILE_FORMAT} file; a batch file "
         "has labrig-batch/1)"
     )
     text = tmp_path / "notes.h5"
