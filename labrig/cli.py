@@ -623,6 +623,64 @@ def sim_serve(config):
     click.echo("stopped", err=True)
 
 
+# --------------------------------------------------------------------------- batch
+@main.group(short_help="Many devices: a plan of substrates, pixels and measurements.")
+def batch() -> None:
+    """Measure many devices from one plan file: each pixel of each substrate is switched
+    in (every output off while relays move), measured into its own run file, and one
+    batch file links the run files and tables their headline figures.
+
+    \b
+    A plan (YAML; paths relative to it):
+      name: NSA series
+      bench: bench.yaml        # config with substrate.pixels (channel, area_cm2) and a switch
+      output_dir: runs/nsa
+      samples:
+        - {substrate: S1, condition: NSA 0.6 M}        # every pixel of the layout
+        - {substrate: S2, condition: control, pixels: [A, C]}
+      measurements:            # per pixel, in order; parameters as `labrig procedures NAME`
+        - jvl: {stop_voltage: 6}
+        - spectrum
+
+    \b
+    Then:
+      labrig batch run plan.yaml            runs/nsa/NSA_series_batch.h5 + one file per run
+      labrig batch run plan.yaml --resume   after a Ctrl-C or crash: finished runs are kept
+      labrig report runs/nsa/NSA_series_batch.h5
+    """
+
+
+@batch.command("run", short_help="Run a plan: every planned pixel, each into its own file.")
+@click.argument("plan", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the plan's batch file: runs that finished are kept, unfinished ones "
+    "are measured again into new files (the old ones kept).",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="One progress bar for the batch (device k of n, ETA), or none (default: a bar on "
+    "a terminal, else a line at each tenth).",
+)
+def batch_run(plan, resume, progress):
+    """Run PLAN: shorted or open pixels are found by the J-V-L sweep's first points,
+    skipped with the reason and counted in the yield.  Everything in the plan (pixels,
+    channels, areas, measurements, parameters, limits) is checked before anything is
+    switched or enabled.
+
+    Exit status: 0 finished, 1 failed, 2 bad plan, 130 aborted (then --resume).
+    """
+    from labrig.batch.command import batch_run as body
+    from labrig.runner import interrupt_on_signals
+    from labrig.terminal import keep_running_without_terminal
+
+    keep_running_without_terminal()
+    interrupt_on_signals()
+    sys.exit(body(plan, resume, progress))
+
+
 # --------------------------------------------------------------------------- queue
 @main.group(short_help="bluesky-queueserver's RE Manager for a bench (bluesky extra).")
 def queue() -> None:

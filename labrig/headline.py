@@ -41,7 +41,7 @@ def _with_units(value: Any, units: str) -> str:
     return f"{value} {units}".rstrip()
 
 
-def _shown(figures: Mapping[str, tuple[Any, str]], keys: Sequence[str]) -> list[str]:
+def shown_names(figures: Mapping[str, tuple[Any, str]], keys: Sequence[str]) -> list[str]:
     """The names of the figures to show: those matching ``keys`` (fnmatch patterns, in
     their order), or with no keys every figure but the details."""
     if keys:
@@ -108,7 +108,7 @@ def headline(
             groups.setdefault(group, {})[figure_name] = figure
         else:
             own[name] = figure
-    names = _shown(own, keys)
+    names = shown_names(own, keys)
     lines = _group_summary(groups) + _run_figures(own, names)
     shown = lines[:MAX_LINES]
     if len(lines) > MAX_LINES or groups or (keys and len(names) < len(own)):

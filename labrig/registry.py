@@ -214,6 +214,7 @@ MEASUREMENTS: tuple[Measurement, ...] = (
             "el_peak_wavelength",
             "cie_x",
             "cie_y",
+            "contact_note",
         ),
         device_kinds=("led",),
     ),

@@ -98,6 +98,12 @@ class ProgressDisplay:
         run so far, at most 15 min (a day-long run logs ~100 lines, not 8640)."""
         return min(max(10.0, elapsed / 10), 900.0)
 
+    def rename(self, name: str) -> None:
+        """Say what is being done now (a batch: which device), on the bar and the lines."""
+        self.name = name
+        if self._bar is not None:
+            self._bar.set_description(name, refresh=True)
+
     def update(self, percent: float) -> None:
         percent = min(max(float(percent), 0.0), 100.0)
         if self._bar is not None:

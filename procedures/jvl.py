@@ -150,6 +150,12 @@ class JVLProcedure(LabrigProcedure):
         maximum=1.0,
         description="stop when L falls below this fraction of its maximum as V rises; 0: off",
     )
+    contact_check = BooleanParameter(
+        "Stop at a shorted or open device",
+        default=True,
+        description="judge the contacts from each point (labrig.analysis.contact) and end "
+        "the sweep with the contact_defect figure when a pixel is shorted or open",
+    )
     max_current_density = FloatParameter(
         "Maximum current density (0 = off)",
         units="mA/cm^2",
@@ -418,6 +424,8 @@ class JVLProcedure(LabrigProcedure):
         self.emit_progress(100.0 * (step.index + 1) / len(self._levels))
 
         j = abs(step.current) / area_m2
+        if self.contact_check and self._contact_defect(step):
+            return True
         if step.compliance and self.stop_on_compliance:
             self.log_event(
                 "compliance",
@@ -450,6 +458,21 @@ class JVLProcedure(LabrigProcedure):
             )
             return True
         return False
+
+    def _contact_defect(self, step: _Step) -> bool:
+        """True (sweep ended, the defect recorded as figures) when the point shows a
+        shorted or open pixel."""
+        from labrig.analysis.contact import contact_defect
+
+        area = self.bench.config.device.active_area_cm2
+        defect = contact_defect(step.voltage, step.current, area, step.compliance)
+        if defect is None:
+            return False
+        self.log_event("contact", f"{defect.note}: sweep ended", logging.WARNING)
+        self.emit_analysis(
+            {"contact_defect": (defect.kind, ""), "contact_note": (defect.note, "")}
+        )
+        return True
 
     def _spectrum_due(self, k: int, provisional_luminance: float) -> bool:
         if self.spectra == "every_step":

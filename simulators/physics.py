@@ -12,11 +12,12 @@ so instruments served from different threads see one consistent device.
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import itertools
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -143,36 +144,50 @@ def build_device(
     raise ConfigError(f"device.model: unknown kind {model.kind!r}")
 
 
-#: the spread's random stream is its own (seed, this): drawing it leaves the noise as it was
+#: the spread's random stream is its own (seed, this, substrate, pixel): drawing it leaves
+#: the noise as it was
 _SPREAD_STREAM = 0x5B1D
 
 
-def draw_spread(spread: dict[str, Any], n: int, seed: int) -> dict[str, np.ndarray]:
-    """``n`` values of each spread parameter (``Distribution``), reproducible from
-    ``seed``; parameters are drawn in name order so adding one does not move the others'
-    first draws."""
-    rng = np.random.default_rng([seed, _SPREAD_STREAM])
-    drawn = {}
-    for key in sorted(spread):
-        dist = spread[key]
-        if dist.distribution == "lognormal":
-            drawn[key] = np.exp(rng.normal(math.log(dist.mean), dist.sd, n))
-        else:
-            drawn[key] = rng.normal(dist.mean, dist.sd, n)
+def _name_key(text: str) -> int:
+    """A name as seed entropy, the same in every process (``hash`` is salted per process)."""
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little")
+
+
+def draw_spread(
+    spread: dict[str, Any], pixels: Sequence[str], seed: int, substrate: str = ""
+) -> dict[str, np.ndarray]:
+    """One value of each spread parameter (``Distribution``) per pixel, each pixel from
+    its own stream keyed by (``seed``, ``substrate``, pixel name): the same seed gives
+    the same substrate again, another substrate differs, and a pixel's draw does not
+    depend on the other pixels of the layout.  Parameters are drawn in name order, so
+    adding one does not move the others' draws."""
+    drawn = {key: np.empty(len(pixels)) for key in spread}
+    for i, pixel in enumerate(pixels):
+        rng = np.random.default_rng([seed, _SPREAD_STREAM, _name_key(substrate), _name_key(pixel)])
+        for key in sorted(spread):
+            dist = spread[key]
+            if dist.distribution == "lognormal":
+                drawn[key][i] = math.exp(rng.normal(math.log(dist.mean), dist.sd))
+            else:
+                drawn[key][i] = rng.normal(dist.mean, dist.sd)
     return drawn
 
 
 def pixel_models(config: BenchConfig) -> dict[str, Any]:
     """Each substrate pixel's device model: ``device.model`` with the configured spread
-    drawn for it (seeded by ``simulation.seed``).  A draw outside a parameter's allowed
-    range is a ConfigError naming the pixel (narrow the spread)."""
+    drawn for it (seeded by ``simulation.seed``, the substrate ``device.sample`` and the
+    pixel's name).  A draw outside a parameter's allowed range is a ConfigError naming
+    the pixel (narrow the spread)."""
     from pydantic import ValidationError
 
     layout, model = config.substrate, config.device.model
     if layout is None or model is None:
         return {}
     names = list(layout.pixels)
-    drawn = draw_spread(config.simulation.spread, len(names), config.simulation.seed)
+    drawn = draw_spread(
+        config.simulation.spread, names, config.simulation.seed, config.device.sample
+    )
     models = {}
     for i, name in enumerate(names):
         values = {key: float(v[i]) for key, v in drawn.items()}

@@ -59,7 +59,7 @@ def switch_config(driver: str = "keithley7001", pixels: int = 4, **kw: Any) -> A
     return parse_config(switch_config_data(driver, pixels, **kw))
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def switch_configs():
     """Simulated benches with a substrate on a switch (``switch_config(driver, ...)``)."""
     from labrig.config import parse_config

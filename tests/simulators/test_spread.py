@@ -33,13 +33,27 @@ def test_a_seeded_spread_is_reproducible_and_seed_dependent(switch_configs):
 def test_drawn_mean_and_sd_match_the_distribution_within_sampling_error(seed):
     n = 400
     spread = {k: Distribution(**v) for k, v in SPREAD.items()}
-    drawn = draw_spread(spread, n, seed)
+    drawn = draw_spread(spread, [f"P{k}" for k in range(n)], seed)
     for key, dist in spread.items():
         x = drawn[key] if dist.distribution == "normal" else np.log(drawn[key])
         mu = dist.mean if dist.distribution == "normal" else math.log(dist.mean)
         # 4 standard errors: mean s.e. sd/sqrt(n), sd s.e. sd/sqrt(2(n-1))
         assert abs(x.mean() - mu) < 4 * dist.sd / math.sqrt(n), key
         assert abs(x.std(ddof=1) - dist.sd) < 4 * dist.sd / math.sqrt(2 * (n - 1)), key
+
+
+def test_each_substrate_draws_its_own_pixels_and_a_rerun_repeats_them(switch_configs):
+    data = switch_configs.switch_config_data(pixels=8, spread=SPREAD, seed=7)
+
+    def eqe(substrate: str, pixels: int = 8) -> list[float]:
+        cfg = dict(data, device={**data["device"], "sample": substrate})
+        cfg["substrate"] = {"pixels": dict(list(data["substrate"]["pixels"].items())[:pixels])}
+        return [m.eqe_max for m in pixel_models(switch_configs.parse_config(cfg)).values()]
+
+    s1, s2, s3 = eqe("S1"), eqe("S2"), eqe("S3")
+    assert len({tuple(s1), tuple(s2), tuple(s3)}) == 3  # three substrates differ
+    assert eqe("S2") == s2  # the same seed and substrate: the same pixels
+    assert eqe("S2", pixels=3) == s2[:3]  # a pixel's draw is its own, whatever the layout
 
 
 def test_pixels_of_a_substrate_carry_their_draws_in_the_physics(switch_configs):
