@@ -469,9 +469,7 @@ class JVLProcedure(LabrigProcedure):
         if defect is None:
             return False
         self.log_event("contact", f"{defect.note}: sweep ended", logging.WARNING)
-        self.emit_analysis(
-            {"contact_defect": (defect.kind, ""), "contact_note": (defect.note, "")}
-        )
+        self.emit_analysis({"contact_defect": (defect.kind, ""), "contact_note": (defect.note, "")})
         return True
 
     def _spectrum_due(self, k: int, provisional_luminance: float) -> bool:

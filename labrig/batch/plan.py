@@ -150,7 +150,8 @@ def _step(item: str | dict[str, Any], where: str) -> Step:
     try:
         parsed = parse_settings(measurement.procedure_class(), settings)
     except UserInputError as exc:
-        raise UserInputError(f"{where}.{measurement.name}: {str(exc).removeprefix('--set ')}")
+        message = str(exc).removeprefix("--set ")
+        raise UserInputError(f"{where}.{measurement.name}: {message}") from None
     return Step(measurement, parsed)
 
 
