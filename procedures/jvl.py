@@ -286,6 +286,9 @@ class JVLProcedure(LabrigProcedure):
         self._pending: list[_Step] = []
         self._stored_spectra = 0
         self._max_luminance = 0.0
+        from labrig.analysis.contact import ContactCheck
+
+        self._contacts = ContactCheck(config.device.active_area_cm2)
 
     def execute(self) -> None:
         bench = self.bench
@@ -462,10 +465,7 @@ class JVLProcedure(LabrigProcedure):
     def _contact_defect(self, step: _Step) -> bool:
         """True (sweep ended, the defect recorded as figures) when the point shows a
         shorted or open pixel."""
-        from labrig.analysis.contact import contact_defect
-
-        area = self.bench.config.device.active_area_cm2
-        defect = contact_defect(step.voltage, step.current, area, step.compliance)
+        defect = self._contacts.point(step.voltage, step.current, step.compliance)
         if defect is None:
             return False
         self.log_event("contact", f"{defect.note}: sweep ended", logging.WARNING)

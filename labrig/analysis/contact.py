@@ -11,6 +11,10 @@ from the first points of a voltage sweep.
   ``OPEN_BELOW_A``, ten times the SMU's noise on its lowest ranges: nothing is there.
 
 A sweep that never reaches ``CONDUCTING_V`` cannot tell an open pixel: it is not judged.
+Once a point has shown the pixel conducting as a diode (at ``CONDUCTING_V`` or above,
+over ``OPEN_BELOW_A``), its contacts are proven: what happens later in the sweep (a
+device failing open at high drive) is the device's breakdown, not a contact defect
+(``ContactCheck``).
 """
 
 from __future__ import annotations
@@ -51,3 +55,20 @@ def contact_defect(
             f"(under {OPEN_BELOW_A:g} A from {CONDUCTING_V:g} V): nothing on the contacts",
         )
     return None
+
+
+class ContactCheck:
+    """The rule applied along one sweep: each point judged (``contact_defect``) until one
+    shows the pixel conducting as a diode; from then on nothing is."""
+
+    def __init__(self, area_cm2: float) -> None:
+        self.area_cm2 = area_cm2
+        self.proven = False
+
+    def point(self, volts: float, amps: float, in_compliance: bool = False) -> ContactDefect | None:
+        if self.proven:
+            return None
+        defect = contact_defect(volts, amps, self.area_cm2, in_compliance)
+        if defect is None and volts >= CONDUCTING_V:
+            self.proven = True
+        return defect

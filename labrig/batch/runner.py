@@ -219,8 +219,9 @@ def run_batch(
 ) -> BatchResult:
     """Run ``plan`` (see the module docstring); returns how the batch ended.
 
-    ``mount(substrate)`` is called before the first run on each substrate of a bench
-    with real instruments (the operator mounts it; the simulated bench needs no one).
+    ``mount(substrate)`` is called before the first run on each further substrate of a
+    bench with real instruments (the operator mounts it; the simulated bench needs no
+    one), and on resuming before the first run.
     ``subscribers`` receive every run's records as well (a stable entry point for
     benchmarks and other programs); ``bench_factory(config, roles, channel=...)``.
     """
@@ -244,7 +245,8 @@ def run_batch(
     todo = sum(d.status not in DONE for d in bf.devices)
     shown = BatchProgress(progress, todo)
     real = not plan.config.simulated
-    mounted: str | None = None
+    # a new batch starts on the substrate the operator mounted; a resumed one asks
+    mounted = None if resume else plan.samples[0].substrate
     try:
         for k, (sample, pixel) in enumerate(pixels):
             indices = list(range(k * per_pixel, (k + 1) * per_pixel))
