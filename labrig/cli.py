@@ -646,6 +646,7 @@ def batch() -> None:
     Then:
       labrig batch run plan.yaml            runs/nsa/NSA_series_batch.h5 + one file per run
       labrig batch run plan.yaml --resume   after a Ctrl-C or crash: finished runs are kept
+      labrig report runs/nsa/NSA_series_batch.h5
     """
 
 

@@ -129,9 +129,11 @@ def device_config(
     return config.model_copy(update=update)
 
 
-def _step(item: str | dict[str, Any], where: str) -> Step:
+def _step(item: str | dict[str, Any], where: str, config: BenchConfig) -> Step:
+    """One measurement of the plan, its parameters checked as ``labrig run --set``'s
+    are (``labrig.runner.procedure_for``) for this bench's device."""
     from labrig import registry
-    from labrig.parameters import parse_settings
+    from labrig.runner import procedure_for
 
     if isinstance(item, str):
         name, values = item, {}
@@ -146,12 +148,8 @@ def _step(item: str | dict[str, Any], where: str) -> Step:
         measurement = registry.measurement(name)
     except UserInputError as exc:
         raise UserInputError(f"{where}: {exc}") from None
-    settings = [f"{k}={v}" for k, v in (values or {}).items()]
-    try:
-        parsed = parse_settings(measurement.procedure_class(), settings)
-    except UserInputError as exc:
-        message = str(exc).removeprefix("--set ")
-        raise UserInputError(f"{where}.{measurement.name}: {message}") from None
+    procedure = procedure_for(measurement, config, values or {}, f"{where}.{measurement.name}: ")
+    parsed = {k: getattr(procedure, k) for k in (values or {})}
     return Step(measurement, parsed)
 
 
@@ -191,23 +189,23 @@ def _samples(spec: PlanSpec, config: BenchConfig) -> tuple[Sample, ...]:
 
 
 def _check_steps(steps: tuple[Step, ...], config: BenchConfig, samples: tuple[Sample, ...]):
-    """Each measurement on this bench, on every pixel area planned: the device kind, the
-    roles, the procedure's own ``validate`` (limits, parameter combinations)."""
-    from labrig.runner import check_roles
+    """Each measurement as ``run_procedure`` checks it before it touches anything
+    (``labrig.runner.preflight``: the stored text, the parameters, ``validate`` with the
+    limits, the roles), on every pixel planned (the pixel's area is the device's)."""
+    from labrig.runner import preflight
 
     pixels = {p for s in samples for p in s.pixels}
     for i, step in enumerate(steps):
-        where = f"measurements.{i}.{step.name}"
-        step.measurement.check_device(config)
         for pixel in sorted(pixels):
             procedure = step.measurement.procedure_class()()
             procedure.set_parameters(dict(step.values))
             cfg = device_config(config, "check", pixel)
             try:
-                check_roles(procedure, cfg)
-                procedure.validate(cfg)
+                preflight(procedure, cfg, sample=f"{samples[0].substrate}-{pixel}")
             except UserInputError as exc:
-                raise UserInputError(f"{where} (pixel {pixel}): {exc}") from None
+                raise UserInputError(
+                    f"measurements.{i}.{step.name} (pixel {pixel}): {exc}"
+                ) from None
 
 
 def load_plan(path: Path) -> Plan:
@@ -232,7 +230,9 @@ def parse_plan(data: Any, *, text: str = "", path: Path | None = None) -> Plan:
     try:
         config = _bench(spec, base)
         samples = _samples(spec, config)
-        steps = tuple(_step(m, f"measurements.{i}") for i, m in enumerate(spec.measurements))
+        steps = tuple(
+            _step(m, f"measurements.{i}", config) for i, m in enumerate(spec.measurements)
+        )
         names = [s.name for s in steps]
         if len(set(names)) != len(names):
             raise UserInputError("measurements: a measurement is listed twice; once each")
