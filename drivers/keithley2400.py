@@ -611,7 +611,7 @@ class Keithley2400(VisaTransport, PymeasureKeithley2400, SourceMeter):
         # the output-off commands go out first, without waiting for a late reply
         stale = self._interrupted
         self._interrupted = False
-        self.clear_transport()
+        self.clear_if_unanswered(stale)
         if self.connection_state() == "closed":
             self.reopen()
             stale = False

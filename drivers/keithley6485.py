@@ -324,7 +324,7 @@ class Keithley6485(VisaTransport, SCPIMixin, PymeasureInstrument, Picoammeter):
         Never raises."""
         stale = self._interrupted
         self._interrupted = False  # :ABOR goes out at once; getting in step can wait
-        self.clear_transport()
+        self.clear_if_unanswered(stale)
         try:
             self.write(":ABOR")
         except InstrumentError as exc:

@@ -232,12 +232,16 @@ class VisaTransport:
     _stale_budget_s: float = 0.0
     _last_command: str = ""
     _closed: bool = False
+    #: a query was sent whose reply has not been read (its reply may be on the link)
+    _unanswered: bool = False
 
     # ------------------------------------------------------------------ transport
     def write(self, command: str, **kwargs: Any) -> None:  # type: ignore[override]
         if self._interrupted:
             self.resynchronise()
         self._last_command = command
+        if "?" in command:
+            self._unanswered = True
         with self._translated(f"sending {command[:40]!r}"):
             super().write(command, **kwargs)  # type: ignore[misc]
 
@@ -246,7 +250,9 @@ class VisaTransport:
         try:
             self._await_reply(action)
             with self._translated(action):
-                return super().read(**kwargs)  # type: ignore[misc]
+                reply = super().read(**kwargs)  # type: ignore[misc]
+            self._unanswered = False
+            return reply
         except BaseException:
             # whatever broke the read, a late reply may still be on its way, for as long
             # as the read was prepared to wait for it
@@ -310,6 +316,14 @@ class VisaTransport:
             raise  # a stop request, not a failure of the clear
         except Exception as exc:  # noqa: BLE001 - best effort by design
             log.warning("%s: device clear failed: %s", self.resource, exc)
+
+    def clear_if_unanswered(self, stale: bool) -> None:
+        """Device clear only when a reply may be on the link: ``stale`` (a read was cut
+        short) or a query not read yet.  pyvisa-py's clear of a TCPIP SOCKET waits for
+        0.1 s of silence, which a link in step would pay at every shutdown."""
+        if stale or self._unanswered:
+            self.clear_transport()
+            self._unanswered = False
 
     def resynchronise(self, limit_s: float | None = None) -> bool:
         """Get back in step after an interrupted transaction.

@@ -193,6 +193,46 @@ def test_shutdown_after_a_read_cut_short_by_ctrl_c(smu, bench, monkeypatch):
     assert smu.measure().voltage == pytest.approx(2.0, abs=1e-3)
 
 
+def _counting_clears(drv, monkeypatch) -> list[int]:
+    """Counts the device clears sent on ``drv``'s link (each still goes through)."""
+    conn = drv.adapter.connection
+    clears = []
+    real = conn.clear
+
+    def clear():
+        clears.append(1)
+        real()
+
+    monkeypatch.setattr(conn, "clear", clear)
+    return clears
+
+
+def test_shutdown_of_a_link_in_step_sends_no_device_clear(smu, bench, monkeypatch):
+    """A clear of a TCPIP SOCKET waits for 0.1 s of silence: only paid when a reply may
+    be on the link."""
+    clears = _counting_clears(smu, monkeypatch)
+    smu.configure_source("voltage", COMPLIANCE_A)
+    smu.set_level(3.0)
+    smu.enable_output()
+    smu.measure()
+    smu.shutdown()
+    assert clears == [] and not bench.operating_point.output_on
+
+
+def test_shutdown_after_a_query_never_read_clears_its_reply(smu, bench, monkeypatch):
+    smu.configure_source("voltage", COMPLIANCE_A)
+    smu.set_level(3.0)
+    smu.enable_output()
+    clears = _counting_clears(smu, monkeypatch)
+    smu.write(":READ?")  # Ctrl-C between the query and its read
+    smu.shutdown()
+    assert clears == [1] and not bench.operating_point.output_on
+    smu.configure_source("voltage", COMPLIANCE_A)
+    smu.set_level(2.0)
+    smu.enable_output()
+    assert smu.measure().voltage == pytest.approx(2.0, abs=1e-3)
+
+
 def test_out_of_range_level_reaches_no_instrument(smu, smu_sim):
     smu.configure_source("voltage", COMPLIANCE_A)
     with pytest.raises(InstrumentSettingError, match="±210 V"):
