@@ -47,19 +47,34 @@ def bench_config(tmp: Path, resources: dict[str, str]) -> Path:
 
 
 def timed_jvl(
-    config: Path, out: Path, settings: Mapping[str, object], profile: cProfile.Profile | None = None
+    config: Path,
+    out: Path,
+    settings: Mapping[str, object],
+    profile: cProfile.Profile | None = None,
+    cpu: list[float] | None = None,
 ) -> float:
-    """Seconds per point of a labrig J-V-L with ``settings`` (first row to last row)."""
+    """Seconds per point of a labrig J-V-L with ``settings`` (first row to last row);
+    ``cpu`` gets this process's CPU seconds per point over the same rows (every thread:
+    the store's flusher is labrig's work too; the instruments run in their own process)."""
     from labrig.config import load_config
     from labrig.procedures.jvl import JVLProcedure
     from labrig.runner import run_procedure
 
     stamps: list[float] = []
+    cpu_stamps: list[float] = []
 
-    class Timed(JVLProcedure):
+    def stamp() -> None:
+        stamps.append(time.perf_counter())
+        cpu_stamps.append(time.process_time())
+
+    class Timed(JVLProcedure):  # a step's row comes as one row, several as columns
+        def emit_row(self, values, group=None):
+            super().emit_row(values, group)
+            stamp()
+
         def emit_rows(self, columns, group=None):
             super().emit_rows(columns, group)
-            stamps.append(time.perf_counter())
+            stamp()
 
     proc = Timed()
     proc.set_parameters(dict(settings))
@@ -70,4 +85,6 @@ def timed_jvl(
         profile.disable()
     if result.status != "finished" or len(stamps) < 2:
         raise RuntimeError(f"labrig sweep: {result.status} {result.reason}, {len(stamps)} rows")
+    if cpu is not None:
+        cpu.append((cpu_stamps[-1] - cpu_stamps[0]) / (len(stamps) - 1))
     return (stamps[-1] - stamps[0]) / (len(stamps) - 1)

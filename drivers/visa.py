@@ -22,7 +22,7 @@ import select
 import socket
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, Literal, TypeVar
 
 import pyvisa
@@ -134,11 +134,6 @@ def _socket_of(adapter: Any) -> socket.socket | None:
     return sock if isinstance(sock, socket.socket) else None
 
 
-def _buffered(adapter: Any) -> bool:
-    """True when a pyvisa-py socket session already holds received bytes."""
-    return bool(getattr(_session_of(adapter), "_pending_buffer", b""))
-
-
 def connection_state(adapter: Any) -> ConnectionState:
     """Whether the peer is still there: 'closed' when a socket has hit EOF or a reset,
     'open' when it is alive, 'unknown' for links that cannot be probed (GPIB, serial)."""
@@ -185,6 +180,10 @@ def translate(exc: BaseException, resource: str, adapter: Any, action: str) -> I
 
 
 _T = TypeVar("_T")
+#: what a VISA write or read can raise that ``translate`` names (an InstrumentError is
+#: none of these: it passes through as it is)
+_VISA_FAILURES = (pyvisa.errors.Error, OSError, EOFError, UnicodeDecodeError)
+_KEEP_TIMEOUT = nullcontext()
 
 
 def parse_floats(reply: str, resource: str, command: str) -> list[float]:
@@ -242,15 +241,21 @@ class VisaTransport:
         self._last_command = command
         if "?" in command:
             self._unanswered = True
-        with self._translated(f"sending {command[:40]!r}"):
+        # plain try/except, the message built only on failure: this runs three times a
+        # J-V-L point (a generator context manager and an f-string each cost as much as
+        # the rest of the wrapper)
+        try:
             super().write(command, **kwargs)  # type: ignore[misc]
+        except _VISA_FAILURES as exc:
+            raise self._translate(exc, f"sending {command[:40]!r}") from exc
 
     def read(self, **kwargs: Any) -> str:  # type: ignore[override]
-        action = f"reading the reply to {self._last_command[:40]!r}"
         try:
-            self._await_reply(action)
-            with self._translated(action):
+            self._await_reply()
+            try:
                 reply = super().read(**kwargs)  # type: ignore[misc]
+            except _VISA_FAILURES as exc:
+                raise self._translate(exc, self._reading()) from exc
             self._unanswered = False
             return reply
         except BaseException:
@@ -260,28 +265,35 @@ class VisaTransport:
             self._stale_budget_s = max(self._stale_budget_s, self._current_timeout_s())
             raise
 
-    def _await_reply(self, action: str) -> None:
+    def _reading(self) -> str:
+        return f"reading the reply to {self._last_command[:40]!r}"
+
+    def _await_reply(self) -> None:
         """On a TCPIP SOCKET link, wait (up to the time-out) until the reply starts or the
         peer goes: an end of stream or a reset raises InstrumentDisconnectedError at once.
         Other links, and a reply already buffered, go straight to the VISA read."""
-        sock = _socket_of(self.adapter)  # type: ignore[attr-defined]
-        if sock is None or _buffered(self.adapter):  # type: ignore[attr-defined]
+        session = _session_of(self.adapter)  # type: ignore[attr-defined]
+        sock = getattr(session, "interface", None)
+        if not isinstance(sock, socket.socket) or getattr(session, "_pending_buffer", b""):
             return
-        timeout_s = self._current_timeout_s()
+        # the session's own time-out (seconds), as its read uses it
+        timeout_s = getattr(session, "timeout", None)
+        if not isinstance(timeout_s, float):
+            timeout_s = self._current_timeout_s()
         try:
             ready, _, _ = select.select([sock], [], [], timeout_s)
             if not ready:
                 raise InstrumentTimeoutError(
-                    f"{self.resource}: {action}: no reply within {timeout_s:g} s"
+                    f"{self.resource}: {self._reading()}: no reply within {timeout_s:g} s"
                 )
             alive = sock.recv(1, socket.MSG_PEEK)
         except (OSError, ValueError) as exc:
             raise InstrumentDisconnectedError(
-                f"{self.resource}: {action}: connection lost ({exc})"
+                f"{self.resource}: {self._reading()}: connection lost ({exc})"
             ) from None
         if not alive:
             raise InstrumentDisconnectedError(
-                f"{self.resource}: {action}: the connection was closed"
+                f"{self.resource}: {self._reading()}: the connection was closed"
             )
 
     def query(self, command: str) -> str:
@@ -292,14 +304,8 @@ class VisaTransport:
     def query_floats(self, command: str) -> list[float]:
         return parse_floats(self.query(command), self.resource, command)
 
-    @contextmanager
-    def _translated(self, action: str) -> Iterator[None]:
-        try:
-            yield
-        except InstrumentError:
-            raise
-        except (pyvisa.errors.Error, OSError, EOFError, UnicodeDecodeError) as exc:
-            raise translate(exc, self.resource, self.adapter, action) from exc  # type: ignore[attr-defined]
+    def _translate(self, exc: BaseException, action: str) -> InstrumentError:
+        return translate(exc, self.resource, self.adapter, action)  # type: ignore[attr-defined]
 
     def connection_state(self) -> ConnectionState:
         return connection_state(self.adapter)  # type: ignore[attr-defined]
@@ -374,16 +380,14 @@ class VisaTransport:
         except Exception:  # noqa: BLE001 - a dead session
             return self._timeout_s
 
-    @contextmanager
-    def extended_timeout(self, seconds: float) -> Iterator[None]:
+    def extended_timeout(self, seconds: float) -> AbstractContextManager[None]:
         """Lengthen the VISA time-out for one long operation (a sweep, a burst).  A budget
         within 1.5x the normal time-out keeps it (the operation then takes at most a
-        quarter of it): changing the time-out costs two VISA calls, on every reading."""
+        quarter of it): changing the time-out costs two VISA calls, on every reading (and
+        a generator context manager for nothing, hence a shared no-op one)."""
         if seconds <= 1.5 * self._timeout_s:
-            yield
-            return
-        with self.temporary_timeout(seconds):
-            yield
+            return _KEEP_TIMEOUT
+        return self.temporary_timeout(seconds)
 
     @contextmanager
     def temporary_timeout(self, seconds: float) -> Iterator[None]:

@@ -513,7 +513,10 @@ class JVLProcedure(LabrigProcedure):
             )
         rows = self._photometry.rows(steps)
         self._rows.extend(rows)
-        self.emit_rows({name: [r[name] for r in rows] for name in rows[0]})
+        if len(rows) == 1:  # every step of a sweep without spectra: no columns to build
+            self.emit_row(rows[0])
+        else:
+            self.emit_rows({name: [r[name] for r in rows] for name in rows[0]})
         return rows
 
     def _emit_figures(self) -> None:
