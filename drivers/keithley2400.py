@@ -30,7 +30,7 @@ from pymeasure.instruments.validators import (
     strict_range,
 )
 
-from labrig.deferred import defer
+from labrig.deferred import defer_pymeasure_packages
 from labrig.drivers.visa import VisaTransport, connect_instrument, parse_floats, parse_identity
 from labrig.errors import (
     GarbledReplyError,
@@ -43,7 +43,7 @@ from labrig.interfaces import InstrumentIdentity, SourceFunction, SourceMeter, S
 
 # the package's __init__ imports all its eighteen Keithley drivers, the 2281S's with
 # pandas (~0.5 s, ~30 MB): only the 2400's module is loaded, the package when used
-defer("pymeasure.instruments.keithley")
+defer_pymeasure_packages()
 from pymeasure.instruments.keithley.keithley2400 import (  # noqa: E402
     Keithley2400 as PymeasureKeithley2400,
 )

@@ -5,7 +5,10 @@ pandas (~34 MB and ~0.5 s), whenever any of its parts is imported: labrig uses i
 ``Procedure`` and ``Parameter`` classes and never its CSV ``Results``, so a run would pay
 for pandas without touching it.  Likewise ``pymeasure.instruments.keithley``, whose
 ``__init__`` imports all eighteen of its drivers (the 2281S's uses pandas at import): the
-2400 driver defers the package and imports the one module it subclasses.  ``defer`` puts a stand-in into ``sys.modules`` that
+2400 driver defers the package and imports the one module it subclasses; and
+``pymeasure.experiment`` itself, whose ``__init__`` loads ``Worker``, ``Results`` and
+``Experiment`` (IPython and zmq when installed): labrig imports its ``parameters`` and
+``procedure`` modules alone.  ``defer`` puts a stand-in into ``sys.modules`` that
 imports the real module the first time one of its attributes is used (the GUI's pandas
 table, a user's own ``import pandas``); until then, nothing is loaded.
 
@@ -60,6 +63,13 @@ def defer(name: str) -> None:
     if spec.submodule_search_locations is not None:
         proxy.__path__ = list(spec.submodule_search_locations)
     sys.modules[name] = proxy
+
+
+def defer_pymeasure_packages() -> None:
+    """Defer the pymeasure packages labrig takes single modules from (see above); called
+    by each labrig package or module that imports one, before it does."""
+    defer("pymeasure.experiment")
+    defer("pymeasure.instruments.keithley")
 
 
 def loaded(name: str) -> bool:

@@ -13,7 +13,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pymeasure.experiment.parameters import (
+from labrig.deferred import defer_pymeasure_packages
+from labrig.errors import ParameterError, did_you_mean
+
+defer_pymeasure_packages()  # pymeasure.experiment's parameters module alone
+from pymeasure.experiment.parameters import (  # noqa: E402
     BooleanParameter,
     FloatParameter,
     IntegerParameter,
@@ -21,8 +25,6 @@ from pymeasure.experiment.parameters import (
     Parameter,
     VectorParameter,
 )
-
-from labrig.errors import ParameterError, did_you_mean
 
 
 @dataclass(frozen=True)

@@ -33,10 +33,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pymeasure.experiment import FloatParameter, Procedure
-
+from labrig.deferred import defer_pymeasure_packages
 from labrig.limits import Drive, check_drives
 from labrig.records import Event, Figures, Progress, Record, Row, Rows, Spectrum
+
+defer_pymeasure_packages()  # pymeasure.experiment's parameters and procedure modules alone
+from pymeasure.experiment.parameters import FloatParameter  # noqa: E402
+from pymeasure.experiment.procedure import Procedure  # noqa: E402
 
 if TYPE_CHECKING:
     from labrig.bench import Bench

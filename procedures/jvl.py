@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pymeasure.experiment import (
+from pymeasure.experiment.parameters import (
     BooleanParameter,
     FloatParameter,
     IntegerParameter,

@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
-from pymeasure.experiment import (
+from pymeasure.experiment.parameters import (
     FloatParameter,
     IntegerParameter,
     ListParameter,

@@ -65,7 +65,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter, Parameter
+from pymeasure.experiment.parameters import (
+    FloatParameter,
+    IntegerParameter,
+    ListParameter,
+    Parameter,
+)
 
 from labrig.errors import InstrumentSettingError, ParameterError
 from labrig.instruments import driver_class

@@ -21,7 +21,7 @@ import logging
 from typing import Any
 
 import numpy as np
-from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter
+from pymeasure.experiment.parameters import FloatParameter, IntegerParameter, ListParameter
 
 from labrig.analysis.sclc import analyze_sclc
 from labrig.errors import ParameterError

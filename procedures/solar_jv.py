@@ -30,7 +30,7 @@ import math
 from typing import Any
 
 import numpy as np
-from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter
+from pymeasure.experiment.parameters import FloatParameter, IntegerParameter, ListParameter
 
 from labrig.analysis.solar import analyze_jv, hysteresis_index
 from labrig.errors import ParameterError

@@ -29,7 +29,7 @@ import math
 from typing import Any
 
 import numpy as np
-from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter
+from pymeasure.experiment.parameters import FloatParameter, IntegerParameter, ListParameter
 
 from labrig.errors import InstrumentError, ParameterError, SaturationError
 from labrig.limits import Drive, Requested
