@@ -9,6 +9,7 @@ parameters feed are in the simulator modules' docstrings (``labrig.simulators.le
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, field_validator
@@ -51,8 +52,9 @@ class DegradationModel(StrictModel):
 
 
 class LEDModel(StrictModel):
-    """Thin-film LED: V(J) = n·V_T·ln(1+J/J0) + (J/K)^(1/m) + J·Rs, EQE(J) with turn-on
-    and roll-off, Gaussian EL spectrum, Joule heating and degradation.
+    """Thin-film LED: V(J) = n·V_T·ln(1+J/J0) + (J/K)^(1/m) + J·Rs, a shunt Rsh across
+    the terminals (leakage that emits nothing; ``.inf``: none), EQE(J) with turn-on and
+    roll-off, Gaussian EL spectrum, Joule heating and degradation.
 
     Heating: two thermal nodes in series with the ambient (a Foster pair), each
     dΔT_i/dt = (R_i·V·J - ΔT_i)/τ_i: the substrate (``thermal_*``, seconds) and the
@@ -66,6 +68,8 @@ class LEDModel(StrictModel):
     k_a_cm2_vm: PositiveFloat = 2.4e-3
     m: PositiveFloat = 2.6
     rs_ohm_cm2: Annotated[float, Field(ge=0)] = 5.0
+    #: shunt (leakage) resistance-area across the terminals; .inf: no shunt
+    rsh_ohm_cm2: Annotated[float, Field(gt=0, allow_inf_nan=True)] = math.inf
     eqe_max: Annotated[float, Field(gt=0, le=1)] = 0.268
     j_on_a_cm2: PositiveFloat = 3e-5
     a: PositiveFloat = 1.2

@@ -10,6 +10,10 @@ Equations (J in A/cm², T the device temperature, V_T = k·T/q):
   device needs slightly more voltage for the same J).  ``current_at``
   inverts V(J) by a safeguarded Newton iteration in ln J from an upper bound (V is convex
   and increasing in ln J, so the iteration cannot overshoot): ~10 µs per call.
+* Shunt: a leakage resistance ``Rsh`` (Ω·cm², ``.inf``: none) across the terminals,
+  ``J = J_d(V) + V/Rsh`` with J_d the stack above; only J_d emits, so the EQE of the
+  terminal current is ``EQE_int(J_d)·J_d/J`` (a leaky pixel turns on later and peaks
+  lower).
 * EQE: ``EQE_int(J) = EQE_max·x/(1+x)/(1+(J/J_roll)^b)``, ``x = (J/J_on)^a`` (turn-on from
   trap filling, roll-off from Auger/field quenching) at ambient temperature, undegraded.
   Now: ``EQE(J) = EQE_int(J)·exp(-α·(T - T_amb))·(c1 + c2)``.
@@ -131,16 +135,16 @@ class LEDDevice:
     def _nvt(self) -> float:
         return self.model.ideality * Boltzmann * self.temperature_k / elementary_charge
 
-    def voltage_at_density(self, j_a_cm2: float) -> float:
-        """V(J) at the present temperature; -inf when J ≤ -J0 (beyond reverse saturation)."""
+    def _stack_voltage(self, j_a_cm2: float) -> float:
+        """V(J_d) of the diode stack alone; -inf when J ≤ -J0 (beyond reverse saturation)."""
         m = self.model
         if j_a_cm2 <= -m.j0_a_cm2:
             return -math.inf
         transport = math.copysign((abs(j_a_cm2) / m.k_a_cm2_vm) ** (1.0 / m.m), j_a_cm2)
         return self._nvt() * math.log1p(j_a_cm2 / m.j0_a_cm2) + transport + j_a_cm2 * m.rs_ohm_cm2
 
-    def current_density_at(self, volts: float) -> float:
-        """J(V) at the present temperature (inverse of ``voltage_at_density``)."""
+    def _stack_current_density(self, volts: float) -> float:
+        """J_d(V) of the diode stack alone (inverse of ``_stack_voltage``)."""
         m = self.model
         nvt = self._nvt()
         if volts <= 0.0:
@@ -164,6 +168,34 @@ class LEDDevice:
                 break
         return math.exp(u)
 
+    def current_density_at(self, volts: float) -> float:
+        """J(V) at the terminals at the present temperature: the stack and the shunt."""
+        return self._stack_current_density(volts) + volts / self.model.rsh_ohm_cm2
+
+    def voltage_at_density(self, j_a_cm2: float) -> float:
+        """V(J) at the terminals at the present temperature (inverse of
+        ``current_density_at``); without a shunt -inf when J ≤ -J0."""
+        rsh = self.model.rsh_ohm_cm2
+        if not math.isfinite(rsh) or j_a_cm2 == 0:
+            return self._stack_voltage(j_a_cm2)
+        # J(V) increases monotonically; the root lies between 0 and the voltage the
+        # stack or the shunt alone would need for all of J
+        if j_a_cm2 > 0:
+            low, high = 0.0, min(self._stack_voltage(j_a_cm2), j_a_cm2 * rsh)
+        else:
+            low, high = j_a_cm2 * rsh, 0.0
+        if high <= low:
+            return high
+        return brentq(lambda v: self.current_density_at(v) - j_a_cm2, low, high, xtol=1e-12)
+
+    def diode_current_density(self, j_a_cm2: float) -> float:
+        """The part of the terminal current density that flows through the diode (and
+        can emit); the rest leaks through the shunt."""
+        rsh = self.model.rsh_ohm_cm2
+        if not math.isfinite(rsh) or j_a_cm2 <= 0:
+            return j_a_cm2
+        return max(j_a_cm2 - self.voltage_at_density(j_a_cm2) / rsh, 0.0)
+
     def current_at(self, volts: float) -> float:
         return self.current_density_at(volts) * self.area_cm2
 
@@ -172,12 +204,16 @@ class LEDDevice:
 
     # ------------------------------------------------------------------ efficiency
     def intrinsic_eqe(self, j_a_cm2: float) -> float:
-        """EQE at ambient temperature, undegraded: the published EQE–J curve."""
+        """EQE at ambient temperature, undegraded, of the terminal current ``j_a_cm2``:
+        the published EQE–J curve of the diode's share (all of it without a shunt)."""
         if j_a_cm2 <= 0:
             return 0.0
         m = self.model
-        x = (j_a_cm2 / m.j_on_a_cm2) ** m.a
-        return m.eqe_max * x / (1.0 + x) / (1.0 + (j_a_cm2 / m.j_roll_a_cm2) ** m.b)
+        j = self.diode_current_density(j_a_cm2)
+        if j <= 0:
+            return 0.0
+        x = (j / m.j_on_a_cm2) ** m.a
+        return m.eqe_max * x / (1.0 + x) / (1.0 + (j / m.j_roll_a_cm2) ** m.b) * j / j_a_cm2
 
     def eqe(self, j_a_cm2: float) -> float:
         """EQE now: intrinsic × thermal quenching × remaining efficiency."""

@@ -295,3 +295,35 @@ def test_luminance_scaling_exponent(red: LEDDevice) -> None:
     assert 1.5 <= red.luminance_scaling_exponent([500, 1000, 2000]) <= 2.0
     with pytest.raises(ValueError, match="two"):
         red.luminance_scaling_exponent([1000])
+
+
+# ------------------------------------------------------------------ shunt
+def shunted(rsh_ohm_cm2: float) -> LEDDevice:
+    model = DeviceConfig.model_validate(load_preset("red_cspbi3")).model
+    return LEDDevice(model.model_copy(update={"rsh_ohm_cm2": rsh_ohm_cm2}), AREA)
+
+
+def test_a_shunt_leaks_ohmically_below_turn_on_and_inverts_exactly(red: LEDDevice) -> None:
+    leaky = shunted(1e4)
+    for volts in (-2.0, -0.5, 0.3, 1.0, 2.5, 4.0):
+        assert leaky.current_density_at(volts) == pytest.approx(
+            red.current_density_at(volts) + volts / 1e4, rel=1e-12, abs=1e-30
+        )
+        j = leaky.current_density_at(volts)
+        assert leaky.voltage_at_density(j) == pytest.approx(volts, abs=1e-9)
+    assert leaky.current_density_at(0.5) == pytest.approx(0.5 / 1e4, rel=1e-9)  # ohmic
+    assert red.current_density_at(0.5) < 1e-15  # the diode passes nothing there
+
+
+def test_the_shunt_current_emits_nothing(red: LEDDevice) -> None:
+    leaky = shunted(1e4)
+    j = leaky.current_density_at(2.6)
+    diode = j - 2.6 / 1e4
+    assert leaky.diode_current_density(j) == pytest.approx(diode, rel=1e-9)
+    # photons come from the diode's share: EQE of the terminal current scaled by J_d/J
+    assert leaky.intrinsic_eqe(j) == pytest.approx(red.intrinsic_eqe(diode) * diode / j, rel=1e-9)
+    assert leaky.photon_flux_per_s(j * AREA) == pytest.approx(
+        red.intrinsic_eqe(diode) * diode * AREA / Q, rel=1e-6
+    )
+    assert leaky.intrinsic_eqe(1e-6) < 0.01 * red.intrinsic_eqe(1e-6)  # all leakage
+    assert math.isinf(red.model.rsh_ohm_cm2)  # no shunt unless configured

@@ -8,12 +8,14 @@ from typing import Any
 
 import yaml
 
-#: the configured device-to-device spread (peak EQE, turn-on through K, series resistance)
+#: the configured device-to-device spread: peak EQE, turn-on (through K), series and
+#: shunt resistance
 EQE_MAX = {"mean": 0.20, "sd": 0.02}
 SPREAD = {
     "eqe_max": EQE_MAX,
     "k_a_cm2_vm": {"mean": 2.4e-3, "sd": 0.2, "distribution": "lognormal"},
     "rs_ohm_cm2": {"mean": 5.0, "sd": 1.0},
+    "rsh_ohm_cm2": {"mean": 3e5, "sd": 0.5, "distribution": "lognormal"},
 }
 #: a quick sweep: 0-4 V in 0.25 V steps crosses the EQE plateau (~1 mA/cm² near 2.8 V)
 JVL = {"stop_voltage": 4.0, "step_voltage": 0.25, "spectra": "none", "dark_readings": 3}

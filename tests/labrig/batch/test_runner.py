@@ -129,6 +129,19 @@ def test_peak_eqe_recovers_each_pixel_and_the_configured_distribution(batch):
     assert len({tuple(np.round(v, 6)) for v in by_substrate.values()}) == 3
 
 
+def test_each_pixels_shunt_is_recovered_from_its_sweep_below_turn_on(batch):
+    """Below 1 V only the shunt conducts: J = V/Rsh, the pixel's own drawn Rsh."""
+    for d in batch.read.devices:
+        if d.status != "finished":
+            continue
+        table = load_run(d.run_file).table()
+        low = (table["voltage"] > 0) & (table["voltage"] <= 1.0)
+        j_a_cm2 = table["current_density"][low] * 1e-3
+        fitted = float(np.sum(table["voltage"][low] ** 2) / np.sum(table["voltage"][low] * j_a_cm2))
+        model = pixel_models(batch.plan.device_config(d.substrate, d.pixel))[d.pixel]
+        assert fitted == pytest.approx(model.rsh_ohm_cm2, rel=0.01), (d.substrate, d.pixel)
+
+
 def _eqe_max(plan, d) -> float:
     return pixel_models(plan.device_config(d.substrate, d.pixel))[d.pixel].eqe_max
 
