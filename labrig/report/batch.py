@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -171,18 +171,32 @@ def _condition_name(condition: str) -> str:
     return condition or "(no condition)"
 
 
-def distributions_figure(
-    batch_name: str, measurement: str, rows: Sequence[Summary], labels: dict[str, str]
+def _panel_per_figure(
+    batch_name: str,
+    what: str,
+    rows: Sequence[Summary],
+    labels: dict[str, str],
+    panel: Callable[[Axes, Summary, Sequence[Summary], str], None],
 ) -> Figure:
-    """One histogram per figure over every device, stacked by condition."""
+    """One panel per figure among ``rows``, side by side, drawn by ``panel(ax, row over
+    every device, rows per condition, label)``."""
     figures = list(dict.fromkeys(r.figure for r in rows))
     fig, axes = new_figure(1, len(figures))
     for ax, name in zip(axes[0], figures, strict=True):
         whole, per = _by_condition(rows, name)
-        histogram_panel(ax, whole, per, labels.get(name, name))
+        panel(ax, whole, per, labels.get(name, name))
     letter_panels(list(axes[0]))
-    _figure_title(fig, batch_name, f"{measurement} distributions")
+    _figure_title(fig, batch_name, what)
     return fig
+
+
+def distributions_figure(
+    batch_name: str, measurement: str, rows: Sequence[Summary], labels: dict[str, str]
+) -> Figure:
+    """One histogram per figure over every device, stacked by condition."""
+    return _panel_per_figure(
+        batch_name, f"{measurement} distributions", rows, labels, histogram_panel
+    )
 
 
 def histogram_panel(ax: Axes, whole: Summary, per: Sequence[Summary], label: str) -> None:
@@ -237,14 +251,9 @@ def conditions_figure(
     batch_name: str, measurement: str, rows: Sequence[Summary], labels: dict[str, str]
 ) -> Figure:
     """Per figure: a box plot per condition with every device drawn over it."""
-    figures = list(dict.fromkeys(r.figure for r in rows))
-    fig, axes = new_figure(1, len(figures))
-    for ax, name in zip(axes[0], figures, strict=True):
-        whole, per = _by_condition(rows, name)
-        box_strip_panel(ax, whole, per, labels.get(name, name))
-    letter_panels(list(axes[0]))
-    _figure_title(fig, batch_name, f"{measurement} by condition")
-    return fig
+    return _panel_per_figure(
+        batch_name, f"{measurement} by condition", rows, labels, box_strip_panel
+    )
 
 
 def box_strip_panel(ax: Axes, whole: Summary, per: Sequence[Summary], label: str) -> None:
