@@ -371,7 +371,7 @@ def report(files, output_dir, fmt):
     Examples:
       labrig report runs/dev1_jvl_*.h5 runs/dev2_jvl_*.h5 -o figs
       labrig report runs/dev1_lifetime_*.h5 --format pdf
-      labrig report runs/batch_plan.h5 -o figs
+      labrig report runs/nsa/NSA_series_batch.h5 -o figs
     """
     from labrig.report import make_report
 

@@ -180,3 +180,42 @@ def test_each_pixel_gets_its_measurements_in_order_and_a_skip_covers_the_rest(
     assert a_spectrum.figures["peak_wavelength"] == (pytest.approx(628, abs=2), "nm")
     assert a_spectrum.run_file.stat().st_mtime >= a_jvl.run_file.stat().st_mtime
     assert b_spectrum.run_file is None and b_spectrum.reason.startswith("shorted: ")
+
+
+def test_the_batch_report_tables_the_run_files_figures_and_the_yield(batch, tmp_path):
+    """`labrig report` of this batch file: per condition, the statistics of the peak EQE
+    each device's own run file holds; per substrate, 6 of 8 pixels measured, the short
+    and the open pixel counted by kind."""
+    import csv
+
+    from labrig.report import make_report
+
+    result = make_report([batch.result.path], tmp_path, dpi=30)
+    assert result.tables == [
+        tmp_path / "NSA_series_batch_summary.csv",
+        tmp_path / "NSA_series_batch_yield.csv",
+    ]
+    eqe = {
+        d.substrate + "-" + d.pixel: load_run(d.run_file).figures()["peak_eqe"][0]
+        for d in batch.read.devices
+        if d.status == "finished"
+    }
+    with result.tables[0].open() as f:
+        rows = {(r["figure"], r["condition"]): r for r in csv.DictReader(f)}
+    for condition, substrates in (
+        ("NSA 0.6 M", ("S1", "S3")),
+        ("control", ("S2",)),
+        ("all", ("S1", "S2", "S3")),
+    ):
+        mine = {k: v for k, v in eqe.items() if k.split("-")[0] in substrates}
+        row = rows[("peak_eqe", condition)]
+        assert int(row["n"]) == len(mine) == 6 * len(substrates)
+        assert float(row["mean"]) == pytest.approx(np.mean(list(mine.values())), rel=1e-12)
+        assert float(row["sd_sample"]) == pytest.approx(np.std(list(mine.values()), ddof=1))
+        assert row["champion"] == max(mine, key=mine.get)
+    with result.tables[1].open() as f:
+        yields = [
+            (y["substrate"], y["planned"], y["measured"], y["skipped_shorted"], y["skipped_open"])
+            for y in csv.DictReader(f)
+        ]
+    assert yields == [(s, "8", "6", "1", "1") for s in ("S1", "S2", "S3")]
