@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -162,12 +162,6 @@ def _outcome(
     )
 
 
-def _replace(row: DeviceResult, **changes: Any) -> DeviceResult:
-    from dataclasses import replace
-
-    return replace(row, **changes)
-
-
 def _plan_rows(plan: Plan) -> list[DeviceResult]:
     return [DeviceResult(s, p, c, m, "pending", "", None, {}) for s, p, c, m in plan.rows]
 
@@ -195,7 +189,7 @@ def _resumed(plan: Plan, path: Path) -> BatchFile:
                 rows[i] = _outcome(steps[row.measurement], row, "finished", "", loaded.figures())
             continue
         superseded.append((i, row.run_file))
-        rows[i] = _replace(row, status="pending", reason="", run_file=None, figures={})
+        rows[i] = replace(row, status="pending", reason="", run_file=None, figures={})
     bf = BatchFile(path, plan.name, plan.text, rows)
     bf.superseded = superseded
     return bf
@@ -204,7 +198,7 @@ def _resumed(plan: Plan, path: Path) -> BatchFile:
 def _skip_rest(bf: BatchFile, indices: list[int], reason: str) -> None:
     for i in indices:
         if bf.devices[i].status not in DONE:
-            bf.devices[i] = _replace(bf.devices[i], status="skipped", reason=reason)
+            bf.devices[i] = replace(bf.devices[i], status="skipped", reason=reason)
     bf.write()
 
 
@@ -251,6 +245,10 @@ def run_batch(
         for k, (sample, pixel) in enumerate(pixels):
             indices = list(range(k * per_pixel, (k + 1) * per_pixel))
             if all(bf.devices[i].status in DONE for i in indices):
+                continue
+            found = [bf.devices[i] for i in indices if bf.devices[i].status == "skipped"]
+            if found:  # a resumed batch whose file had not caught up with a defect
+                _skip_rest(bf, indices, found[0].reason)
                 continue
             if real and mount is not None and mounted != sample.substrate:
                 mount(sample.substrate)
@@ -303,7 +301,7 @@ def _measure(
     procedure.set_parameters(dict(step.values))
 
     def started(run_file: Path) -> None:
-        bf.set(index, _replace(row, status="pending", run_file=run_file))
+        bf.set(index, replace(row, status="pending", run_file=run_file))
 
     result = run_procedure(
         procedure,
@@ -315,7 +313,7 @@ def _measure(
     )
     reason = result.told or result.reason or ""
     done = _outcome(
-        step, _replace(row, run_file=result.path), result.status, reason, result.analysis
+        step, replace(row, run_file=result.path), result.status, reason, result.analysis
     )
     bf.set(index, done)
     log.info("%s/%s %s: %s", row.substrate, row.pixel, step.name, done.status)
