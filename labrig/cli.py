@@ -190,8 +190,25 @@ def main() -> None:
     help="Also write the run's Bluesky event-model documents to FILE as they come, one "
     "[name, doc] JSON line each (bluesky extra).",
 )
+@click.option(
+    "--publish",
+    metavar="URI",
+    default=None,
+    help="Also send the run to the lab catalogue at URI as it goes (catalog extra; default: "
+    "the config's `publish`; API key from LABRIG_CATALOG_API_KEY).",
+)
 def run(
-    procedure, config, simulate, settings, sample, operator, output_dir, resume, progress, documents
+    procedure,
+    config,
+    simulate,
+    settings,
+    sample,
+    operator,
+    output_dir,
+    resume,
+    progress,
+    documents,
+    publish,
 ):
     """Run PROCEDURE on the bench and write one HDF5 run file.
 
@@ -215,11 +232,18 @@ def run(
     from labrig.runner import procedure_for, run_procedure
 
     proc = procedure_for(measurement, cfg, split_settings(settings), prefix="--set ")
+    extra = [] if documents is None else [_document_writer(documents)]
+    publisher = None
+    if publish or cfg.publish:
+        from labrig.catalog.commands import publisher as catalog_publisher
+
+        publisher = catalog_publisher(publish or cfg.publish)
+        extra.append(publisher)
     subscribers = None
-    if documents is not None:
+    if extra:
         from labrig.subscribers import standard_subscribers
 
-        subscribers = [*standard_subscribers(progress), _document_writer(documents)]
+        subscribers = [*standard_subscribers(progress), *extra]
     result = run_procedure(
         proc,
         cfg,
@@ -239,6 +263,11 @@ def run(
             err=True,
         )
     click.echo(f"{result.status}: {result.path}")
+    if publisher is not None:
+        from labrig.catalog.commands import unpublished
+
+        if (line := unpublished(publisher)) is not None:
+            click.echo(line, err=True)
     if result.told:  # the file keeps the full reason (``labrig inspect``)
         click.echo(f"reason: {result.told}")
     from labrig.headline import headline
@@ -731,6 +760,66 @@ def queue_serve(config, state_dir, output_dir, documents, manager_args):
     if state_dir is None:
         state_dir = Path(click.get_app_dir("labrig")) / "queue" / Path(cfg.source_path).stem
     bluesky_queue.serve(cfg, state_dir, output_dir, manager_args, documents)
+
+
+# --------------------------------------------------------------------------- catalog
+@main.group(short_help="The lab catalogue: serve, search and sync runs on Tiled (catalog extra).")
+def catalog() -> None:
+    """Run files searchable and readable over HTTP, through Tiled (catalog extra)."""
+
+
+@catalog.command("serve", short_help="Serve a runs directory as a Tiled catalogue.")
+@click.argument(
+    "directory", required=False, default="runs", type=click.Path(file_okay=False, path_type=Path)
+)
+@click.option(
+    "--database",
+    metavar="URI",
+    help="Catalogue database (default: SQLite in DIR/.labrig-catalog/); e.g. "
+    "postgresql://user@host/labrig for a lab server.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--public", is_flag=True, help="Reads without the API key (writes still need it).")
+def catalog_serve(directory, database, host, port, public):
+    """Serve DIRECTORY (default: runs) until Ctrl-C: its run files, registered as they
+    appear and updated while written, and the runs benches publish to it.  The API key
+    writes need is printed at the first start (or set LABRIG_CATALOG_API_KEY)."""
+    from labrig.catalog.commands import require_extra, serve
+
+    require_extra("labrig catalog")
+    serve(directory, database=database, host=host, port=port, public=public, echo=click.echo)
+
+
+@catalog.command("search", short_help="Runs matching NAME OP VALUE terms.")
+@click.argument("query")
+@click.option("--uri", default=None, help="The catalogue (default: $LABRIG_CATALOG_URI or local).")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, None))
+def catalog_search(query, uri, limit):
+    """Runs whose metadata match every term of QUERY, one line each, e.g.
+
+    \b
+      labrig catalog search "procedure=jvl peak_eqe>20 sample~NSA"
+
+    OP: = != > >= < <= and ~ (contains).  A name that is not a field (procedure, sample,
+    operator, status, bench, device_kind, start_time, ...) is a figure (peak_eqe)."""
+    from labrig.catalog.commands import default_uri, require_extra, search
+
+    require_extra("labrig catalog")
+    found = search(query, uri or default_uri(), limit, click.echo)
+    click.echo(f"{found} run(s)", err=True)
+
+
+@catalog.command("sync", short_help="Send a directory's runs a catalogue lacks.")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("uri")
+def catalog_sync(directory, uri):
+    """Send every run file in DIRECTORY that the catalogue at URI lacks or holds
+    differently (after a run published while the catalogue was down)."""
+    from labrig.catalog.commands import require_extra, sync
+
+    require_extra("labrig catalog")
+    sys.exit(EXIT_FAILED if sync(directory, uri, click.echo) else EXIT_OK)
 
 
 if __name__ == "__main__":  # pragma: no cover

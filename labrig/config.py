@@ -163,6 +163,8 @@ class BenchConfig(StrictModel):
     simulation: SimulationConfig = SimulationConfig()
     #: the pixels of the substrate on the switch (needs a ``switch`` instrument)
     substrate: SubstrateLayout | None = None
+    #: a lab catalogue every run of this bench is published to (``labrig run --publish``)
+    publish: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = None
     #: the YAML text exactly as loaded (stored in every run file), and where it came from
     source_text: str = Field(default="", exclude=True)
     source_path: str = Field(default="", exclude=True)

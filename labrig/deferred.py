@@ -75,3 +75,12 @@ def defer_pymeasure_packages() -> None:
 def loaded(name: str) -> bool:
     """Whether ``name`` has really been imported (not only deferred)."""
     return name in sys.modules and not isinstance(sys.modules[name], _Deferred)
+
+
+def require(name: str) -> None:
+    """Load ``name`` for real now: for a library that imports its submodules behind the
+    stand-in's back (dask, under tiled, reads ``pandas.core`` while pandas' own import
+    is still under way)."""
+    module = sys.modules.get(name)
+    if isinstance(module, _Deferred):
+        _load(module)
