@@ -13,7 +13,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from catalog_support import CORRUPT, TRUNCATED, assert_same_data, poll  # noqa: E402
-from report_runs import start_slow_run  # noqa: E402
 
 from labrig.store import load_run  # noqa: E402
 
@@ -151,26 +150,51 @@ def test_a_node_pointing_outside_the_directory_is_never_read(served, client) -> 
 
 
 def test_a_growing_run_appears_updates_and_closes_without_a_restart(served, client) -> None:
+    """A writer in another process, moved step by step: the catalogue follows each step
+    (registered at creation, rows while running, status and figures at the close)."""
+    import subprocess
+
     from labrig.catalog.register import run_key
 
-    proc, path = start_slow_run(served.directory / "bench2")  # writes bench2/runs/*.h5
-    key = run_key(served.directory, path)
+    out = served.directory / "bench2"
+    writer = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("stepped_writer.py")), str(out)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+    def step(command: str) -> None:
+        writer.stdin.write(command + "\n")
+        writer.stdin.flush()
+        assert writer.stdout.readline().strip() == "ok"
+
     try:
+        path = Path(writer.stdout.readline().strip())
+        key = run_key(served.directory, path)
+        assert key == f"bench2--{path.stem}"
         first = poll("the run registered", lambda: key in client and client[key].metadata)
-        assert first["procedure"] == "jvl"
-        running = poll(
-            "rows while running",
-            lambda: (
-                (md := client[key].metadata)["status"] == "running" and md["rows"]["data"] and md
-            ),
-        )
-        assert running["rows"]["data"] > 0
-        proc.wait(timeout=60)
-        done = poll("the closed run", lambda: (md := client[key].metadata)["status"] == "finished"
+        assert (first["procedure"], first["status"], first["bench"]) == (
+            "stepped", "running", "stepped bench"
+        )  # fmt: skip
+        step("rows 7")
+        poll("7 rows", lambda: client[key].metadata["rows"] == {"data": 7})
+        step("rows 5")
+        step("figure peak_eqe 21.5")
+        md = poll("12 rows", lambda: (md := client[key].metadata)["rows"] == {"data": 12} and md)
+        assert md["status"] == "running"
+        step("close")
+        done = poll("the close", lambda: (md := client[key].metadata)["status"] == "finished"
                     and md)  # fmt: skip
-        assert done["rows"]["data"] > running["rows"]["data"]
-        assert done["figures"]["peak_eqe"] == pytest.approx(load_run(path).figures()["peak_eqe"][0])
+        assert done["figures"] == {"peak_eqe": 21.5} and done["units"] == {"peak_eqe": "%"}
         assert_same_data(client[key], path)
+        assert list(search_keys(client, "procedure=stepped peak_eqe>21")) == [key]
     finally:
-        proc.kill()
-        proc.wait()
+        writer.kill()
+        writer.wait()
+
+
+def search_keys(client, text: str):
+    from labrig.catalog.query import search
+
+    return search(client, text)
