@@ -11,10 +11,10 @@ holds can stop the registrar or the server.
 
 from __future__ import annotations
 
-import dataclasses
+import asyncio
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,40 +68,63 @@ def describe(path: Path, name: str) -> tuple[dict[str, Any], Any]:
     return metadata, LabrigRunAdapter.from_loaded(loaded, metadata)
 
 
+class KeyLocks:
+    """One lock per key: a file is registered by one thread at a time (the scan's pool
+    and the watcher may meet on a file), different files at once."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+
+    def get(self, key: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+
 class Registrar:
-    """Registers DIR's run files with the catalogue at ``uri`` (as its API key allows)."""
+    """Registers DIR's run files with the server's own catalogue (``tree``), on the
+    server's event loop (``loop``): a registration is one database transaction, not an
+    HTTP request (and needs no key: the server registers what it serves)."""
 
-    def __init__(self, uri: str, key: str, directory: Path) -> None:
-        from labrig.catalog import tiled_ready
-
-        tiled_ready()
-        from tiled.client import from_uri
-
+    def __init__(self, tree: Any, loop: asyncio.AbstractEventLoop, directory: Path) -> None:
         self.directory = Path(directory).resolve()
-        self.root = from_uri(uri, api_key=key)
+        self.tree = tree
+        self.loop = loop
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self._lock = KeyLocks()
 
-    def scan(self) -> int:
-        """Register every run file in DIR; drop nodes of files no longer there."""
-        seen = set()
-        for path in run_files(self.directory):
-            seen.add(self.register(path))
-        for key in set(self.registered()) - seen:
+    def _call(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=120)
+
+    def scan(self, workers: int = 2) -> int:
+        """Register every run file in DIR (``workers`` reading files at a time); drop
+        nodes of files no longer there."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        known = set(self.registered())
+
+        def one(path: Path) -> str:
+            return self.register(path, new=run_key(self.directory, path) not in known)
+
+        with ThreadPoolExecutor(workers) as pool:
+            seen = set(pool.map(one, run_files(self.directory)))
+        for key in known - seen:
             self.remove(key)
         return len(seen)
 
-    def registered(self) -> Iterable[str]:
+    def registered(self) -> list[str]:
         """Keys of the nodes registered from DIR (not the runs benches published)."""
         from tiled.queries import Eq
 
-        return self.root.search(Eq("origin", "directory")).keys()
+        return self._call(self.tree.search(Eq("origin", "directory")).keys_range(0, None))
 
-    def register(self, path: Path) -> str:
-        """Register ``path`` or bring its node up to date; returns its key."""
+    def register(self, path: Path, new: bool = False) -> str:
+        """Register ``path`` or bring its node up to date; returns its key.  ``new``: the
+        caller knows the catalogue has no node for it (no look-up first)."""
+        from tiled.server.schemas import Asset, DataSource
         from tiled.structures.core import StructureFamily
-        from tiled.structures.data_source import Asset, DataSource, Management
+        from tiled.structures.data_source import Management
         from tiled.utils import ensure_uri
 
         from labrig.catalog.adapter import MIMETYPE
@@ -109,13 +132,14 @@ class Registrar:
         key = run_key(self.directory, path)
         metadata, adapter = describe(path, str(path.relative_to(self.directory)))
         metadata["origin"] = "directory"
-        sources = []
+        sources, keys = [], None
         if adapter is not None:
+            keys = list(adapter.structure().keys)
             sources = [
                 DataSource(
                     structure_family=StructureFamily.container,
                     mimetype=MIMETYPE,
-                    structure=dataclasses.asdict(adapter.structure()),
+                    structure={"keys": keys, "count": len(keys)},
                     parameters={},
                     management=Management.external,
                     assets=[
@@ -123,39 +147,51 @@ class Registrar:
                     ],
                 )
             ]
-        with self._lock:
-            node = self.root.get(key)
-            if node is not None and self._same_shape(node, adapter):
-                node.replace_metadata(metadata, drop_revision=True)
-                return key
+
+        async def apply() -> None:
+            node = None if new else await self._node(key)
+            if node is not None and await self._parts(node) == keys:
+                await node.replace_metadata(metadata, drop_revision=True)
+                return
             if node is not None:  # became readable, or its parts changed: made anew
-                node.delete(recursive=True)
-            self.root.new(
-                StructureFamily.container,
-                sources,
-                key=key,
+                await node.delete(recursive=True)
+            await self.tree.create_node(
+                structure_family=StructureFamily.container,
                 metadata=metadata,
+                key=key,
                 specs=[],
+                data_sources=sources,
             )
+
+        with self._lock.get(key):
+            self._call(apply())
         return key
 
+    async def _node(self, key: str) -> Any:
+        from tiled.server.core import NoEntry
+
+        try:
+            return await self.tree.lookup_adapter([key])
+        except NoEntry:
+            return None
+
     @staticmethod
-    def _same_shape(node: Any, adapter: Any) -> bool:
-        """Whether the registered node has the data source and parts ``adapter`` has."""
-        sources = node.data_sources() or []
-        if adapter is None:
-            return not sources
+    async def _parts(node: Any) -> list[str] | None:
+        """The parts a registered node's data source names (None: it has none)."""
+        sources = await node.data_sources()
         if not sources:
-            return False
+            return None
         structure = sources[0].structure
-        keys = structure["keys"] if isinstance(structure, dict) else structure.keys
-        return list(keys) == list(adapter.structure().keys)
+        return list(structure["keys"] if isinstance(structure, dict) else structure.keys)
 
     def remove(self, key: str) -> None:
-        with self._lock:
-            node = self.root.get(key)
+        async def drop() -> None:
+            node = await self._node(key)
             if node is not None:
-                node.delete(recursive=True)
+                await node.delete(recursive=True)
+
+        with self._lock.get(key):
+            self._call(drop())
 
     # ------------------------------------------------------------------ watching
     def start(self) -> None:

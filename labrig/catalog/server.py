@@ -5,11 +5,12 @@ One Tiled app (``build``) over one catalogue database: the embedded SQLite file
 Tiled takes (``--database postgresql://...`` for a lab server behind several workers).
 It serves
 
-* the run files in DIR, registered by reference (``labrig.catalog.register``; read by
+* the run files in DIR, registered by reference (``labrig.catalog.register``, in the
+  server's own process and event loop; read by
   ``labrig.catalog.adapter``), never a file outside DIR (Tiled refuses any reference
   outside its readable storage);
 * runs benches publish into it (``labrig run --publish``): their data live in Tiled's
-  writable storage under ``DIR/.labrig-catalog/`` (arrays as files, tables in DuckDB).
+  writable storage under ``DIR/.labrig-catalog/data`` (arrays as files).
 
 Writes need the API key; reads too unless ``public``.
 
@@ -113,37 +114,51 @@ def initialize(database: str) -> None:
         stamp_head(ALEMBIC_INI_TEMPLATE_PATH, ALEMBIC_DIR, database)
 
 
-def build(
-    directory: Path,
-    *,
-    key: str,
-    database: str | None = None,
-    public: bool = False,
-) -> Any:
-    """The catalogue's ASGI (FastAPI) app over ``directory``; see the module docstring
-    for what it serves and where the web view is mounted."""
+def catalogue(directory: Path, database: str | None = None) -> Any:
+    """The Tiled catalogue over ``directory`` (its database created on first use): reads
+    run files inside ``directory`` only, writes published runs' arrays under its state."""
     from labrig.catalog import tiled_ready
 
     tiled_ready()
     from tiled.catalog import from_uri
-    from tiled.config import Authentication
-    from tiled.server.app import build_app
 
     from labrig.catalog.adapter import MIMETYPE, LabrigRunAdapter
 
     directory = Path(directory).resolve()
     if not directory.is_dir():
         raise UserInputError(f"{directory}: not a directory")
-    state = state_dir(directory)
-    (state / "data").mkdir(exist_ok=True)
+    data = state_dir(directory) / "data"
+    data.mkdir(exist_ok=True)
     database = database_uri(directory, database)
     initialize(database)
-    tree = from_uri(
+    return from_uri(
         database,
         readable_storage=[str(directory)],
-        writable_storage=[str(state / "data"), f"duckdb:///{state / 'tables.duckdb'}"],
+        writable_storage=[str(data)],
         adapters_by_mimetype={MIMETYPE: LabrigRunAdapter},
     )
+
+
+def build(
+    directory: Path,
+    *,
+    key: str,
+    database: str | None = None,
+    public: bool = False,
+    tree: Any = None,
+) -> Any:
+    """The catalogue's ASGI (FastAPI) app over ``directory`` (or over ``tree``, a
+    ``catalogue`` already open); see the module docstring for what it serves and where
+    the web view is mounted."""
+    from labrig.catalog import tiled_ready
+
+    tiled_ready()
+    from tiled.config import Authentication
+    from tiled.server.app import build_app
+
+    directory = Path(directory).resolve()
+    if tree is None:
+        tree = catalogue(directory, database)
     app = build_app(tree, Authentication(single_user_api_key=key, allow_anonymous_access=public))
     if importlib.util.find_spec("labrig.catalog.web") is not None:
         from labrig.catalog.web import create_app
@@ -173,11 +188,13 @@ class Server:
 
         self.directory = Path(directory).resolve()
         self.key, self.new_key = api_key(self.directory)
-        self.app = build(self.directory, key=self.key, database=database, public=public)
+        self.tree = catalogue(self.directory, database)
+        self.app = build(self.directory, key=self.key, public=public, tree=self.tree)
         config = uvicorn.Config(self.app, host=host, port=port, log_level="warning")
         self.uvicorn = uvicorn.Server(config)
         self.watch = watch
         self.registrar: Any = None
+        self.loop: Any = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -185,11 +202,12 @@ class Server:
         host, port = self.uvicorn.servers[0].sockets[0].getsockname()[:2]
         return f"http://{host}:{port}{CatalogContext(self.directory).api_prefix}"
 
-    def start(self, timeout_s: float = 30.0) -> Server:
-        """Serve in a thread; return once the server answers and DIR is registered."""
+    def start(self, timeout_s: float = 30.0, scan: bool = True) -> Server:
+        """Serve in a thread; return once the server answers and (``scan``) DIR is
+        registered."""
         import time
 
-        self._thread = threading.Thread(target=self.uvicorn.run, name="catalog", daemon=True)
+        self._thread = threading.Thread(target=self._serve, name="catalog", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout_s
         while not self.uvicorn.started:
@@ -198,11 +216,21 @@ class Server:
             time.sleep(0.02)
         from labrig.catalog.register import Registrar
 
-        self.registrar = Registrar(self.uri, self.key, self.directory)
-        self.registrar.scan()
+        self.registrar = Registrar(self.tree, self.loop, self.directory)
+        if scan:
+            self.registrar.scan()
         if self.watch:
             self.registrar.start()
         return self
+
+    def _serve(self) -> None:
+        import asyncio
+
+        async def main() -> None:
+            self.loop = asyncio.get_running_loop()
+            await self.uvicorn.serve()
+
+        asyncio.run(main())
 
     def stop(self) -> None:
         if self.registrar is not None:
