@@ -197,6 +197,14 @@ def main() -> None:
     help="Also send the run to the lab catalogue at URI as it goes (catalog extra; default: "
     "the config's `publish`; API key from LABRIG_CATALOG_API_KEY).",
 )
+@click.option(
+    "--publish-wait",
+    type=click.FloatRange(0, 3600),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="After the run, how long to wait for the catalogue to have all of it.",
+)
 def run(
     procedure,
     config,
@@ -209,6 +217,7 @@ def run(
     progress,
     documents,
     publish,
+    publish_wait,
 ):
     """Run PROCEDURE on the bench and write one HDF5 run file.
 
@@ -266,7 +275,7 @@ def run(
     if publisher is not None:
         from labrig.catalog.commands import unpublished
 
-        if (line := unpublished(publisher)) is not None:
+        if (line := unpublished(publisher, publish_wait)) is not None:
             click.echo(line, err=True)
     if result.told:  # the file keeps the full reason (``labrig inspect``)
         click.echo(f"reason: {result.told}")

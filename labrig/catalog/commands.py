@@ -117,9 +117,10 @@ def publisher(uri: str) -> Any:
     return Publisher(uri)
 
 
-def unpublished(pub: Any) -> str | None:
-    """After the run: the line to print when the catalogue does not have it all yet."""
-    if pub.finish() or pub.path is None:
+def unpublished(pub: Any, wait_s: float) -> str | None:
+    """After the run: the line to print when the catalogue does not have it all after
+    ``wait_s`` (or at once, while it cannot be reached)."""
+    if pub.finish(wait_s) or pub.path is None:
         return None
     return (
         f"labrig: catalogue {pub.uri} does not have all of {pub.path.name} yet "

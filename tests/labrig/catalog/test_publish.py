@@ -36,17 +36,17 @@ def test_two_benches_publish_to_one_catalogue_and_are_found(served, client, tmp_
         "led": labrig(
             "run", "jvl", "--simulate", "--sample", "NSA-red-1", "-o", str(tmp_path / "a"),
             "--no-progress", "--set", "step_voltage=0.25", "--publish", served.uri,
-            key=served.key,
+            "--publish-wait", "170", key=served.key,
         ),
         "solar": labrig(
             "run", "solar-jv", "--simulate", "--sample", "PbS-cell-1", "-o", str(tmp_path / "b"),
             "--no-progress", "--set", "step_voltage=0.05", "--publish", served.uri,
-            key=served.key,
+            "--publish-wait", "170", key=served.key,
         ),
     }  # fmt: skip
     paths = {}
     for name, proc in benches.items():
-        out, err = proc.communicate(timeout=180)
+        out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
         assert "catalogue" not in err  # published in full: nothing to catch up
         paths[name] = Path(out.splitlines()[0].split(": ", 1)[1])
