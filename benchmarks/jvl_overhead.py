@@ -35,15 +35,9 @@ from served import bench_config, served_instruments, timed_jvl
 STEP_V = 0.005
 
 
-def labrig_sweep(
-    config: Path,
-    out: Path,
-    points: int,
-    profile: cProfile.Profile | None,
-    cpu: list[float] | None = None,
-) -> float:
-    """Seconds per point of a labrig J-V-L sweep (first row to last row)."""
-    settings = {
+def sweep_settings(points: int) -> dict[str, object]:
+    """The J-V-L parameters of a ``points``-point software-bound sweep."""
+    return {
         "start_voltage": 0.0,
         "stop_voltage": round(STEP_V * (points - 1), 6),
         "step_voltage": STEP_V,
@@ -53,7 +47,17 @@ def labrig_sweep(
         "source_delay": 0.0,
         "dark_readings": 2,
     }
-    return timed_jvl(config, out, settings, profile, cpu)
+
+
+def labrig_sweep(
+    config: Path,
+    out: Path,
+    points: int,
+    profile: cProfile.Profile | None,
+    cpu: list[float] | None = None,
+) -> float:
+    """Seconds per point of a labrig J-V-L sweep (first row to last row)."""
+    return timed_jvl(config, out, sweep_settings(points), profile, cpu)
 
 
 def bare_sweep(

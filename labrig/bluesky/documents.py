@@ -3,8 +3,9 @@
 ``DocumentEmitter(callback)`` is a run subscriber (``run_procedure(subscribers=...)``):
 it turns the run's records into the documents a RunEngine would emit and calls
 ``callback(name, doc)`` for each (``LiveTable``, ``BestEffortCallback``, a Tiled or
-suitcase writer, ``RunRouter``...).  event-model composes and validates every document
-against its schema as it is made.
+suitcase writer, ``RunRouter``...).  event-model composes every document and validates
+it against its schema as it is made (a stream's later events, made the same way as its
+first, only have their keys checked: a J-V-L row's cost).
 
     start       procedure, sample, parameters ``{name: {value, units}}``, the config's
                 name and SHA-256, the run file, simulated or not
@@ -44,8 +45,13 @@ EXIT_STATUS = {"finished": "success", "aborted": "abort", "failed": "fail"}
 MAIN_STREAM = "primary"
 
 
+_PLAIN_TYPES = frozenset({float, int, str, bool, type(None)})
+
+
 def _plain(value: Any) -> Any:
     """A JSON-able value (numpy scalars and arrays, paths) as event-model wants it."""
+    if type(value) in _PLAIN_TYPES:  # most of a row: no conversion, no isinstance chain
+        return value
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
@@ -53,6 +59,11 @@ def _plain(value: Any) -> Any:
     if isinstance(value, bool | int | float | str) or value is None:
         return value
     return str(value)
+
+
+def _stream_name(group: str | None) -> str:
+    """The stream of a data group's rows: ``primary`` for the main one."""
+    return MAIN_STREAM if group in (None, "data") else group
 
 
 def _data_key(value: Any, units: str, source: str) -> dict:
@@ -101,7 +112,7 @@ class DocumentEmitter:
                 for role, (ident, resource, driver) in record.identities.items()
             }
         elif isinstance(record, Row):
-            self._events(record.group, {k: [v] for k, v in record.values.items()})
+            self._event(_stream_name(record.group), record.values, self._units)
         elif isinstance(record, Rows):
             self._events(record.group, record.columns)
         elif isinstance(record, Spectrum):
@@ -167,12 +178,20 @@ class DocumentEmitter:
 
     def _event(self, stream: str, data: Mapping[str, Any], units: Mapping[str, str]) -> None:
         data = {k: _plain(v) for k, v in data.items()}
+        fresh = stream not in self._streams
         bundle = self._stream(stream, data, units)
+        if not fresh and data.keys() != bundle.descriptor_doc["data_keys"].keys():
+            raise event_model.EventModelValidationError(
+                f"stream {stream}: event keys {sorted(data)} are not its descriptor's"
+            )
         now = time.time()
-        self._emit("event", bundle.compose_event(data=data, timestamps=dict.fromkeys(data, now)))
+        # a stream's first event is checked against the schema; the rest are made the
+        # same way from rows of the same columns, so their keys are what is left to check
+        event = bundle.compose_event(data=data, timestamps=dict.fromkeys(data, now), validate=fresh)
+        self.callback("event", event)  # made here, shared with no one: no copy
 
     def _events(self, group: str | None, columns: Mapping[str, Any]) -> None:
-        stream = MAIN_STREAM if group in (None, "data") else group
+        stream = _stream_name(group)
         names = list(columns)
         for values in zip(*(columns[n] for n in names), strict=True):
             self._event(stream, dict(zip(names, values, strict=True)), self._units)

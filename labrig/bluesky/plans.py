@@ -27,6 +27,7 @@ the run the bench and the RunEngine's subscribers.
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import functools
 import inspect
@@ -60,8 +61,8 @@ from labrig.run_state import RunState, StopControl
 from labrig.runner import RunResult, preflight, procedure_for, run_procedure
 
 COMMAND = "labrig_measure"
-#: how long a pause waits for the run to reach a point and turn its outputs off, s
-HOLD_TIMEOUT_S = 60.0
+#: how often a run's documents are handed to the RunEngine's subscribers, s
+DELIVERY_S = 0.05
 
 
 def plan_name(measurement: registry.Measurement) -> str:
@@ -299,13 +300,37 @@ def install(RE: Any, link: BenchLink, output_dir: Path | str = "runs") -> None:
     async def measure(msg: Msg) -> RunResult:
         run: MeasurementRun = msg.obj
         loop = asyncio.get_running_loop()
+        pending: collections.deque[tuple[str, dict]] = collections.deque()
+        lock = threading.Lock()
+        scheduled = False
+
+        def deliver() -> None:
+            nonlocal scheduled
+            while True:
+                with lock:
+                    if not pending:
+                        scheduled = False
+                        return
+                    name, doc = pending.popleft()
+                RE.emit_sync(DocumentNames[name], doc)
 
         def emit(name: str, doc: dict) -> None:
-            loop.call_soon_threadsafe(RE.emit_sync, DocumentNames[name], doc)
+            # in RE's loop, in order, every DELIVERY_S: one wake-up of the loop for the
+            # documents of many points, not one per point
+            nonlocal scheduled
+            with lock:
+                pending.append((name, doc))
+                if scheduled:
+                    return
+                scheduled = True
+            loop.call_soon_threadsafe(loop.call_later, DELIVERY_S, deliver)
 
         run.start(link, output_dir, emit)
-        # a pause cancels this wait, not the run; the replay after a resume waits again
-        return await asyncio.shield(asyncio.wrap_future(run.result))
+        try:
+            # a pause cancels this wait, not the run; the replay after a resume waits again
+            return await asyncio.shield(asyncio.wrap_future(run.result))
+        finally:
+            deliver()  # what the run emitted last (its stop), before the plan goes on
 
     RE.register_command(COMMAND, measure)
 
