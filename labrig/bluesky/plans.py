@@ -27,7 +27,6 @@ the run the bench and the RunEngine's subscribers.
 from __future__ import annotations
 
 import asyncio
-import collections
 import concurrent.futures
 import functools
 import inspect
@@ -61,8 +60,6 @@ from labrig.run_state import RunState, StopControl
 from labrig.runner import RunResult, preflight, procedure_for, run_procedure
 
 COMMAND = "labrig_measure"
-#: how often a run's documents are handed to the RunEngine's subscribers, s
-DELIVERY_S = 0.05
 
 
 def plan_name(measurement: registry.Measurement) -> str:
@@ -294,43 +291,21 @@ class MeasurementRun:
 
 def install(RE: Any, link: BenchLink, output_dir: Path | str = "runs") -> None:
     """Register the plans' command on ``RE``: runs go on ``link``'s bench, their files
-    into ``output_dir``, their documents to ``RE``'s subscribers (in ``RE``'s loop)."""
+    into ``output_dir``, their documents to ``RE``'s subscribers."""
     output_dir = Path(output_dir)
 
     async def measure(msg: Msg) -> RunResult:
         run: MeasurementRun = msg.obj
-        loop = asyncio.get_running_loop()
-        pending: collections.deque[tuple[str, dict]] = collections.deque()
-        lock = threading.Lock()
-        scheduled = False
-
-        def deliver() -> None:
-            nonlocal scheduled
-            while True:
-                with lock:
-                    if not pending:
-                        scheduled = False
-                        return
-                    name, doc = pending.popleft()
-                RE.emit_sync(DocumentNames[name], doc)
 
         def emit(name: str, doc: dict) -> None:
-            # in RE's loop, in order, every DELIVERY_S: one wake-up of the loop for the
-            # documents of many points, not one per point
-            nonlocal scheduled
-            with lock:
-                pending.append((name, doc))
-                if scheduled:
-                    return
-                scheduled = True
-            loop.call_soon_threadsafe(loop.call_later, DELIVERY_S, deliver)
+            # straight from the run's thread, in order: while this command runs the
+            # RunEngine has no run of its own open and emits nothing itself, so the
+            # subscribers never see two threads at once (and the loop never wakes per row)
+            RE.emit_sync(DocumentNames[name], doc)
 
         run.start(link, output_dir, emit)
-        try:
-            # a pause cancels this wait, not the run; the replay after a resume waits again
-            return await asyncio.shield(asyncio.wrap_future(run.result))
-        finally:
-            deliver()  # what the run emitted last (its stop), before the plan goes on
+        # a pause cancels this wait, not the run; the replay after a resume waits again
+        return await asyncio.shield(asyncio.wrap_future(run.result))
 
     RE.register_command(COMMAND, measure)
 
