@@ -315,19 +315,19 @@ def _measure(
 ) -> Generator[Msg, Any, str]:
     """Run one measurement; returns its run file's path."""
     run = MeasurementRun(measurement, values, sample, md)
+    # staged, so the RunEngine unstages it (stops it, outputs off) however the plan ends:
+    # an exception, an abort, a halt (which closes this generator without cleanup)
     yield Msg("stage", run)
     try:
-        try:
+        result = yield Msg(COMMAND, run)
+        while result is None:  # a pause cut the wait short; the run went on after it
             result = yield Msg(COMMAND, run)
-            while result is None:  # a pause cut the wait short; the run went on after it
-                result = yield Msg(COMMAND, run)
-        except InvalidCommand:
-            raise UserInputError(
-                f"{run.name}: this RunEngine has no labrig bench: "
-                "labrig.bluesky.plans.install(RE, link) first"
-            ) from None
-    finally:
-        yield Msg("unstage", run)
+    except InvalidCommand:
+        raise UserInputError(
+            f"{run.name}: this RunEngine has no labrig bench: "
+            "labrig.bluesky.plans.install(RE, link) first"
+        ) from None
+    yield Msg("unstage", run)
     if result.status != "finished":
         raise RuntimeError(f"{run.name}: {result.status}: {result.told or result.reason}")
     return str(result.path)

@@ -5,9 +5,11 @@ on, so a plan and ``run_procedure`` with the same seed give the same figures exa
 from __future__ import annotations
 
 import inspect
+import threading
 
 import pytest
 from bluesky import RunEngine
+from bluesky.utils import RunEngineInterrupted
 from event_model import DocumentNames, schema_validators
 
 from labrig import registry
@@ -84,3 +86,35 @@ def test_jvl_plan_writes_labrigs_file_and_documents_with_runs_figures(tmp_path):
     )
     assert direct.status == "finished"
     assert run.figures() == load_run(direct.path).figures()
+
+
+@pytest.mark.parametrize("stop", ["abort", "halt"])
+def test_a_paused_jvl_plan_is_held_off_and_abort_or_halt_ends_it_off(tmp_path, stop):
+    RE = RunEngine(call_returns_result=True)
+    link = BenchLink(load_config("sim"), guard=False)
+    plans.install(RE, link, tmp_path)
+    rows: list[dict] = []
+
+    def pause_at_the_fifth_row(name: str, doc: dict) -> None:
+        if name == "event" and "current" in doc["data"]:
+            rows.append(doc["data"])
+            if len(rows) == 5:
+                threading.Thread(target=RE.request_pause).start()
+
+    RE.subscribe(pause_at_the_fifth_row)
+    slow = {**JVL, "stop_voltage": 6.0, "step_voltage": 0.01}
+    try:
+        with pytest.raises(RunEngineInterrupted):
+            RE(plans.jvl("dev1", **slow))
+        smu = link.simulation.instruments["smu"]  # what the 2400 has switched
+        assert smu.output is False  # held at a point, ramped off
+        held = len(rows)
+        assert 5 <= held < 601
+        getattr(RE, stop)()
+        assert smu.output is False
+        assert len(rows) == held  # nothing measured after the pause
+    finally:
+        link.close()
+    (file,) = tmp_path.glob("*.h5")
+    run = load_run(file).run
+    assert (run.status, run.abort_reason) == ("aborted", "stopped by the RunEngine")
