@@ -190,7 +190,10 @@ def test_pause_resume_abort_of_a_queued_jvl(bench):
     RM.re_resume()
     RM.wait_for_condition(lambda s: s["manager_state"] == "executing_queue", timeout=60)
     later = _events_after(documents, "paused", before + 20)
-    assert later[-1]["data"]["current"] > 0  # the output is back on, the sweep goes on
+    # the sweep went on where it was held, each level read back at the 2400 (so sourced:
+    # its output is back on), none lost or repeated across the pause
+    volts = [e["data"]["voltage"] for e in later]
+    assert volts == approx([k * slow["step_voltage"] for k in range(len(volts))], abs=1e-4)
     RM.re_pause(option="immediate")
     RM.wait_for_condition(lambda s: s["manager_state"] == "paused", timeout=60)
     RM.re_abort()
