@@ -192,24 +192,33 @@ def pixel_status(results: Sequence[DeviceResult]) -> tuple[str, str]:
     return FINISHED, ""
 
 
+def pixel_states(devices: Iterable[DeviceResult]) -> dict[tuple[str, str], tuple[str, str]]:
+    """(substrate, pixel) -> ``pixel_status`` of its rows, in plan order."""
+    rows: dict[tuple[str, str], list[DeviceResult]] = {}
+    for d in devices:
+        rows.setdefault((d.substrate, d.pixel), []).append(d)
+    return {key: pixel_status(results) for key, results in rows.items()}
+
+
 def substrate_yield(batch: Batch) -> list[SubstrateYield]:
     """Per substrate, in plan order: pixels planned, measured (every measurement of the
     pixel finished), skipped by reason kind, and the rest by status."""
-    pixels: dict[str, dict[str, list[DeviceResult]]] = {}
-    for d in batch.devices:
-        pixels.setdefault(d.substrate, {}).setdefault(d.pixel, []).append(d)
-    out = []
-    for substrate, by_pixel in pixels.items():
-        skipped: Counter[str] = Counter()
-        other: Counter[str] = Counter()
-        done = 0
-        for results in by_pixel.values():
-            status, reason = pixel_status(results)
-            if status == FINISHED:
-                done += 1
-            elif status == "skipped":
-                skipped[reason_kind(reason)] += 1
-            else:
-                other[status] += 1
-        out.append(SubstrateYield(substrate, len(by_pixel), done, dict(skipped), dict(other)))
-    return out
+    counts: dict[str, tuple[Counter[str], Counter[str], Counter[str]]] = {}
+    for (substrate, _), (status, reason) in pixel_states(batch.devices).items():
+        done, skipped, other = counts.setdefault(substrate, (Counter(), Counter(), Counter()))
+        if status == FINISHED:
+            done[status] += 1
+        elif status == "skipped":
+            skipped[reason_kind(reason)] += 1
+        else:
+            other[status] += 1
+    return [
+        SubstrateYield(
+            substrate,
+            planned=done.total() + skipped.total() + other.total(),
+            measured=done[FINISHED],
+            skipped=dict(skipped),
+            other=dict(other),
+        )
+        for substrate, (done, skipped, other) in counts.items()
+    ]

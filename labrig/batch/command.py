@@ -23,6 +23,7 @@ def _mount(substrate: str) -> None:
 
 
 def batch_run(plan_path: Path, resume: bool, progress: bool | None) -> int:
+    from labrig.analysis.statistics import substrate_yield
     from labrig.batch.plan import load_plan
     from labrig.batch.runner import run_batch
 
@@ -31,15 +32,10 @@ def batch_run(plan_path: Path, resume: bool, progress: bool | None) -> int:
     click.echo(f"{result.status}: {result.path}")
     if result.reason:
         click.echo(f"reason: {result.reason}")
-    pixels = result.pixels
-    substrates = dict.fromkeys(s for s, _ in pixels)
-    for substrate in substrates:
-        states = [state for (s, _), state in pixels.items() if s == substrate]
-        measured = sum(state == "finished" for state in states)
-        skipped = sum(state == "skipped" for state in states)
-        left = len(states) - measured - skipped
+    for y in substrate_yield(result):  # the report's yield, counted the same way
+        skipped, left = sum(y.skipped.values()), sum(y.other.values())
         click.echo(
-            f"  {substrate}: {measured} of {len(states)} pixels measured, {skipped} skipped"
+            f"  {y.substrate}: {y.measured} of {y.planned} pixels measured, {skipped} skipped"
             + (f", {left} not done" if left else "")
         )
     seen: set[tuple[str, str]] = set()

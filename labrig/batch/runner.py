@@ -113,14 +113,11 @@ class BatchResult:
 
     @property
     def pixels(self) -> dict[tuple[str, str], str]:
-        """(substrate, pixel) -> "finished" (every measurement), "skipped", or the status
-        of its first row not done."""
-        state: dict[tuple[str, str], str] = {}
-        for d in self.devices:
-            key = (d.substrate, d.pixel)
-            if state.get(key, "finished") == "finished":
-                state[key] = d.status
-        return state
+        """(substrate, pixel) -> "finished" (every measurement), "skipped", or why not
+        (``labrig.analysis.statistics.pixel_status``, the yield's own rule)."""
+        from labrig.analysis.statistics import pixel_states
+
+        return {key: status for key, (status, _) in pixel_states(self.devices).items()}
 
 
 def batch_file_path(plan: Plan) -> Path:

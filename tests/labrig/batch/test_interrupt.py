@@ -76,6 +76,9 @@ def test_sigint_mid_batch_leaves_everything_off_and_the_batch_resumable(tmp_path
         assert stopped.status == "aborted"
         done = {d.pixel: d for d in stopped.devices if d.status == "finished"}
         assert 2 <= len(done) < 8
+        assert (
+            f"  S1: {len(done)} of 8 pixels measured, 0 skipped, {8 - len(done)} not done" in said
+        )
         for d in done.values():
             assert load_run(d.run_file).run.status == "finished"
         assert {d.status for d in stopped.devices} <= {"finished", "aborted", "pending"}
