@@ -148,7 +148,8 @@ class SimulationConfig(StrictModel):
     faults: dict[str, list[FaultSpec]] = Field(default_factory=dict)
     #: device-to-device spread: device.model parameter -> its distribution over pixels
     spread: dict[str, Distribution] = Field(default_factory=dict)
-    #: pixels that are broken on the simulated substrate
+    #: pixels that are broken on the simulated substrate: ``PIXEL`` on every substrate,
+    #: ``SUBSTRATE/PIXEL`` only on the substrate ``device.sample`` names
     defects: dict[str, Literal["short", "open"]] = Field(default_factory=dict)
 
 
@@ -224,7 +225,7 @@ class BenchConfig(StrictModel):
         sim = self.simulation
         pixels = layout.pixels if layout is not None else {}
         for name in sim.defects:
-            if name not in pixels:
+            if name.rpartition("/")[2] not in pixels:
                 problems.append(
                     f"simulation.defects.{name}: no such pixel in the substrate; allowed: "
                     f"{', '.join(pixels) or 'none (no substrate)'}"

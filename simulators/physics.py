@@ -202,6 +202,17 @@ def pixel_models(config: BenchConfig) -> dict[str, Any]:
     return models
 
 
+def pixel_defects(config: BenchConfig) -> dict[str, str]:
+    """The configured defects of the mounted substrate's pixels (``simulation.defects``:
+    ``PIXEL`` on every substrate, ``SUBSTRATE/PIXEL`` where ``device.sample`` is it)."""
+    found = {}
+    for key, kind in config.simulation.defects.items():
+        substrate, _, pixel = key.rpartition("/")
+        if not substrate or substrate == config.device.sample:
+            found[pixel] = kind
+    return found
+
+
 class _Parallel:
     """Two or more pixels closed at once: the SMU sees them in parallel (no light is
     modelled for this fault state; it must never be measured)."""
@@ -269,9 +280,10 @@ class CoupledPhysics:
         if config.substrate is None or "switch" not in config.instruments:
             return {}
         pixels = {}
+        defects = pixel_defects(config)
         for name, model in pixel_models(config).items():
             pixel = config.substrate.pixels[name]
-            defect = config.simulation.defects.get(name)
+            defect = defects.get(name)
             pixels[pixel.channel] = (
                 _Resistor(SHORT_OHM if defect == "short" else OPEN_OHM, pixel.area_cm2)
                 if defect is not None

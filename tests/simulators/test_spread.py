@@ -79,3 +79,21 @@ def test_a_draw_outside_the_models_range_is_one_readable_error(switch_configs):
     cfg = switch_configs.switch_config(pixels=8, spread={"eqe_max": {"mean": 0.95, "sd": 0.3}})
     with pytest.raises(ConfigError, match=r"simulation.spread: pixel \w drew eqe_max = .*narrow"):
         pixel_models(cfg)
+
+
+def test_a_defect_may_name_its_substrate(switch_configs):
+    from labrig.simulators.physics import pixel_defects
+
+    data = switch_configs.switch_config_data(pixels=4, defects={"S1/B": "short", "C": "open"})
+
+    def on(substrate: str) -> dict[str, str]:
+        cfg = dict(data, device={**data["device"], "sample": substrate})
+        return pixel_defects(switch_configs.parse_config(cfg))
+
+    assert on("S1") == {"B": "short", "C": "open"}
+    assert on("S2") == {"C": "open"}  # C on every substrate, B on S1 only
+    data["simulation"]["defects"] = {"S1/Z": "short"}
+    with pytest.raises(
+        ConfigError, match=r"simulation.defects.S1/Z: no such pixel in the substrate"
+    ):
+        switch_configs.parse_config(data)

@@ -22,7 +22,8 @@ from labrig.store import load_run
 
 from .batch_plans import EQE_MAX, JVL, SPECTRUM, substrate_bench, write_plan
 
-DEFECTS = {"B": "short", "E": "open"}  # on every substrate of the layout's config
+#: two defective pixels in the batch: one shorted on S1, one open on S3
+DEFECTS = {"S1/B": "short", "S3/E": "open"}
 
 
 class RecordingBench(PixelBench):
@@ -56,7 +57,7 @@ def test_every_planned_run_is_in_the_batch_file_with_its_own_run_file(batch):
     assert (batch.result.status, read.status, read.name) == ("finished", "finished", "NSA series")
     assert len(read.devices) == 3 * 8
     measured = [d for d in read.devices if d.status == "finished"]
-    assert len(measured) == 3 * 6
+    assert len(measured) == 3 * 8 - 2
     files = {d.run_file for d in read.devices if d.run_file is not None}
     assert len(files) == 3 * 8  # the defective pixels' sweeps are kept too
     for d in measured:
@@ -74,18 +75,16 @@ def test_every_planned_run_is_in_the_batch_file_with_its_own_run_file(batch):
 
 def test_the_defects_are_found_skipped_with_their_reason_and_counted(batch):
     skipped = [d for d in batch.read.devices if d.status == "skipped"]
-    assert {(d.substrate, d.pixel) for d in skipped} == {
-        (s, p) for s in ("S1", "S2", "S3") for p in DEFECTS
-    }
+    assert [(d.substrate, d.pixel) for d in skipped] == [("S1", "B"), ("S3", "E")]
     for d in skipped:
         assert d.reason.startswith("shorted: " if d.pixel == "B" else "open: "), d.reason
         run = load_run(d.run_file)  # the sweep that found it is the evidence
-        assert run.figures()["contact_defect"][0] == DEFECTS[d.pixel]
+        assert run.figures()["contact_defect"][0] == DEFECTS[f"{d.substrate}/{d.pixel}"]
         # stopped at the first telling point: 0.25 V (short), 3 V (open)
         assert run.rows() == (2 if d.pixel == "B" else 13)
     pixels = batch.result.pixels
-    assert sum(state == "skipped" for state in pixels.values()) == 6
-    assert sum(state == "finished" for state in pixels.values()) == 18
+    assert sum(state == "skipped" for state in pixels.values()) == 2
+    assert sum(state == "finished" for state in pixels.values()) == 22
 
 
 def test_no_relay_moved_with_the_output_on_and_every_output_ended_off(batch):
@@ -117,11 +116,11 @@ def test_peak_eqe_recovers_each_pixel_and_the_configured_distribution(batch):
     assert np.all(np.abs(measured / truth - 1) < 0.03), measured / truth
     # the distribution: the peak of EQE(J) is c * EQE_max for a fixed shape, so the
     # stored mean and s.d. are c * (0.20, 0.02) within their standard errors; tolerance
-    # 3 s.e. with n = 18: mean s.e. c*sd/sqrt(n), s.d. s.e. c*sd/sqrt(2(n-1))
+    # 3 s.e. with n = 22: mean s.e. c*sd/sqrt(n), s.d. s.e. c*sd/sqrt(2(n-1))
     n = len(measured)
     c = float(np.mean(truth / (100 * np.array([_eqe_max(plan, d) for d in rows]))))
     mean, sd = 100 * c * EQE_MAX["mean"], 100 * c * EQE_MAX["sd"]
-    assert n == 18
+    assert n == 22
     assert abs(measured.mean() - mean) < 3 * sd / math.sqrt(n)
     assert abs(measured.std(ddof=1) - sd) < 3 * sd / math.sqrt(2 * (n - 1))
     # three substrates differ, and the draws are the plan's (a rerun repeats them)
@@ -148,10 +147,10 @@ def _eqe_max(plan, d) -> float:
 
 def test_a_rerun_with_the_same_seed_measures_the_same_devices(batch, tmp_path, switch_configs):
     bench = substrate_bench(switch_configs, defects=DEFECTS)
-    samples = [{"substrate": "S2", "pixels": ["A", "B", "C"]}]
+    samples = [{"substrate": "S1", "pixels": ["A", "B", "C"]}]
     path = write_plan(tmp_path, bench, samples=samples)
     again = run_batch(load_plan(path), progress=False)
-    first = [d for d in batch.read.devices if d.substrate == "S2" and d.pixel in "ABC"]
+    first = [d for d in batch.read.devices if d.substrate == "S1" and d.pixel in "ABC"]
     second = [d for d in read_batch(again.path).devices]
     assert [d.status for d in second] == [d.status for d in first]
     for a, b in zip(first, second, strict=True):
@@ -184,8 +183,8 @@ def test_each_pixel_gets_its_measurements_in_order_and_a_skip_covers_the_rest(
 
 def test_the_batch_report_tables_the_run_files_figures_and_the_yield(batch, tmp_path):
     """`labrig report` of this batch file: per condition, the statistics of the peak EQE
-    each device's own run file holds; per substrate, 6 of 8 pixels measured, the short
-    and the open pixel counted by kind."""
+    each device's own run file holds; per substrate, the pixels measured, the short (S1)
+    and the open pixel (S3) counted by kind."""
     import csv
 
     from labrig.report import make_report
@@ -209,7 +208,8 @@ def test_the_batch_report_tables_the_run_files_figures_and_the_yield(batch, tmp_
     ):
         mine = {k: v for k, v in eqe.items() if k.split("-")[0] in substrates}
         row = rows[("peak_eqe", condition)]
-        assert int(row["n"]) == len(mine) == 6 * len(substrates)
+        defective = sum(f"{s}/{p}" in DEFECTS for s in substrates for p in "ABCDEFGH")
+        assert int(row["n"]) == len(mine) == 8 * len(substrates) - defective
         assert float(row["mean"]) == pytest.approx(np.mean(list(mine.values())), rel=1e-12)
         assert float(row["sd_sample"]) == pytest.approx(np.std(list(mine.values()), ddof=1))
         assert row["champion"] == max(mine, key=mine.get)
@@ -218,4 +218,8 @@ def test_the_batch_report_tables_the_run_files_figures_and_the_yield(batch, tmp_
             (y["substrate"], y["planned"], y["measured"], y["skipped_shorted"], y["skipped_open"])
             for y in csv.DictReader(f)
         ]
-    assert yields == [(s, "8", "6", "1", "1") for s in ("S1", "S2", "S3")]
+    assert yields == [
+        ("S1", "8", "7", "1", "0"),
+        ("S2", "8", "8", "0", "0"),
+        ("S3", "8", "7", "0", "1"),
+    ]
