@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,3 +24,24 @@ def old_file(tmp_path: Path) -> Callable[[int, str], Path]:
         return path
 
     return unpack
+
+
+def resume_lifetime(path: Path, output_dir: Path) -> Any:
+    """Resume the two-channel simulated lifetime run of ``path`` to its end (a RunResult)."""
+    import yaml
+
+    from labrig.config import parse_config, shipped_config_dir
+    from labrig.procedures.lifetime import LifetimeProcedure
+    from labrig.runner import run_procedure
+
+    data = yaml.safe_load((shipped_config_dir() / "sim.yaml").read_text())
+    data["instruments"]["lifetime"]["channels"] = 2
+    return run_procedure(
+        LifetimeProcedure(), parse_config(data), output_dir=output_dir, progress=False, resume=path
+    )
+
+
+@pytest.fixture
+def resume() -> Any:
+    """``resume(path, output_dir)``: see ``resume_lifetime``."""
+    return resume_lifetime

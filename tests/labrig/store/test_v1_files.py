@@ -56,21 +56,11 @@ def test_format_1_files_in_inspect_report_and_export_under_format_2_names(old_fi
     assert "L0 1e+07 cd/m^2 not reachable" in summary  # channel 2's end, in its table
 
 
-def test_format_1_lifetime_run_resumes_in_its_own_format(old_file, tmp_path):
-    import yaml
-
-    from labrig.config import parse_config, shipped_config_dir
-    from labrig.procedures.lifetime import LifetimeProcedure
-    from labrig.runner import run_procedure
-
+def test_format_1_lifetime_run_resumes_in_its_own_format(old_file, resume, tmp_path):
     path = old_file(1, "lifetime")
     before = read_run(path)
     rows = len(before.columns["channel_01"]["time"][0])
-    data = yaml.safe_load((shipped_config_dir() / "sim.yaml").read_text())
-    data["instruments"]["lifetime"]["channels"] = 2
-    result = run_procedure(
-        LifetimeProcedure(), parse_config(data), output_dir=tmp_path, progress=False, resume=path
-    )
+    result = resume(path, tmp_path)
     assert result.status == "finished", result.reason
     after = read_run(path)
     assert after.file_format == "labrig-run/1"  # appended as it was written

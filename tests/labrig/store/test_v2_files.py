@@ -48,21 +48,11 @@ def test_format_2_files_in_inspect_watch_report_and_export(old_file, tmp_path):
     assert "L0 1e+07 cd/m^2 not reachable" in result.summary.read_text()
 
 
-def test_format_2_lifetime_run_resumes_in_its_own_format(old_file, tmp_path):
-    import yaml
-
-    from labrig.config import parse_config, shipped_config_dir
-    from labrig.procedures.lifetime import LifetimeProcedure
-    from labrig.runner import run_procedure
-
+def test_format_2_lifetime_run_resumes_in_its_own_format(old_file, resume, tmp_path):
     path = old_file(2, "lifetime")
     before = read_run(path).columns["channel_01"]
     rows = len(before["time"][0])
-    data = yaml.safe_load((shipped_config_dir() / "sim.yaml").read_text())
-    data["instruments"]["lifetime"]["channels"] = 2
-    result = run_procedure(
-        LifetimeProcedure(), parse_config(data), output_dir=tmp_path, progress=False, resume=path
-    )
+    result = resume(path, tmp_path)
     assert result.status == "finished", result.reason
     after = read_run(path)
     assert after.file_format == "labrig-run/2"  # appended as it was written
