@@ -32,9 +32,10 @@ from labrig.store import (
 
 FORMATS: tuple[str, ...] = ("png", "pdf", "svg")
 
-#: analysis figures left out of the one-page summary (they stay in the file):
+#: analysis figures left out of the one-page summary and the web view's tables (they stay
+#: in the file):
 #: every fit parameter of every lifetime model, and their errors
-_SUMMARY_SKIP_PREFIXES = ("fit_",)
+SUMMARY_SKIP_PREFIXES = ("fit_",)
 
 
 @dataclass
@@ -189,7 +190,7 @@ def summary_text(runs: Sequence[LoadedRun]) -> str:
         if not any(run.analysis.values()):
             lines.append("  (no analysis figures in the file)")
         for group, figures in run.analysis.items():
-            shown = {k: v for k, v in figures.items() if not k.startswith(_SUMMARY_SKIP_PREFIXES)}
+            shown = {k: v for k, v in figures.items() if not k.startswith(SUMMARY_SKIP_PREFIXES)}
             if not shown:
                 continue
             items = [

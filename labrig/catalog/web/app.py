@@ -31,6 +31,7 @@ from labrig.catalog.web.source import (
 )
 from labrig.errors import UserInputError
 from labrig.report.style import fmt
+from labrig.store import LoadedRun
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +200,10 @@ def create_app(
     @app.get("/runs/{key:path}", response_class=HTMLResponse, name="run")
     def run(request: Request, key: str) -> HTMLResponse:
         loaded = source.catalogue(request).load(key)
-        return page(request, "run.html", key=key, run=loaded.run, problems=loaded.problems)
+        return page(
+            request, "run.html", key=key, run=loaded.run, problems=loaded.problems,
+            **figure_tables(loaded),
+        )  # fmt: skip
 
     @app.get("/api/runs/{key:path}", name="run_data")
     def run_data(request: Request, key: str) -> Response:
@@ -221,6 +225,29 @@ def create_app(
         return json_response({"runs": rack_runs(source.catalogue(request), request)})
 
     return app
+
+
+def figure_tables(loaded: LoadedRun) -> dict[str, Any]:
+    """The run's figures as the page shows them (as ``labrig report``'s summary leaves
+    out every decay model's fit parameters): the run's own, and the data groups' side
+    by side (``groups`` columns, one row per figure)."""
+    from labrig.report import SUMMARY_SKIP_PREFIXES
+
+    def shown(items: dict[str, tuple[Any, str]]) -> dict[str, str]:
+        return {
+            name: fmt(value, units)
+            for name, (value, units) in items.items()
+            if not name.startswith(SUMMARY_SKIP_PREFIXES)
+        }
+
+    run_figures = shown(loaded.figures(None))
+    per_group = {g: shown(loaded.figures(g)) for g in loaded.run.groups if loaded.figures(g)}
+    names = list(dict.fromkeys(n for figures in per_group.values() for n in figures))
+    return {
+        "run_figures": run_figures,
+        "groups": list(per_group),
+        "group_figures": [(n, [per_group[g].get(n, "") for g in per_group]) for n in names],
+    }
 
 
 def rack_runs(catalogue: Catalogue, request: Request) -> list[dict[str, Any]]:

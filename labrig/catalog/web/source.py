@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -255,7 +255,7 @@ def loaded_from_node(key: str, node: Any) -> LoadedRun:
         labrig_version=str(md.get("labrig_version", "")),
         parameters={k: (v, "") for k, v in (md.get("parameters") or {}).items()},
         columns=columns,
-        analysis=analysis_from_metadata(md, groups),
+        analysis=analysis_from_metadata(md),
         spectra=spectra,
         log=[],
         instruments={},
@@ -266,9 +266,7 @@ def loaded_from_node(key: str, node: Any) -> LoadedRun:
     return LoadedRun(run, problems=[str(p) for p in md.get("problems") or ()])
 
 
-def analysis_from_metadata(
-    md: Mapping[str, Any], groups: Sequence[str]
-) -> dict[str | None, dict[str, tuple[Any, str]]]:
+def analysis_from_metadata(md: Mapping[str, Any]) -> dict[str | None, dict[str, tuple[Any, str]]]:
     """The store's ``analysis`` shape (``{group or None: {name: (value, units)}}``) from
     the metadata's ``figures``/``units`` (a group's figures nested under its name)."""
     figures = md.get("figures") or {}
@@ -280,8 +278,6 @@ def analysis_from_metadata(
             analysis[name] = {k: (_figure(v), group_units.get(k, "")) for k, v in value.items()}
         else:
             analysis[None][name] = (_figure(value), units.get(name, ""))
-    for group in groups:
-        analysis.setdefault(group, {})
     return analysis
 
 
