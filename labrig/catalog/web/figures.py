@@ -50,18 +50,18 @@ def thin(*arrays: np.ndarray, limit: int = MAX_POINTS) -> tuple[np.ndarray, ...]
     return tuple(np.asarray(a)[index] for a in arrays)
 
 
-def _layout(fig: go.Figure, title: str, x: str, y: str, **axes: Any) -> go.Figure:
+def _layout(fig: go.Figure, title: str, x: str, y: str, **layout: Any) -> go.Figure:
+    """The look every panel shares; ``layout``: the panel's own axes, legend..."""
     fig.update_layout(
         title=title,
-        xaxis_title=x,
-        yaxis_title=y,
         template="plotly_white",
         margin={"l": 60, "r": 20, "t": 40, "b": 50},
         height=360,
         legend={"font": {"size": 10}},
         uirevision="keep",  # a live update keeps the user's zoom
-        **axes,
     )
+    fig.update_layout(**layout)
+    fig.update_layout(xaxis_title=x, yaxis_title=y)
     return fig
 
 
@@ -92,7 +92,7 @@ def jvl_plots(loaded: LoadedRun) -> list[Plot]:
             eqe_fig.add_scatter(x=j[me], y=eqe[me], name=f"EQE{name}", mode="lines+markers")
     _layout(
         jvl, "J–V–L", axis_label("voltage", "V"), axis_label("|J|", "mA/cm^2"),
-        yaxis={"type": "log"},
+        yaxis={"type": "log"}, legend={"x": 0.02, "y": 0.98, "bgcolor": "rgba(255,255,255,0.7)"},
         yaxis2={"type": "log", "overlaying": "y", "side": "right", "tickmode": "auto",
                 "showgrid": False, "title": axis_label("luminance", "cd/m^2")},
     )  # fmt: skip
@@ -111,11 +111,14 @@ def spectra_plot(loaded: LoadedRun, last_only: bool = False) -> Plot:
         wl = np.asarray(sp.wavelength_nm, float)
         n = len(sp.counts)
         picks = [n - 1] if last_only else np.unique(np.linspace(0, n - 1, min(12, n)).astype(int))
+        (j,) = _floats(loaded.table(), "current_density")
         for k in picks:
             counts = np.asarray(sp.counts[k], float)
             peak = np.nanmax(counts) if np.any(np.isfinite(counts)) else 0.0
+            row = int(sp.step[k]) if k < len(sp.step) else -1
+            name = f"J = {j[row]:.3g} mA/cm²" if 0 <= row < j.size else f"spectrum {int(k)}"
             if peak > 0:
-                fig.add_scatter(x=wl, y=counts / peak, name=f"spectrum {int(k)}", mode="lines")
+                fig.add_scatter(x=wl, y=counts / peak, name=name, mode="lines")
     _layout(fig, "EL spectra", axis_label("wavelength", "nm"), "normalised counts")
     return Plot("spectra", fig)
 
