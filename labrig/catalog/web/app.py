@@ -199,7 +199,7 @@ def create_app(
 
     @app.get("/runs/{key:path}", response_class=HTMLResponse, name="run")
     def run(request: Request, key: str) -> HTMLResponse:
-        loaded = source.catalogue(request).load(key)
+        loaded = source.catalogue(request).load(key, metadata_only)
         return page(
             request, "run.html", key=key, run=loaded.run, problems=loaded.problems,
             **figure_tables(loaded),
@@ -207,7 +207,7 @@ def create_app(
 
     @app.get("/api/runs/{key:path}", name="run_data")
     def run_data(request: Request, key: str) -> Response:
-        loaded = source.catalogue(request).load(key)
+        loaded = source.catalogue(request).load(key, figures.wants)
         return json_response(
             {
                 "status": loaded.run.status,
@@ -225,6 +225,11 @@ def create_app(
         return json_response({"runs": rack_runs(source.catalogue(request), request)})
 
     return app
+
+
+def metadata_only(procedure: str) -> tuple[frozenset[str], bool]:
+    """A page that shows the run's figures only reads none of its data."""
+    return frozenset(), False
 
 
 def figure_tables(loaded: LoadedRun) -> dict[str, Any]:
@@ -256,7 +261,7 @@ def rack_runs(catalogue: Catalogue, request: Request) -> list[dict[str, Any]]:
     out = []
     for key in catalogue.running("lifetime"):
         try:
-            loaded = catalogue.load(key)
+            loaded = catalogue.load(key, figures.wants)
         except RunNotFound:  # removed between the search and the read
             continue
         channels = []

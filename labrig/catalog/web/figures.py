@@ -318,23 +318,52 @@ def generic_plots(loaded: LoadedRun) -> list[Plot]:
     return plots
 
 
+@dataclass(frozen=True)
+class Drawing:
+    """A measurement's panels and what they read: the columns (None: every one) and
+    whether the spectra; the view fetches no more than that from the catalogue."""
+
+    draw: Callable[[LoadedRun], list[Plot]]
+    columns: frozenset[str] | None
+    spectra: bool = False
+
+
+#: J-V-L's columns: the curves, and the photodiode current its light threshold applies to
+_JVL = frozenset({"voltage", "current_density", "luminance", "eqe", "photodiode_current"})
 #: the web view's figure per measurement (registry command-line names)
-PLOTS: dict[str, Callable[[LoadedRun], list[Plot]]] = {
-    "jvl": jvl_plots,
-    "spectrum": spectrum_plots,
-    "lifetime": lifetime_plots,
-    "solar-jv": solar_plots,
-    "sclc": sclc_plots,
+DRAWINGS: dict[str, Drawing] = {
+    "jvl": Drawing(jvl_plots, _JVL, spectra=True),
+    "spectrum": Drawing(spectrum_plots, frozenset({"current_density"}), spectra=True),
+    "lifetime": Drawing(
+        lifetime_plots,
+        frozenset({"time", "relative_luminance", "luminance", "current_density"}),
+    ),
+    "solar-jv": Drawing(
+        solar_plots, frozenset({"scan", "direction", "voltage", "current_density"})
+    ),
+    "sclc": Drawing(sclc_plots, frozenset({"voltage", "current_density", "slope"})),
 }
+GENERIC = Drawing(generic_plots, None, spectra=False)
+
+
+def drawing(procedure: str) -> Drawing:
+    """The drawing of ``procedure`` (a registry name or a procedure's class name)."""
+    from labrig import registry
+
+    entry = registry.find_measurement(procedure)
+    return DRAWINGS.get(entry.name if entry is not None else "", GENERIC)
+
+
+def wants(procedure: str) -> tuple[frozenset[str] | None, bool]:
+    """What ``procedure``'s drawing reads: (its columns, None for all; the spectra?)."""
+    chosen = drawing(procedure)
+    return chosen.columns, chosen.spectra
 
 
 def plots(loaded: LoadedRun) -> list[Plot]:
     """The run's panels: its measurement's, or the generic ones when it has none or its
     data lack what they need (a damaged file: draw what is there, never fail)."""
-    from labrig import registry
-
-    entry = registry.find_measurement(loaded.run.procedure)
-    function = PLOTS.get(entry.name if entry is not None else "", generic_plots)
+    function = drawing(loaded.run.procedure).draw
     try:
         return function(loaded)
     except (KeyError, ValueError, IndexError, TypeError):

@@ -1,7 +1,8 @@
 """The web view's one way to the runs: a Tiled client of the lab catalogue.
 
 A run is a catalogue node: its searchable metadata (``labrig.catalog.metadata``) and its
-children (``labrig.catalog.parts``: one table per data group, spectra as a 2-D array).
+children (``labrig.catalog.parts``: per data group its columns as arrays, spectra as a
+2-D array).
 This module turns a node back into the ``LoadedRun`` that labrig's readers and figure
 helpers take, so the web view draws from exactly what the catalogue serves and never
 opens a file.  Searching is Tiled's own queries on that metadata.
@@ -12,7 +13,8 @@ from __future__ import annotations
 import math
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,8 @@ from labrig.store import DEFAULT_GROUP, LoadedRun, RunData, SpectraData
 
 #: runs on one page of the list
 PAGE_SIZE = 50
+#: arrays read from the catalogue at once (a lifetime run: 8 channels x 4 columns)
+READERS = 8
 #: the children of a run's node that are not data groups
 SPECTRA, WAVELENGTH, SPECTRUM_STEP = "spectra", "wavelength_nm", "spectrum_step"
 #: a figure name a threshold filter may use (a metadata key, never a path or an expression)
@@ -159,6 +163,7 @@ class Catalogue:
 
     def __init__(self, client: Any) -> None:
         self.client = client
+        self.pool = ThreadPoolExecutor(READERS, thread_name_prefix="catalogue-read")
 
     def runs(self, filters: Filters) -> RunPage:
         """One page of the runs that match, newest first."""
@@ -180,9 +185,14 @@ class Catalogue:
         except KeyError:
             raise RunNotFound(key) from None
 
-    def load(self, key: str) -> LoadedRun:
-        """The run as labrig's readers see it, read through the catalogue."""
-        return loaded_from_node(key, self.node(key))
+    def load(
+        self, key: str, choose: Callable[[str], tuple[Collection[str] | None, bool]]
+    ) -> LoadedRun:
+        """The run as labrig's readers see it, read through the catalogue: of its data,
+        what ``choose(procedure)`` names (the columns, None for all; the spectra?)."""
+        node = self.node(key)
+        columns, spectra = choose(str(node.metadata.get("procedure", "")))
+        return loaded_from_node(key, node, self.pool, columns, spectra)
 
     def running(self, procedure: str) -> list[str]:
         """Keys of the runs of ``procedure`` still being written, newest first."""
@@ -205,44 +215,49 @@ def _row(key: str, metadata: Mapping[str, Any]) -> RunRow:
     )
 
 
-def loaded_from_node(key: str, node: Any) -> LoadedRun:
-    """A ``LoadedRun`` from a run's catalogue node: metadata for what the run is and its
-    figures, one read per data group's table, the spectra when there are any."""
+def loaded_from_node(
+    key: str,
+    node: Any,
+    pool: Executor,
+    columns: Collection[str] | None = None,
+    spectra: bool = True,
+) -> LoadedRun:
+    """A ``LoadedRun`` from a run's catalogue node: what the run is and its figures from
+    the metadata; of its data only ``columns`` (None: all) of each data group and, if
+    ``spectra``, the spectra, each array read in ``pool`` (one request an array: Tiled
+    serves a group's columns as arrays of their own).  A column a live run grew between
+    two reads is cut to the group's shortest, as the store's reader cuts a live file."""
     md = node.metadata
     groups = [str(g) for g in md.get("groups") or ()]
-    children = dict(node.items())  # one request: every child with its structure
-    columns: dict[str, dict[str, tuple[np.ndarray, str, str]]] = {}
-    for group in groups:
-        table = children.get(group)
-        if table is None:
-            continue
-        frame = table.read()
-        units = table.metadata.get("units") or {}
-        longs = table.metadata.get("long_names") or {}
-        columns[group] = {
-            str(name): (_column(frame[name]), units.get(name, ""), longs.get(name, name))
-            for name in frame.columns
-        }
-    spectra = None
-    if SPECTRA in children and WAVELENGTH in children:
-        counts = np.asarray(children[SPECTRA].read(), float)
-        steps = (
-            np.asarray(children[SPECTRUM_STEP].read())
-            if SPECTRUM_STEP in children
-            else np.arange(len(counts))
+    wanted = columns is None or bool(columns)
+    children = dict(node.items()) if wanted or spectra else {}
+    listed = [g for g in groups if g in children] if wanted else []
+    group_items = dict(
+        zip(listed, pool.map(lambda g: dict(children[g].items()), listed), strict=True)
+    )
+    reads = {
+        (group, name): pool.submit(_read, array)
+        for group, items in group_items.items()
+        for name, array in items.items()
+        if columns is None or name in columns
+    }
+    parts = (SPECTRA, WAVELENGTH, SPECTRUM_STEP)
+    spectra_reads = (
+        {part: pool.submit(_read, children[part]) for part in parts if part in children}
+        if spectra
+        else {}
+    )
+    data: dict[str, dict[str, tuple[np.ndarray, str, str]]] = {}
+    for (group, name), read in reads.items():
+        meta = group_items[group][name].metadata
+        data.setdefault(group, {})[name] = (
+            _column(read.result()),
+            str(meta.get("units", "")),
+            str(meta.get("long_name", name)),
         )
-        none = np.zeros(0)
-        spectra = SpectraData(
-            wavelength_nm=np.asarray(children[WAVELENGTH].read(), float),
-            counts=counts,
-            step=steps,
-            integration_time_s=none,
-            scans_averaged=none,
-            saturated=np.zeros(len(counts), bool),
-            dark_subtracted=np.zeros(len(counts), bool),
-            dark=np.zeros((0, counts.shape[1] if counts.ndim == 2 else 0)),
-            dark_step=none,
-        )
+    for group, cols in data.items():
+        rows = min(len(values) for values, _, _ in cols.values())
+        data[group] = {n: (v[:rows], u, ln) for n, (v, u, ln) in cols.items()}
     run = RunData(
         path=Path(str(md.get("file") or key)),
         procedure=str(md.get("procedure", "")),
@@ -254,9 +269,9 @@ def loaded_from_node(key: str, node: Any) -> LoadedRun:
         simulated=bool(md.get("simulated", False)),
         labrig_version=str(md.get("labrig_version", "")),
         parameters={k: (v, "") for k, v in (md.get("parameters") or {}).items()},
-        columns=columns,
+        columns=data,
         analysis=analysis_from_metadata(md),
-        spectra=spectra,
+        spectra=_spectra({k: v.result() for k, v in spectra_reads.items()}),
         log=[],
         instruments={},
         config_text="",
@@ -264,6 +279,35 @@ def loaded_from_node(key: str, node: Any) -> LoadedRun:
         groups=groups or [DEFAULT_GROUP],
     )
     return LoadedRun(run, problems=[str(p) for p in md.get("problems") or ()])
+
+
+def _read(array: Any) -> np.ndarray:
+    """The rows the catalogue listed: a live run's array grows between its listing and
+    its read, and Tiled refuses a read whose shape is not the one listed, so ask for
+    the listed rows (what the rest of the run was read with)."""
+    return array[: array.shape[0]] if array.shape else array.read()
+
+
+def _spectra(parts: Mapping[str, Any]) -> SpectraData | None:
+    """The spectra as the store's reader gives them (what the catalogue serves of them:
+    counts, wavelengths, the data row of each)."""
+    if SPECTRA not in parts or WAVELENGTH not in parts:
+        return None
+    counts = np.asarray(parts[SPECTRA], float)
+    n = len(counts)
+    step = np.asarray(parts.get(SPECTRUM_STEP, np.arange(n)))
+    none = np.zeros(0)
+    return SpectraData(
+        wavelength_nm=np.asarray(parts[WAVELENGTH], float),
+        counts=counts,
+        step=step,
+        integration_time_s=none,
+        scans_averaged=none,
+        saturated=np.zeros(n, bool),
+        dark_subtracted=np.zeros(n, bool),
+        dark=np.zeros((0, counts.shape[1] if counts.ndim == 2 else 0)),
+        dark_step=none,
+    )
 
 
 def analysis_from_metadata(md: Mapping[str, Any]) -> dict[str | None, dict[str, tuple[Any, str]]]:
@@ -286,6 +330,7 @@ def _figure(value: Any) -> Any:
     return float("nan") if value is None else value
 
 
-def _column(series: Any) -> np.ndarray:
-    values = series.to_numpy()
+def _column(values: Any) -> np.ndarray:
+    """An array as labrig's reader gives a column: text as Python strings."""
+    values = np.asarray(values)
     return values.astype(object) if values.dtype.kind in "OUS" else values
