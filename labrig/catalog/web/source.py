@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from labrig.store import DEFAULT_GROUP, LoadedRun, RunData, SpectraData
+from labrig.catalog.metadata import UNREADABLE
+from labrig.store import DEFAULT_GROUP, LoadedRun, RunData, SpectraData, layout
 
 #: runs on one page of the list
 PAGE_SIZE = 50
@@ -31,8 +32,8 @@ READERS = 8
 SPECTRA, WAVELENGTH, SPECTRUM_STEP = "spectra", "wavelength_nm", "spectrum_step"
 #: a figure name a threshold filter may use (a metadata key, never a path or an expression)
 FIGURE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-#: what the run list shows and filters on
-STATUSES = ("running", "finished", "aborted", "failed", "unreadable")
+#: what the run list filters on: a run's status, or the catalogue's for a file it cannot read
+STATUSES = (*layout.STATUSES, UNREADABLE)
 
 
 class BadRequest(ValueError):
@@ -141,21 +142,20 @@ class RunPage:
 
 
 def headline(metadata: Mapping[str, Any]) -> list[tuple[str, Any, str]]:
-    """The run's headline figures (the registry's ``headline`` keys for its measurement)
-    as ``(name, value, units)``, from the catalogue's metadata."""
-    from fnmatch import fnmatch
-
+    """The run's headline figures as ``(name, value, units)``, from the catalogue's
+    metadata: the ones ``labrig run`` prints (its measurement's registry keys)."""
     from labrig import registry
+    from labrig.headline import shown_names
 
     entry = registry.find_measurement(str(metadata.get("procedure", "")))
-    figures = metadata.get("figures") or {}
     units = metadata.get("units") or {}
-    patterns = entry.headline if entry is not None else ()
-    return [
-        (name, value, units.get(name, "") if isinstance(units, Mapping) else "")
-        for name, value in figures.items()
-        if not isinstance(value, Mapping) and any(fnmatch(name, p) for p in patterns)
-    ]
+    figures = {
+        name: (value, units.get(name, ""))
+        for name, value in (metadata.get("figures") or {}).items()
+        if not isinstance(value, Mapping)  # a data group's figures
+    }
+    names = shown_names(figures, entry.headline if entry is not None else ())
+    return [(name, *figures[name]) for name in names]
 
 
 class Catalogue:

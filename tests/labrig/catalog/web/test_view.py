@@ -169,8 +169,9 @@ def test_the_solar_run_marks_voc_and_jsc(page, view, runs_dir):
 
 def lifetime_run(directory: Path, tmp_path: Path) -> subprocess.Popen:
     """A 3-channel lifetime run written into ``directory`` by another process, its
-    simulated clock at 3600x (an hour a second), until the test stops it (SIGINT)."""
-    config = config_file(tmp_path / "cfg", clock_speed=3600)
+    simulated clock at 600x (its T50, about 12 h, a good minute away), until the test
+    stops it (SIGINT)."""
+    config = config_file(tmp_path / "cfg", clock_speed=600)
     return subprocess.Popen(
         [
             sys.executable, "-m", "labrig", "run", "lifetime", "--config", str(config),
