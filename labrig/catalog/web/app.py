@@ -72,7 +72,7 @@ class _Source:
         self._lock = threading.Lock()
 
     def catalogue(self, request: Request, key: str | None = None) -> Catalogue:
-        key = key or request.cookies.get(KEY_COOKIE) or self._api_key
+        key = key or request.cookies.get(KEY_COOKIE) or header_key(request) or self._api_key
         with self._lock:
             if key not in self._clients:
                 if len(self._clients) >= MAX_CLIENTS:
@@ -100,6 +100,13 @@ class _Source:
             if refused(exc):
                 raise CatalogueRefused() from exc
             raise
+
+
+def header_key(request: Request) -> str | None:
+    """The key of an ``Authorization: Apikey KEY`` header, as Tiled takes it (a script
+    reading the view as it reads the API)."""
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    return key.strip() or None if scheme.lower() == "apikey" else None
 
 
 def refused(exc: BaseException) -> bool:

@@ -68,3 +68,12 @@ def test_a_wrong_key_is_refused_and_the_right_one_opens_the_view(view):
         assert listing.status_code == 200
         assert f'data-key="{stem}"' in listing.text
         assert browser.get(f"/api/runs/{stem}").json()["status"] == "finished"
+
+
+def test_a_script_reads_the_view_with_tileds_key_header(view):
+    base, stem = view
+    listing = httpx.get(base + "/", headers={"Authorization": f"Apikey {KEY}"})
+    assert listing.status_code == 200
+    assert f'data-key="{stem}"' in listing.text
+    refused = httpx.get(base + "/", headers={"Authorization": "Apikey wrong0key"})
+    assert refused.status_code == 401
