@@ -92,18 +92,17 @@ def make_files(args: tuple[Path, int, int]) -> int:
 
 
 def generate(out: Path, n: int) -> float:
-    """Make the files missing in ``out``; seconds taken (0 when all were there)."""
+    """Top ``out`` up to ``n`` files; seconds taken (0 when all were there)."""
     have = len(list(out.rglob("*.h5"))) if out.exists() else 0
     if have >= n:
         return 0.0
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
+    out.mkdir(parents=True, exist_ok=True)
     step = 250
-    jobs = [(out, a, min(a + step, n)) for a in range(0, n, step)]
+    jobs = [(out, a, min(a + step, n)) for a in range(have, n, step)]
     t0 = time.perf_counter()
     with multiprocessing.get_context("spawn").Pool(2) as pool:
         made = sum(pool.imap_unordered(make_files, jobs))
-    assert made == n
+    assert made == n - have
     return time.perf_counter() - t0
 
 
@@ -248,9 +247,9 @@ def main() -> None:
     args = parser.parse_args()
 
     made_s = generate(args.keep, args.files)
-    files = sorted(args.keep.rglob("*.h5"))
+    files = sorted(p for p in args.keep.rglob("*.h5") if ".labrig-catalog" not in p.parts)
     if made_s:
-        print(f"generated {len(files)} run files in {made_s:.0f} s ({len(files) / made_s:.0f}/s)")
+        print(f"topped up to {len(files)} run files in {made_s:.0f} s")
     r = register(args.keep, files)
     print(f"registration: {r['reg_rate']:.1f} files/s ({r['files']} files; target >= 50); "
           f"load_run alone {r['read_rate']:.1f} files/s; ratio {r['reg_rate'] / r['read_rate']:.2f}")  # fmt: skip
