@@ -18,14 +18,21 @@ ROLES = ("smu", "photometer")
 
 @contextmanager
 def served_bench(
-    tmp: Path, clock_speed: float = 1.0, roles: tuple[str, ...] = ROLES, name: str = "bench"
+    tmp: Path,
+    clock_speed: float = 1.0,
+    roles: tuple[str, ...] = ROLES,
+    name: str = "bench",
+    device_model: dict | None = None,
 ) -> Iterator[tuple[Served, Path]]:
     """Serve the sim bench's 2400 and 6485 (and with ``"lifetime"`` in ``roles`` a
     two-channel lifetime rig, a box of its own: its own ``labrig sim serve``); yields
-    what is served and a config on it (``tmp/NAME.yaml``)."""
+    what is served and a config on it (``tmp/NAME.yaml``).  ``device_model`` overrides
+    parameters of the shipped device's model."""
     data = yaml.safe_load((shipped_config_dir() / "sim.yaml").read_text())
     shipped = data["instruments"]
     data["simulation"]["clock_speed"] = clock_speed
+    if device_model:
+        data["device"]["model"] = device_model
     with ExitStack() as stack:
         served = Served(pid=0)
         for part in ([r for r in roles if r != "lifetime"], [r for r in roles if r == "lifetime"]):
