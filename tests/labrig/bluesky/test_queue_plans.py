@@ -105,7 +105,10 @@ def bench(tmp_path_factory):
     publish = ["--documents", f"127.0.0.1:{proxy_in}"]
     with (
         running_redis(tmp) as redis_addr,
-        served_bench(tmp, float("inf"), ROLES, device_model=TIMELESS_DEVICE) as (served, config),
+        # at instrument timing (clock speed 1): with instant instrument waits the paused
+        # test's 1200-point sweep ran out in about a second and, on a loaded machine,
+        # finished before the test's pause reached it
+        served_bench(tmp, 1.0, ROLES, device_model=TIMELESS_DEVICE) as (served, config),
     ):
         with re_manager(redis_addr, tmp, config, publish) as RM:
             yield RM, served, documents, tmp / "runs", tmp
@@ -156,7 +159,7 @@ def test_a_queue_of_jvl_on_two_samples_and_a_lifetime_run(bench):
     assert len(rows) == loaded[0].rows() == 41
     assert primary["data_keys"]["current"]["units"] == "A"
     # the same J-V-L through `labrig run`, on a fresh simulator with the same seed
-    with served_bench(tmp, float("inf"), name="fresh", device_model=TIMELESS_DEVICE) as (_, fresh):
+    with served_bench(tmp, 1.0, name="fresh", device_model=TIMELESS_DEVICE) as (_, fresh):
         cli = _cli_jvl(tmp, fresh, "dev1")
     assert cli.returncode == 0, cli.stderr
     (cli_file,) = (tmp / "cli").glob("*.h5")
