@@ -69,3 +69,72 @@ def switch_configs():
         switch_config_data=switch_config_data,
         parse_config=parse_config,
     )
+
+
+# ------------------------------------------------------- the core without an optional extra
+#: a fresh interpreter: ``packages`` made unimportable (if ``refuse``), the ``imports``
+#: imported, ``then`` run, each ``labrig`` command line run with its exit code printed,
+#: and last the modules of ``packages`` that were imported anyway
+_CORE_SESSION = """
+import importlib, importlib.abc, sys
+
+PACKAGES = {packages!r}
+
+class Refuse(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in PACKAGES:
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+
+if {refuse!r}:
+    sys.meta_path.insert(0, Refuse())
+for module in {imports!r}:
+    importlib.import_module(module)
+{then}
+import labrig.cli
+for argv in {argvs!r}:
+    sys.argv = ["labrig", *argv]
+    try:
+        labrig.cli.main()
+    except SystemExit as exit:
+        print("exit", exit.code)
+print(sorted(m for m in sys.modules if m.split(".")[0] in PACKAGES))
+"""
+
+
+def run_core_session(
+    packages: tuple[str, ...],
+    imports: tuple[str, ...],
+    argvs: list[list[str]],
+    *,
+    refuse: bool = True,
+    then: str = "",
+    cwd: Any = None,
+) -> SimpleNamespace:
+    """Run labrig's core in a fresh interpreter where ``packages`` (an optional extra's
+    top-level names) cannot be imported, so an import of them fails loudly instead of
+    quietly succeeding in the test venv that has every extra.  Returns ``returncode``,
+    ``stdout``, ``stderr``, ``exits`` (``"exit N"``, one per command line) and ``imported`` (the
+    modules of ``packages`` loaded anyway; with ``refuse=False`` they may load)."""
+    import subprocess
+    import sys
+
+    script = _CORE_SESSION.format(
+        packages=tuple(packages), refuse=refuse, imports=tuple(imports), then=then, argvs=argvs
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=cwd
+    )
+    lines = done.stdout.splitlines()
+    return SimpleNamespace(
+        returncode=done.returncode,
+        stdout=done.stdout,
+        stderr=done.stderr,
+        exits=[line for line in lines if line.startswith("exit ")],
+        imported=lines[-1] if lines else None,  # printed as a sorted list
+    )
+
+
+@pytest.fixture
+def core_session():
+    """``run_core_session``, for tests that prove an optional extra stays optional."""
+    return run_core_session
