@@ -11,8 +11,10 @@ bench's photometric calibration (``labrig.analysis.photometry``, reference spect
 self-heating to settle (seconds; the thermal drop of EQE is not degradation), then t = 0
 and L0 is each channel's first reading.  The time axis is the *rig's* clock, so a run
 resumed after a host crash continues each channel's axis exactly; the schedule runs on
-``self.bench.clock``.  How long each channel had been driven at its current by t = 0 is
-stored (``age_at_t0``): a stretched-exponential fit continues from that age.
+``self.bench.clock``.  How long each channel had been driven at its current by t = 0, in
+rig seconds (a reading at switch-on gives the start), is stored with the first point
+(``age_at_t0``): a stretched-exponential fit continues from that age, and so does a resumed
+run's.
 
 **Predictions and scaling.**  T50 bands are model-averaged (``labrig.analysis.lifetime``);
 a band the data cannot close is open above and the log says why; a prediction asked for
@@ -175,8 +177,8 @@ class _Channel:
     last_prediction_t: float = 0.0
     prediction: lt.LifetimePrediction | None = None
     prediction_note: str = ""  # why the last prediction could not be made (logged once)
-    on_since: float = math.nan  # bench clock when the channel reached its drive current
-    age_s: float = 0.0  # how long it had been driven at t = 0 (what the fits start from)
+    on_since: float = math.nan  # rig time when the channel reached its drive current
+    age_s: float = 0.0  # rig seconds it had been driven at t = 0 (what the fits start from)
 
     def keep(self, t: float, lum: float) -> None:
         self.times.append(t)
@@ -453,7 +455,9 @@ class LifetimeProcedure(LabrigProcedure):
                 self.bench.check_drive(amps=ch.current_a)
                 self._call(lambda ch=ch: rig.set_current(ch.number, ch.current_a))
                 self._call(lambda ch=ch: rig.set_output(ch.number, True))
-            ch.on_since = self.bench.clock.time()
+            # on the rig's clock, the one the time axis runs on (a simulated rig may run
+            # faster than the bench's): what the device's age at t = 0 is measured in
+            ch.on_since = self._call(lambda ch=ch: rig.measure(ch.number)).time
             self.log_event(
                 "channel_start",
                 f"{ch.group}: {ch.current_a * 1e3:.6g} mA "
@@ -544,7 +548,9 @@ class LifetimeProcedure(LabrigProcedure):
         if first:
             ch.l0, ch.v0 = lum, r.voltage
             if math.isfinite(ch.on_since):
-                ch.age_s = max(self.bench.clock.time() - ch.on_since, 0.0)
+                ch.age_s = max(r.time - ch.on_since, 0.0)
+            # in the file from the first point, so a resumed run's fits start from it too
+            self.emit_analysis({"age_at_t0": (ch.age_s, "s")}, ch.group)
         rel = lum / ch.l0 if ch.l0 > 0 else math.nan
         self.emit_row(
             {
@@ -758,6 +764,7 @@ class LifetimeProcedure(LabrigProcedure):
             ch.current_a = float(col["current_set"][-1])
             ch.dark_a = float(col["photodiode_dark"][-1])
             ch.l0 = float(col["luminance"][0])
+            ch.age_s = float(data.analysis.get(ch.group, {}).get("age_at_t0", (0.0, "s"))[0])
             ch.v0 = float(col["voltage"][0])
             for t, lum in zip(col["time"], col["luminance"], strict=True):
                 ch.keep(float(t), float(lum))

@@ -358,20 +358,31 @@ class LEDDevice:
             -((t_s / tau2) ** beta)
         )
 
-    def t_fraction_s(self, fraction: float, j_a_cm2: float) -> float:
-        """Truth: time (s) at constant J until a fresh device's L/L0 falls to ``fraction``
-        (0.5 -> T50, 0.95 -> T95).  L0 is the luminance at t = 0 at the same temperature."""
+    def t_fraction_s(self, fraction: float, j_a_cm2: float, age_s: float = 0.0) -> float:
+        """Truth: time (s) at constant J until L/L0 falls to ``fraction`` (0.5 -> T50,
+        0.95 -> T95), for a device already driven ``age_s`` at that J when L0 is read (a
+        run's settling before t = 0).  L0 is the luminance at t = 0 at the same temperature."""
         if not 0 < fraction < 1:
             raise ValueError(f"fraction must lie in (0, 1), got {fraction}")
         if not j_a_cm2 > 0:
             raise ValueError(f"j_a_cm2 must be > 0, got {j_a_cm2}")
-        # At t = τ_max·(ln(1/fraction) + 1)^(1/β) even the slow component is below fraction/e.
+        if age_s < 0:
+            raise ValueError(f"age_s must be >= 0, got {age_s}")
+        level = fraction * self.relative_efficiency_after(age_s, j_a_cm2)
+
+        def above(t: float) -> float:
+            return self.relative_efficiency_after(age_s + t, j_a_cm2) - level
+
+        # At t = τ_max·(ln(1/fraction) + 1)^(1/β) even the slow component of a fresh device
+        # is below fraction/e; a stretched decay slows with age, so widen until bracketed.
         hi = max(self.degradation_time_constants_s(j_a_cm2)) * (math.log(1.0 / fraction) + 1.0) ** (
             1.0 / self.model.degradation.stretch_exponent
         )
+        while above(hi) > 0:
+            hi *= 2
         return float(
             brentq(
-                lambda t: self.relative_efficiency_after(t, j_a_cm2) - fraction,
+                above,
                 0.0,
                 hi,
                 xtol=1e-9 * hi,

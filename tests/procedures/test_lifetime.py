@@ -160,7 +160,8 @@ def test_early_prediction_from_first_third_and_early_stop(tmp_path):
 
 
 def test_channel_ended_before_there_is_data_to_fit_says_so(tmp_path):
-    faults = [{"kind": "open", "after": 3, "channel": 1}]
+    # the rig's 5th reading opens: dark, switch-on, then three points of data
+    faults = [{"kind": "open", "after": 4, "channel": 1}]
     result, data, _ = _run(tmp_path, _config(1, faults), drive="current density", levels="5")
     assert result.status == "finished", result.reason
     a = data.analysis["channel_01"]
@@ -171,7 +172,7 @@ def test_channel_ended_before_there_is_data_to_fit_says_so(tmp_path):
 
 
 def test_faulted_channel_ends_alone_with_its_reason(tmp_path):
-    faults = [{"kind": "open", "after": 30, "channel": 2}]
+    faults = [{"kind": "open", "after": 31, "channel": 2}]
     result, data, _ = _run(
         tmp_path, _config(3, faults), drive="current density", levels="5", stop_at="T80"
     )
@@ -180,7 +181,7 @@ def test_faulted_channel_ends_alone_with_its_reason(tmp_path):
     assert "open circuit" in ends["channel_02"]
     assert "T80 reached" in ends["channel_01"] and "T80 reached" in ends["channel_03"]
     assert data.columns["channel_02"]["status"][0][-1] == "OPEN"
-    # 30 readings after the dark reading: the 31st CH2:MEAS? of the run found it open
+    # 30 readings after the dark and switch-on ones: the 33rd CH2 reading found it open
     assert len(data.columns["channel_02"]["time"][0]) == 30
     assert len(data.columns["channel_01"]["time"][0]) > 30
     assert data.analysis["channel_02"]["end_reason"][0].startswith("open circuit")
@@ -371,6 +372,7 @@ def test_kill_9_then_resume_gives_one_continuous_dataset_per_channel(tmp_path):
         before = read_run(path)
         assert before.status == "running"  # a crashed run
         n_before = {g: len(before.columns[g]["time"][0]) for g in ("channel_01", "channel_02")}
+        age_before = {g: before.analysis[g]["age_at_t0"][0] for g in n_before}
 
         resumed = subprocess.Popen(
             [sys.executable, str(tmp_path / "run.py"), str(config), str(out), str(path)],
@@ -408,9 +410,15 @@ def test_kill_9_then_resume_gives_one_continuous_dataset_per_channel(tmp_path):
         assert np.ptp(cols["rig_time"] - t) < 1e-6  # the same t = 0 before and after
         assert np.all(np.diff(rel) < 2e-3)  # the device kept ageing through the crash
         assert rel[n_before[g]] < rel[n_before[g] - 1]
+        # t = 0 comes after the settle: the device had aged by then, on the rig's clock
+        # (>= settle_time of real time at the rig's speed), and the resume kept that age
+        age = data.analysis[g]["age_at_t0"][0]
+        assert age == age_before[g] >= 0.01 * RIG_SPEED
         j = float(cols["current_set"][0]) / AREA
-        truth = truth_rig.device(n).t_fraction_s(0.5, j)
-        assert data.analysis[g]["T50"][0] * 3600 == pytest.approx(truth, rel=0.02)
+        truth = truth_rig.device(n).t_fraction_s(0.5, j, age_s=age)
+        # measured within 0.13 % quiet and at load 7 (the fresh device's T50 is 0.4-0.7 %
+        # shorter at this rig's 3600x clock, 2.3 % under heavy load: why this test flaked)
+        assert data.analysis[g]["T50"][0] * 3600 == pytest.approx(truth, rel=0.01)
         assert any(e.kind == "channel_resumed" and g in e.message for e in data.log)
 
 

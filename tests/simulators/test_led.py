@@ -247,6 +247,10 @@ def test_stretched_decay_follows_its_dose_and_matches_closed_form() -> None:
     assert d.relative_efficiency_after(36000.0, 1e-2) == pytest.approx(math.exp(-1.0), rel=1e-12)
     t50 = d.t_fraction_s(0.5, 1e-2)
     assert t50 == pytest.approx(36000 * math.log(2) ** 2, rel=1e-9)
+    # driven 10 h before L0 is read: exp(-((a+t)/τ)^β) = ½·exp(-(a/τ)^β) solved for t —
+    # a stretched decay slows with age, so the remaining T50 is longer (here 1.9 τ·ln²2)
+    aged = d.t_fraction_s(0.5, 1e-2, age_s=36000.0)
+    assert aged == pytest.approx(36000 * ((1 + math.log(2)) ** 2 - 1), rel=1e-9)
     # at twice J the dose accrues 2^n times faster (n = 1.7): 1 h there is 2^1.7 h at J_ref
     d.reset()
     d.advance(3600.0, 4.0, 2e-2 * AREA)
@@ -258,6 +262,8 @@ def test_bad_arguments_raise(red: LEDDevice) -> None:
         red.t_fraction_s(1.5, 1e-3)
     with pytest.raises(ValueError, match="j_a_cm2"):
         red.t_fraction_s(0.5, 0.0)
+    with pytest.raises(ValueError, match="age_s"):
+        red.t_fraction_s(0.5, 1e-3, age_s=-1.0)
     with pytest.raises(ValueError, match="out of reach"):
         red.current_density_for_luminance(1e7)
     with pytest.raises(ValueError, match="area_cm2"):
