@@ -275,26 +275,34 @@ def test_resume_appends_to_the_same_file(tmp_path: Path) -> None:
     assert [e.kind for e in run.log].count("resumed") == 1
 
 
-def test_throughput_rows_and_spectra(tmp_path: Path) -> None:
-    """Guards the batching: one-row appends and 2048-pixel spectra are cheap."""
-    import time
+def test_rows_and_spectra_reach_the_file_in_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One-row appends and single spectra are buffered and written many at a time (the
+    speed this buys is measured by benchmarks/store_throughput.py, not here)."""
+    from labrig.store import writer
 
+    appended: dict[str, list[int]] = {}
+    real_append = writer._append
+
+    def counting(ds, values):
+        appended.setdefault(ds.name, []).append(len(values))
+        real_append(ds, values)
+
+    monkeypatch.setattr(writer, "_append", counting)
     store = _create(tmp_path, spectrum_pixels=2048)
-    t0 = time.perf_counter()
     for i in range(20_000):
         store.append_row({"voltage_v": i * 1e-3, "luminance_cd_m2": 1.0})
-    store.flush()
-    rows_per_s = 20_000 / (time.perf_counter() - t0)
     spectrum = Spectrum(np.linspace(340, 1030, 2048), np.ones(2048), 0.01)
-    t0 = time.perf_counter()
     for i in range(500):
         store.append_spectrum(i, spectrum)
-    store.flush()
-    spectra_per_s = 500 / (time.perf_counter() - t0)
     store.close("finished")
-    # generous floors (a shared CI core); the measured figures are far higher
-    assert rows_per_s > 20_000, rows_per_s
-    assert spectra_per_s > 300, spectra_per_s
+    rows, spectra = appended["/entry/data/voltage_v"], appended["/entry/spectra/counts"]
+    assert sum(rows) == 20_000 and sum(spectra) == 500
+    # the background flush every 0.5 s decides how many writes: on any machine, far
+    # fewer than one a row (hundreds of rows a write) or one a spectrum
+    assert len(rows) <= 20_000 / 100, rows
+    assert max(spectra) <= writer.SPECTRA_SPILL and len(spectra) <= 500 / 10, spectra
     assert read_run(store.path).spectra.counts.shape == (500, 2048)
 
 
