@@ -16,7 +16,7 @@ def test_instant_clock_advances_without_waiting():
     started = time.monotonic()
     clock.sleep(3600)
     assert clock.time() == 100.0 + 3600
-    assert time.monotonic() - started < 0.1
+    assert time.monotonic() - started < 1.0  # not the hour it sleeps
     assert clock.simulated and not WallClock().simulated
 
 
