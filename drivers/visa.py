@@ -233,6 +233,8 @@ class VisaTransport:
     _closed: bool = False
     #: a query was sent whose reply has not been read (its reply may be on the link)
     _unanswered: bool = False
+    #: (adapter, its pyvisa-py socket session or None), see ``_link``
+    _link_cache: tuple[Any, Any] | None = None
 
     # ------------------------------------------------------------------ transport
     def write(self, command: str, **kwargs: Any) -> None:  # type: ignore[override]
@@ -271,30 +273,48 @@ class VisaTransport:
     def _await_reply(self) -> None:
         """On a TCPIP SOCKET link, wait (up to the time-out) until the reply starts or the
         peer goes: an end of stream or a reset raises InstrumentDisconnectedError at once.
-        Other links, and a reply already buffered, go straight to the VISA read."""
-        session = _session_of(self.adapter)  # type: ignore[attr-defined]
-        sock = getattr(session, "interface", None)
-        if not isinstance(sock, socket.socket) or getattr(session, "_pending_buffer", b""):
+        What arrived is handed to the session's own buffer, where pyvisa-py's read takes
+        it without another ``select`` and ``recv`` (so noticing a dead peer costs nothing
+        over the bare read).  Other links, and a reply already buffered, go straight to
+        the VISA read."""
+        session, sock = self._link()
+        if sock is None or session._pending_buffer:
             return
         # the session's own time-out (seconds), as its read uses it
-        timeout_s = getattr(session, "timeout", None)
+        timeout_s = session.timeout
         if not isinstance(timeout_s, float):
             timeout_s = self._current_timeout_s()
         try:
-            ready, _, _ = select.select([sock], [], [], timeout_s)
+            ready, _, _ = select.select((sock,), (), (), timeout_s)
             if not ready:
                 raise InstrumentTimeoutError(
                     f"{self.resource}: {self._reading()}: no reply within {timeout_s:g} s"
                 )
-            alive = sock.recv(1, socket.MSG_PEEK)
+            data = sock.recv(session.max_recv_size)
         except (OSError, ValueError) as exc:
             raise InstrumentDisconnectedError(
                 f"{self.resource}: {self._reading()}: connection lost ({exc})"
             ) from None
-        if not alive:
+        if not data:
             raise InstrumentDisconnectedError(
                 f"{self.resource}: {self._reading()}: the connection was closed"
             )
+        session._pending_buffer.extend(data)
+
+    def _link(self) -> tuple[Any, socket.socket | None]:
+        """(pyvisa-py session, its live socket) under this driver's adapter; the socket is
+        None when the link is not a TCPIP SOCKET session, or is closed.  Looked up once per
+        adapter (a reconnect brings a new one): it is asked before every read."""
+        adapter = self.adapter  # type: ignore[attr-defined]
+        cached = self._link_cache
+        if cached is None or cached[0] is not adapter:
+            session = _session_of(adapter)
+            if not hasattr(session, "_pending_buffer"):
+                session = None  # not a pyvisa-py socket session: nothing to wait on
+            cached = self._link_cache = (adapter, session)
+        session = cached[1]
+        sock = getattr(session, "interface", None)  # None once the session is closed
+        return session, sock if isinstance(sock, socket.socket) else None
 
     def query(self, command: str) -> str:
         """``command`` and its reply, without pymeasure's silent string fall-back."""

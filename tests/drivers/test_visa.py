@@ -197,6 +197,23 @@ def test_dropped_connection_is_a_disconnect_not_a_timeout(peer):
         pico.close()
 
 
+def test_what_arrives_beyond_one_reply_is_read_next_in_order(peer):
+    """The wait for a reply takes what has arrived into pyvisa-py's own buffer (one
+    ``recv``, no second look at the socket): bytes beyond the first reply are not lost,
+    they are the next read's, even when the peer sends nothing more."""
+    replies = iter([b"+1.0E-09,+1.0E+00\n+2.0E-09,+2.0E+00\n"])
+    p = peer(picoammeter(lambda c: next(replies, None)))
+    pico = keithley6485.connect(p.resource, timeout_s=0.5)
+    try:
+        pico._trigger_count = 1
+        assert pico.read().current == pytest.approx(1e-9)
+        assert pico.read().current == pytest.approx(2e-9)
+        with pytest.raises(InstrumentTimeoutError):  # and then nothing is left
+            pico.read()
+    finally:
+        pico.close()
+
+
 @pytest.mark.parametrize("reply", [b"\xff\xfe\xfa\n", b"NO,DATA,HERE\n"])
 def test_unparsable_reply_is_garbled(peer, reply):
     p = peer(picoammeter(lambda c: reply))
