@@ -18,6 +18,7 @@ compliance", both meaning the source was limited.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Iterator, Sequence
 from typing import Literal
@@ -78,6 +79,9 @@ TRIGGER_LATENCY_S = 1e-4
 _SCPI_FUNCTION = {"voltage": "VOLT", "current": "CURR"}
 _OPPOSITE = {"voltage": "current", "current": "voltage"}
 _UNIT = {"voltage": "V", "current": "A"}
+#: the level commands of pymeasure's ``source_voltage`` / ``source_current`` (``measure_at``
+#: sends one in the same write as its ``:READ?``)
+_LEVEL_SCPI = {"voltage": ":SOURCE:VOLTAGE %g", "current": ":SOURCE:CURRENT %g"}
 _MODES = {"fixed": "FIX", "sweep": "SWE", "list": "LIST"}
 
 
@@ -270,7 +274,7 @@ class Keithley2400(VisaTransport, PymeasureKeithley2400, SourceMeter):
         before anything is opened, and every level set asks it again."""
         if function not in _SCPI_FUNCTION:
             raise _reject(f"source function {function!r} is not one of 'voltage', 'current'")
-        if not np.isfinite(level):
+        if not math.isfinite(level):
             raise _reject(f"source {function} level {level!r} is not a number")
         limit = MAX_VOLTAGE_V if function == "voltage" else MAX_CURRENT_A
         if abs(level) > limit:
@@ -390,14 +394,19 @@ class Keithley2400(VisaTransport, PymeasureKeithley2400, SourceMeter):
 
     def measure_at(self, level: float) -> SourceReading:
         """``set_level`` then ``measure`` without the ``*OPC?`` round trip between them:
-        the 2400 executes commands in order, so the ``:READ?`` right behind the level write
-        is taken at the new level and is itself the confirmation (one round trip less a
-        J-V-L point; nothing waits on the host in between)."""
+        the 2400 executes commands in order, so the ``:READ?`` right behind the level
+        command is taken at the new level and is itself the confirmation.  Both go in one
+        write (two SCPI messages, one packet: one send, and one wake-up of the instrument's
+        interface, a J-V-L point instead of two); nothing is sent when the level or the
+        output state is refused."""
         function = self._require_function()
         self._check_level(level, function)
+        self._require_output_on()
         self._set_mode_fixed(function)
-        self._send_level(function, level)
-        return self.measure()
+        self._set_trigger_count(1)
+        self.write(f"{_LEVEL_SCPI[function] % level}\n:READ?")
+        self._level = level
+        return self._read_readings(1, expected=1, sent=True)[0]
 
     def enable_output(self) -> None:
         """Output on; returns once the 2400 has switched it (``*OPC?``), like a level."""
@@ -417,8 +426,7 @@ class Keithley2400(VisaTransport, PymeasureKeithley2400, SourceMeter):
 
     def measure(self) -> SourceReading:
         function = self._require_function()
-        if self._output_on is False and not self._auto_clear:
-            raise _reject("measure() needs the output on; call enable_output() first")
+        self._require_output_on()
         self._set_mode_fixed(function)
         self._set_trigger_count(1)
         readings = self._read_readings(1, expected=1)
@@ -693,6 +701,10 @@ class Keithley2400(VisaTransport, PymeasureKeithley2400, SourceMeter):
         return None
 
     # ----------------------------------------------------------------- helpers
+    def _require_output_on(self) -> None:
+        if self._output_on is False and not self._auto_clear:
+            raise _reject("measure() needs the output on; call enable_output() first")
+
     def _set_mode(self, function: SourceFunction, mode: str) -> None:
         if function == "voltage":
             self.source_voltage_mode = mode
@@ -770,12 +782,13 @@ class Keithley2400(VisaTransport, PymeasureKeithley2400, SourceMeter):
         return self._read_readings(points, expected=None if abort_on_compliance else points)
 
     def _read_readings(
-        self, points: int, *, expected: int | None, extra_s: float = 0.0
+        self, points: int, *, expected: int | None, extra_s: float = 0.0, sent: bool = False
     ) -> list[SourceReading]:
-        """``:READ?`` with a time-out stretched to the expected duration, parsed."""
+        """``:READ?`` (already written when ``sent``) with a time-out stretched to the
+        expected duration, parsed."""
         budget = self._timeout_s + 2.0 * (points * self._cycle_time_s() + extra_s)
         with self.extended_timeout(budget):
-            reply = self.query(":READ?")
+            reply = self.read() if sent else self.query(":READ?")
         if expected is None and not reply.strip():
             return []  # aborted on compliance before the first point was measured
         readings = self._parse_readings(reply)

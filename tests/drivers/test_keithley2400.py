@@ -106,9 +106,9 @@ def test_level_output_and_one_measurement_with_compliance_from_status_bit_3():
 
 
 def test_measure_at_lets_the_reading_confirm_the_level_without_opc():
-    """The :READ? right behind the level write runs at the new level (the 2400 executes
-    commands in order), so a J-V-L point pays no *OPC? round trip; a bad level is still
-    refused before anything is sent."""
+    """The :READ? right behind the level command runs at the new level (the 2400 executes
+    commands in order), so a J-V-L point pays no *OPC? round trip; both go in one write;
+    a bad level, or the output off, is still refused before anything is sent."""
     pairs = (
         INIT
         + configured()
@@ -117,8 +117,8 @@ def test_measure_at_lets_the_reading_confirm_the_level_without_opc():
             ("*OPC?", "1"),
             ("OUTPUT 1", None),
             ("*OPC?", "1"),
-            (":SOURCE:VOLTAGE 2.5", None),
-            (":READ?", reading(2.5, 1.2e-3, 10.0, V_SOURCE_I_MEAS)),
+            (":SOURCE:VOLTAGE 2.5\n:READ?", reading(2.5, 1.2e-3, 10.0, V_SOURCE_I_MEAS)),
+            ("OUTPUT 0", None),
         ]
     )
     with expected_protocol(Keithley2400, pairs) as smu:
@@ -127,8 +127,12 @@ def test_measure_at_lets_the_reading_confirm_the_level_without_opc():
         smu.enable_output()
         first = smu.measure_at(2.5)
         assert (first.voltage, first.current) == (2.5, 1.2e-3)
+        assert smu._level == 2.5  # what the shutdown ramp starts from
         with pytest.raises(InstrumentSettingError, match="210 V"):
             smu.measure_at(250.0)
+        smu.disable_output()
+        with pytest.raises(InstrumentSettingError, match="output on"):
+            smu.measure_at(1.0)
 
 
 def test_201_point_list_sweep_is_sent_in_100_value_commands_and_read_once(monkeypatch):
