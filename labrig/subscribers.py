@@ -37,6 +37,8 @@ class HDF5Writer:
     """Writes a run's records into its open ``RunStore`` and closes it at ``RunEnded``."""
 
     critical = True
+    #: what it writes (a ``Progress`` a step, or ``RunStarted``, never reaches it)
+    kinds = (Row, Rows, Spectrum, Figures, Event, BenchOpened, RunEnded)
 
     def __init__(self, store: RunStore) -> None:
         self.store = store
@@ -64,7 +66,7 @@ class HDF5Writer:
                 store.prepare_spectra(record.spectrum_pixels)
         elif isinstance(record, RunEnded):
             store.close(record.status, record.reason)
-        # RunStarted: the file was created with it; Progress: nothing to keep
+        # RunStarted: the file was created with it; Progress: nothing to keep (``kinds``)
 
 
 class ProgressDisplay:
@@ -168,7 +170,10 @@ class LoggingSubscriber:
 
 def standard_subscribers(progress: bool | None = None) -> list[Subscriber]:
     """What a command-line run shows besides its file: progress (``progress``: True
-    bar, False nothing, None bar on a terminal else lines) and the log."""
+    bar, False nothing, None bar on a terminal else lines) and the log.  With nothing
+    to show, no progress subscriber (a J-V-L step would call it for nothing)."""
+    if progress is False:
+        return [LoggingSubscriber()]
     return [ProgressSubscriber(progress), LoggingSubscriber()]
 
 

@@ -269,7 +269,7 @@ class JVLProcedure(LabrigProcedure):
         self._levels = self.levels()
         self._photometry = _SweepPhotometry(config)
         self._compliance = self.compliance_a(config)
-        area_m2 = config.device.active_area_cm2 * 1e-4
+        self._area_m2 = area_m2 = config.device.active_area_cm2 * 1e-4
         self._j_max_a_m2 = self.max_current_density * 10.0 if self.max_current_density else 0.0
         if self.mode == "buffered" and self._j_max_a_m2:
             self._compliance = min(self._compliance, self._j_max_a_m2 * area_m2)
@@ -415,7 +415,6 @@ class JVLProcedure(LabrigProcedure):
     # ------------------------------------------------------------------ per step
     def _step_done(self, step: _Step, rising: bool) -> bool:
         """Record a step (spectrum if due); True when a stop condition ends the sweep."""
-        area_m2 = self.bench.config.device.active_area_cm2 * 1e-4
         if self._use_spectra:
             lum = self._photometry.provisional_luminance(step)
             self._pending.append(step)
@@ -426,7 +425,7 @@ class JVLProcedure(LabrigProcedure):
             lum = self._flush()[-1]["luminance"]
         self.emit_progress(100.0 * (step.index + 1) / len(self._levels))
 
-        j = abs(step.current) / area_m2
+        j = abs(step.current) / self._area_m2
         if self.contact_check and self._contact_defect(step):
             return True
         if step.compliance and self.stop_on_compliance:
@@ -565,6 +564,7 @@ class _SweepPhotometry:
         self._shapes: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         #: first and last wavelength of the emission band each spectrum weights over
         self._bands: dict[int, tuple[float, float]] = {}
+        self._reference: Any = _UNSET
 
     @property
     def has_spectra(self) -> bool:
@@ -589,13 +589,17 @@ class _SweepPhotometry:
 
     @property
     def reference(self) -> Any:
-        """The reference spectrum's factors, or None when the config gives none."""
-        from labrig.errors import ConfigError
+        """The reference spectrum's factors, or None when the config gives none (asked
+        once: the config does not change during a sweep, and every step asks)."""
+        if self._reference is _UNSET:
+            from labrig.errors import ConfigError
 
-        try:
-            return self.bench.reference
-        except ConfigError:
-            return None
+            try:
+                factors = self.bench.reference
+            except ConfigError:
+                factors = None
+            self._reference = _as_floats(factors)
+        return self._reference
 
     def provisional_luminance(self, step: _Step) -> float:
         """Luminance with the latest spectrum (for thresholds and breakdown checks); NaN
@@ -609,61 +613,130 @@ class _SweepPhotometry:
     def rows(self, steps: list[_Step]) -> list[dict[str, float]]:
         """One data row per step (lab units).  With neither a usable spectrum nor a
         reference spectrum the photometric columns are NaN: nothing to weight them with.
-        A single step (every step of a sweep without spectra) is computed on floats, not
-        one-element arrays: the same operations, a fraction of the cost."""
+        A single step (every step of a sweep without spectra) is computed on floats
+        (``row``), not one-element arrays: the same operations, a fraction of the cost."""
+        if len(steps) == 1:
+            return [self.row(steps[0])]
         from labrig.analysis.photometry import SpectralFactors, nearest_spectrum
 
-        one = len(steps) == 1
-        current: Any = steps[0].current if one else np.array([s.current for s in steps])
+        current = np.array([s.current for s in steps])
         j_a_cm2 = current / self.area_cm2
         if self._factors:
-            pick = nearest_spectrum(np.atleast_1d(j_a_cm2), np.array(self._j))
+            pick = nearest_spectrum(j_a_cm2, np.array(self._j))
             chosen = [self._factors[i] for i in pick]
             factors = SpectralFactors(
-                *(
-                    float(values[0]) if one else np.array(values)
-                    for values in (
-                        [float(f.responsivity_a_per_w) for f in chosen],
-                        [float(f.mean_photon_energy_j) for f in chosen],
-                        [float(f.luminous_efficacy_lm_per_w) for f in chosen],
-                    )
-                )
+                np.array([float(f.responsivity_a_per_w) for f in chosen]),
+                np.array([float(f.mean_photon_energy_j) for f in chosen]),
+                np.array([float(f.luminous_efficacy_lm_per_w) for f in chosen]),
             )
             index = [self._index[i] for i in pick]
         else:
-            nan = math.nan if one else np.full(len(steps), np.nan)
+            nan = np.full(len(steps), np.nan)
             factors, index = self.reference or SpectralFactors(nan, nan, nan), [-1] * len(steps)
-        if one:
-            s = steps[0]
-            res = self.bench.apply(s.photodiode, s.current, s.voltage, factors)
-        else:
-            res = self.bench.apply(
-                np.array([s.photodiode for s in steps]),
-                current,
-                np.array([s.voltage for s in steps]),
-                factors,
-            )
-
-        def at(values: Any, k: int) -> float:
-            return float(values if one else values[k])
-
+        res = self.bench.apply(
+            np.array([s.photodiode for s in steps]),
+            current,
+            np.array([s.voltage for s in steps]),
+            factors,
+        )
         return [
-            {
-                "voltage": s.voltage,
-                "current": s.current,
-                "current_density": at(j_a_cm2, k) * 1e3,
-                "photodiode_current": s.photodiode,
-                "luminance": at(res.luminance_cd_m2, k),
-                "eqe": at(res.eqe, k) * 100,
-                "current_efficiency": at(res.current_efficiency_cd_a, k),
-                "power_efficiency": at(res.power_efficiency_lm_w, k),
-                "radiance": at(res.radiance_w_sr_m2, k),
-                "photon_flux": at(res.photon_flux_per_s, k),
-                "spectrum_index": int(index[k]),
-                "band_start": self._bands.get(index[k], (math.nan, math.nan))[0],
-                "band_end": self._bands.get(index[k], (math.nan, math.nan))[1],
-                "timestamp": s.time,
-                "compliance": int(s.compliance),
-            }
+            self._row(
+                s,
+                float(j_a_cm2[k]),
+                res.luminance_cd_m2[k],
+                res.eqe[k],
+                res.current_efficiency_cd_a[k],
+                res.power_efficiency_lm_w[k],
+                res.radiance_w_sr_m2[k],
+                res.photon_flux_per_s[k],
+                index[k],
+            )
             for k, s in enumerate(steps)
         ]
+
+    def row(self, s: _Step) -> dict[str, float]:
+        """``rows`` of one step, on floats."""
+        j_a_cm2 = s.current / self.area_cm2
+        if self._factors:
+            from labrig.analysis.photometry import SpectralFactors, nearest_spectrum
+
+            pick = int(nearest_spectrum(np.atleast_1d(j_a_cm2), np.array(self._j))[0])
+            chosen = self._factors[pick]
+            factors = SpectralFactors(
+                float(chosen.responsivity_a_per_w),
+                float(chosen.mean_photon_energy_j),
+                float(chosen.luminous_efficacy_lm_per_w),
+            )
+            index = self._index[pick]
+        else:
+            factors, index = self.reference, -1
+            if factors is None:
+                from labrig.analysis.photometry import SpectralFactors
+
+                factors = SpectralFactors(math.nan, math.nan, math.nan)
+        res = self.bench.apply(s.photodiode, s.current, s.voltage, factors)
+        return self._row(
+            s,
+            float(j_a_cm2),
+            res.luminance_cd_m2,
+            res.eqe,
+            res.current_efficiency_cd_a,
+            res.power_efficiency_lm_w,
+            res.radiance_w_sr_m2,
+            res.photon_flux_per_s,
+            index,
+        )
+
+    def _row(
+        self,
+        s: _Step,
+        j_a_cm2: float,
+        luminance: Any,
+        eqe: Any,
+        current_efficiency: Any,
+        power_efficiency: Any,
+        radiance: Any,
+        photon_flux: Any,
+        index: int,
+    ) -> dict[str, float]:
+        """A step's row in the file's units from its photometry (SI)."""
+        band_start, band_end = self._bands.get(index, _NO_BAND)
+        return {
+            "voltage": s.voltage,
+            "current": s.current,
+            "current_density": j_a_cm2 * 1e3,
+            "photodiode_current": s.photodiode,
+            "luminance": float(luminance),
+            "eqe": float(eqe) * 100,
+            "current_efficiency": float(current_efficiency),
+            "power_efficiency": float(power_efficiency),
+            "radiance": float(radiance),
+            "photon_flux": float(photon_flux),
+            "spectrum_index": int(index),
+            "band_start": band_start,
+            "band_end": band_end,
+            "timestamp": s.time,
+            "compliance": int(s.compliance),
+        }
+
+
+#: ``_SweepPhotometry.reference`` not asked yet
+_UNSET: Any = object()
+#: the band of a row weighted by the reference spectrum (or by nothing)
+_NO_BAND = (math.nan, math.nan)
+
+
+def _as_floats(factors: Any) -> Any:
+    """The reference factors as Python floats (numpy scalars give the same IEEE results
+    at several times the cost, on every step); kept as they are when one is not a
+    positive number, so a degenerate table fails exactly as before."""
+    if factors is None:
+        return None
+    values = (
+        factors.responsivity_a_per_w,
+        factors.mean_photon_energy_j,
+        factors.luminous_efficacy_lm_per_w,
+    )
+    if not all(np.ndim(v) == 0 and v > 0 for v in values):
+        return factors
+    return type(factors)(*(float(v) for v in values))

@@ -216,12 +216,11 @@ def photometry(
         raise ValueError(f"collection factor must lie in (0, 1], got {collection_factor}")
     if not area_m2 > 0:
         raise ValueError(f"area must be > 0, got {area_m2}")
-    inputs = (photodiode_current_a, device_current_a, voltage_v)
-    if all(isinstance(x, float) for x in inputs):  # one step: floats through and through
-        i_pd, current, volts = inputs
-        ratio: Any = _scalar_ratio
+    i_pd, current, volts = photodiode_current_a, device_current_a, voltage_v
+    if isinstance(i_pd, float) and isinstance(current, float) and isinstance(volts, float):
+        ratio: Any = _scalar_ratio  # one step: floats through and through
     else:
-        i_pd, current, volts = (np.asarray(x, float) for x in inputs)
+        i_pd, current, volts = (np.asarray(x, float) for x in (i_pd, current, volts))
         ratio = _ratio
     power, radiance, luminance = _light(
         i_pd, factors, collection_factor, area_m2, luminance_correction
