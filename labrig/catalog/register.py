@@ -7,6 +7,12 @@ the file when asked), with the metadata of ``labrig.catalog.metadata``.  A file 
 not a readable run (corrupt, truncated to nothing, not labrig's) is listed all the same,
 as a node without data whose metadata say ``status: unreadable`` and why; nothing a file
 holds can stop the registrar or the server.
+
+The scan at start registers the files the catalogue does not have yet ``BATCH`` to a
+transaction (``Registrar._insert``), while the next batch is being read: Tiled's
+``create_node`` is one transaction and a dozen statements per node, which made the
+catalogue's side three quarters of a registration.  Files it has already, and every
+change the watcher sees, go through ``register`` one by one.
 """
 
 from __future__ import annotations
@@ -14,11 +20,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from labrig.catalog.metadata import run_metadata, unreadable_metadata
+from labrig.catalog.parts import run_parts
 from labrig.errors import UserInputError
 from labrig.store import load_run
 
@@ -55,17 +64,29 @@ def run_files(directory: Path) -> Iterator[Path]:
             yield path
 
 
-def describe(path: Path, name: str) -> tuple[dict[str, Any], Any]:
-    """(metadata, adapter) of a run file; (metadata naming the problem, None) for a
-    file that is not a readable run."""
-    from labrig.catalog.adapter import LabrigRunAdapter
+#: new files registered per transaction by a scan
+BATCH = 100
 
+
+def describe(path: Path, name: str) -> tuple[dict[str, Any], list[str] | None]:
+    """(metadata, the node's parts) of a run file; (metadata naming the problem, None)
+    for a file that is not a readable run."""
     try:
         loaded = load_run(path)
     except (UserInputError, OSError) as exc:
         return unreadable_metadata(path, str(exc), name), None
-    metadata = run_metadata(loaded, name)
-    return metadata, LabrigRunAdapter.from_loaded(loaded, metadata)
+    return run_metadata(loaded, name), list(run_parts(loaded))
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What the catalogue records for one file: its key, metadata and data source (none
+    for an unreadable file), and the parts that source names."""
+
+    key: str
+    metadata: dict[str, Any]
+    sources: list[Any]
+    parts: list[str] | None
 
 
 class KeyLocks:
@@ -98,20 +119,47 @@ class Registrar:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=120)
 
     def scan(self, workers: int = 2) -> int:
-        """Register every run file in DIR (``workers`` reading files at a time); drop
-        nodes of files no longer there."""
-        from concurrent.futures import ThreadPoolExecutor
-
+        """Register every run file in DIR (``workers`` reading files at a time): the
+        ones the catalogue lacks in batches, the others brought up to date; drop nodes
+        of files no longer there."""
         known = set(self.registered())
-
-        def one(path: Path) -> str:
-            return self.register(path, new=run_key(self.directory, path) not in known)
-
+        paths = {run_key(self.directory, path): path for path in run_files(self.directory)}
+        new = [path for key, path in paths.items() if key not in known]
         with ThreadPoolExecutor(workers) as pool:
-            seen = set(pool.map(one, run_files(self.directory)))
-        for key in known - seen:
+            list(pool.map(self.register, [paths[key] for key in paths.keys() & known]))
+            self._register_new(new, pool)
+        for key in known - paths.keys():
             self.remove(key)
-        return len(seen)
+        return len(paths)
+
+    def _register_new(self, paths: list[Path], pool: ThreadPoolExecutor) -> None:
+        """Files the catalogue has no node for, ``BATCH`` to a transaction; the next
+        batch is read while the event loop writes this one."""
+        if self.tree.context.streaming_cache or self.tree.context.webhook_dispatcher:
+            list(pool.map(lambda path: self.register(path, new=True), paths))
+            return  # subscribers hear of new nodes from create_node only
+        pending: tuple[list[Path], Future[None]] | None = None
+        for start in range(0, len(paths), BATCH):
+            batch = paths[start : start + BATCH]
+            entries = list(pool.map(self.entry, batch))
+            if pending is not None:
+                self._settle(*pending)
+            future = asyncio.run_coroutine_threadsafe(self._insert(entries), self.loop)
+            pending = (batch, future)
+        if pending is not None:
+            self._settle(*pending)
+
+    def _settle(self, batch: list[Path], future: Future[None]) -> None:
+        """Wait for a batch's transaction; if a node of it appeared meanwhile (the
+        transaction is refused whole), register the batch's files one by one."""
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            future.result(timeout=120)
+        except IntegrityError:
+            log.info("catalogue: a batch met nodes made meanwhile; registering one by one")
+            for path in batch:
+                self.register(path)
 
     def registered(self) -> list[str]:
         """Keys of the nodes registered from DIR (not the runs benches published)."""
@@ -119,9 +167,8 @@ class Registrar:
 
         return self._call(self.tree.search(Eq("origin", "directory")).keys_range(0, None))
 
-    def register(self, path: Path, new: bool = False) -> str:
-        """Register ``path`` or bring its node up to date; returns its key.  ``new``: the
-        caller knows the catalogue has no node for it (no look-up first)."""
+    def entry(self, path: Path) -> Entry:
+        """What the catalogue records for ``path`` (reads the file once)."""
         from tiled.server.schemas import Asset, DataSource
         from tiled.structures.core import StructureFamily
         from tiled.structures.data_source import Management
@@ -129,17 +176,15 @@ class Registrar:
 
         from labrig.catalog.adapter import MIMETYPE
 
-        key = run_key(self.directory, path)
-        metadata, adapter = describe(path, str(path.relative_to(self.directory)))
+        metadata, parts = describe(path, str(path.relative_to(self.directory)))
         metadata["origin"] = "directory"
-        sources, keys = [], None
-        if adapter is not None:
-            keys = list(adapter.structure().keys)
+        sources = []
+        if parts is not None:
             sources = [
                 DataSource(
                     structure_family=StructureFamily.container,
                     mimetype=MIMETYPE,
-                    structure={"keys": keys, "count": len(keys)},
+                    structure={"keys": parts, "count": len(parts)},
                     parameters={},
                     management=Management.external,
                     assets=[
@@ -147,25 +192,93 @@ class Registrar:
                     ],
                 )
             ]
+        return Entry(run_key(self.directory, path), metadata, sources, parts)
+
+    def register(self, path: Path, new: bool = False) -> str:
+        """Register ``path`` or bring its node up to date; returns its key.  ``new``: the
+        caller knows the catalogue has no node for it (no look-up first)."""
+        from tiled.structures.core import StructureFamily
+
+        entry = self.entry(path)
 
         async def apply() -> None:
-            node = None if new else await self._node(key)
-            if node is not None and await self._parts(node) == keys:
-                await node.replace_metadata(metadata, drop_revision=True)
+            node = None if new else await self._node(entry.key)
+            if node is not None and await self._parts(node) == entry.parts:
+                await node.replace_metadata(entry.metadata, drop_revision=True)
                 return
             if node is not None:  # became readable, or its parts changed: made anew
                 await node.delete(recursive=True)
             await self.tree.create_node(
                 structure_family=StructureFamily.container,
-                metadata=metadata,
-                key=key,
+                metadata=entry.metadata,
+                key=entry.key,
                 specs=[],
-                data_sources=sources,
+                data_sources=entry.sources,
             )
 
-        with self._lock.get(key):
+        with self._lock.get(entry.key):
             self._call(apply())
-        return key
+        return entry.key
+
+    async def _insert(self, entries: Iterable[Entry]) -> None:
+        """New nodes in one transaction: the rows ``create_node`` writes for each (node;
+        its data source, structure and asset, and their link), through Tiled's own ORM,
+        so its triggers keep the search index and the node tree as for any node."""
+        from sqlalchemy import select
+        from tiled.catalog import orm
+        from tiled.catalog.utils import compute_structure_id
+        from tiled.structures.core import StructureFamily
+
+        entries = list(entries)
+        structures = {
+            compute_structure_id(source.structure): source.structure
+            for entry in entries
+            for source in entry.sources
+        }
+        uris = [asset.data_uri for e in entries for source in e.sources for asset in source.assets]
+        async with self.tree.context.session() as db:
+            if structures:
+                await db.execute(
+                    self.tree.insert(orm.Structure)
+                    .values([{"id": id_, "structure": s} for id_, s in structures.items()])
+                    .on_conflict_do_nothing(index_elements=["id"])
+                )
+            found = await db.execute(select(orm.Asset).where(orm.Asset.data_uri.in_(uris)))
+            assets = {asset.data_uri: asset for asset in found.scalars()}
+            for entry in entries:
+                node = orm.Node(
+                    key=entry.key,
+                    parent=self.tree.node.id,
+                    metadata_=entry.metadata,
+                    structure_family=StructureFamily.container,
+                    specs=[],
+                )
+                for source in entry.sources:
+                    row = orm.DataSource(
+                        structure_family=source.structure_family,
+                        mimetype=source.mimetype,
+                        management=source.management,
+                        parameters=source.parameters,
+                        properties=source.properties,
+                        structure_id=compute_structure_id(source.structure),
+                    )
+                    for asset in source.assets:
+                        if asset.data_uri not in assets:
+                            assets[asset.data_uri] = orm.Asset(
+                                data_uri=asset.data_uri,
+                                is_directory=asset.is_directory,
+                                size=asset.size,
+                            )
+                        row.asset_associations.append(
+                            orm.DataSourceAssetAssociation(
+                                asset=assets[asset.data_uri],
+                                parameter=asset.parameter,
+                                num=asset.num,
+                            )
+                        )
+                    node.data_sources.append(row)
+                db.add(node)
+            await db.commit()
 
     async def _node(self, key: str) -> Any:
         from tiled.server.core import NoEntry
