@@ -233,6 +233,7 @@ def memory(hours: float, speed: float) -> dict[str, float]:
         "first_half_mb": float(rss[:half].max()) if half else float("nan"),
         "second_half_mb": float(rss[half:].max()),
         "end_mb": float(rss[-1]),
+        "tenths_mb": [float(part.max()) for part in np.array_split(rss, 10) if len(part)],
         "run_output": out.strip().splitlines()[0] if out.strip() else "",
     }
 
@@ -244,28 +245,36 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=1.0, help="simulated lifetime run")
     parser.add_argument("--speed", type=float, default=60.0, help="simulated clock speed")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--memory-only", action="store_true", help="no files, no registration")
     args = parser.parse_args()
 
-    made_s = generate(args.keep, args.files)
-    files = sorted(p for p in args.keep.rglob("*.h5") if ".labrig-catalog" not in p.parts)
-    if made_s:
-        print(f"topped up to {len(files)} run files in {made_s:.0f} s")
-    r = register(args.keep, files)
-    print(f"registration: {r['reg_rate']:.1f} files/s ({r['files']} files; target >= 50); "
-          f"load_run alone {r['read_rate']:.1f} files/s; ratio {r['reg_rate'] / r['read_rate']:.2f}")  # fmt: skip
-    print(f"search over {r['files']} runs: {r['search_s'] * 1000:.0f} ms median of 7 "
-          f"({r['found']} found; target <= 300 ms); Python filter over in-memory metadata "
-          f"{r['python_filter_s'] * 1000:.1f} ms ({r['python_hits']} hits); "
-          f"ratio {r['search_s'] / r['python_filter_s']:.1f}")  # fmt: skip
-    web = r["web_first_page_s"]
-    print("web run list first page: " + ("web view not installed" if np.isnan(web)
-          else f"{web * 1000:.0f} ms (target <= 1000 ms)"))  # fmt: skip
+    print(f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, load average (1, 5, 15 min): "
+          + ", ".join(f"{x:.2f}" for x in os.getloadavg()))  # fmt: skip
+    if not args.memory_only:
+        made_s = generate(args.keep, args.files)
+        files = sorted(p for p in args.keep.rglob("*.h5") if ".labrig-catalog" not in p.parts)
+        if made_s:
+            print(f"topped up to {len(files)} run files in {made_s:.0f} s")
+        r = register(args.keep, files)
+        print(f"registration: {r['reg_rate']:.1f} files/s ({r['files']} files; target >= 50); "
+              f"load_run alone {r['read_rate']:.1f} files/s; ratio {r['reg_rate'] / r['read_rate']:.2f}")  # fmt: skip
+        print(f"search over {r['files']} runs: {r['search_s'] * 1000:.0f} ms median of 7 "
+              f"({r['found']} found; target <= 300 ms); Python filter over in-memory metadata "
+              f"{r['python_filter_s'] * 1000:.1f} ms ({r['python_hits']} hits); "
+              f"ratio {r['search_s'] / r['python_filter_s']:.1f}")  # fmt: skip
+        web = r["web_first_page_s"]
+        print("web run list first page: " + ("web view not installed" if np.isnan(web)
+              else f"{web * 1000:.0f} ms (target <= 1000 ms)"))  # fmt: skip
     if not args.skip_memory:
         m = memory(args.hours, args.speed)
         print(f"server RSS while a {args.hours:g} h lifetime run streamed in ({m['run_s']:.0f} s at "
               f"clock speed {args.speed:g}): {m['before_mb']:.1f} MB before, max "
               f"{m['first_half_mb']:.1f} MB first half, {m['second_half_mb']:.1f} MB second half, "
               f"{m['end_mb']:.1f} MB at the end; run: {m['run_output']}")  # fmt: skip
+        print("  max RSS per tenth of the run, MB: "
+              + " ".join(f"{mb:.1f}" for mb in m["tenths_mb"]))  # fmt: skip
+    print("load average at the end (1, 5, 15 min): "
+          + ", ".join(f"{x:.2f}" for x in os.getloadavg()))  # fmt: skip
 
 
 if __name__ == "__main__":
