@@ -15,12 +15,15 @@ swings with the scheduler, the CPU each spends per point much less.
     .venv/bin/python benchmarks/jvl_overhead.py [--points 400] [--repeat 3] [--profile]
 
 Target: labrig / bare <= 1.10 (issue 21).  ``--profile`` prints where labrig's time goes (cProfile
-of one labrig sweep, by own time).
+of one labrig sweep, by own time) and its split per point by layer: the difference of two
+profiled sweeps of different lengths, so start-up and shutdown cancel out (times under the
+profiler, ~2x the real ones; the bare loop pays the sockets and pyvisa too).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import cProfile
 import pstats
 import socket
@@ -92,6 +95,47 @@ def bare_sweep(
     return elapsed / (points - 1)
 
 
+#: (layer, what a profiled function's file or name contains), first match wins
+LAYERS = (
+    ("sockets (select, send, recv)", ("select.select", "'send'", "'recv'")),
+    ("pyvisa + pyvisa-py", ("/pyvisa/", "/pyvisa_py/")),
+    ("pymeasure (adapter, properties)", ("/pymeasure/",)),
+    ("labrig drivers", ("drivers/",)),
+    ("J-V-L step + photometry", ("procedures/", "/analysis/")),
+    (
+        "records, dispatch, run state",
+        ("labrig/procedure.py", "dispatch", "runner", "run_state", "records", "subscribers"),
+    ),
+    ("store + h5py", ("store/", "/h5py/")),
+)
+
+
+def _layer(func: tuple[str, int, str]) -> str:
+    where = f"{func[0]}:{func[2]}"
+    for name, marks in LAYERS:
+        if any(mark in where for mark in marks):
+            return name
+    return "other (stdlib, builtins, benchmark)"
+
+
+def profile_split(
+    config: Path, tmp: Path, points: int
+) -> tuple[collections.Counter[str], int, pstats.Stats]:
+    """labrig's own time per point by layer (two profiled sweeps, the shorter one
+    subtracted), the shorter sweep's length, and the longer sweep's profile."""
+    short = max(20, points // 4)
+    stats = {}
+    for n in (short, points):
+        profile = cProfile.Profile()
+        labrig_sweep(config, tmp / f"profiled{n}", n, profile)
+        stats[n] = pstats.Stats(profile)
+    per_point: collections.Counter[str] = collections.Counter()
+    for func, row in stats[points].stats.items():  # type: ignore[attr-defined]
+        before = stats[short].stats.get(func, (0, 0, 0.0))  # type: ignore[attr-defined]
+        per_point[_layer(func)] += (row[2] - before[2]) / (points - short)
+    return per_point, short, stats[points]
+
+
 def _tcp_nodelay_in_drivers(resource: str) -> bool:
     """Whether labrig's 2400 driver has Nagle's algorithm off on its TCPIP SOCKET link
     (the bare loop is run the same way, and the other way for comparison)."""
@@ -125,9 +169,7 @@ def main() -> None:
                 labrig.append(labrig_sweep(config, tmp / f"run{k}", args.points, None, cpu_labrig))
                 bare.append(bare_sweep(resources, args.points, nodelay, cpu_bare))
                 bare_other.append(bare_sweep(resources, args.points, not nodelay))
-            profile = cProfile.Profile() if args.profile else None
-            if profile is not None:
-                labrig_sweep(config, tmp / "profiled", args.points, profile)
+            profiled = profile_split(config, tmp, args.points) if args.profile else None
     med_l, med_b, med_o = (statistics.median(x) for x in (labrig, bare, bare_other))
     ratio = med_l / med_b
     same = "on" if nodelay else "off"
@@ -146,9 +188,14 @@ def main() -> None:
         f"{(cpu_l - cpu_b) / med_b:+.1%} of the bare loop's wall time per point)"
     )
     print("target met" if ratio <= 1.10 else "TARGET NOT MET")
-    if profile is not None:
+    if profiled is not None:
+        per_point, short, stats = profiled
+        print(f"\nlabrig's own time per point by layer (cProfile, {args.points} - {short} points):")
+        for name, seconds in per_point.most_common():
+            print(f"  {name:38s} {seconds * 1e6:7.1f} us")
+        print(f"  {'total':38s} {sum(per_point.values()) * 1e6:7.1f} us")
         print("\nlabrig sweep profile (own time):")
-        pstats.Stats(profile).sort_stats("tottime").print_stats(18)
+        stats.sort_stats("tottime").print_stats(18)
 
 
 if __name__ == "__main__":
