@@ -182,8 +182,18 @@ def first_page(server) -> float:
     return elapsed
 
 
-def memory(hours: float, speed: float) -> dict[str, float]:
-    """The server's RSS while a lifetime run streams into its directory."""
+def read_live(client) -> None:
+    """What a viewer of the live run asks: every column of every data group, now."""
+    for key in client:
+        run = client[key]
+        for group in run.metadata.get("groups", []):
+            for column in run[group].values():
+                column.read()
+
+
+def memory(hours: float, speed: float, viewer: bool) -> dict[str, float]:
+    """The server's RSS while a lifetime run streams into its directory (``viewer``: and
+    a client reads the live run's data once a second)."""
     import psutil
 
     tmp = Path(tempfile.mkdtemp(prefix="catalog-memory-"))
@@ -200,7 +210,11 @@ def memory(hours: float, speed: float) -> dict[str, float]:
         env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     try:
-        assert server.stdout.readline().startswith("serving"), "server did not start"
+        first = server.stdout.readline()
+        assert first.startswith("serving"), "server did not start"
+        from labrig.catalog.publish import connect
+
+        client = connect(first.split(" at ")[1].strip(), env["LABRIG_CATALOG_API_KEY"])
         proc = psutil.Process(server.pid)
         time.sleep(2.0)
         base = proc.memory_info().rss
@@ -217,6 +231,11 @@ def memory(hours: float, speed: float) -> dict[str, float]:
         t0 = time.monotonic()
         while run.poll() is None:
             samples.append((time.monotonic() - t0, proc.memory_info().rss))
+            if viewer:
+                try:
+                    read_live(client)
+                except Exception:  # noqa: BLE001 - a file between two writes: next second
+                    pass
             time.sleep(1.0)
         time.sleep(3.0)  # the watcher takes the closed file
         samples.append((time.monotonic() - t0, proc.memory_info().rss))
@@ -246,6 +265,8 @@ def main() -> None:
     parser.add_argument("--speed", type=float, default=60.0, help="simulated clock speed")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--memory-only", action="store_true", help="no files, no registration")
+    parser.add_argument("--viewer", action="store_true",
+                        help="while the lifetime run streams, a client reads its data each second")  # fmt: skip
     args = parser.parse_args()
 
     print(f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, load average (1, 5, 15 min): "
@@ -266,8 +287,10 @@ def main() -> None:
         print("web run list first page: " + ("web view not installed" if np.isnan(web)
               else f"{web * 1000:.0f} ms (target <= 1000 ms)"))  # fmt: skip
     if not args.skip_memory:
-        m = memory(args.hours, args.speed)
-        print(f"server RSS while a {args.hours:g} h lifetime run streamed in ({m['run_s']:.0f} s at "
+        m = memory(args.hours, args.speed, args.viewer)
+        print(f"server RSS while a {args.hours:g} h lifetime run streamed in"
+              + (" and a client read it each second" if args.viewer else "")
+              + f" ({m['run_s']:.0f} s at "
               f"clock speed {args.speed:g}): {m['before_mb']:.1f} MB before, max "
               f"{m['first_half_mb']:.1f} MB first half, {m['second_half_mb']:.1f} MB second half, "
               f"{m['end_mb']:.1f} MB at the end; run: {m['run_output']}")  # fmt: skip

@@ -10,7 +10,8 @@ serves its newest rows without being registered again.
 
 from __future__ import annotations
 
-from functools import lru_cache
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -42,15 +43,31 @@ def part_adapter(part: Group | Array) -> MapAdapter | ArrayAdapter:
     return ArrayAdapter.from_array(part.values, dims=part.dims, metadata=part.metadata)
 
 
-@lru_cache(maxsize=16)
-def _load(path: str, mtime_ns: int, size: int) -> LoadedRun:
-    """One read per version of a file (a live file's version changes at each flush)."""
-    return load_run(path)
+#: files whose newest read is kept
+CACHED_FILES = 16
+
+_cache: OrderedDict[Path, tuple[tuple[int, int], LoadedRun]] = OrderedDict()
+_cache_lock = threading.Lock()
 
 
 def cached_load(path: Path) -> LoadedRun:
+    """One read per version of a file, and only the newest version kept: a live file's
+    version changes at each flush, and a cache keyed by version would hold the last
+    ``CACHED_FILES`` versions of a growing run (its memory growing with the run)."""
     stat = path.stat()
-    return _load(str(path), stat.st_mtime_ns, stat.st_size)
+    version = (stat.st_mtime_ns, stat.st_size)
+    with _cache_lock:
+        hit = _cache.get(path)
+        if hit is not None and hit[0] == version:
+            _cache.move_to_end(path)
+            return hit[1]
+    loaded = load_run(path)
+    with _cache_lock:
+        _cache[path] = (version, loaded)
+        _cache.move_to_end(path)
+        while len(_cache) > CACHED_FILES:
+            _cache.popitem(last=False)
+    return loaded
 
 
 class LabrigRunAdapter(MapAdapter):
