@@ -16,9 +16,11 @@ lifetime run stream into the server for an hour of simulated time.
   web view is installed.
 * **Memory**: ``labrig catalog serve`` in its own process while ``labrig run lifetime
   --simulate`` (8 channels, 1 h at clock speed ``--speed``) writes into its directory;
-  the server's RSS is sampled every second.
+  the server's RSS is sampled every second and printed per tenth of the run
+  (``--viewer``: a client also reads the live run's data once a second).
 
     .venv/bin/python benchmarks/catalog_scale.py [--files 10000] [--keep /tmp/catalog-runs]
+        [--skip-memory | --memory-only [--viewer]]
 """
 
 from __future__ import annotations
