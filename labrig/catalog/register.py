@@ -11,8 +11,10 @@ holds can stop the registrar or the server.
 The scan at start registers the files the catalogue does not have yet ``BATCH`` to a
 transaction (``Registrar._insert``), while the next batch is being read: Tiled's
 ``create_node`` is one transaction and a dozen statements per node, which made the
-catalogue's side three quarters of a registration.  Files it has already, and every
-change the watcher sees, go through ``register`` one by one.
+catalogue's side three quarters of a registration.  Files it has already are read again
+only when their version (mtime, size: ``file_version``, kept in the node's metadata)
+changed while the server was down; those, and every change the watcher sees, go through
+``register`` one by one.
 """
 
 from __future__ import annotations
@@ -66,6 +68,19 @@ def run_files(directory: Path) -> Iterator[Path]:
 
 #: new files registered per transaction by a scan
 BATCH = 100
+
+#: the metadata key of the file version a node was made from
+VERSION = "file_version"
+
+
+def file_version(path: Path) -> list[int] | None:
+    """[mtime in ns, size]: what tells a scan that a registered file changed since (a
+    run file is only ever appended to and closed, each a new mtime); None: gone."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return [stat.st_mtime_ns, stat.st_size]
 
 
 def describe(path: Path, name: str) -> tuple[dict[str, Any], list[str] | None]:
@@ -122,11 +137,16 @@ class Registrar:
         """Register every run file in DIR (``workers`` reading files at a time): the
         ones the catalogue lacks in batches, the others brought up to date; drop nodes
         of files no longer there."""
-        known = set(self.registered())
+        known = self.registered()
         paths = {run_key(self.directory, path): path for path in run_files(self.directory)}
         new = [path for key, path in paths.items() if key not in known]
+        changed = [  # a restart re-reads only what changed while the server was down
+            paths[key]
+            for key in paths.keys() & known.keys()
+            if known[key] != file_version(paths[key])
+        ]
         with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(self.register, [paths[key] for key in paths.keys() & known]))
+            list(pool.map(self.register, changed))
             self._register_new(new, pool)
         for key in known - paths.keys():
             self.remove(key)
@@ -161,11 +181,16 @@ class Registrar:
             for path in batch:
                 self.register(path)
 
-    def registered(self) -> list[str]:
-        """Keys of the nodes registered from DIR (not the runs benches published)."""
+    def registered(self) -> dict[str, list[int] | None]:
+        """The nodes registered from DIR (not the runs benches published): key -> the
+        version of the file each was made from (None: not recorded)."""
         from tiled.queries import Eq
 
-        return self._call(self.tree.search(Eq("origin", "directory")).keys_range(0, None))
+        async def versions() -> dict[str, list[int] | None]:
+            nodes = await self.tree.search(Eq("origin", "directory")).items_range(0, None)
+            return {key: node.metadata().get(VERSION) for key, node in nodes}
+
+        return self._call(versions())
 
     def entry(self, path: Path) -> Entry:
         """What the catalogue records for ``path`` (reads the file once)."""
@@ -176,8 +201,10 @@ class Registrar:
 
         from labrig.catalog.adapter import MIMETYPE
 
+        version = file_version(path)  # before the read: a write during it shows next time
         metadata, parts = describe(path, str(path.relative_to(self.directory)))
         metadata["origin"] = "directory"
+        metadata[VERSION] = version
         sources = []
         if parts is not None:
             sources = [

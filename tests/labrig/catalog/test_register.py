@@ -95,7 +95,7 @@ def test_a_batch_meeting_a_node_made_meanwhile_registers_its_files_one_by_one(
 
     registrar = server.registrar
     registrar.register(server.directory / "a" / runs["jvl"].name)
-    monkeypatch.setattr(registrar, "registered", lambda: [])
+    monkeypatch.setattr(registrar, "registered", dict)
     with caplog.at_level(logging.INFO, logger="labrig.catalog.register"):
         assert registrar.scan() == 5
     assert caplog.text.count("registering one by one") == 1
@@ -110,3 +110,29 @@ def test_a_batch_meeting_a_node_made_meanwhile_registers_its_files_one_by_one(
         made_source.mimetype, made_source.management
     )  # fmt: skip
     assert batched_source.assets[0].data_uri.endswith(f"/b/{runs['jvl'].name}")
+
+
+def test_a_rescan_reads_only_the_files_changed_since(
+    server, runs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a restart does: files whose version (mtime, size) the catalogue has are not
+    read again; one replaced meanwhile is, and its node shows the new content."""
+    from labrig.catalog import register
+    from labrig.catalog.publish import connect
+
+    registrar = server.registrar
+    registrar.scan()
+    read: list[str] = []
+    describe = register.describe
+    monkeypatch.setattr(
+        register, "describe", lambda path, name: (read.append(name), describe(path, name))[1]
+    )
+    assert registrar.scan() == 5
+    assert read == []
+    replaced = server.directory / "a" / runs["jvl"].name
+    shutil.copy(runs["lifetime"], replaced)
+    assert registrar.scan() == 5
+    assert read == [f"a/{runs['jvl'].name}"]
+    node = connect(server.uri, server.key)[f"a--{runs['jvl'].stem}"]
+    assert node.metadata["procedure"] == "lifetime"
+    assert node.metadata["file_version"] == register.file_version(replaced)
