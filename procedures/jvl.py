@@ -613,52 +613,18 @@ class _SweepPhotometry:
     def rows(self, steps: list[_Step]) -> list[dict[str, float]]:
         """One data row per step (lab units).  With neither a usable spectrum nor a
         reference spectrum the photometric columns are NaN: nothing to weight them with.
-        A single step (every step of a sweep without spectra) is computed on floats
-        (``row``), not one-element arrays: the same operations, a fraction of the cost."""
-        if len(steps) == 1:
-            return [self.row(steps[0])]
-        from labrig.analysis.photometry import SpectralFactors, nearest_spectrum
-
-        current = np.array([s.current for s in steps])
-        j_a_cm2 = current / self.area_cm2
-        if self._factors:
-            pick = nearest_spectrum(j_a_cm2, np.array(self._j))
-            chosen = [self._factors[i] for i in pick]
-            factors = SpectralFactors(
-                np.array([float(f.responsivity_a_per_w) for f in chosen]),
-                np.array([float(f.mean_photon_energy_j) for f in chosen]),
-                np.array([float(f.luminous_efficacy_lm_per_w) for f in chosen]),
-            )
-            index = [self._index[i] for i in pick]
-        else:
-            nan = np.full(len(steps), np.nan)
-            factors, index = self.reference or SpectralFactors(nan, nan, nan), [-1] * len(steps)
-        res = self.bench.apply(
-            np.array([s.photodiode for s in steps]),
-            current,
-            np.array([s.voltage for s in steps]),
-            factors,
-        )
-        return [
-            self._row(
-                s,
-                float(j_a_cm2[k]),
-                res.luminance_cd_m2[k],
-                res.eqe[k],
-                res.current_efficiency_cd_a[k],
-                res.power_efficiency_lm_w[k],
-                res.radiance_w_sr_m2[k],
-                res.photon_flux_per_s[k],
-                index[k],
-            )
-            for k, s in enumerate(steps)
-        ]
+        Each step is computed on floats, not arrays: the same operations, bit for bit
+        (tests/labrig/analysis/test_photometry.py), at a fraction of the cost for the
+        one step a sweep without spectra flushes at a time."""
+        return [self.row(s) for s in steps]
 
     def row(self, s: _Step) -> dict[str, float]:
-        """``rows`` of one step, on floats."""
+        """``rows`` of one step."""
+        from labrig.analysis.photometry import SpectralFactors
+
         j_a_cm2 = s.current / self.area_cm2
         if self._factors:
-            from labrig.analysis.photometry import SpectralFactors, nearest_spectrum
+            from labrig.analysis.photometry import nearest_spectrum
 
             pick = int(nearest_spectrum(np.atleast_1d(j_a_cm2), np.array(self._j))[0])
             chosen = self._factors[pick]
@@ -669,49 +635,21 @@ class _SweepPhotometry:
             )
             index = self._index[pick]
         else:
-            factors, index = self.reference, -1
-            if factors is None:
-                from labrig.analysis.photometry import SpectralFactors
-
-                factors = SpectralFactors(math.nan, math.nan, math.nan)
+            factors = self.reference or SpectralFactors(math.nan, math.nan, math.nan)
+            index = -1
         res = self.bench.apply(s.photodiode, s.current, s.voltage, factors)
-        return self._row(
-            s,
-            float(j_a_cm2),
-            res.luminance_cd_m2,
-            res.eqe,
-            res.current_efficiency_cd_a,
-            res.power_efficiency_lm_w,
-            res.radiance_w_sr_m2,
-            res.photon_flux_per_s,
-            index,
-        )
-
-    def _row(
-        self,
-        s: _Step,
-        j_a_cm2: float,
-        luminance: Any,
-        eqe: Any,
-        current_efficiency: Any,
-        power_efficiency: Any,
-        radiance: Any,
-        photon_flux: Any,
-        index: int,
-    ) -> dict[str, float]:
-        """A step's row in the file's units from its photometry (SI)."""
         band_start, band_end = self._bands.get(index, _NO_BAND)
         return {
             "voltage": s.voltage,
             "current": s.current,
-            "current_density": j_a_cm2 * 1e3,
+            "current_density": float(j_a_cm2) * 1e3,
             "photodiode_current": s.photodiode,
-            "luminance": float(luminance),
-            "eqe": float(eqe) * 100,
-            "current_efficiency": float(current_efficiency),
-            "power_efficiency": float(power_efficiency),
-            "radiance": float(radiance),
-            "photon_flux": float(photon_flux),
+            "luminance": float(res.luminance_cd_m2),
+            "eqe": float(res.eqe) * 100,
+            "current_efficiency": float(res.current_efficiency_cd_a),
+            "power_efficiency": float(res.power_efficiency_lm_w),
+            "radiance": float(res.radiance_w_sr_m2),
+            "photon_flux": float(res.photon_flux_per_s),
             "spectrum_index": int(index),
             "band_start": band_start,
             "band_end": band_end,
