@@ -811,22 +811,16 @@ class Keithley2400(VisaTransport, PymeasureKeithley2400, SourceMeter):
                 f"{ELEMENTS_PER_READING} (VOLT,CURR,RES,TIME,STAT)"
             )
         readings = []
-        for i in range(0, len(values), ELEMENTS_PER_READING):
-            volts, amps, _ohms, stamp, status = values[i : i + ELEMENTS_PER_READING]
+        fields = iter(values)  # five at a time: VOLT,CURR,RES,TIME,STAT
+        for n, (volts, amps, _ohms, stamp, status) in enumerate(
+            zip(*[fields] * ELEMENTS_PER_READING, strict=True), 1
+        ):
             if abs(volts) >= OVERFLOW or abs(amps) >= OVERFLOW:
                 raise OverRangeError(
-                    f"{self.resource}: source-meter reading {i // ELEMENTS_PER_READING + 1} "
+                    f"{self.resource}: source-meter reading {n} "
                     "is over range; use auto range or a larger measure range"
                 )
-            word = int(status)
-            readings.append(
-                SourceReading(
-                    voltage=volts,
-                    current=amps,
-                    time=stamp,
-                    in_compliance=bool(word & COMPLIANCE_BITS),
-                )
-            )
+            readings.append(SourceReading(volts, amps, stamp, bool(int(status) & COMPLIANCE_BITS)))
         return readings
 
 

@@ -160,6 +160,9 @@ class Keithley6485(VisaTransport, SCPIMixin, PymeasureInstrument, Picoammeter):
         self._nplc: float = 6.0  # the *RST default
         self._filter_count: int = 0
         self._trigger_count: int | None = None
+        #: what one ``READ?`` may take beyond the time-out: twice a reading (set with the
+        #: NPLC and filter, not worked out again for every reading)
+        self._read_margin_s = 2 * self._reading_time_s()
         self._line_frequency: float | None = None
         self._identity: InstrumentIdentity | None = None
         super().__init__(adapter, name, **kwargs)
@@ -228,6 +231,7 @@ class Keithley6485(VisaTransport, SCPIMixin, PymeasureInstrument, Picoammeter):
         self._range = fixed
         self._auto_limits = limits or (RANGES_A[0], RANGES_A[-1])
         self._filter_count = filter_count
+        self._read_margin_s = 2 * self._reading_time_s()
 
     def zero_correct(self) -> None:
         """The manual's sequence: zero check on, 2 nA range, one reading, acquire it as
@@ -236,7 +240,7 @@ class Keithley6485(VisaTransport, SCPIMixin, PymeasureInstrument, Picoammeter):
         self.current_range = RANGES_A[0]
         self._set_trigger_count(1)
         self.write(":INIT")
-        with self.extended_timeout(self._timeout_s + 2 * self._reading_time_s()):
+        with self.extended_timeout(self._timeout_s + self._read_margin_s):
             self._wait_complete()
         self.write("SYST:ZCOR:ACQ")
         self.zero_correct_enabled = True
@@ -249,7 +253,7 @@ class Keithley6485(VisaTransport, SCPIMixin, PymeasureInstrument, Picoammeter):
     def read(self) -> CurrentReading:  # type: ignore[override]  # Instrument.read is the transport
         """One reading from ``READ?``; OverRangeError instead of +9.9E37."""
         self._set_trigger_count(1)
-        with self.extended_timeout(self._timeout_s + 2 * self._reading_time_s()):
+        with self.extended_timeout(self._timeout_s + self._read_margin_s):
             readings = self._parse(self.query("READ?"), "READ?")
         if len(readings) != 1:
             raise GarbledReplyError(f"{self.resource}: READ? returned {len(readings)} readings")
@@ -306,7 +310,7 @@ class Keithley6485(VisaTransport, SCPIMixin, PymeasureInstrument, Picoammeter):
         back to immediate triggering afterwards, whatever happened.  Fewer readings than
         ``count`` means triggers never came (cable, line or the other instrument)."""
         try:
-            with self.extended_timeout(self._timeout_s + 2 * self._reading_time_s()):
+            with self.extended_timeout(self._timeout_s + self._read_margin_s):
                 readings = self._parse(self.query(":TRAC:DATA?"), ":TRAC:DATA?")
         finally:
             self.write(":ABOR")
@@ -378,8 +382,8 @@ class Keithley6485(VisaTransport, SCPIMixin, PymeasureInstrument, Picoammeter):
                 f"reading,timestamp pairs"
             )
         readings = []
-        for i in range(0, len(values), ELEMENTS_PER_READING):
-            amps, stamp = values[i], values[i + 1]
+        fields = iter(values)  # reading,timestamp pairs
+        for amps, stamp in zip(fields, fields, strict=True):
             if abs(amps) >= OVERFLOW:
                 raise OverRangeError(
                     f"photometer over range at {_range_text(self._range)}; "
@@ -388,7 +392,7 @@ class Keithley6485(VisaTransport, SCPIMixin, PymeasureInstrument, Picoammeter):
                     else f"photometer over range on auto range (top {self._auto_limits[1]:g} A); "
                     "raise the auto-range upper limit or reduce the light"
                 )
-            readings.append(CurrentReading(current=amps, time=stamp))
+            readings.append(CurrentReading(amps, stamp))
         return readings
 
 

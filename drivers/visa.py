@@ -189,7 +189,7 @@ _KEEP_TIMEOUT = nullcontext()
 def parse_floats(reply: str, resource: str, command: str) -> list[float]:
     """Comma-separated numbers, or GarbledReplyError naming the offending reply."""
     try:
-        return [float(tok) for tok in reply.strip().split(",")]
+        return list(map(float, reply.strip().split(",")))
     except ValueError:
         shown = reply.strip()
         shown = shown if len(shown) <= 80 else shown[:77] + "..."
@@ -233,8 +233,9 @@ class VisaTransport:
     _closed: bool = False
     #: a query was sent whose reply has not been read (its reply may be on the link)
     _unanswered: bool = False
-    #: (adapter, its pyvisa-py socket session or None), see ``_link``
-    _link_cache: tuple[Any, Any] | None = None
+    #: (adapter, its pyvisa-py socket session or None, that session's socket or None),
+    #: see ``_link``
+    _link_cache: tuple[Any, Any, Any] | None = None
 
     # ------------------------------------------------------------------ transport
     def write(self, command: str, **kwargs: Any) -> None:  # type: ignore[override]
@@ -285,8 +286,7 @@ class VisaTransport:
         if not isinstance(timeout_s, float):
             timeout_s = self._current_timeout_s()
         try:
-            ready, _, _ = select.select((sock,), (), (), timeout_s)
-            if not ready:
+            if not select.select((sock,), (), (), timeout_s)[0]:
                 raise InstrumentTimeoutError(
                     f"{self.resource}: {self._reading()}: no reply within {timeout_s:g} s"
                 )
@@ -304,17 +304,21 @@ class VisaTransport:
     def _link(self) -> tuple[Any, socket.socket | None]:
         """(pyvisa-py session, its live socket) under this driver's adapter; the socket is
         None when the link is not a TCPIP SOCKET session, or is closed.  Looked up once per
-        adapter (a reconnect brings a new one): it is asked before every read."""
+        adapter (a reconnect brings a new one) and socket: it is asked before every read,
+        so the common case is two identity checks."""
         adapter = self.adapter  # type: ignore[attr-defined]
         cached = self._link_cache
-        if cached is None or cached[0] is not adapter:
-            session = _session_of(adapter)
-            if not hasattr(session, "_pending_buffer"):
-                session = None  # not a pyvisa-py socket session: nothing to wait on
-            cached = self._link_cache = (adapter, session)
-        session = cached[1]
+        if cached is not None and cached[0] is adapter:
+            session, sock = cached[1], cached[2]
+            if session is None or session.interface is sock:
+                return session, sock
+        session = _session_of(adapter)
+        if not hasattr(session, "_pending_buffer"):
+            session = None  # not a pyvisa-py socket session: nothing to wait on
         sock = getattr(session, "interface", None)  # None once the session is closed
-        return session, sock if isinstance(sock, socket.socket) else None
+        sock = sock if isinstance(sock, socket.socket) else None
+        self._link_cache = (adapter, session, sock)
+        return session, sock
 
     def query(self, command: str) -> str:
         """``command`` and its reply, without pymeasure's silent string fall-back."""

@@ -58,6 +58,8 @@ class Dispatcher:
         #: per record type, who takes it: worked out once per type, forgotten on
         #: (un)subscribe (a run delivers many rows to the same few subscribers)
         self._routes: dict[type, tuple[tuple[int, _Subscription], ...]] = {}
+        #: the critical subscriptions, worked out and forgotten as ``_routes``
+        self._critical: tuple[_Subscription, ...] | None = None
         self._tokens = itertools.count()
         #: names of the subscribers that failed and were unsubscribed
         self.isolated: list[str] = []
@@ -80,11 +82,13 @@ class Dispatcher:
             callback, subscriber_name(callback), critical, None if kinds is None else tuple(kinds)
         )
         self._routes.clear()
+        self._critical = None
         return token
 
     def unsubscribe(self, token: int) -> None:
         self._subscriptions.pop(token, None)
         self._routes.clear()
+        self._critical = None
 
     def _route(self, kind: type) -> tuple[tuple[int, _Subscription], ...]:
         route = self._routes.get(kind)
@@ -96,10 +100,21 @@ class Dispatcher:
             )
         return route
 
+    def wants(self, kind: type) -> bool:
+        """Whether any subscriber takes records of ``kind`` (a record nobody takes need
+        not be made: a J-V-L step's ``Progress`` with no display)."""
+        return bool(self._route(kind))
+
     def failure(self) -> str | None:
-        """Why a critical subscriber can take no more records, or None."""
-        for sub in self._subscriptions.values():
-            if sub.critical and (why := getattr(sub.callback, "failure", None)):
+        """Why a critical subscriber can take no more records, or None (asked before
+        every step of a run, with its stop checks)."""
+        critical = self._critical
+        if critical is None:
+            critical = self._critical = tuple(
+                sub for sub in self._subscriptions.values() if sub.critical
+            )
+        for sub in critical:
+            if why := getattr(sub.callback, "failure", None):
                 return str(why)
         return None
 

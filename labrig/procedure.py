@@ -175,13 +175,20 @@ class LabrigProcedure(Procedure):
     # ------------------------------------------------------------------ records out
     _publish: Callable[[Record], None] | None = None
     _stop_requested: Callable[[], bool] | None = None
+    #: whether a subscriber takes a record type; until connected, as if every one did
+    _wants: Callable[[type], bool] = staticmethod(lambda kind: True)  # type: ignore[assignment]
 
     def connect(
-        self, publish: Callable[[Record], None], stop_requested: Callable[[], bool]
+        self,
+        publish: Callable[[Record], None],
+        stop_requested: Callable[[], bool],
+        wants: Callable[[type], bool] | None = None,
     ) -> None:
         """Send this run's records to ``publish`` and ask ``stop_requested`` in
-        ``should_stop`` (the runner calls it before ``startup``)."""
+        ``should_stop`` (the runner calls it before ``startup``); ``wants(kind)`` says
+        whether anyone takes records of ``kind`` (default: everyone takes everything)."""
         self._publish, self._stop_requested = publish, stop_requested
+        self._wants = wants or type(self)._wants
         self._rows_done = 0
         self._rows_percent = -1.0
         self._rows_give_progress = True
@@ -220,8 +227,11 @@ class LabrigProcedure(Procedure):
         self._rows_emitted(len(record))
 
     def emit_progress(self, percent: float) -> None:
+        """Percent done; not even made when no subscriber takes ``Progress`` (a J-V-L
+        step says it every point, for a display that may not be there)."""
         self._rows_give_progress = False
-        self.publish(Progress(float(percent)))
+        if self._wants(Progress):
+            self.publish(Progress(float(percent)))
 
     def emit_spectrum(self, step: int, spectrum: MeasuredSpectrum, dark: Any = None) -> None:
         self.publish(Spectrum(int(step), spectrum, dark))

@@ -122,6 +122,7 @@ class StopControl(RunStateMachine):
         self._pending = False
         self._previous: dict[int, Any] = {}
         self._patience_asked = False
+        self._deferred = _Deferred(self)
 
     # ------------------------------------------------------------------ queries
     def should_stop(self) -> bool:
@@ -208,8 +209,9 @@ class StopControl(RunStateMachine):
 
     def deferred(self) -> _Deferred:
         """No RunAborted inside this block (a half-written row would misalign columns);
-        a stop that arrived meanwhile is raised when the block ends normally."""
-        return _Deferred(self)
+        a stop that arrived meanwhile is raised when the block ends normally.  The block
+        keeps its state on this control (a depth), so one object serves every record."""
+        return self._deferred
 
 
 class _Deferred:

@@ -389,7 +389,11 @@ def _run(
             dispatcher.publish(record)
 
     # a critical subscriber that takes no more records (a full disk) stops the run too
-    procedure.connect(publish, lambda: control.should_stop() or dispatcher.failure() is not None)
+    procedure.connect(
+        publish,
+        lambda: control.should_stop() or dispatcher.failure() is not None,
+        dispatcher.wants,
+    )
 
     status, reason = "finished", None
     told: tuple[str, str] | None = None  # (the file's reason, the terminal's) of a failure

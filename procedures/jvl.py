@@ -565,6 +565,7 @@ class _SweepPhotometry:
         #: first and last wavelength of the emission band each spectrum weights over
         self._bands: dict[int, tuple[float, float]] = {}
         self._reference: Any = _UNSET
+        self._unweighted: Any = _UNSET
 
     @property
     def has_spectra(self) -> bool:
@@ -601,6 +602,29 @@ class _SweepPhotometry:
             self._reference = _as_floats(factors)
         return self._reference
 
+    @property
+    def unweighted(self) -> Any:
+        """The factors of a step no recorded spectrum weights: the reference spectrum's,
+        or NaN ones (asked once, as ``reference``)."""
+        if self._unweighted is _UNSET:
+            from labrig.analysis.photometry import SpectralFactors
+
+            self._unweighted = self.reference or SpectralFactors(math.nan, math.nan, math.nan)
+        return self._unweighted
+
+    def _nearest_factors(self, j_a_cm2: float) -> tuple[Any, int]:
+        """The factors of the usable spectrum nearest in J, as floats, and its index."""
+        from labrig.analysis.photometry import SpectralFactors, nearest_spectrum
+
+        pick = int(nearest_spectrum(np.atleast_1d(j_a_cm2), np.array(self._j))[0])
+        chosen = self._factors[pick]
+        factors = SpectralFactors(
+            float(chosen.responsivity_a_per_w),
+            float(chosen.mean_photon_energy_j),
+            float(chosen.luminous_efficacy_lm_per_w),
+        )
+        return factors, self._index[pick]
+
     def provisional_luminance(self, step: _Step) -> float:
         """Luminance with the latest spectrum (for thresholds and breakdown checks); NaN
         before the first usable spectrum when there is no reference spectrum."""
@@ -620,23 +644,11 @@ class _SweepPhotometry:
 
     def row(self, s: _Step) -> dict[str, float]:
         """``rows`` of one step."""
-        from labrig.analysis.photometry import SpectralFactors
-
         j_a_cm2 = s.current / self.area_cm2
         if self._factors:
-            from labrig.analysis.photometry import nearest_spectrum
-
-            pick = int(nearest_spectrum(np.atleast_1d(j_a_cm2), np.array(self._j))[0])
-            chosen = self._factors[pick]
-            factors = SpectralFactors(
-                float(chosen.responsivity_a_per_w),
-                float(chosen.mean_photon_energy_j),
-                float(chosen.luminous_efficacy_lm_per_w),
-            )
-            index = self._index[pick]
+            factors, index = self._nearest_factors(j_a_cm2)
         else:
-            factors = self.reference or SpectralFactors(math.nan, math.nan, math.nan)
-            index = -1
+            factors, index = self.unweighted, -1
         res = self.bench.apply(s.photodiode, s.current, s.voltage, factors)
         band_start, band_end = self._bands.get(index, _NO_BAND)
         return {

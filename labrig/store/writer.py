@@ -199,6 +199,12 @@ class _Buffers:
         self.rows: dict[str, dict[str, list]] = {
             g: {c.name: [] for c in cols if not c.constant} for g, cols in groups.items()
         }
+        #: per group, (column, its buffer's ``append``, its fill value) for every
+        #: per-row column: what one row needs, looked up once (``clear`` keeps the lists)
+        self.appenders = {
+            g: tuple((name, values.append, self.fill[g][name]) for name, values in cols.items())
+            for g, cols in self.rows.items()
+        }
         #: a constant column's value for its group, to be written: {(group, column): value}
         self.constants: dict[tuple[str, str], Any] = {}
         self.spectra: list[tuple] = []
@@ -519,15 +525,16 @@ class RunStore:
         with self._lock:
             self._check_open()
             gname = group or DEFAULT_GROUP
-            bufs = self._group_rows(gname)
-            extra = row.keys() - self._buf.names[gname]
-            if extra:
+            self._group_rows(gname)  # a known group, or ValueError
+            names = self._buf.names[gname]
+            if not row.keys() <= names:
+                extra = row.keys() - names
                 raise ValueError(f"unknown column(s) {sorted(extra)} for group {gname!r}")
             if self._constant_dtypes[gname]:
                 self._take_constants(gname, {n: row.get(n) for n in self._constant_dtypes[gname]})
-            fill = self._buf.fill[gname]
-            for name, values in bufs.items():
-                values.append(row.get(name, fill[name]))
+            get = row.get
+            for name, append, fill in self._buf.appenders[gname]:
+                append(get(name, fill))
             self._buf.pending += 1
             self._maybe_flush()
 

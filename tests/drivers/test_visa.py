@@ -16,7 +16,7 @@ import pyvisa
 from pyvisa.constants import StatusCode
 
 from labrig.drivers import keithley2400, keithley6485
-from labrig.drivers.visa import connection_state, parse_identity, translate
+from labrig.drivers.visa import _socket_of, connection_state, parse_identity, translate
 from labrig.errors import (
     GarbledReplyError,
     InstrumentDisconnectedError,
@@ -210,6 +210,27 @@ def test_what_arrives_beyond_one_reply_is_read_next_in_order(peer):
         assert pico.read().current == pytest.approx(2e-9)
         with pytest.raises(InstrumentTimeoutError):  # and then nothing is left
             pico.read()
+    finally:
+        pico.close()
+
+
+def test_a_reopened_link_is_the_one_waited_on(peer):
+    """The link a read waits on is looked up once per connection: after ``reopen`` (the
+    old one dropped) the new socket is the one read, and a peer dropping the new
+    connection is still a disconnect at once."""
+    replies = iter([b"+1.0E-09,+1.0E+00\n", b"+2.0E-09,+2.0E+00\n", CLOSE])
+    p = peer(picoammeter(lambda c: next(replies, None)))
+    pico = keithley6485.connect(p.resource, timeout_s=2)
+    try:
+        assert pico.read().current == pytest.approx(1e-9)
+        old = _socket_of(pico.adapter)
+        assert pico.reopen()
+        assert _socket_of(pico.adapter) is not old
+        assert pico.read().current == pytest.approx(2e-9)
+        started = time.monotonic()
+        with pytest.raises(InstrumentDisconnectedError, match="closed"):
+            pico.read()
+        assert time.monotonic() - started < 1.0  # not the 2 s time-out
     finally:
         pico.close()
 

@@ -88,6 +88,34 @@ def test_a_critical_subscriber_fails_the_publisher_after_the_others_had_the_reco
         d.publish(Progress(2.0))
 
 
+def test_failure_is_asked_of_the_critical_subscribers_as_they_are_now():
+    d = Dispatcher()
+    d.subscribe(_recorder([], "display"))
+    assert d.failure() is None
+    writer = _Writer()
+    token = d.subscribe(writer)  # after failure() was asked once
+    writer.failure = "disk full"
+    assert d.failure() == "disk full"
+    d.unsubscribe(token)
+    assert d.failure() is None
+
+
+def test_wants_says_whether_any_subscriber_takes_a_kind():
+    d = Dispatcher()
+    assert not d.wants(Progress)
+
+    def rows(rec) -> None:
+        pass
+
+    rows.kinds = (Row,)  # type: ignore[attr-defined]
+    d.subscribe(rows)
+    assert d.wants(Row) and not d.wants(Progress)
+    token = d.subscribe(_recorder([], "everything"))
+    assert d.wants(Progress) and d.wants(Event)
+    d.unsubscribe(token)
+    assert not d.wants(Progress)
+
+
 def test_critical_can_be_given_at_subscribe():
     d = Dispatcher()
 

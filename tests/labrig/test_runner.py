@@ -177,6 +177,33 @@ def test_subscribers_get_every_record_in_order(rig, tmp_path: Path) -> None:
     ]
 
 
+def test_progress_is_made_only_when_a_subscriber_takes_it(rig, tmp_path: Path, monkeypatch) -> None:
+    """A step's Progress goes to whoever takes it; with nobody taking Progress (the
+    file's writer does not, ``--no-progress`` subscribes no display) none is made."""
+    from labrig import procedure, records
+
+    made: list[float] = []
+
+    class Counted(records.Progress):
+        def __init__(self, percent: float) -> None:
+            made.append(percent)
+            super().__init__(percent)
+
+    monkeypatch.setattr(procedure, "Progress", Counted)
+    rows: list = []
+
+    def rows_only(record) -> None:
+        rows.append(record)
+
+    rows_only.kinds = (records.Row,)  # type: ignore[attr-defined]
+    _run(_sweep(), rig, tmp_path / "quiet", subscribers=[rows_only])
+    assert made == [] and len(rows) == 5
+    seen: list = []
+    _run(_sweep(), rig, tmp_path / "shown", subscribers=[seen.append])
+    assert made == [20, 40, 60, 80, 100]
+    assert [r.percent for r in seen if isinstance(r, records.Progress)] == made
+
+
 def test_a_failing_subscriber_is_isolated_and_the_run_goes_on(rig, tmp_path: Path, caplog) -> None:
     calls = {"n": 0}
 
