@@ -8,10 +8,14 @@ instrument settings (NPLC 0.01, source delay 0) to ``labrig sim serve`` in its o
 (instrument timing off), with Nagle's algorithm off on both clients.  labrig runs its
 default J-V-L with spectra off (dark readings, stop checks, photometry, HDF5 store).
 
-Printed: per-point time (median over runs, first row to last row, in this process),
-whole-process time (spawn to exit, median) and peak RSS of each as a child process.
+Printed: per-point time (median over interleaved sweeps, first row to last row, in this
+process) with the spread of the ratio sweep by sweep (each labrig sweep against the peer
+sweep right after it) and in how many the target holds; the client CPU per point of each
+(``time.process_time`` over the same rows: every thread of the process, so the peer's
+``Worker`` and its CSV recorder count as labrig's store flusher does); whole-process
+time (spawn to exit, median) and peak RSS of each as a child process.
 
-    .venv/bin/python benchmarks/pymeasure_peer.py [--points 400] [--repeat 3]
+    .venv/bin/python benchmarks/pymeasure_peer.py [--points 400] [--repeat 15] [--process-repeat 3]
 
 Targets: per point <= 1.0x the peer, whole process <= 1.0x, labrig peak RSS <= 120 MB.
 """
@@ -64,6 +68,7 @@ def _peer_classes():
         step = FloatParameter("Step", units="V", default=STEP_V)
         DATA_COLUMNS = ["Voltage (V)", "Current (A)", "Photocurrent (A)"]
         stamps: list[float] = []
+        cpu_stamps: list[float] = []
 
         def startup(self):
             kw = {"read_termination": "\n", "write_termination": "\n"}
@@ -89,6 +94,7 @@ def _peer_classes():
                     {"Voltage (V)": v, "Current (A)": i, "Photocurrent (A)": light},
                 )
                 self.stamps.append(time.perf_counter())
+                self.cpu_stamps.append(time.process_time())
                 self.emit("progress", 100 * (k + 1) / self.points)
                 if self.should_stop():
                     break
@@ -102,8 +108,11 @@ def _peer_classes():
     return PeerJVL
 
 
-def peer_sweep(resources: dict[str, str], out: Path, points: int) -> float:
-    """Seconds per point of the PyMeasure user's sweep (first row to last row)."""
+def peer_sweep(
+    resources: dict[str, str], out: Path, points: int, cpu: list[float] | None = None
+) -> float:
+    """Seconds per point of the PyMeasure user's sweep (first row to last row); ``cpu``
+    gets the process's CPU seconds per point over the same rows (every thread)."""
     from pymeasure.experiment import Results, Worker
 
     procedure = _peer_classes()()
@@ -111,6 +120,7 @@ def peer_sweep(resources: dict[str, str], out: Path, points: int) -> float:
     procedure.photometer_resource = resources["photometer"]
     procedure.points = points
     procedure.stamps = []
+    procedure.cpu_stamps = []
     out.mkdir(parents=True, exist_ok=True)
     results = Results(procedure, str(out / "peer.csv"))
     worker = Worker(results)
@@ -119,6 +129,8 @@ def peer_sweep(resources: dict[str, str], out: Path, points: int) -> float:
     stamps = procedure.stamps
     if len(stamps) != points:
         raise RuntimeError(f"peer sweep: {len(stamps)} of {points} rows")
+    if cpu is not None:
+        cpu.append((procedure.cpu_stamps[-1] - procedure.cpu_stamps[0]) / (points - 1))
     return (stamps[-1] - stamps[0]) / (points - 1)
 
 
@@ -136,11 +148,11 @@ def labrig_settings(points: int) -> dict[str, object]:
     }
 
 
-def labrig_sweep(config: Path, out: Path, points: int) -> float:
-    """Seconds per point of labrig's J-V-L (first row to last row)."""
+def labrig_sweep(config: Path, out: Path, points: int, cpu: list[float] | None = None) -> float:
+    """Seconds per point of labrig's J-V-L (first row to last row; ``cpu`` as the peer's)."""
     from served import timed_jvl
 
-    return timed_jvl(config, out, labrig_settings(points))
+    return timed_jvl(config, out, labrig_settings(points), cpu=cpu)
 
 
 # ----------------------------------------------------------------------------- processes
@@ -180,7 +192,10 @@ def peer_process(resources: dict[str, str], out: Path, points: int) -> tuple[flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--points", type=int, default=400)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=15, help="interleaved sweeps each")
+    parser.add_argument(
+        "--process-repeat", type=int, default=3, help="whole processes each (~2 s apiece)"
+    )
     parser.add_argument("--as-peer", nargs=2, metavar=("SMU", "PHOTOMETER"), help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -189,7 +204,7 @@ def main() -> None:
         peer_sweep({"smu": smu, "photometer": pam}, args.out, args.points)
         assert "labrig" not in sys.modules, "the peer's process must not import labrig"
         return
-    from served import bench_config, served_instruments
+    from served import bench_config, served_instruments, spread
 
     with tempfile.TemporaryDirectory() as tmp_name, served_instruments(Path(tmp_name)) as res:
         tmp = Path(tmp_name)
@@ -197,23 +212,39 @@ def main() -> None:
         labrig_sweep(config, tmp / "warm-up", 20)  # imports, first connections
         peer_sweep(res, tmp / "warm-up-peer", 20)
         per_point: dict[str, list[float]] = {"labrig": [], "peer": []}
+        cpu: dict[str, list[float]] = {"labrig": [], "peer": []}
         process: dict[str, list[tuple[float, float]]] = {"labrig": [], "peer": []}
         for k in range(args.repeat):
-            per_point["labrig"].append(labrig_sweep(config, tmp / f"l{k}", args.points))
-            per_point["peer"].append(peer_sweep(res, tmp / f"p{k}", args.points))
+            per_point["labrig"].append(
+                labrig_sweep(config, tmp / f"l{k}", args.points, cpu["labrig"])
+            )
+            per_point["peer"].append(peer_sweep(res, tmp / f"p{k}", args.points, cpu["peer"]))
+        for k in range(args.process_repeat):
             process["labrig"].append(labrig_process(config, tmp / f"lp{k}", args.points))
             process["peer"].append(peer_process(res, tmp / f"pp{k}", args.points))
     pp = {who: statistics.median(t) for who, t in per_point.items()}
+    runs = [lab / peer for lab, peer in zip(per_point["labrig"], per_point["peer"], strict=True)]
+    cpu_pp = {who: statistics.median(c) for who, c in cpu.items()}
     wall = {who: statistics.median(w for w, _ in runs) for who, runs in process.items()}
     rss = {who: max(m for _, m in runs) for who, runs in process.items()}
     ratios = {"per point": pp["labrig"] / pp["peer"], "process": wall["labrig"] / wall["peer"]}
     print(
         f"J-V-L, {args.points} points, labrig vs a PyMeasure user's stack, median of "
-        f"{args.repeat} (sim served in its own process, clock_speed .inf):"
+        f"{args.repeat} sweeps and {args.process_repeat} processes each (sim served in its "
+        "own process, clock_speed .inf):"
     )
     print(
         f"  per point      : labrig {pp['labrig'] * 1e3:6.3f} ms, peer {pp['peer'] * 1e3:6.3f}"
         f" ms -> {ratios['per point']:.2f}x (target <= 1.0)"
+    )
+    print(
+        f"    sweep by sweep (labrig / the peer sweep after it): {spread(runs, '.2f')}; "
+        f"<= 1.0 in {sum(r <= 1.0 for r in runs)} of {len(runs)}"
+    )
+    print(
+        f"    client CPU per point: labrig {cpu_pp['labrig'] * 1e3:.3f} ms, peer "
+        f"{cpu_pp['peer'] * 1e3:.3f} ms (every thread) -> "
+        f"{cpu_pp['labrig'] / cpu_pp['peer']:.2f}x"
     )
     print(
         f"  whole process  : labrig {wall['labrig']:6.2f} s,  peer {wall['peer']:6.2f} s"

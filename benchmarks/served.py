@@ -9,6 +9,7 @@ labrig and any peer client reach them at the ``TCPIP::…::SOCKET`` resources it
 from __future__ import annotations
 
 import cProfile
+import statistics
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -88,3 +89,13 @@ def timed_jvl(
     if cpu is not None:
         cpu.append((cpu_stamps[-1] - cpu_stamps[0]) / (len(stamps) - 1))
     return (stamps[-1] - stamps[0]) / (len(stamps) - 1)
+
+
+def spread(values: list[float], fmt: str) -> str:
+    """min / lower quartile / median / upper quartile / max of ``values``, for a reader
+    to see how far one run's figure can be from another's."""
+    if len(values) < 2:
+        return f"{values[0]:{fmt}}" if values else "-"
+    q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    parts = (min(values), q1, q2, q3, max(values))
+    return "min {} / q1 {} / median {} / q3 {} / max {}".format(*(f"{v:{fmt}}" for v in parts))

@@ -219,7 +219,8 @@ class LabrigProcedure(Procedure):
 
     def emit_row(self, values: Mapping[str, Any], group: str | None = None) -> None:
         self.publish(Row(values, group))
-        self._rows_emitted(1)
+        if self._rows_give_progress:
+            self._rows_emitted(1)
 
     def emit_rows(self, columns: Mapping[str, Sequence[Any]], group: str | None = None) -> None:
         record = Rows(columns, group)

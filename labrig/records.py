@@ -83,7 +83,8 @@ class Row:
     group: str | None = None
 
     def __post_init__(self) -> None:
-        _frozen(self, "values")
+        # ``_frozen``, written out: one record a data row
+        object.__setattr__(self, "values", MappingProxyType(dict(self.values)))
 
     def __len__(self) -> int:
         return 1

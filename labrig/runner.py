@@ -391,7 +391,8 @@ def _run(
     # a critical subscriber that takes no more records (a full disk) stops the run too
     procedure.connect(
         publish,
-        lambda: control.should_stop() or dispatcher.failure() is not None,
+        # asked before every step: the control's reason read directly, one call less
+        lambda: control.reason is not None or dispatcher.failure() is not None,
         dispatcher.wants,
     )
 

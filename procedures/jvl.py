@@ -421,12 +421,12 @@ class JVLProcedure(LabrigProcedure):
             if self._spectrum_due(step.index, lum) and self._take_spectrum(step):
                 self._flush()
         else:  # no spectrum can come: the row's photometry is final, computed once
-            self._pending.append(step)
-            lum = self._flush()[-1]["luminance"]
+            lum = self._emit_step_row(step)
         self.emit_progress(100.0 * (step.index + 1) / len(self._levels))
 
         j = abs(step.current) / self._area_m2
-        if self.contact_check and self._contact_defect(step):
+        # (a pixel proven to conduct stays so: its later points need no contact check)
+        if self.contact_check and not self._contacts.proven and self._contact_defect(step):
             return True
         if step.compliance and self.stop_on_compliance:
             self.log_event(
@@ -498,25 +498,39 @@ class JVLProcedure(LabrigProcedure):
     # ------------------------------------------------------------------ rows
     def _flush(self) -> list[dict[str, float]]:
         """Photometry for the pending steps with their nearest usable spectrum; emit and
-        return their rows.  (Called when a usable spectrum has just been added, after every
-        step when no spectra are taken, and at the end.)"""
+        return their rows.  (Called when a usable spectrum has just been added, and at
+        the end.)"""
         if not self._pending:
             return []
         steps, self._pending = self._pending, []
         if not self._photometry.has_spectra and self._photometry.reference is None:
-            self.log_event(
-                "photometry",
-                f"{len(steps)} steps without a usable spectrum and no reference spectrum "
-                "configured: luminance, EQE and efficiencies left empty (NaN)",
-                logging.WARNING,
-            )
+            self._note_unweighted(len(steps))
         rows = self._photometry.rows(steps)
         self._rows.extend(rows)
-        if len(rows) == 1:  # every step of a sweep without spectra: no columns to build
+        if len(rows) == 1:  # one step: no columns to build
             self.emit_row(rows[0])
         else:
             self.emit_rows({name: [r[name] for r in rows] for name in rows[0]})
         return rows
+
+    def _emit_step_row(self, step: _Step) -> float:
+        """A step's row when no spectrum can come (its photometry is final): emitted at
+        once, as ``_flush`` of that one step would; returns its luminance."""
+        if self._photometry.reference is None:  # (and no spectrum can come)
+            self._note_unweighted(1)
+        row = self._photometry.row(step)
+        self._rows.append(row)
+        self.emit_row(row)
+        return row["luminance"]
+
+    def _note_unweighted(self, steps: int) -> None:
+        """The warning event for ``steps`` rows that nothing can weight."""
+        self.log_event(
+            "photometry",
+            f"{steps} steps without a usable spectrum and no reference spectrum "
+            "configured: luminance, EQE and efficiencies left empty (NaN)",
+            logging.WARNING,
+        )
 
     def _emit_figures(self) -> None:
         from labrig.analysis.jvl import analyze_jvl
@@ -554,7 +568,8 @@ class _SweepPhotometry:
     usable spectrum nearest in J recorded so far (or the reference spectrum)."""
 
     def __init__(self, config) -> None:
-        from labrig.analysis.photometry import BenchPhotometry
+        from labrig.analysis.photometry import BenchPhotometry, SpectralFactors
+        from labrig.errors import ConfigError
 
         self.bench = BenchPhotometry(config)
         self.area_cm2 = config.device.active_area_cm2
@@ -564,8 +579,17 @@ class _SweepPhotometry:
         self._shapes: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         #: first and last wavelength of the emission band each spectrum weights over
         self._bands: dict[int, tuple[float, float]] = {}
-        self._reference: Any = _UNSET
-        self._unweighted: Any = _UNSET
+        # worked out once, before the first step (the config does not change during a
+        # sweep; every step needs one or the other)
+        try:
+            reference = self.bench.reference
+        except ConfigError:
+            reference = None
+        #: the reference spectrum's factors, or None when the config gives none
+        self.reference: Any = _as_floats(reference)
+        #: the factors of a step no recorded spectrum weights: the reference spectrum's,
+        #: or NaN ones (its photometric columns NaN: nothing to weight them with)
+        self.unweighted: Any = self.reference or SpectralFactors(math.nan, math.nan, math.nan)
 
     @property
     def has_spectra(self) -> bool:
@@ -587,30 +611,6 @@ class _SweepPhotometry:
     def spectrum_shape(self, index: int) -> tuple[np.ndarray, np.ndarray] | None:
         """(wavelength_nm, power shape) of stored spectrum ``index`` (None: reference)."""
         return self._shapes.get(index)
-
-    @property
-    def reference(self) -> Any:
-        """The reference spectrum's factors, or None when the config gives none (asked
-        once: the config does not change during a sweep, and every step asks)."""
-        if self._reference is _UNSET:
-            from labrig.errors import ConfigError
-
-            try:
-                factors = self.bench.reference
-            except ConfigError:
-                factors = None
-            self._reference = _as_floats(factors)
-        return self._reference
-
-    @property
-    def unweighted(self) -> Any:
-        """The factors of a step no recorded spectrum weights: the reference spectrum's,
-        or NaN ones (asked once, as ``reference``)."""
-        if self._unweighted is _UNSET:
-            from labrig.analysis.photometry import SpectralFactors
-
-            self._unweighted = self.reference or SpectralFactors(math.nan, math.nan, math.nan)
-        return self._unweighted
 
     def _nearest_factors(self, j_a_cm2: float) -> tuple[Any, int]:
         """The factors of the usable spectrum nearest in J, as floats, and its index."""
@@ -670,8 +670,6 @@ class _SweepPhotometry:
         }
 
 
-#: ``_SweepPhotometry.reference`` not asked yet
-_UNSET: Any = object()
 #: the band of a row weighted by the reference spectrum (or by nothing)
 _NO_BAND = (math.nan, math.nan)
 

@@ -523,10 +523,12 @@ class RunStore:
         """One row ``{column: value}``; missing columns are stored as NaN (0, "" for
         integer and text columns)."""
         with self._lock:
-            self._check_open()
+            if self._closed or self.write_error is not None:
+                self._check_open()  # raises, saying which
             gname = group or DEFAULT_GROUP
-            self._group_rows(gname)  # a known group, or ValueError
-            names = self._buf.names[gname]
+            names = self._buf.names.get(gname)
+            if names is None:
+                self._group_rows(gname)  # raises, naming the groups there are
             if not row.keys() <= names:
                 extra = row.keys() - names
                 raise ValueError(f"unknown column(s) {sorted(extra)} for group {gname!r}")

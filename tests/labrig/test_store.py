@@ -238,6 +238,23 @@ def test_unknown_column_and_group_are_refused(tmp_path: Path) -> None:
     store.close("failed", "test")
 
 
+def test_a_row_fills_what_it_leaves_out_after_every_flush(tmp_path: Path) -> None:
+    """Each column's buffer and fill are looked up once per store: rows appended after
+    a flush still reach every column, a left-out one as its fill value."""
+    store = _create(tmp_path)
+    store.append_row({"voltage_v": 1.0, "compliance": 1, "status": "ok"})
+    store.flush()
+    store.append_row({"voltage_v": 2.0, "luminance_cd_m2": 5.0})
+    store.close("finished")
+    data = read_run(store.path).columns["data"]
+    np.testing.assert_array_equal(data["voltage_v"][0], [1.0, 2.0])
+    np.testing.assert_array_equal(data["luminance_cd_m2"][0], [np.nan, 5.0])
+    np.testing.assert_array_equal(data["compliance"][0], [1, 0])
+    assert list(data["status"][0]) == ["ok", ""]
+    with pytest.raises(RuntimeError, match="already closed"):
+        store.append_row({"voltage_v": 3.0})
+
+
 def test_unwritable_output_dir_is_a_user_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")

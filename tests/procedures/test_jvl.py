@@ -115,6 +115,24 @@ def test_reference_spectrum_needed_only_where_spectra_cannot_stand_in():
     JVLProcedure(spectra="every_n_steps").validate(config)
 
 
+def test_a_step_without_reference_or_spectrum_has_nan_photometry():
+    """The reference spectrum is worked out once per sweep; without one (and before any
+    usable spectrum) a step's photometric columns are NaN, its electrical ones kept."""
+    from labrig.procedures.jvl import _Step, _SweepPhotometry
+
+    data = _config_data()
+    data["device"]["model"] = None
+    photometry = _SweepPhotometry(parse_config(data))
+    assert photometry.reference is None and not photometry.has_spectra
+    row = photometry.row(_Step(3, 2.5, 1e-3, 2e-9, 0.1, False))
+    assert (row["voltage"], row["current"], row["photodiode_current"]) == (2.5, 1e-3, 2e-9)
+    assert row["current_density"] == pytest.approx(1e-3 / data["device"]["active_area_cm2"] * 1e3)
+    assert np.isnan(row["luminance"]) and np.isnan(row["eqe"]) and row["spectrum_index"] == -1
+    with_reference = _SweepPhotometry(load_config("sim"))
+    assert with_reference.reference is not None
+    assert with_reference.row(_Step(3, 2.5, 1e-3, 2e-9, 0.1, False))["luminance"] > 0
+
+
 # ------------------------------------------------------------------ spectra
 # ------------------------------------------------------------------ the full chain
 def _truth_recording_bench():
