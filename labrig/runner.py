@@ -391,8 +391,7 @@ def _run(
     # a critical subscriber that takes no more records (a full disk) stops the run too
     procedure.connect(
         publish,
-        # asked before every step: the control's reason read directly, one call less
-        lambda: control.reason is not None or dispatcher.failure() is not None,
+        lambda: control.should_stop() or dispatcher.failure() is not None,
         dispatcher.wants,
     )
 
