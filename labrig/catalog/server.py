@@ -160,11 +160,22 @@ def build(
     if tree is None:
         tree = catalogue(directory, database)
     app = build_app(tree, Authentication(single_user_api_key=key, allow_anonymous_access=public))
+    _own_settings(app)
     if importlib.util.find_spec("labrig.catalog.web") is not None:
         from labrig.catalog.web import create_app
 
         app.mount(VIEW_PREFIX, create_app(CatalogContext(directory, public=public)))
     return app
+
+
+def _own_settings(app: Any) -> None:
+    """Give ``app`` its own copy of Tiled's settings.  Tiled writes each app's key and
+    access rule into one process-wide ``Settings``, so a second catalogue started in the
+    same process (a test session, a notebook) would replace the first one's API key."""
+    from tiled.server.settings import get_settings
+
+    own = app.dependency_overrides[get_settings]().model_copy(deep=True)
+    app.dependency_overrides[get_settings] = lambda: own
 
 
 class Server:

@@ -32,15 +32,12 @@ def directory(tmp_path: Path, runs: dict[str, Path]) -> Path:
 
 
 @pytest.fixture
-def server(directory: Path, monkeypatch: pytest.MonkeyPatch, served):
-    """A catalogue over ``directory``, not scanned yet, two files to a batch; with the
-    session server's key, since Tiled keeps one set of settings per process (a server
-    with a key of its own would change the session server's)."""
+def server(directory: Path, monkeypatch: pytest.MonkeyPatch):
+    """A catalogue over ``directory``, not scanned yet, two files to a batch."""
     from labrig.catalog import register
-    from labrig.catalog.server import API_KEY_ENV, Server
+    from labrig.catalog.server import Server
 
     monkeypatch.setattr(register, "BATCH", 2)
-    monkeypatch.setenv(API_KEY_ENV, served.key)
     server = Server(directory, port=0, watch=False).start(scan=False)
     yield server
     server.stop()

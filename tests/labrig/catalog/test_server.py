@@ -86,6 +86,26 @@ def auth(served) -> dict[str, str]:
     return {"Authorization": f"Apikey {served.key}"}
 
 
+def test_two_catalogues_in_one_process_each_keep_their_own_key(
+    served, runs, tmp_path, monkeypatch
+) -> None:
+    """Tiled keeps one settings object per process; a second server must not take over
+    the first one's key (as it did, and a test session's order decided who got 401)."""
+    from labrig.catalog.server import API_KEY_ENV, Server
+
+    monkeypatch.setenv(API_KEY_ENV, "second1key")
+    second = Server(tmp_path, port=0, watch=False).start(scan=False)
+    try:
+        first_url = f"{served.uri}/metadata/{runs['jvl'].stem}"
+        second_url = f"{second.uri}/metadata/"
+        assert httpx.get(first_url, headers=auth(served)).status_code == 200
+        assert httpx.get(second_url, headers=auth(second)).status_code == 200
+        assert httpx.get(first_url, headers=auth(second)).status_code == 401
+        assert httpx.get(second_url, headers=auth(served)).status_code == 401
+    finally:
+        second.stop()
+
+
 def test_reads_and_writes_without_the_key_are_refused_401(served, runs) -> None:
     url = served.uri
     assert httpx.get(f"{url}/metadata/{runs['jvl'].stem}").status_code == 401
