@@ -278,16 +278,7 @@ class VisaTransport:
         it without another ``select`` and ``recv`` (so noticing a dead peer costs nothing
         over the bare read).  Other links, and a reply already buffered, go straight to
         the VISA read."""
-        cached = self._link_cache  # ``_link``'s common case, without the call
-        if (
-            cached is not None
-            and cached[0] is self.adapter  # type: ignore[attr-defined]
-            and cached[2] is not None
-            and cached[1].interface is cached[2]
-        ):
-            session, sock = cached[1], cached[2]
-        else:
-            session, sock = self._link()
+        session, sock = self._link()
         if sock is None or session._pending_buffer:
             return
         # the session's own time-out (seconds), as its read uses it

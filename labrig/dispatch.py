@@ -123,10 +123,7 @@ class Dispatcher:
         subscriber's exception, if one raised."""
         critical_error: Exception | None = None
         failed: list[tuple[_Subscription, Exception]] = []
-        route = self._routes.get(type(record))
-        if route is None:
-            route = self._route(type(record))
-        for token, sub in route:
+        for token, sub in self._route(type(record)):
             try:
                 sub.callback(record)
             except Exception as exc:  # noqa: BLE001 - isolated or re-raised below

@@ -83,8 +83,7 @@ class Row:
     group: str | None = None
 
     def __post_init__(self) -> None:
-        # ``_frozen``, written out: one record a data row
-        object.__setattr__(self, "values", MappingProxyType(dict(self.values)))
+        _frozen(self, "values")
 
     def __len__(self) -> int:
         return 1
