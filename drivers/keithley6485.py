@@ -357,7 +357,7 @@ class Keithley6485(VisaTransport, SCPIMixin, PymeasureInstrument, Picoammeter):
 
     def query(self, command: str) -> str:
         self.write(command)
-        return VisaTransport.read(self)  # ``read_reply``, one call less a reading
+        return self.read_reply()
 
     def _wait_complete(self) -> None:
         reply = self.query("*OPC?").strip()

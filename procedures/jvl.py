@@ -421,12 +421,12 @@ class JVLProcedure(LabrigProcedure):
             if self._spectrum_due(step.index, lum) and self._take_spectrum(step):
                 self._flush()
         else:  # no spectrum can come: the row's photometry is final, computed once
-            lum = self._emit_step_row(step)
+            self._pending.append(step)
+            lum = self._flush()[-1]["luminance"]
         self.emit_progress(100.0 * (step.index + 1) / len(self._levels))
 
         j = abs(step.current) / self._area_m2
-        # (a pixel proven to conduct stays so: its later points need no contact check)
-        if self.contact_check and not self._contacts.proven and self._contact_defect(step):
+        if self.contact_check and self._contact_defect(step):
             return True
         if step.compliance and self.stop_on_compliance:
             self.log_event(
@@ -498,39 +498,25 @@ class JVLProcedure(LabrigProcedure):
     # ------------------------------------------------------------------ rows
     def _flush(self) -> list[dict[str, float]]:
         """Photometry for the pending steps with their nearest usable spectrum; emit and
-        return their rows.  (Called when a usable spectrum has just been added, and at
-        the end.)"""
+        return their rows.  (Called when a usable spectrum has just been added, after every
+        step when no spectra are taken, and at the end.)"""
         if not self._pending:
             return []
         steps, self._pending = self._pending, []
         if not self._photometry.has_spectra and self._photometry.reference is None:
-            self._note_unweighted(len(steps))
+            self.log_event(
+                "photometry",
+                f"{len(steps)} steps without a usable spectrum and no reference spectrum "
+                "configured: luminance, EQE and efficiencies left empty (NaN)",
+                logging.WARNING,
+            )
         rows = self._photometry.rows(steps)
         self._rows.extend(rows)
-        if len(rows) == 1:  # one step: no columns to build
+        if len(rows) == 1:  # every step of a sweep without spectra: no columns to build
             self.emit_row(rows[0])
         else:
             self.emit_rows({name: [r[name] for r in rows] for name in rows[0]})
         return rows
-
-    def _emit_step_row(self, step: _Step) -> float:
-        """A step's row when no spectrum can come (its photometry is final): emitted at
-        once, as ``_flush`` of that one step would; returns its luminance."""
-        if self._photometry.reference is None:  # (and no spectrum can come)
-            self._note_unweighted(1)
-        row = self._photometry.row(step)
-        self._rows.append(row)
-        self.emit_row(row)
-        return row["luminance"]
-
-    def _note_unweighted(self, steps: int) -> None:
-        """The warning event for ``steps`` rows that nothing can weight."""
-        self.log_event(
-            "photometry",
-            f"{steps} steps without a usable spectrum and no reference spectrum "
-            "configured: luminance, EQE and efficiencies left empty (NaN)",
-            logging.WARNING,
-        )
 
     def _emit_figures(self) -> None:
         from labrig.analysis.jvl import analyze_jvl

@@ -523,12 +523,10 @@ class RunStore:
         """One row ``{column: value}``; missing columns are stored as NaN (0, "" for
         integer and text columns)."""
         with self._lock:
-            if self._closed or self.write_error is not None:
-                self._check_open()  # raises, saying which
+            self._check_open()
             gname = group or DEFAULT_GROUP
-            names = self._buf.names.get(gname)
-            if names is None:
-                self._group_rows(gname)  # raises, naming the groups there are
+            self._group_rows(gname)  # an unknown group raises, naming the groups there are
+            names = self._buf.names[gname]
             if not row.keys() <= names:
                 extra = row.keys() - names
                 raise ValueError(f"unknown column(s) {sorted(extra)} for group {gname!r}")
