@@ -17,10 +17,11 @@ compliance", both meaning the source was limited.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Literal
 
 import numpy as np
@@ -392,13 +393,16 @@ class Keithley2400(VisaTransport, PymeasureKeithley2400, SourceMeter):
         self._set_mode_fixed(function)
         self._write_level(function, level)
 
-    def measure_at(self, level: float) -> SourceReading:
+    def measure_at(
+        self, level: float, meanwhile: Callable[[], object] | None = None
+    ) -> SourceReading:
         """``set_level`` then ``measure`` without the ``*OPC?`` round trip between them:
         the 2400 executes commands in order, so the ``:READ?`` right behind the level
         command is taken at the new level and is itself the confirmation.  Both go in one
         write (two SCPI messages, one packet: one send, and one wake-up of the instrument's
         interface, a J-V-L point instead of two); nothing is sent when the level or the
-        output state is refused."""
+        output state is refused.  ``meanwhile`` runs once they are sent, while the 2400
+        sources and measures (see ``SourceMeter.measure_at``)."""
         function = self._require_function()
         self._check_level(level, function)
         self._require_output_on()
@@ -406,6 +410,15 @@ class Keithley2400(VisaTransport, PymeasureKeithley2400, SourceMeter):
         self._set_trigger_count(1)
         self.write(f"{_LEVEL_SCPI[function] % level}\n:READ?")
         self._level = level
+        if meanwhile is not None:
+            try:
+                meanwhile()
+            except BaseException:
+                # the reading is on its way: take it, so the next exchange (the
+                # shutdown's) is in step, and let the caller's exception go on
+                with contextlib.suppress(InstrumentError):
+                    self._read_readings(1, expected=1, sent=True)
+                raise
         return self._read_readings(1, expected=1, sent=True)[0]
 
     def enable_output(self) -> None:

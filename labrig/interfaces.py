@@ -10,7 +10,7 @@ spectrometer API and paper uses them.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -91,10 +91,19 @@ class SourceMeter(Instrument):
     def set_level(self, level: float) -> None:
         """Program the source level (V or A per the configured function)."""
 
-    def measure_at(self, level: float) -> SourceReading:
+    def measure_at(
+        self, level: float, meanwhile: Callable[[], object] | None = None
+    ) -> SourceReading:
         """Program ``level`` and take one reading there (a driver whose instrument runs
-        commands in order may let the reading confirm the level instead of a query)."""
+        commands in order may let the reading confirm the level instead of a query).
+
+        ``meanwhile`` runs while the instrument works on it, before the reading is read
+        back: work that does not need this reading (storing the previous point) then
+        costs no time of the sweep's.  If it raises, its exception goes on (a driver that
+        has already asked for the reading first reads it, so the link stays in step)."""
         self.set_level(level)
+        if meanwhile is not None:
+            meanwhile()
         return self.measure()
 
     @abstractmethod

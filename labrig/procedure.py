@@ -175,6 +175,7 @@ class LabrigProcedure(Procedure):
     # ------------------------------------------------------------------ records out
     _publish: Callable[[Record], None] | None = None
     _stop_requested: Callable[[], bool] | None = None
+    _requested: Callable[[], bool] | None = None
     #: whether a subscriber takes a record type; until connected, as if every one did
     _wants: Callable[[type], bool] = staticmethod(lambda kind: True)  # type: ignore[assignment]
 
@@ -183,19 +184,31 @@ class LabrigProcedure(Procedure):
         publish: Callable[[Record], None],
         stop_requested: Callable[[], bool],
         wants: Callable[[type], bool] | None = None,
+        requested: Callable[[], bool] | None = None,
     ) -> None:
         """Send this run's records to ``publish`` and ask ``stop_requested`` in
         ``should_stop`` (the runner calls it before ``startup``); ``wants(kind)`` says
-        whether anyone takes records of ``kind`` (default: everyone takes everything)."""
+        whether anyone takes records of ``kind`` (default: everyone takes everything);
+        ``requested()`` whether a stop or a pause is asked for, without holding the run
+        (default: ``stop_requested``)."""
         self._publish, self._stop_requested = publish, stop_requested
+        self._requested = requested or stop_requested
         self._wants = wants or type(self)._wants
         self._rows_done = 0
         self._rows_percent = -1.0
         self._rows_give_progress = True
         self._expected_rows = self.estimated_points()
 
-    def should_stop(self) -> bool:
-        return self._stop_requested is not None and self._stop_requested()
+    def should_stop(self, deliver: Callable[[], object] | None = None) -> bool:
+        """True once the run is asked to stop; asking may hold the run where it is (a
+        Bluesky pause) until it goes on.  ``deliver`` runs first when a stop or a pause
+        is asked for: a procedure that emits a step late (J-V-L stores it while the next
+        one is measured) has then shown everything it measured."""
+        if self._stop_requested is None:
+            return False
+        if deliver is not None and self._requested():
+            deliver()
+        return self._stop_requested()
 
     def publish(self, record: Record) -> None:
         if self._publish is None:

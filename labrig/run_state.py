@@ -128,6 +128,11 @@ class StopControl(RunStateMachine):
     def should_stop(self) -> bool:
         return self.reason is not None
 
+    def requested(self) -> bool:
+        """Whether a stop (or, where the run can be paused, a pause) is asked for; unlike
+        a pausable run's ``should_stop``, never holds the run."""
+        return self.reason is not None
+
     @property
     def ramp(self) -> bool:
         """Whether the shutdown ramps the sources down (only ``stopping`` does)."""

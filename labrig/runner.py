@@ -393,6 +393,7 @@ def _run(
         publish,
         lambda: control.should_stop() or dispatcher.failure() is not None,
         dispatcher.wants,
+        control.requested,
     )
 
     status, reason = "finished", None

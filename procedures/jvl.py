@@ -284,6 +284,8 @@ class JVLProcedure(LabrigProcedure):
             self.log_event("spectra", "no spectrometer on this bench: reference spectrum used")
         self._rows: list[dict[str, float]] = []
         self._pending: list[_Step] = []
+        self._unsent: list[dict[str, float]] = []  # rows made, not emitted yet
+        self._progress: float | None = None  # percent done, not emitted yet
         self._stored_spectra = 0
         self._max_luminance = 0.0
         from labrig.analysis.contact import ContactCheck
@@ -313,7 +315,7 @@ class JVLProcedure(LabrigProcedure):
             if bench is not None and bench.smu is not None:
                 bench.smu.disable_output()
         finally:
-            if getattr(self, "_pending", None):
+            if getattr(self, "_pending", None) or getattr(self, "_unsent", None):
                 self._flush()
 
     # ------------------------------------------------------------------ darks
@@ -351,13 +353,16 @@ class JVLProcedure(LabrigProcedure):
     # ------------------------------------------------------------------ sweeps
     def _point_by_point_sweep(self) -> None:
         smu, photometer, clock = self.bench.smu, self.bench.photometer, self.bench.clock
+        emit_made = self._emit_made
         smu.set_level(self._levels[0])
         smu.enable_output()
         for k, volts in enumerate(self._levels):
-            if self.should_stop():
-                self.log_event("stop", f"stopped by request before step {k}")
+            # the previous step's row is stored while the 2400 sources and measures this
+            # one, or before the run is held or stopped
+            if self.should_stop(deliver=emit_made):
+                self._end_sweep("stop", f"stopped by request before step {k}", logging.INFO)
                 return
-            reading = smu.measure_at(volts)
+            reading = smu.measure_at(volts, meanwhile=emit_made)
             light = photometer.read().current - self._photodiode_dark
             step = _Step(
                 k,
@@ -384,11 +389,12 @@ class JVLProcedure(LabrigProcedure):
         mismatch = 0.0
         # compare only where the current is well above the SMU's noise
         significant = 1e-3 * max((abs(r.current) for r in readings), default=0.0)
+        emit_made = self._emit_made
         for k, reading in enumerate(readings):
-            if self.should_stop():
-                self.log_event("stop", f"stopped by request before step {k}")
+            if self.should_stop(deliver=emit_made):
+                self._end_sweep("stop", f"stopped by request before step {k}", logging.INFO)
                 return
-            again = smu.measure_at(self._levels[k])
+            again = smu.measure_at(self._levels[k], meanwhile=emit_made)
             light = photometer.read().current - self._photodiode_dark
             if abs(reading.current) > significant:
                 mismatch = max(mismatch, abs(again.current / reading.current - 1))
@@ -402,6 +408,7 @@ class JVLProcedure(LabrigProcedure):
             )
             if self._step_done(step, rising=self._rising(k)):
                 break
+        self._emit_made()
         level = logging.WARNING if mismatch > PASS_MISMATCH_WARNING else logging.INFO
         self.log_event(
             "buffered",
@@ -414,35 +421,32 @@ class JVLProcedure(LabrigProcedure):
 
     # ------------------------------------------------------------------ per step
     def _step_done(self, step: _Step, rising: bool) -> bool:
-        """Record a step (spectrum if due); True when a stop condition ends the sweep."""
+        """Record a step (spectrum if due); True when a stop condition ends the sweep.
+        Its row (once its photometry is final) and progress are emitted by
+        ``_emit_made``: during the next step's reading, or when the sweep ends."""
+        self._pending.append(step)
         if self._use_spectra:
             lum = self._photometry.provisional_luminance(step)
-            self._pending.append(step)
             if self._spectrum_due(step.index, lum) and self._take_spectrum(step):
-                self._flush()
+                self._make_rows()
         else:  # no spectrum can come: the row's photometry is final, computed once
-            self._pending.append(step)
-            lum = self._flush()[-1]["luminance"]
-        self.emit_progress(100.0 * (step.index + 1) / len(self._levels))
+            lum = self._make_rows()[-1]["luminance"]
+        self._progress = 100.0 * (step.index + 1) / len(self._levels)
 
         j = abs(step.current) / self._area_m2
         if self.contact_check and self._contact_defect(step):
             return True
         if step.compliance and self.stop_on_compliance:
-            self.log_event(
+            return self._end_sweep(
                 "compliance",
                 f"compliance ({self._compliance:g} A) reached at {step.voltage:.4g} V: sweep ended",
-                logging.WARNING,
             )
-            return True
         if self._j_max_a_m2 and j > self._j_max_a_m2:
-            self.log_event(
+            return self._end_sweep(
                 "max_current_density",
                 f"J = {j / 10:.4g} mA/cm² at {step.voltage:.4g} V exceeds "
                 f"max_current_density ({self.max_current_density:g} mA/cm²): sweep ended",
-                logging.WARNING,
             )
-            return True
         if rising and lum > self._max_luminance:
             self._max_luminance = lum
         if (
@@ -451,15 +455,20 @@ class JVLProcedure(LabrigProcedure):
             and self._max_luminance >= BREAKDOWN_MIN_LUMINANCE
             and lum < self.breakdown_fraction * self._max_luminance
         ):
-            self.log_event(
+            return self._end_sweep(
                 "breakdown",
                 f"luminance fell to {lum:.4g} cd/m² at {step.voltage:.4g} V, below "
                 f"{self.breakdown_fraction:g} × its maximum {self._max_luminance:.4g} cd/m² "
                 "(device breakdown): sweep ended",
-                logging.WARNING,
             )
-            return True
         return False
+
+    def _end_sweep(self, kind: str, message: str, level: int = logging.WARNING) -> bool:
+        """The event that ends the sweep, after the rows made so far (a reader sees the
+        step that ended it before the reason); True."""
+        self._emit_made()
+        self.log_event(kind, message, level)
+        return True
 
     def _contact_defect(self, step: _Step) -> bool:
         """True (sweep ended, the defect recorded as figures) when the point shows a
@@ -467,7 +476,7 @@ class JVLProcedure(LabrigProcedure):
         defect = self._contacts.point(step.voltage, step.current, step.compliance)
         if defect is None:
             return False
-        self.log_event("contact", f"{defect.note}: sweep ended", logging.WARNING)
+        self._end_sweep("contact", f"{defect.note}: sweep ended")
         self.emit_analysis({"contact_defect": (defect.kind, ""), "contact_note": (defect.note, "")})
         return True
 
@@ -496,10 +505,17 @@ class JVLProcedure(LabrigProcedure):
         return False
 
     # ------------------------------------------------------------------ rows
-    def _flush(self) -> list[dict[str, float]]:
-        """Photometry for the pending steps with their nearest usable spectrum; emit and
-        return their rows.  (Called when a usable spectrum has just been added, after every
-        step when no spectra are taken, and at the end.)"""
+    def _flush(self) -> None:
+        """Rows for every step still pending, and every row made, emitted (the sweep's end,
+        or a stop or failure in it)."""
+        self._make_rows()
+        self._emit_made()
+
+    def _make_rows(self) -> list[dict[str, float]]:
+        """Photometry for the pending steps with their nearest usable spectrum: their rows,
+        kept for the figures and queued for ``_emit_made``.  (Called when a usable
+        spectrum has just been added, after every step when no spectra are taken, and at
+        the end.)"""
         if not self._pending:
             return []
         steps, self._pending = self._pending, []
@@ -512,11 +528,21 @@ class JVLProcedure(LabrigProcedure):
             )
         rows = self._photometry.rows(steps)
         self._rows.extend(rows)
+        self._unsent.extend(rows)
+        return rows
+
+    def _emit_made(self) -> None:
+        """Emit the rows made so far and the progress; the sweep calls it while the 2400
+        works on the next step, so the store's and the subscribers' time is the
+        instrument's too."""
+        rows, self._unsent = self._unsent, []
         if len(rows) == 1:  # every step of a sweep without spectra: no columns to build
             self.emit_row(rows[0])
-        else:
+        elif rows:
             self.emit_rows({name: [r[name] for r in rows] for name in rows[0]})
-        return rows
+        if self._progress is not None:
+            percent, self._progress = self._progress, None
+            self.emit_progress(percent)
 
     def _emit_figures(self) -> None:
         from labrig.analysis.jvl import analyze_jvl

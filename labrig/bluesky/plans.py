@@ -173,6 +173,9 @@ class _PausableStop(StopControl):
             self._hold(self.bench)
         return super().should_stop()
 
+    def requested(self) -> bool:
+        return self._pause.is_set() or super().requested()
+
     def _hold(self, bench: Bench) -> None:
         try:
             held = hold_outputs(bench)

@@ -135,6 +135,46 @@ def test_measure_at_lets_the_reading_confirm_the_level_without_opc():
             smu.measure_at(1.0)
 
 
+def test_measure_at_runs_meanwhile_while_the_reading_is_on_its_way():
+    """``meanwhile`` (J-V-L stores the previous point there) runs once the level and its
+    :READ? are sent and before the reading is read; when it raises, the reading is read
+    all the same, so the shutdown's commands that follow are in step, and its exception
+    goes on."""
+    pairs = (
+        INIT
+        + configured()
+        + [
+            (":SOURCE:VOLTAGE 0", None),
+            ("*OPC?", "1"),
+            ("OUTPUT 1", None),
+            ("*OPC?", "1"),
+            (":SOURCE:VOLTAGE 1\n:READ?", reading(1.0, 1e-3, 10.0, V_SOURCE_I_MEAS)),
+            (":SOURCE:VOLTAGE 2\n:READ?", reading(2.0, 2e-3, 10.1, V_SOURCE_I_MEAS)),
+            ("OUTPUT 0", None),
+            ("OUTPUT?", "0"),
+        ]
+    )
+    with expected_protocol(Keithley2400, pairs) as smu:
+        smu.configure_source("voltage", 0.01)
+        smu.set_level(0.0)
+        smu.enable_output()
+        waiting: list[bytes | None] = []
+        # the protocol adapter holds a query's reply from its write until it is read
+        first = smu.measure_at(1.0, meanwhile=lambda: waiting.append(smu.adapter._read_buffer))
+        assert waiting and waiting[0] is not None
+        assert (first.voltage, first.current) == (1.0, 1e-3)
+        assert smu.adapter._read_buffer is None
+
+        def store_fails() -> None:
+            raise OSError("disk full")
+
+        with pytest.raises(OSError, match="disk full"):
+            smu.measure_at(2.0, meanwhile=store_fails)
+        assert smu.adapter._read_buffer is None and not smu._unanswered
+        smu.disable_output()
+        assert smu.output_enabled is False  # read back in step: not the stale reading
+
+
 def test_201_point_list_sweep_is_sent_in_100_value_commands_and_read_once(monkeypatch):
     monkeypatch.setattr(keithley2400, "SWEEP_CHUNK_S", 60.0)  # the whole sweep in one chunk
     levels = [round(0.02 * k, 2) for k in range(201)]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
 
 import h5py
 import numpy as np
@@ -289,6 +290,37 @@ def test_compliance_ends_the_sweep_cleanly(tmp_path):
     assert data["compliance"][-1] == 1 and data["compliance"][:-1].sum() == 0
     assert len(data["voltage"]) < 81
     assert any("compliance" in m and "sweep ended" in m for m in log)
+
+
+def test_a_step_is_emitted_before_the_event_that_ends_the_sweep(tmp_path):
+    """A step's row and progress are emitted while the 2400 measures the next step, yet
+    a subscriber sees every row, each followed by its progress, and the step that ended
+    the sweep before the event that says why."""
+    from labrig.records import Event, Progress, Row
+    from labrig.runner import run_procedure
+
+    seen: list = []
+    proc = JVLProcedure(compliance_current=1e-3, spectra="none", stop_voltage=8.0)
+    result = run_procedure(
+        proc, load_config("sim"), output_dir=tmp_path, progress=False, subscribers=[seen.append]
+    )
+    assert result.status == "finished", result.reason
+    sweep = [
+        r
+        for r in seen
+        if isinstance(r, Row | Progress) or (isinstance(r, Event) and r.kind == "compliance")
+    ]
+    assert isinstance(sweep[-1], Event) and [type(r) for r in sweep[-3:-1]] == [Row, Progress]
+    steps = len(proc.levels())
+    at = [n for n, r in enumerate(sweep) if isinstance(r, Row)] + [len(sweep) - 1]
+    rows = [sweep[n] for n in at[:-1]]
+    for k, (row_at, next_at) in enumerate(itertools.pairwise(at)):
+        # the step's own progress is the last before the next row (the first row also
+        # gives the runner's estimate)
+        assert sweep[next_at - 1] == Progress(100 * (k + 1) / steps), (k, sweep[row_at:next_at])
+    assert rows[-1].values["compliance"] and not any(r.values["compliance"] for r in rows[:-1])
+    with h5py.File(result.path, "r") as f:
+        assert f["entry/data/voltage"].shape == (len(rows),)
 
 
 @needs_bench
