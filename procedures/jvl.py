@@ -284,7 +284,7 @@ class JVLProcedure(LabrigProcedure):
             self.log_event("spectra", "no spectrometer on this bench: reference spectrum used")
         self._rows: list[dict[str, float]] = []
         self._pending: list[_Step] = []
-        self._unsent: list[dict[str, float]] = []  # rows made, not emitted yet
+        self._made: list[dict[str, float]] = []  # rows made, not emitted yet
         self._progress: float | None = None  # percent done, not emitted yet
         self._stored_spectra = 0
         self._max_luminance = 0.0
@@ -315,7 +315,7 @@ class JVLProcedure(LabrigProcedure):
             if bench is not None and bench.smu is not None:
                 bench.smu.disable_output()
         finally:
-            if getattr(self, "_pending", None) or getattr(self, "_unsent", None):
+            if getattr(self, "_pending", None) or getattr(self, "_made", None):
                 self._flush()
 
     # ------------------------------------------------------------------ darks
@@ -528,14 +528,14 @@ class JVLProcedure(LabrigProcedure):
             )
         rows = self._photometry.rows(steps)
         self._rows.extend(rows)
-        self._unsent.extend(rows)
+        self._made.extend(rows)
         return rows
 
     def _emit_made(self) -> None:
         """Emit the rows made so far and the progress; the sweep calls it while the 2400
         works on the next step, so the store's and the subscribers' time is the
         instrument's too."""
-        rows, self._unsent = self._unsent, []
+        rows, self._made = self._made, []
         if len(rows) == 1:  # every step of a sweep without spectra: no columns to build
             self.emit_row(rows[0])
         elif rows:
