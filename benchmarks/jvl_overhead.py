@@ -7,7 +7,8 @@ measured is software: labrig's path is procedure -> drivers -> pyvisa-py -> simu
 plus photometry and the HDF5 store; the baseline is a loop of ``:SOURCE:VOLTAGE v``,
 ``:READ?`` (2400) and ``READ?`` (6485) on plain pyvisa-py sessions, parsing the floats.
 Runs alternate labrig / bare; per-point times are medians of the steady state (first to
-last row of each sweep), and the figure is their ratio.  Beside it: the spread of the
+last row of each sweep), and the figure is their ratio, with its bootstrap 95 % interval
+(whole sweeps swing by ~10 % on a shared 2-core machine).  Beside it: the spread of the
 ratio run by run (each labrig sweep against the bare sweep right after it: min, median,
 max, and in how many runs the target holds), and the client's CPU per point
 (``time.process_time`` over the same rows; the instruments run in another process): on
@@ -15,7 +16,7 @@ a machine shared with other work the wall clock of both loops swings with the
 scheduler, the CPU each spends per point much less.  The bare loop with Nagle's
 algorithm the other way is timed once, on a short sweep, for context (~44 ms a point).
 
-    .venv/bin/python benchmarks/jvl_overhead.py [--points 400] [--repeat 21] [--profile]
+    .venv/bin/python benchmarks/jvl_overhead.py [--points 400] [--repeat 25] [--profile]
 
 Target: labrig / bare <= 1.10 (issue 21).  ``--profile`` prints where labrig's time goes (cProfile
 of one labrig sweep, by own time) and its split per point by layer: the difference of two
@@ -36,7 +37,7 @@ import time
 from pathlib import Path
 
 import pyvisa
-from served import bench_config, served_instruments, spread, timed_jvl
+from served import bench_config, ratio_interval, served_instruments, spread, timed_jvl
 
 STEP_V = 0.005
 #: labrig / bare per point (issue 21)
@@ -160,7 +161,7 @@ def _tcp_nodelay_in_drivers(resource: str) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--points", type=int, default=400)
-    parser.add_argument("--repeat", type=int, default=21)
+    parser.add_argument("--repeat", type=int, default=25)
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -178,7 +179,7 @@ def main() -> None:
             med_o = bare_sweep(resources, OTHER_POINTS, not nodelay)
             profiled = profile_split(config, tmp, args.points) if args.profile else None
     med_l, med_b = statistics.median(labrig), statistics.median(bare)
-    ratio = med_l / med_b
+    ratio, low, high = ratio_interval(labrig, bare)
     runs = [lab / b for lab, b in zip(labrig, bare, strict=True)]
     own = [(c_l - c_b) * 1e3 for c_l, c_b in zip(cpu_labrig, cpu_bare, strict=True)]
     same = "on" if nodelay else "off"
@@ -186,7 +187,10 @@ def main() -> None:
     print("process, clock_speed .inf):")
     print(f"  labrig (procedure, drivers, store)  : {med_l * 1e3:7.3f} ms/point")
     print(f"  bare pyvisa-py loop, TCP_NODELAY {same:3s}: {med_b * 1e3:7.3f} ms/point")
-    print(f"  ratio labrig/bare                   : {ratio:7.2f}   (target <= {TARGET:.2f})")
+    print(
+        f"  ratio labrig/bare                   : {ratio:7.2f}   (95 % interval {low:.2f}-"
+        f"{high:.2f}; target <= {TARGET:.2f})"
+    )
     print(
         f"  run by run (labrig / the bare sweep after it): {spread(runs, '.2f')}; "
         f"<= {TARGET:.2f} in {sum(r <= TARGET for r in runs)} of {len(runs)} runs"

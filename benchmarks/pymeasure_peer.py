@@ -9,13 +9,13 @@ instrument settings (NPLC 0.01, source delay 0) to ``labrig sim serve`` in its o
 default J-V-L with spectra off (dark readings, stop checks, photometry, HDF5 store).
 
 Printed: per-point time (median over interleaved sweeps, first row to last row, in this
-process) with the spread of the ratio sweep by sweep (each labrig sweep against the peer
+process), the ratio's bootstrap 95 % interval, the spread of the ratio sweep by sweep (each labrig sweep against the peer
 sweep right after it) and in how many the target holds; the client CPU per point of each
 (``time.process_time`` over the same rows: every thread of the process, so the peer's
 ``Worker`` and its CSV recorder count as labrig's store flusher does); whole-process
 time (spawn to exit, median) and peak RSS of each as a child process.
 
-    .venv/bin/python benchmarks/pymeasure_peer.py [--points 400] [--repeat 15] [--process-repeat 3]
+    .venv/bin/python benchmarks/pymeasure_peer.py [--points 400] [--repeat 25] [--process-repeat 3]
 
 Targets: per point <= 1.0x the peer, whole process <= 1.0x, labrig peak RSS <= 120 MB.
 """
@@ -192,7 +192,7 @@ def peer_process(resources: dict[str, str], out: Path, points: int) -> tuple[flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--points", type=int, default=400)
-    parser.add_argument("--repeat", type=int, default=15, help="interleaved sweeps each")
+    parser.add_argument("--repeat", type=int, default=25, help="interleaved sweeps each")
     parser.add_argument(
         "--process-repeat", type=int, default=3, help="whole processes each (~2 s apiece)"
     )
@@ -204,7 +204,7 @@ def main() -> None:
         peer_sweep({"smu": smu, "photometer": pam}, args.out, args.points)
         assert "labrig" not in sys.modules, "the peer's process must not import labrig"
         return
-    from served import bench_config, served_instruments, spread
+    from served import bench_config, ratio_interval, served_instruments, spread
 
     with tempfile.TemporaryDirectory() as tmp_name, served_instruments(Path(tmp_name)) as res:
         tmp = Path(tmp_name)
@@ -223,6 +223,7 @@ def main() -> None:
             process["labrig"].append(labrig_process(config, tmp / f"lp{k}", args.points))
             process["peer"].append(peer_process(res, tmp / f"pp{k}", args.points))
     pp = {who: statistics.median(t) for who, t in per_point.items()}
+    _, low, high = ratio_interval(per_point["labrig"], per_point["peer"])
     runs = [lab / peer for lab, peer in zip(per_point["labrig"], per_point["peer"], strict=True)]
     cpu_pp = {who: statistics.median(c) for who, c in cpu.items()}
     wall = {who: statistics.median(w for w, _ in runs) for who, runs in process.items()}
@@ -235,7 +236,7 @@ def main() -> None:
     )
     print(
         f"  per point      : labrig {pp['labrig'] * 1e3:6.3f} ms, peer {pp['peer'] * 1e3:6.3f}"
-        f" ms -> {ratios['per point']:.2f}x (target <= 1.0)"
+        f" ms -> {ratios['per point']:.2f}x (95 % interval {low:.2f}-{high:.2f}; target <= 1.0)"
     )
     print(
         f"    sweep by sweep (labrig / the peer sweep after it): {spread(runs, '.2f')}; "

@@ -11,10 +11,11 @@ from __future__ import annotations
 import cProfile
 import statistics
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from labrig.config import shipped_config_dir
@@ -99,3 +100,29 @@ def spread(values: list[float], fmt: str) -> str:
     q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive")
     parts = (min(values), q1, q2, q3, max(values))
     return "min {} / q1 {} / median {} / q3 {} / max {}".format(*(f"{v:{fmt}}" for v in parts))
+
+
+def ratio_interval(
+    a: Sequence[float], b: Sequence[float], confidence: float = 0.95
+) -> tuple[float, float, float]:
+    """median(a) / median(b) and its bootstrap ``confidence`` interval (scipy's percentile
+    bootstrap over both samples, seeded: the same times give the same interval).  On a
+    shared 2-core machine whole sweeps swing by ~10 % from one to the next, so a ratio
+    of medians over ~20 sweeps is only known to a few per cent: the interval says how
+    far."""
+    from scipy.stats import bootstrap
+
+    def ratio(x: Sequence[float], y: Sequence[float], axis: int = -1) -> float:
+        return float(np.median(x, axis=axis) / np.median(y, axis=axis))
+
+    found = bootstrap(
+        (np.asarray(a), np.asarray(b)),
+        ratio,
+        vectorized=False,
+        confidence_level=confidence,
+        method="percentile",
+        n_resamples=4000,
+        random_state=np.random.default_rng(0),
+    )
+    low, high = found.confidence_interval
+    return ratio(a, b), float(low), float(high)
