@@ -29,13 +29,30 @@ def _source_packages() -> dict[str, Path]:
     return found
 
 
+def _installed_directories() -> dict[str, Path]:
+    """The directory of every package pyproject lists (data-only ones included)."""
+    mapped = SETUPTOOLS["package-dir"]
+    found = {}
+    for name in SETUPTOOLS["packages"]:
+        top = max((m for m in mapped if name == m or name.startswith(m + ".")), key=len)
+        rest = name[len(top) :].lstrip(".")
+        found[name] = ROOT / mapped[top] / Path(*rest.split(".") if rest else ())
+    return found
+
+
+def test_every_listed_package_is_a_directory_of_the_tree():
+    """A data-only directory is listed as a package; a listed name must be there."""
+    absent = sorted(n for n, d in _installed_directories().items() if not d.is_dir())
+    assert not absent, f"listed in pyproject but not in the tree: {absent}"
+
+
 def test_every_package_in_the_tree_is_installed():
     missing = sorted(set(_source_packages()) - set(SETUPTOOLS["packages"]))
     assert not missing, f"add to [tool.setuptools] packages in pyproject.toml: {missing}"
 
 
 def test_every_data_file_of_a_package_is_installed():
-    packages = _source_packages()
+    packages = {**_source_packages(), **_installed_directories()}
     patterns = SETUPTOOLS.get("package-data", {})
     missing = []
     for name, directory in packages.items():
