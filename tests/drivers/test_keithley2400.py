@@ -105,26 +105,31 @@ def test_level_output_and_one_measurement_with_compliance_from_status_bit_3():
         smu.disable_output()
 
 
+def switched_on() -> list[tuple[str, str | None]]:
+    """What ``switch_on`` sends: set-up, then level 0 and output on, each confirmed."""
+    return (
+        INIT
+        + configured()
+        + [(":SOURCE:VOLTAGE 0", None), ("*OPC?", "1"), ("OUTPUT 1", None), ("*OPC?", "1")]
+    )
+
+
+def switch_on(smu: Keithley2400) -> None:
+    smu.configure_source("voltage", 0.01)
+    smu.set_level(0.0)
+    smu.enable_output()
+
+
 def test_measure_at_lets_the_reading_confirm_the_level_without_opc():
     """The :READ? right behind the level command runs at the new level (the 2400 executes
     commands in order), so a J-V-L point pays no *OPC? round trip; both go in one write;
     a bad level, or the output off, is still refused before anything is sent."""
-    pairs = (
-        INIT
-        + configured()
-        + [
-            (":SOURCE:VOLTAGE 0", None),
-            ("*OPC?", "1"),
-            ("OUTPUT 1", None),
-            ("*OPC?", "1"),
-            (":SOURCE:VOLTAGE 2.5\n:READ?", reading(2.5, 1.2e-3, 10.0, V_SOURCE_I_MEAS)),
-            ("OUTPUT 0", None),
-        ]
-    )
+    pairs = switched_on() + [
+        (":SOURCE:VOLTAGE 2.5\n:READ?", reading(2.5, 1.2e-3, 10.0, V_SOURCE_I_MEAS)),
+        ("OUTPUT 0", None),
+    ]
     with expected_protocol(Keithley2400, pairs) as smu:
-        smu.configure_source("voltage", 0.01)
-        smu.set_level(0.0)
-        smu.enable_output()
+        switch_on(smu)
         first = smu.measure_at(2.5)
         assert (first.voltage, first.current) == (2.5, 1.2e-3)
         assert smu._level == 2.5  # what the shutdown ramp starts from
@@ -140,24 +145,14 @@ def test_measure_at_runs_meanwhile_while_the_reading_is_on_its_way():
     :READ? are sent and before the reading is read; when it raises, the reading is read
     all the same, so the shutdown's commands that follow are in step, and its exception
     goes on."""
-    pairs = (
-        INIT
-        + configured()
-        + [
-            (":SOURCE:VOLTAGE 0", None),
-            ("*OPC?", "1"),
-            ("OUTPUT 1", None),
-            ("*OPC?", "1"),
-            (":SOURCE:VOLTAGE 1\n:READ?", reading(1.0, 1e-3, 10.0, V_SOURCE_I_MEAS)),
-            (":SOURCE:VOLTAGE 2\n:READ?", reading(2.0, 2e-3, 10.1, V_SOURCE_I_MEAS)),
-            ("OUTPUT 0", None),
-            ("OUTPUT?", "0"),
-        ]
-    )
+    pairs = switched_on() + [
+        (":SOURCE:VOLTAGE 1\n:READ?", reading(1.0, 1e-3, 10.0, V_SOURCE_I_MEAS)),
+        (":SOURCE:VOLTAGE 2\n:READ?", reading(2.0, 2e-3, 10.1, V_SOURCE_I_MEAS)),
+        ("OUTPUT 0", None),
+        ("OUTPUT?", "0"),
+    ]
     with expected_protocol(Keithley2400, pairs) as smu:
-        smu.configure_source("voltage", 0.01)
-        smu.set_level(0.0)
-        smu.enable_output()
+        switch_on(smu)
         waiting: list[bytes | None] = []
         # the protocol adapter holds a query's reply from its write until it is read
         first = smu.measure_at(1.0, meanwhile=lambda: waiting.append(smu.adapter._read_buffer))
