@@ -323,6 +323,48 @@ def test_a_step_is_emitted_before_the_event_that_ends_the_sweep(tmp_path):
         assert f["entry/data/voltage"].shape == (len(rows),)
 
 
+def test_a_row_that_cannot_be_stored_fails_the_run_with_the_2400_off(tmp_path):
+    """A step's row is stored while the 2400 measures the next step: when storing fails
+    there (a critical subscriber, as the file's writer is, raises), the run fails with
+    the reason, the rows stored before it are in the file, and the 2400 served in
+    another process says its output is off and its source back at 0 V."""
+    import yaml
+
+    from labrig.config import shipped_config_dir
+    from labrig.records import Row
+    from labrig.runner import run_procedure
+    from labrig.simulators.served import ask, sim_serve
+
+    class StoreFailsAtTheFifthRow:
+        critical = True
+        rows = 0
+
+        def __call__(self, record) -> None:
+            if isinstance(record, Row):
+                self.rows += 1
+                if self.rows == 5:
+                    raise OSError("no space left on device")
+
+    with sim_serve("sim") as served:
+        data = yaml.safe_load((shipped_config_dir() / "sim.yaml").read_text())
+        data["instruments"] = {
+            "smu": {"driver": "keithley2400", "resource": served.resources["smu"]},
+            "photometer": {"driver": "keithley6485", "resource": served.resources["photometer"]},
+        }
+        result = run_procedure(
+            JVLProcedure(spectra="none", start_voltage=2.0),
+            parse_config(data),
+            output_dir=tmp_path,
+            progress=False,
+            subscribers=[StoreFailsAtTheFifthRow()],
+        )
+        assert ask(served.resources["smu"], ":OUTP?") == "0"
+        assert float(ask(served.resources["smu"], ":SOUR:VOLT?")) == 0.0
+    assert result.status == "failed" and "no space left on device" in (result.reason or "")
+    with h5py.File(result.path, "r") as f:
+        assert f["entry/data/voltage"][()].tolist() == pytest.approx([2.0, 2.1, 2.2, 2.3, 2.4])
+
+
 @needs_bench
 def test_max_current_density_stop(tmp_path):
     config = load_config("sim")
