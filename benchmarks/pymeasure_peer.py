@@ -9,8 +9,9 @@ instrument settings (NPLC 0.01, source delay 0) to ``labrig sim serve`` in its o
 default J-V-L with spectra off (dark readings, stop checks, photometry, HDF5 store).
 
 Printed: per-point time (median over interleaved sweeps, first row to last row, in this
-process), the ratio's bootstrap 95 % interval, the spread of the ratio sweep by sweep (each labrig sweep against the peer
-sweep right after it) and in how many the target holds; the client CPU per point of each
+process), the ratio's bootstrap 95 % interval, the spread of the ratio sweep by sweep
+(each labrig sweep against the peer sweep right after it) and in how many the target
+holds; the client CPU per point of each
 (``time.process_time`` over the same rows: every thread of the process, so the peer's
 ``Worker`` and its CSV recorder count as labrig's store flusher does); whole-process
 time (spawn to exit, median) and peak RSS of each as a child process.
