@@ -10,15 +10,16 @@ pyvisa-py's ``TCPIP::...::SOCKET`` sessions hide a peer that closed the connecti
 behind a read time-out (``recv`` returns nothing until the time-out expires), and they
 spin forever in ``clear()`` on a closed socket.  ``connection_state`` therefore peeks at
 the socket itself, so a time-out on a dead link is reported as a disconnect and a
-device clear is never attempted on one; and a read on such a link first waits for the
-socket itself (``_await_reply``), so a peer that goes away is noticed when it goes, not
-after the whole time-out (which a long sweep stretches to tens of seconds).
+device clear is never attempted on one; and such a session's socket is a ``PeerSocket``,
+whose ``recv`` raises at the end of the stream, so pyvisa-py's own read reports a peer
+that goes away when it goes, not after the whole time-out (which a long sweep stretches
+to tens of seconds).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
-import select
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -72,20 +73,50 @@ def open_adapter(resource: str, *, timeout_s: float) -> VISAAdapter:
         )
     except Exception as exc:  # pyvisa and pyvisa-py raise several unrelated types here
         raise InstrumentNotFoundError(f"no instrument at {resource!r}: {exc}") from exc
-    _no_delay(adapter)
+    _prepare_socket(adapter)
     return adapter
 
 
-def _no_delay(adapter: Any) -> None:
-    """Nagle's algorithm off on a TCPIP SOCKET link (VISA's VI_ATTR_TCPIP_NODELAY default,
-    which pyvisa-py does not implement).  With it on, a command followed by a query (a
-    level, then ``:READ?``) waits for the delayed ACK of the command: ~40 ms a point."""
-    sock = _socket_of(adapter)
-    if sock is not None:
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError as exc:  # a link that is already gone says so on first use
-            log.debug("TCP_NODELAY not set: %s", exc)
+class PeerSocket(socket.socket):
+    """The socket of a pyvisa-py TCPIP SOCKET session, whose ``recv`` raises
+    ``ConnectionAbortedError`` at the end of the stream instead of returning ``b""``.
+
+    pyvisa-py's read takes an empty ``recv`` for "nothing yet" and waits out the whole
+    time-out; with this socket the same read fails the moment the instrument closes the
+    connection.  So the read still waits inside pyvisa-py, as a plain pyvisa loop's does:
+    the pymeasure and pyvisa layers of a read run while the instrument measures, not
+    after its reply has arrived (a wait above them would put them on every reading's
+    critical path, ~30 µs a read)."""
+
+    __slots__ = ()
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        data = super().recv(bufsize, flags)
+        if not data and bufsize > 0:
+            raise ConnectionAbortedError(
+                errno.ECONNABORTED, "the connection was closed by the instrument"
+            )
+        return data
+
+
+def _prepare_socket(adapter: Any) -> None:
+    """On a TCPIP SOCKET link: the session's socket becomes a ``PeerSocket`` (the same
+    connection), and Nagle's algorithm is off (VISA's VI_ATTR_TCPIP_NODELAY default,
+    which pyvisa-py does not implement; with it on, a command followed by a query, a
+    level then ``:READ?``, waits for the delayed ACK of the command: ~40 ms a point)."""
+    session = _session_of(adapter)
+    sock = getattr(session, "interface", None)
+    if not isinstance(sock, socket.socket):
+        return
+    if not isinstance(sock, PeerSocket):
+        timeout = sock.gettimeout()
+        sock = PeerSocket(sock.family, sock.type, sock.proto, fileno=sock.detach())
+        sock.settimeout(timeout)
+        session.interface = sock
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError as exc:  # a link that is already gone says so on first use
+        log.debug("TCP_NODELAY not set: %s", exc)
 
 
 def parse_identity(reply: str, resource: str = "") -> InstrumentIdentity:
@@ -233,9 +264,6 @@ class VisaTransport:
     _closed: bool = False
     #: a query was sent whose reply has not been read (its reply may be on the link)
     _unanswered: bool = False
-    #: (adapter, its pyvisa-py socket session or None, that session's socket or None),
-    #: see ``_link``
-    _link_cache: tuple[Any, Any, Any] | None = None
 
     # ------------------------------------------------------------------ transport
     def write(self, command: str, **kwargs: Any) -> None:  # type: ignore[override]
@@ -254,71 +282,20 @@ class VisaTransport:
 
     def read(self, **kwargs: Any) -> str:  # type: ignore[override]
         try:
-            self._await_reply()
-            try:
-                reply = super().read(**kwargs)  # type: ignore[misc]
-            except _VISA_FAILURES as exc:
-                raise self._translate(exc, self._reading()) from exc
-            self._unanswered = False
-            return reply
-        except BaseException:
+            reply = super().read(**kwargs)  # type: ignore[misc]
+        except BaseException as exc:
             # whatever broke the read, a late reply may still be on its way, for as long
             # as the read was prepared to wait for it
             self._interrupted = True
             self._stale_budget_s = max(self._stale_budget_s, self._current_timeout_s())
+            if isinstance(exc, _VISA_FAILURES):
+                raise self._translate(exc, self._reading()) from exc
             raise
+        self._unanswered = False
+        return reply
 
     def _reading(self) -> str:
         return f"reading the reply to {self._last_command[:40]!r}"
-
-    def _await_reply(self) -> None:
-        """On a TCPIP SOCKET link, wait (up to the time-out) until the reply starts or the
-        peer goes: an end of stream or a reset raises InstrumentDisconnectedError at once.
-        What arrived is handed to the session's own buffer, where pyvisa-py's read takes
-        it without another ``select`` and ``recv`` (so noticing a dead peer costs nothing
-        over the bare read).  Other links, and a reply already buffered, go straight to
-        the VISA read."""
-        session, sock = self._link()
-        if sock is None or session._pending_buffer:
-            return
-        # the session's own time-out (seconds), as its read uses it
-        timeout_s = session.timeout
-        if not isinstance(timeout_s, float):
-            timeout_s = self._current_timeout_s()
-        try:
-            if not select.select((sock,), (), (), timeout_s)[0]:
-                raise InstrumentTimeoutError(
-                    f"{self.resource}: {self._reading()}: no reply within {timeout_s:g} s"
-                )
-            data = sock.recv(session.max_recv_size)
-        except (OSError, ValueError) as exc:
-            raise InstrumentDisconnectedError(
-                f"{self.resource}: {self._reading()}: connection lost ({exc})"
-            ) from None
-        if not data:
-            raise InstrumentDisconnectedError(
-                f"{self.resource}: {self._reading()}: the connection was closed"
-            )
-        session._pending_buffer.extend(data)
-
-    def _link(self) -> tuple[Any, socket.socket | None]:
-        """(pyvisa-py session, its live socket) under this driver's adapter; the socket is
-        None when the link is not a TCPIP SOCKET session, or is closed.  Looked up once per
-        adapter (a reconnect brings a new one) and socket: it is asked before every read,
-        so the common case is two identity checks."""
-        adapter = self.adapter  # type: ignore[attr-defined]
-        cached = self._link_cache
-        if cached is not None and cached[0] is adapter:
-            session, sock = cached[1], cached[2]
-            if session is None or session.interface is sock:
-                return session, sock
-        session = _session_of(adapter)
-        if not hasattr(session, "_pending_buffer"):
-            session = None  # not a pyvisa-py socket session: nothing to wait on
-        sock = getattr(session, "interface", None)  # None once the session is closed
-        sock = sock if isinstance(sock, socket.socket) else None
-        self._link_cache = (adapter, session, sock)
-        return session, sock
 
     def query(self, command: str) -> str:
         """``command`` and its reply, without pymeasure's silent string fall-back."""

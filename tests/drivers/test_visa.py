@@ -16,7 +16,13 @@ import pyvisa
 from pyvisa.constants import StatusCode
 
 from labrig.drivers import keithley2400, keithley6485
-from labrig.drivers.visa import _socket_of, connection_state, parse_identity, translate
+from labrig.drivers.visa import (
+    PeerSocket,
+    _socket_of,
+    connection_state,
+    parse_identity,
+    translate,
+)
 from labrig.errors import (
     GarbledReplyError,
     InstrumentDisconnectedError,
@@ -197,10 +203,29 @@ def test_dropped_connection_is_a_disconnect_not_a_timeout(peer):
         pico.close()
 
 
+def test_a_peer_socket_raises_at_the_end_of_the_stream_and_passes_data():
+    """What makes pyvisa-py's own read notice a closed link: data and an empty peek at a
+    live link pass as they are; the end of the stream is an OSError, which
+    ``connection_state`` and the error translation name a closed connection."""
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        sock = PeerSocket(ours.family, ours.type, ours.proto, fileno=ours.detach())
+        with sock:
+            with pytest.raises(BlockingIOError):
+                sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            theirs.sendall(b"+1.0E-09\n")
+            assert sock.recv(64) == b"+1.0E-09\n"
+            theirs.close()
+            with pytest.raises(ConnectionAbortedError, match="closed by the instrument"):
+                sock.recv(64)
+            with pytest.raises(ConnectionAbortedError):
+                sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            assert sock.recv(0) == b""  # nothing asked, nothing refused
+
+
 def test_what_arrives_beyond_one_reply_is_read_next_in_order(peer):
-    """The wait for a reply takes what has arrived into pyvisa-py's own buffer (one
-    ``recv``, no second look at the socket): bytes beyond the first reply are not lost,
-    they are the next read's, even when the peer sends nothing more."""
+    """Bytes beyond the first reply stay in pyvisa-py's own buffer: they are the next
+    read's, even when the peer sends nothing more."""
     replies = iter([b"+1.0E-09,+1.0E+00\n+2.0E-09,+2.0E+00\n"])
     p = peer(picoammeter(lambda c: next(replies, None)))
     pico = keithley6485.connect(p.resource, timeout_s=0.5)
@@ -215,9 +240,9 @@ def test_what_arrives_beyond_one_reply_is_read_next_in_order(peer):
 
 
 def test_a_reopened_link_is_the_one_waited_on(peer):
-    """The link a read waits on is looked up once per connection: after ``reopen`` (the
-    old one dropped) the new socket is the one read, and a peer dropping the new
-    connection is still a disconnect at once."""
+    """After ``reopen`` (the old link dropped) the new socket is the one read, and a peer
+    dropping the new connection is still a disconnect at once: every connection's socket
+    is a ``PeerSocket``."""
     replies = iter([b"+1.0E-09,+1.0E+00\n", b"+2.0E-09,+2.0E+00\n", CLOSE])
     p = peer(picoammeter(lambda c: next(replies, None)))
     pico = keithley6485.connect(p.resource, timeout_s=2)
@@ -226,6 +251,7 @@ def test_a_reopened_link_is_the_one_waited_on(peer):
         old = _socket_of(pico.adapter)
         assert pico.reopen()
         assert _socket_of(pico.adapter) is not old
+        assert isinstance(_socket_of(pico.adapter), PeerSocket)
         assert pico.read().current == pytest.approx(2e-9)
         started = time.monotonic()
         with pytest.raises(InstrumentDisconnectedError, match="closed"):
