@@ -38,7 +38,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from pymeasure.experiment.parameters import (
@@ -54,6 +54,9 @@ from labrig.interfaces import SourceMeter, Spectrum
 from labrig.limits import Drive, Requested
 from labrig.procedure import Column, LabrigProcedure, compliance_current_parameter
 from labrig.spectrum_recorder import SpectrumRecorder
+
+if TYPE_CHECKING:
+    from labrig.analysis.photometry import Light
 
 DIRECTIONS = ("forward", "reverse", "both")
 MODES = ("point-by-point", "buffered")
@@ -77,6 +80,16 @@ class _Step:
     photodiode: float  # A, dark-subtracted
     time: float  # s since the sweep started
     compliance: bool
+
+
+class _Weighed(NamedTuple):
+    """A step with the spectrum that weights it and the light that gives: its row, but
+    for the figures that only the row needs (``_SweepPhotometry.row``)."""
+
+    step: _Step
+    light: Light
+    factors: Any
+    spectrum_index: int  # -1: the reference spectrum (or none)
 
 
 class JVLProcedure(LabrigProcedure):
@@ -284,7 +297,7 @@ class JVLProcedure(LabrigProcedure):
             self.log_event("spectra", "no spectrometer on this bench: reference spectrum used")
         self._rows: list[dict[str, float]] = []
         self._pending: list[_Step] = []
-        self._made: list[dict[str, float]] = []  # rows made, not emitted yet
+        self._made: list[_Weighed] = []  # steps weighed, their rows not emitted yet
         self._progress: float | None = None  # percent done, not emitted yet
         self._stored_spectra = 0
         self._max_luminance = 0.0
@@ -428,9 +441,9 @@ class JVLProcedure(LabrigProcedure):
         if self._use_spectra:
             lum = self._photometry.provisional_luminance(step)
             if self._spectrum_due(step.index, lum) and self._take_spectrum(step):
-                self._make_rows()
-        else:  # no spectrum can come: the row's photometry is final, computed once
-            lum = self._make_rows()[-1]["luminance"]
+                self._weigh_pending()
+        else:  # no spectrum can come: the step's light is final, computed once
+            lum = self._weigh_pending()[-1].light.luminance_cd_m2
         self._progress = 100.0 * (step.index + 1) / len(self._levels)
 
         j = abs(step.current) / self._area_m2
@@ -506,16 +519,16 @@ class JVLProcedure(LabrigProcedure):
 
     # ------------------------------------------------------------------ rows
     def _flush(self) -> None:
-        """Rows for every step still pending, and every row made, emitted (the sweep's end,
-        or a stop or failure in it)."""
-        self._make_rows()
+        """Rows for every step still pending or weighed, emitted (the sweep's end, or a
+        stop or failure in it)."""
+        self._weigh_pending()
         self._emit_made()
 
-    def _make_rows(self) -> list[dict[str, float]]:
-        """Photometry for the pending steps with their nearest usable spectrum: their rows,
-        kept for the figures and queued for ``_emit_made``.  (Called when a usable
-        spectrum has just been added, after every step when no spectra are taken, and at
-        the end.)"""
+    def _weigh_pending(self) -> list[_Weighed]:
+        """The pending steps weighed with their nearest usable spectrum (their light, what
+        the checks need), queued for ``_emit_made`` to make and emit their rows.  (Called
+        when a usable spectrum has just been added, after every step when no spectra are
+        taken, and at the end.)"""
         if not self._pending:
             return []
         steps, self._pending = self._pending, []
@@ -526,16 +539,17 @@ class JVLProcedure(LabrigProcedure):
                 "configured: luminance, EQE and efficiencies left empty (NaN)",
                 logging.WARNING,
             )
-        rows = self._photometry.rows(steps)
-        self._rows.extend(rows)
-        self._made.extend(rows)
-        return rows
+        weighed = [self._photometry.weigh(s) for s in steps]
+        self._made.extend(weighed)
+        return weighed
 
     def _emit_made(self) -> None:
-        """Emit the rows made so far and the progress; the sweep calls it while the 2400
-        works on the next step, so the store's and the subscribers' time is the
-        instrument's too."""
-        rows, self._made = self._made, []
+        """Make the weighed steps' rows (kept for the figures) and emit them with the
+        progress; the sweep calls it while the 2400 works on the next step, so the rows'
+        figures, the store's and the subscribers' time are the instrument's too."""
+        weighed, self._made = self._made, []
+        rows = [self._photometry.row(w) for w in weighed]
+        self._rows.extend(rows)
         if len(rows) == 1:  # every step of a sweep without spectra: no columns to build
             self.emit_row(rows[0])
         elif rows:
@@ -643,30 +657,29 @@ class _SweepPhotometry:
         factors = self._factors[-1] if self._factors else self.reference
         if factors is None:
             return math.nan
-        res = self.bench.apply(step.photodiode, step.current, step.voltage, factors)
-        return float(res.luminance_cd_m2)
+        return float(self.bench.light_of(step.photodiode, factors).luminance_cd_m2)
 
-    def rows(self, steps: list[_Step]) -> list[dict[str, float]]:
-        """One data row per step (lab units).  With neither a usable spectrum nor a
-        reference spectrum the photometric columns are NaN: nothing to weight them with.
-        Each step is computed on floats, not arrays: the same operations, bit for bit
-        (tests/labrig/analysis/test_photometry.py), at a fraction of the cost for the
-        one step a sweep without spectra flushes at a time."""
-        return [self.row(s) for s in steps]
-
-    def row(self, s: _Step) -> dict[str, float]:
-        """``rows`` of one step."""
-        j_a_cm2 = s.current / self.area_cm2
+    def weigh(self, s: _Step) -> _Weighed:
+        """The step weighed by the usable spectrum nearest in J (or the reference spectrum,
+        or NaN factors: then its photometric columns are NaN, nothing to weight them
+        with), and its light.  On floats, not arrays: the same operations, bit for bit
+        (tests/labrig/analysis/test_photometry.py), at a fraction of the cost for the one
+        step a sweep without spectra weighs at a time."""
         if self._factors:
-            factors, index = self._nearest_factors(j_a_cm2)
+            factors, index = self._nearest_factors(s.current / self.area_cm2)
         else:
             factors, index = self.unweighted, -1
-        res = self.bench.apply(s.photodiode, s.current, s.voltage, factors)
+        return _Weighed(s, self.bench.light_of(s.photodiode, factors), factors, index)
+
+    def row(self, weighed: _Weighed) -> dict[str, float]:
+        """The data row (lab units) of a weighed step."""
+        s, index = weighed.step, weighed.spectrum_index
+        res = self.bench.figures(weighed.light, s.current, s.voltage, weighed.factors)
         band_start, band_end = self._bands.get(index, _NO_BAND)
         return {
             "voltage": s.voltage,
             "current": s.current,
-            "current_density": float(j_a_cm2) * 1e3,
+            "current_density": s.current / self.area_cm2 * 1e3,
             "photodiode_current": s.photodiode,
             "luminance": float(res.luminance_cd_m2),
             "eqe": float(res.eqe) * 100,

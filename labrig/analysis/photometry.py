@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from scipy.constants import elementary_charge
@@ -186,15 +186,67 @@ def _scalar_ratio(num: float, den: float) -> float:
     return num / den if den > 0 else math.nan
 
 
-def _light(
-    i_pd: Any, factors: SpectralFactors, collection_factor: float, area_m2: float, correction: float
-) -> tuple[Any, Any, Any]:
-    """(optical power W, radiance W/sr/m², luminance cd/m²) from the dark-subtracted
-    photodiode current: the same operations in the same order for an array of steps or one
-    float, so a scalar caller gets bit for bit what the vectorised one does."""
+class Light(NamedTuple):
+    """What the photodiode reading alone gives (P, Le, L): all a luminance threshold or a
+    breakdown check needs, before the figures that also need the device's drive."""
+
+    optical_power_w: Any  # W
+    radiance_w_sr_m2: Any  # W sr⁻¹ m⁻²
+    luminance_cd_m2: Any  # cd/m²
+
+
+def light_of(
+    photodiode_current_a: Any,
+    factors: SpectralFactors,
+    collection_factor: float,
+    area_m2: float,
+    luminance_correction: float = 1.0,
+) -> Light:
+    """P, Le and L from the dark-subtracted photodiode current, vectorised over steps or
+    for one float (then floats through and through: the same operations in the same
+    order, so a scalar caller gets bit for bit what the vectorised one does)."""
+    if not 0 < collection_factor <= 1:
+        raise ValueError(f"collection factor must lie in (0, 1], got {collection_factor}")
+    if not area_m2 > 0:
+        raise ValueError(f"area must be > 0, got {area_m2}")
+    i_pd = photodiode_current_a
+    if not isinstance(i_pd, float):
+        i_pd = np.asarray(i_pd, float)
     power = i_pd / (collection_factor * factors.responsivity_a_per_w)
     radiance = power / (np.pi * area_m2)
-    return power, radiance, correction * factors.luminous_efficacy_lm_per_w * radiance
+    return Light(
+        power, radiance, luminance_correction * factors.luminous_efficacy_lm_per_w * radiance
+    )
+
+
+def figures(
+    light: Light,
+    device_current_a: Any,
+    voltage_v: Any,
+    factors: SpectralFactors,
+    area_m2: float,
+) -> Photometry:
+    """``light`` (``light_of``) completed with what needs the device's current and voltage (N, EQE, η_A,
+    η_P): the whole ``Photometry``, floats when the light and both readings are floats."""
+    current, volts = device_current_a, voltage_v
+    luminance = light.luminance_cd_m2
+    if isinstance(luminance, float) and isinstance(current, float) and isinstance(volts, float):
+        ratio: Any = _scalar_ratio  # one step: floats through and through
+    else:
+        current, volts = np.asarray(current, float), np.asarray(volts, float)
+        ratio = _ratio
+    power = light.optical_power_w
+    photons = power / factors.mean_photon_energy_j
+    current_eff = ratio(luminance * area_m2, current)
+    return Photometry(
+        optical_power_w=power,
+        photon_flux_per_s=photons,
+        eqe=ratio(photons * elementary_charge, current),
+        luminance_cd_m2=luminance,
+        radiance_w_sr_m2=light.radiance_w_sr_m2,
+        current_efficiency_cd_a=current_eff,
+        power_efficiency_lm_w=ratio(np.pi * current_eff, volts),
+    )
 
 
 def photometry(
@@ -206,36 +258,17 @@ def photometry(
     area_m2: float,
     luminance_correction: float = 1.0,
 ) -> Photometry:
-    """Everything in the module docstring, vectorised over steps (or for one step, when
-    the three readings are floats: then every figure is a float).
+    """Everything in the module docstring (``light_of``, then ``figures``), vectorised over
+    steps (or for one step, when the three readings are floats: then every figure is a
+    float).
 
     ``photodiode_current_a`` must already be dark-subtracted; ``factors`` holds one entry
     per step (``SpectralFactors.take``) or a single one for all steps.
     """
-    if not 0 < collection_factor <= 1:
-        raise ValueError(f"collection factor must lie in (0, 1], got {collection_factor}")
-    if not area_m2 > 0:
-        raise ValueError(f"area must be > 0, got {area_m2}")
-    i_pd, current, volts = photodiode_current_a, device_current_a, voltage_v
-    if isinstance(i_pd, float) and isinstance(current, float) and isinstance(volts, float):
-        ratio: Any = _scalar_ratio  # one step: floats through and through
-    else:
-        i_pd, current, volts = (np.asarray(x, float) for x in (i_pd, current, volts))
-        ratio = _ratio
-    power, radiance, luminance = _light(
-        i_pd, factors, collection_factor, area_m2, luminance_correction
+    light = light_of(
+        photodiode_current_a, factors, collection_factor, area_m2, luminance_correction
     )
-    photons = power / factors.mean_photon_energy_j
-    current_eff = ratio(luminance * area_m2, current)
-    return Photometry(
-        optical_power_w=power,
-        photon_flux_per_s=photons,
-        eqe=ratio(photons * elementary_charge, current),
-        luminance_cd_m2=luminance,
-        radiance_w_sr_m2=radiance,
-        current_efficiency_cd_a=current_eff,
-        power_efficiency_lm_w=ratio(np.pi * current_eff, volts),
-    )
+    return figures(light, device_current_a, voltage_v, factors, area_m2)
 
 
 def reference_spectrum(config: BenchConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -327,14 +360,23 @@ class BenchPhotometry:
         """Luminance (cd/m²) of one dark-subtracted photodiode reading: ``apply``'s figure
         for a single sample without building arrays (a lifetime run takes thousands a
         second)."""
-        light = _light(
-            float(photodiode_current_a),
+        return float(self.light_of(float(photodiode_current_a), factors).luminance_cd_m2)
+
+    def light_of(self, photodiode_current_a: Any, factors: SpectralFactors) -> Light:
+        """``light_of`` with this bench's calibration (the first half of ``apply``)."""
+        return light_of(
+            photodiode_current_a,
             factors,
             self.collection_factor,
             self.area_m2,
             self.luminance_correction,
         )
-        return float(light[2])
+
+    def figures(
+        self, light: Light, device_current_a: Any, voltage_v: Any, factors: SpectralFactors
+    ) -> Photometry:
+        """``figures`` for this bench's area (the second half of ``apply``)."""
+        return figures(light, device_current_a, voltage_v, factors, self.area_m2)
 
     def apply(
         self,

@@ -125,13 +125,14 @@ def test_a_step_without_reference_or_spectrum_has_nan_photometry():
     data["device"]["model"] = None
     photometry = _SweepPhotometry(parse_config(data))
     assert photometry.reference is None and not photometry.has_spectra
-    row = photometry.row(_Step(3, 2.5, 1e-3, 2e-9, 0.1, False))
+    row = photometry.row(photometry.weigh(_Step(3, 2.5, 1e-3, 2e-9, 0.1, False)))
     assert (row["voltage"], row["current"], row["photodiode_current"]) == (2.5, 1e-3, 2e-9)
     assert row["current_density"] == pytest.approx(1e-3 / data["device"]["active_area_cm2"] * 1e3)
     assert np.isnan(row["luminance"]) and np.isnan(row["eqe"]) and row["spectrum_index"] == -1
     with_reference = _SweepPhotometry(load_config("sim"))
     assert with_reference.reference is not None
-    assert with_reference.row(_Step(3, 2.5, 1e-3, 2e-9, 0.1, False))["luminance"] > 0
+    weighed = with_reference.weigh(_Step(3, 2.5, 1e-3, 2e-9, 0.1, False))
+    assert with_reference.row(weighed)["luminance"] == weighed.light.luminance_cd_m2 > 0
 
 
 # ------------------------------------------------------------------ spectra
