@@ -17,11 +17,17 @@ scheduler, the CPU each spends per point much less.  The bare loop with Nagle's
 algorithm the other way is timed once, on a short sweep, for context (~44 ms a point).
 
     .venv/bin/python benchmarks/jvl_overhead.py [--points 400] [--repeat 25] [--profile]
+        [--critical-path]
 
 Target: labrig / bare <= 1.10 (issue 21).  ``--profile`` prints where labrig's time goes (cProfile
 of one labrig sweep, by own time) and its split per point by layer: the difference of two
 profiled sweeps of different lengths, so start-up and shutdown cancel out (times under the
 profiler, ~2x the real ones; the bare loop pays the sockets and pyvisa too).
+``--critical-path`` times what only the client can shorten: from each reply's arrival
+(pyvisa-py's ``select`` returning) to the next command's send, per instrument, labrig
+against the bare loop in alternating sweeps.  The rest of a point is the instruments'
+and the wake-ups', the same for both; work labrig does while an instrument measures
+(the previous step's row and store) is not in it.
 """
 
 from __future__ import annotations
@@ -29,11 +35,15 @@ from __future__ import annotations
 import argparse
 import collections
 import cProfile
+import itertools
 import pstats
+import select
 import socket
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyvisa
@@ -144,6 +154,69 @@ def profile_split(
     return per_point, short, stats[points]
 
 
+@contextmanager
+def socket_events() -> Iterator[list[tuple[int, str, int]]]:
+    """Inside the block, every pyvisa-py ``select`` that ends a wait for a reply, and
+    every one before a send, as (ns, "reply" or "send", socket fd)."""
+    import pyvisa_py.tcpip
+
+    events: list[tuple[int, str, int]] = []
+    clock, real = time.perf_counter_ns, select.select
+
+    class Recording:
+        @staticmethod
+        def select(r, w, x, *timeout):  # type: ignore[no-untyped-def]
+            if w:  # pyvisa-py waits for a socket to be writable before each send
+                events.append((clock(), "send", w[0].fileno()))
+                return real(r, w, x, *timeout)
+            ready = real(r, w, x, *timeout)
+            if ready[0]:
+                events.append((clock(), "reply", r[0].fileno()))
+            return ready
+
+    pyvisa_py.tcpip.select = Recording  # type: ignore[attr-defined]
+    try:
+        yield events
+    finally:
+        pyvisa_py.tcpip.select = select  # type: ignore[attr-defined]
+
+
+def critical_path_us(events: list[tuple[int, str, int]], skip: int = 20) -> list[float]:
+    """Median µs from a reply's arrival to the next send, per link (in the order the
+    links were opened: the 2400's, then the 6485's), the first and last ``skip`` of each
+    left out (start-up and shutdown)."""
+    gaps: dict[int, list[float]] = collections.defaultdict(list)
+    for (t0, kind0, fd), (t1, kind1, _) in itertools.pairwise(events):
+        if kind0 == "reply" and kind1 == "send":
+            gaps[fd].append((t1 - t0) / 1e3)
+    return [statistics.median(g[skip:-skip]) for _, g in sorted(gaps.items()) if len(g) > 4 * skip]
+
+
+def critical_path(
+    config: Path, resources: dict[str, str], tmp: Path, points: int
+) -> list[tuple[str, float, float]]:
+    """Per link: its name, labrig's and the bare loop's time from a reply to the next send
+    (µs, median of 5 sweeps each)."""
+    labrig: list[list[float]] = []
+    bare: list[list[float]] = []
+    for k in range(5):
+        with socket_events() as events:
+            labrig_sweep(config, tmp / f"critical{k}", points, None)
+        labrig.append(critical_path_us(events))
+        with socket_events() as events:
+            bare_sweep(resources, points, nodelay=True)
+        bare.append(critical_path_us(events))
+    names = ("after the 2400's reading", "after the 6485's reading")
+    return [
+        (
+            name,
+            statistics.median(run[link] for run in labrig),
+            statistics.median(run[link] for run in bare),
+        )
+        for link, name in enumerate(names)
+    ]
+
+
 def _tcp_nodelay_in_drivers(resource: str) -> bool:
     """Whether labrig's 2400 driver has Nagle's algorithm off on its TCPIP SOCKET link
     (the bare loop is run the same way, and the other way for comparison)."""
@@ -163,6 +236,7 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=400)
     parser.add_argument("--repeat", type=int, default=25)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--critical-path", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -178,6 +252,7 @@ def main() -> None:
                 bare.append(bare_sweep(resources, args.points, nodelay, cpu_bare))
             med_o = bare_sweep(resources, OTHER_POINTS, not nodelay)
             profiled = profile_split(config, tmp, args.points) if args.profile else None
+            links = critical_path(config, resources, tmp, args.points) if args.critical_path else []
     med_l, med_b = statistics.median(labrig), statistics.median(bare)
     ratio, low, high = ratio_interval(labrig, bare)
     runs = [lab / b for lab, b in zip(labrig, bare, strict=True)]
@@ -207,6 +282,10 @@ def main() -> None:
     )
     print(f"  labrig's own work run by run (ms a point): {spread(own, '+.3f')}")
     print("target met" if ratio <= TARGET else "TARGET NOT MET")
+    if links:
+        print("\nfrom a reply's arrival to the next send (median of 5 sweeps each, us):")
+        for name, mine, theirs in links:
+            print(f"  {name:26s}: labrig {mine:6.1f}, bare {theirs:6.1f} ({mine - theirs:+.1f})")
     if profiled is not None:
         per_point, short, stats = profiled
         print(f"\nlabrig's own time per point by layer (cProfile, {args.points} - {short} points):")
