@@ -19,6 +19,7 @@ from labrig.catalog import tiled_ready
 from labrig.catalog.metadata import run_metadata
 from labrig.catalog.parts import Array, Group, column_metadata, run_parts
 from labrig.store import LoadedRun, load_run
+from labrig.store.access import file_version
 
 tiled_ready()
 
@@ -46,7 +47,7 @@ def part_adapter(part: Group | Array) -> MapAdapter | ArrayAdapter:
 #: files whose newest read is kept
 CACHED_FILES = 16
 
-_cache: OrderedDict[Path, tuple[tuple[int, int], LoadedRun]] = OrderedDict()
+_cache: OrderedDict[Path, tuple[list[int], LoadedRun]] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
@@ -54,8 +55,11 @@ def cached_load(path: Path) -> LoadedRun:
     """One read per version of a file, and only the newest version kept: a live file's
     version changes at each flush, and a cache keyed by version would hold the last
     ``CACHED_FILES`` versions of a growing run (its memory growing with the run)."""
-    stat = path.stat()
-    version = (stat.st_mtime_ns, stat.st_size)
+    version = file_version(path)
+    if version is None:  # gone: its last read goes too, and the reader says why
+        with _cache_lock:
+            _cache.pop(path, None)
+        return load_run(path)
     with _cache_lock:
         hit = _cache.get(path)
         if hit is not None and hit[0] == version:

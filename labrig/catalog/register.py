@@ -32,6 +32,7 @@ from labrig.catalog.metadata import run_metadata, unreadable_metadata
 from labrig.catalog.parts import run_parts
 from labrig.errors import UserInputError
 from labrig.store import load_run
+from labrig.store.access import file_version
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +72,6 @@ BATCH = 100
 
 #: the metadata key of the file version a node was made from
 VERSION = "file_version"
-
-
-def file_version(path: Path) -> list[int] | None:
-    """[mtime in ns, size]: what tells a scan that a registered file changed since (a
-    run file is only ever appended to and closed, each a new mtime); None: gone."""
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return [stat.st_mtime_ns, stat.st_size]
 
 
 def describe(path: Path, name: str) -> tuple[dict[str, Any], list[str] | None]:

@@ -142,6 +142,17 @@ class WriterLock:
             self._fd = None
 
 
+def file_version(path: Path) -> list[int] | None:
+    """[mtime in ns, size]: what tells a reader that a run file changed since it last
+    looked (a run file is only ever appended to and closed, each a new mtime); None: the
+    file is gone."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return [stat.st_mtime_ns, stat.st_size]
+
+
 def writer_alive(path: Path) -> bool:
     """Whether a live process holds ``path``'s writer lock (a microsecond shared probe)."""
     try:

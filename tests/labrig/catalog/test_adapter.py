@@ -31,3 +31,19 @@ def test_a_file_is_read_once_per_version_and_only_its_newest_read_is_kept(
         shutil.copy(runs["jvl"], other)
         adapter.cached_load(other)
     assert list(adapter._cache) == others  # the least recently read file left first
+
+
+def test_a_file_that_is_gone_is_the_readers_error_and_leaves_the_cache(
+    tmp_path: Path, runs: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labrig.catalog import adapter
+    from labrig.errors import NotARunFileError
+
+    monkeypatch.setattr(adapter, "_cache", type(adapter._cache)())
+    path = tmp_path / "gone.h5"
+    shutil.copy(runs["jvl"], path)
+    adapter.cached_load(path)
+    path.unlink()
+    with pytest.raises(NotARunFileError, match="no such file"):
+        adapter.cached_load(path)
+    assert not adapter._cache
