@@ -83,8 +83,8 @@ class _Step:
 
 
 class _Weighed(NamedTuple):
-    """A step with the spectrum that weights it and the light that gives: its row, but
-    for the figures that only the row needs (``_SweepPhotometry.row``)."""
+    """A step, the spectrum that weights it (its factors and index) and the light they
+    give: all of its row but the figures only the row needs (``_SweepPhotometry.row``)."""
 
     step: _Step
     light: Light

@@ -226,8 +226,9 @@ def figures(
     factors: SpectralFactors,
     area_m2: float,
 ) -> Photometry:
-    """``light`` (``light_of``) completed with what needs the device's current and voltage (N, EQE, η_A,
-    η_P): the whole ``Photometry``, floats when the light and both readings are floats."""
+    """``light`` (from ``light_of``) completed with what needs the device's current and
+    voltage (N, EQE, η_A, η_P): the whole ``Photometry``, floats when the light and both
+    readings are floats."""
     current, volts = device_current_a, voltage_v
     luminance = light.luminance_cd_m2
     if isinstance(luminance, float) and isinstance(current, float) and isinstance(volts, float):
