@@ -193,10 +193,10 @@ def critical_path_us(events: list[tuple[int, str, int]], skip: int = 20) -> list
 
 
 def critical_path(
-    config: Path, resources: dict[str, str], tmp: Path, points: int
+    config: Path, resources: dict[str, str], tmp: Path, points: int, nodelay: bool
 ) -> list[tuple[str, float, float]]:
     """Per link: its name, labrig's and the bare loop's time from a reply to the next send
-    (µs, median of 5 sweeps each)."""
+    (µs, median of 5 sweeps each; the bare loop with Nagle's algorithm as labrig has it)."""
     labrig: list[list[float]] = []
     bare: list[list[float]] = []
     for k in range(5):
@@ -204,7 +204,7 @@ def critical_path(
             labrig_sweep(config, tmp / f"critical{k}", points, None)
         labrig.append(critical_path_us(events))
         with socket_events() as events:
-            bare_sweep(resources, points, nodelay=True)
+            bare_sweep(resources, points, nodelay)
         bare.append(critical_path_us(events))
     names = ("after the 2400's reading", "after the 6485's reading")
     return [
@@ -252,7 +252,11 @@ def main() -> None:
                 bare.append(bare_sweep(resources, args.points, nodelay, cpu_bare))
             med_o = bare_sweep(resources, OTHER_POINTS, not nodelay)
             profiled = profile_split(config, tmp, args.points) if args.profile else None
-            links = critical_path(config, resources, tmp, args.points) if args.critical_path else []
+            links = (
+                critical_path(config, resources, tmp, args.points, nodelay)
+                if args.critical_path
+                else []
+            )
     med_l, med_b = statistics.median(labrig), statistics.median(bare)
     ratio, low, high = ratio_interval(labrig, bare)
     runs = [lab / b for lab, b in zip(labrig, bare, strict=True)]
